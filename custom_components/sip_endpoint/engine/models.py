@@ -1,0 +1,86 @@
+"""Settings and reports of the SIP engine."""
+
+from dataclasses import dataclass, field
+
+from ..protocol.payloads import (
+    CallEnded,
+    CallStateChanged,
+    DtmfDigit,
+    IncomingCall,
+    KeepaliveMethod,
+    PlaybackDone,
+    RecordingDone,
+    Refused,
+    RegistrationState,
+    Transport,
+    AudioFrame,
+)
+
+DEFAULT_EXPIRY = 300
+DEFAULT_KEEPALIVE_INTERVAL = 30
+DEFAULT_RETRY_INTERVAL = 30
+DEFAULT_PORT_MIN = 5062
+DEFAULT_PORT_MAX = 5199
+MAX_EXTENSIONS_PER_WORKER = 8  # PJSUA_MAX_ACC of the pjsua2 wheel
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The SIP server (registrar) one engine registers to."""
+
+    host: str
+    port: int | None = None
+    transport: Transport = Transport.AUTO
+    outbound_proxy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """How an engine registers and runs its workers."""
+
+    keepalive: KeepaliveMethod = KeepaliveMethod.DOUBLE_CRLF
+    keepalive_interval: int = DEFAULT_KEEPALIVE_INTERVAL
+    expiry: int = DEFAULT_EXPIRY
+    retry_interval: int = DEFAULT_RETRY_INTERVAL
+    port_min: int = DEFAULT_PORT_MIN
+    port_max: int = DEFAULT_PORT_MAX
+    bind_host: str = "0.0.0.0"
+    restrict_sources: bool = True
+    worker_python: str | None = None  # None: autodetect
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionSettings:
+    """One extension's credentials."""
+
+    ext_id: str  # stable key chosen by the caller (Home Assistant: the subentry id)
+    extension: str
+    auth_id: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker process, for diagnostics."""
+
+    index: int
+    pid: int | None
+    python: str
+    pjsua2: str
+    started_at: float | None
+    restarts: int
+    sip_port: int | None
+    ext_ids: list[str]
+
+
+type EngineEvent = (
+    RegistrationState
+    | IncomingCall
+    | CallStateChanged
+    | CallEnded
+    | DtmfDigit
+    | AudioFrame
+    | PlaybackDone
+    | RecordingDone
+    | Refused
+)
