@@ -1,0 +1,66 @@
+"""Turn config entry and subentry data into engine settings."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.const import CONF_PASSWORD
+
+from .const import (
+    CONF_AUTH_ID,
+    CONF_BIND_HOST,
+    CONF_EXPIRY,
+    CONF_EXTENSION,
+    CONF_KEEPALIVE,
+    CONF_KEEPALIVE_INTERVAL,
+    CONF_OUTBOUND_PROXY,
+    CONF_PORT,
+    CONF_PORT_MAX,
+    CONF_PORT_MIN,
+    CONF_RESTRICT_SOURCES,
+    CONF_SERVER,
+    CONF_TRANSPORT,
+    CONF_WORKER_PYTHON,
+)
+from .engine.models import EngineOptions, ExtensionSettings, ServerSettings
+from .protocol.payloads import KeepaliveMethod, Transport
+
+DEFAULT_OPTIONS = EngineOptions()
+
+
+def server_settings(data: Mapping[str, Any]) -> ServerSettings:
+    """Build the server settings from config entry data."""
+    return ServerSettings(
+        host=data[CONF_SERVER],
+        port=data.get(CONF_PORT),
+        transport=Transport(data.get(CONF_TRANSPORT, Transport.AUTO)),
+        outbound_proxy=data.get(CONF_OUTBOUND_PROXY) or None,
+    )
+
+
+def engine_options(options: Mapping[str, Any]) -> EngineOptions:
+    """Build the engine options from config entry options (defaults for what is unset)."""
+    return EngineOptions(
+        keepalive=KeepaliveMethod(options.get(CONF_KEEPALIVE, DEFAULT_OPTIONS.keepalive)),
+        keepalive_interval=int(
+            options.get(CONF_KEEPALIVE_INTERVAL, DEFAULT_OPTIONS.keepalive_interval)
+        ),
+        expiry=int(options.get(CONF_EXPIRY, DEFAULT_OPTIONS.expiry)),
+        port_min=int(options.get(CONF_PORT_MIN, DEFAULT_OPTIONS.port_min)),
+        port_max=int(options.get(CONF_PORT_MAX, DEFAULT_OPTIONS.port_max)),
+        bind_host=options.get(CONF_BIND_HOST, DEFAULT_OPTIONS.bind_host),
+        restrict_sources=bool(
+            options.get(CONF_RESTRICT_SOURCES, DEFAULT_OPTIONS.restrict_sources)
+        ),
+        worker_python=options.get(CONF_WORKER_PYTHON) or None,
+    )
+
+
+def extension_settings(ext_id: str, data: Mapping[str, Any]) -> ExtensionSettings:
+    """Build one extension's settings from subentry data."""
+    extension = data[CONF_EXTENSION]
+    return ExtensionSettings(
+        ext_id=ext_id,
+        extension=extension,
+        auth_id=data.get(CONF_AUTH_ID) or extension,
+        password=data[CONF_PASSWORD],
+    )
