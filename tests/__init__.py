@@ -1,0 +1,1 @@
+"""Tests for SIP Endpoint."""

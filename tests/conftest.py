@@ -1,0 +1,77 @@
+"""Fixtures shared by every test: the real SIP test bed and the worker interpreter."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.sipbed.kamailio import (
+    Kamailio,
+    KamailioFactory,
+    UnknownUserPolicy,
+    WrongPasswordPolicy,
+)
+from tests.sipbed.users import TEST_USERS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKER_PYTHON_ENV = "SIP_ENDPOINT_WORKER_PYTHON"
+
+
+@pytest.fixture
+def kamailio_factory(tmp_path: Path, socket_enabled: None) -> Iterator[KamailioFactory]:
+    """Return a callable that starts Kamailio instances; all are stopped at teardown."""
+    started: list[Kamailio] = []
+
+    def _start(
+        users: Mapping[str, str] | None = None,
+        *,
+        wrong_password: WrongPasswordPolicy = "rechallenge",
+        unknown_user: UnknownUserPolicy = "forbidden",
+        host: str = "127.0.0.1",
+        port: int | None = None,
+    ) -> Kamailio:
+        kamailio = Kamailio(
+            tmp_path / f"kamailio-{len(started)}",
+            TEST_USERS if users is None else users,
+            wrong_password=wrong_password,
+            unknown_user=unknown_user,
+            host=host,
+            port=port,
+        )
+        started.append(kamailio)
+        kamailio.start()
+        return kamailio
+
+    yield _start
+    for kamailio in started:
+        kamailio.stop()
+
+
+@pytest.fixture
+def kamailio(kamailio_factory: KamailioFactory) -> Kamailio:
+    """Return a started Kamailio with the standard test users."""
+    return kamailio_factory()
+
+
+@pytest.fixture
+def worker_python() -> Path:
+    """Return the CPython 3.12 interpreter that has pjsua2 (never skip: fail)."""
+    configured = os.environ.get(WORKER_PYTHON_ENV)
+    if configured:
+        path = Path(configured)
+        if not path.exists():
+            pytest.fail(f"{WORKER_PYTHON_ENV}={configured} does not exist")
+        return path
+    default = REPO_ROOT / ".venv-worker" / "bin" / "python"
+    if default.exists():
+        return default
+    pytest.fail(
+        f"No worker interpreter: set {WORKER_PYTHON_ENV} to a CPython 3.12 with "
+        "pjsua2-python, or run scripts/test (it creates .venv-worker)"
+    )

@@ -1,0 +1,1 @@
+"""A real SIP test bed: Kamailio registrar/proxy and baresip callers on loopback."""

@@ -1,0 +1,86 @@
+"""Small loopback network helpers for the SIP test bed."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+from typing import Final
+
+_BIND_ATTEMPTS: Final = 50
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    """Return whether ``port`` can be bound on ``host`` for both UDP and TCP."""
+    with contextlib.ExitStack() as stack:
+        try:
+            udp = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            udp.bind((host, port))
+            tcp = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1", *, preferred: int | None = None) -> int:
+    """
+    Return a port that is free for both UDP and TCP on ``host``.
+
+    ``preferred`` is returned when it is free; otherwise the kernel picks one.
+    """
+    if preferred is not None and _port_is_free(host, preferred):
+        return preferred
+    for _ in range(_BIND_ATTEMPTS):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port: int = udp.getsockname()[1]
+        if _port_is_free(host, port):
+            return port
+    raise OSError(f"no free UDP+TCP port on {host}")
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    """Return a free TCP port on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        tcp.bind((host, 0))
+        port: int = tcp.getsockname()[1]
+    return port
+
+
+def parse_status_code(response: bytes) -> int | None:
+    """Return the status code of a SIP response, or None if it is not one."""
+    first_line = response.split(b"\r\n", 1)[0].decode(errors="replace")
+    parts = first_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("SIP/2.0"):
+        return None
+    try:
+        return int(parts[1])
+    except ValueError:
+        return None
+
+
+def sip_options_ping(host: str, port: int, *, timeout: float = 1.0) -> int | None:
+    """Send one OPTIONS over UDP to ``host:port``; return the status code or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        local_port = sock.getsockname()[1]
+        tag = secrets.token_hex(6)
+        request = (
+            f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {host}:{local_port};branch=z9hG4bK{tag};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:probe@{host}>;tag={tag}\r\n"
+            f"To: <sip:{host}:{port}>\r\n"
+            f"Call-ID: probe-{tag}@{host}\r\n"
+            "CSeq: 1 OPTIONS\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(request.encode(), (host, port))
+            data, _ = sock.recvfrom(65535)
+        except OSError:
+            return None
+    return parse_status_code(data)
