@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from ..protocol.payloads import (
+    AudioFrame,
     CallEnded,
     CallStateChanged,
     DtmfDigit,
@@ -13,7 +14,6 @@ from ..protocol.payloads import (
     Refused,
     RegistrationState,
     Transport,
-    AudioFrame,
 )
 
 DEFAULT_EXPIRY = 300
@@ -44,7 +44,7 @@ class EngineOptions:
     retry_interval: int = DEFAULT_RETRY_INTERVAL
     port_min: int = DEFAULT_PORT_MIN
     port_max: int = DEFAULT_PORT_MAX
-    bind_host: str = "0.0.0.0"
+    bind_host: str = "0.0.0.0"  # noqa: S104 - the PBX must reach the workers
     restrict_sources: bool = True
     worker_python: str | None = None  # None: autodetect
 

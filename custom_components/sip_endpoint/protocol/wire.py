@@ -1,4 +1,5 @@
-"""JSON-lines framing: requests, responses and events.
+"""
+JSON-lines framing: requests, responses and events.
 
 Every message is one JSON object on one line of UTF-8:
 
@@ -114,7 +115,9 @@ def decode(line: bytes) -> Message:
             error = _object(body, "error")
             return Response(
                 id=msg_id,
-                error=ErrorInfo(code=_text(error, "code"), message=_text(error, "message")),
+                error=ErrorInfo(
+                    code=_text(error, "code"), message=_text(error, "message")
+                ),
             )
         return Response(id=msg_id, result=_object(body, "result"))
     if kind == "event":

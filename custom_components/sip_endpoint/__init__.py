@@ -1,0 +1,174 @@
+"""SIP Endpoint: Home Assistant as a SIP paging and alerting endpoint."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import device_registry as dr
+
+from .call_routing import async_route_incoming_call
+from .const import CONF_ROLE, DOMAIN, WORKER_VENV_DIR, ExtensionRole
+from .engine.errors import EngineError, WorkerPythonNotFoundError
+from .engine.models import EngineEvent
+from .engine.sip_engine import SipEngine
+from .entity import MANUFACTURER, async_announce_extension
+from .protocol.payloads import IncomingCall
+from .repairs import (
+    async_create_no_worker_python_issue,
+    async_create_rejected_credentials_issue,
+    async_create_unreachable_issue,
+    async_delete_no_worker_python_issue,
+    async_delete_rejected_credentials_issue,
+    async_delete_unreachable_issue,
+)
+from .runtime import (
+    ExtensionStatus,
+    SipEndpointConfigEntry,
+    SipEndpointRuntime,
+    applied_config,
+)
+from .settings import engine_options, extension_settings, server_settings
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.EVENT, Platform.SENSOR]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SipEndpointConfigEntry) -> bool:
+    """Start the engine for one SIP server and register its extensions."""
+    runtime = SipEndpointRuntime(hass, entry.entry_id, applied_config(entry))
+    runtime.engine = SipEngine(
+        server_settings(entry.data),
+        engine_options(entry.options),
+        _event_handler(hass, entry, runtime),
+        worker_python_candidates=(hass.config.path(WORKER_VENV_DIR, "bin", "python"),),
+    )
+    try:
+        await runtime.engine.start()
+    except WorkerPythonNotFoundError as err:
+        async_create_no_worker_python_issue(hass, entry)
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="no_worker_python"
+        ) from err
+    except EngineError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="engine_start_failed"
+        ) from err
+    async_delete_no_worker_python_issue(hass, entry)
+    _wire_repairs(hass, entry, runtime)
+
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=entry.title,
+        manufacturer=MANUFACTURER,
+        model="SIP server",
+        entry_type=dr.DeviceEntryType.SERVICE,
+    )
+    try:
+        for ext_id, data in runtime.applied.extensions.items():
+            await _async_add_extension(runtime, ext_id, data)
+    except EngineError as err:
+        runtime.shutdown()
+        await runtime.engine.stop()
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="engine_start_failed"
+        ) from err
+    entry.runtime_data = runtime
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    return True
+
+
+async def async_unload_entry(
+    hass: HomeAssistant, entry: SipEndpointConfigEntry
+) -> bool:
+    """Unregister every extension and stop the workers."""
+    unload_ok = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unload_ok:
+        entry.runtime_data.shutdown()
+        await entry.runtime_data.engine.stop()
+    return unload_ok
+
+
+def _event_handler(
+    hass: HomeAssistant, entry: SipEndpointConfigEntry, runtime: SipEndpointRuntime
+) -> Any:
+    @callback
+    def handle(event: EngineEvent) -> None:
+        runtime.handle_event(event)
+        if isinstance(event, IncomingCall) and (
+            status := runtime.extensions.get(event.ext_id)
+        ):
+            entry.async_create_background_task(
+                hass,
+                async_route_incoming_call(runtime.engine, status.role, event),
+                f"{DOMAIN} call {event.call_id}",
+            )
+
+    return handle
+
+
+def _wire_repairs(
+    hass: HomeAssistant, entry: SipEndpointConfigEntry, runtime: SipEndpointRuntime
+) -> None:
+    @callback
+    def rejected(status: ExtensionStatus) -> None:
+        async_create_rejected_credentials_issue(
+            hass, entry, status.ext_id, status.extension
+        )
+
+    @callback
+    def registered(status: ExtensionStatus) -> None:
+        async_delete_rejected_credentials_issue(hass, entry, status.ext_id)
+
+    @callback
+    def unreachable(is_unreachable: bool) -> None:
+        if is_unreachable:
+            async_create_unreachable_issue(hass, entry)
+        else:
+            async_delete_unreachable_issue(hass, entry)
+
+    runtime.on_rejected = rejected
+    runtime.on_registered = registered
+    runtime.on_unreachable = unreachable
+
+
+async def _async_add_extension(
+    runtime: SipEndpointRuntime, ext_id: str, data: Mapping[str, Any]
+) -> None:
+    settings = extension_settings(ext_id, data)
+    runtime.extensions[ext_id] = ExtensionStatus(
+        ext_id=ext_id, extension=settings.extension, role=ExtensionRole(data[CONF_ROLE])
+    )
+    await runtime.engine.add_extension(settings)
+
+
+async def _async_update_listener(
+    hass: HomeAssistant, entry: SipEndpointConfigEntry
+) -> None:
+    """Apply a changed configuration without disturbing the other extensions."""
+    runtime = entry.runtime_data
+    applied = runtime.applied
+    wanted = applied_config(entry)
+    if wanted.data != applied.data or wanted.options != applied.options:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
+    for ext_id in applied.extensions.keys() - wanted.extensions.keys():
+        runtime.extensions.pop(ext_id, None)
+        async_delete_rejected_credentials_issue(hass, entry, ext_id)
+        await runtime.engine.remove_extension(ext_id)
+    for ext_id, data in wanted.extensions.items():
+        previous = applied.extensions.get(ext_id)
+        if previous is None:
+            await _async_add_extension(runtime, ext_id, data)
+            async_announce_extension(hass, entry.entry_id, ext_id)
+        elif previous[CONF_ROLE] != data[CONF_ROLE]:
+            hass.config_entries.async_schedule_reload(entry.entry_id)
+            return
+        elif previous != data:
+            runtime.extensions[ext_id].extension = extension_settings(
+                ext_id, data
+            ).extension
+            await runtime.engine.update_extension(extension_settings(ext_id, data))
+    runtime.applied = wanted

@@ -1,0 +1,105 @@
+"""Base entity of SIP Endpoint: one device per extension, linked to the server's device."""
+
+from collections.abc import Callable, Iterable
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import (
+    async_dispatcher_connect,
+    async_dispatcher_send,
+)
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import DOMAIN, ExtensionRole
+from .runtime import (
+    ExtensionStatus,
+    SipEndpointConfigEntry,
+    SipEndpointRuntime,
+    signal_extension_updated,
+)
+
+MANUFACTURER = "SIP Endpoint"
+ROLE_MODELS = {
+    ExtensionRole.PAGE: "Page extension",
+    ExtensionRole.RING: "Ring extension",
+    ExtensionRole.EMERGENCY_ALERT: "Emergency alert extension",
+    ExtensionRole.CALL_TO_CANCEL: "Call-to-cancel extension",
+}
+
+
+def signal_extension_added(entry_id: str) -> str:
+    """Dispatcher signal carrying the subentry id of an extension added at runtime."""
+    return f"{DOMAIN}_{entry_id}_extension_added"
+
+
+@callback
+def async_announce_extension(hass: HomeAssistant, entry_id: str, ext_id: str) -> None:
+    """Tell every platform to create the entities of a new extension."""
+    async_dispatcher_send(hass, signal_extension_added(entry_id), ext_id)
+
+
+@callback
+def async_setup_extension_entities(
+    hass: HomeAssistant,
+    entry: SipEndpointConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    build: Callable[[SipEndpointRuntime, ExtensionStatus], Iterable[Entity]],
+) -> None:
+    """Add a platform's entities for every extension, now and when one is added later."""
+    runtime = entry.runtime_data
+
+    @callback
+    def add_extension(ext_id: str) -> None:
+        if (status := runtime.extensions.get(ext_id)) is not None:
+            async_add_entities(build(runtime, status), config_subentry_id=ext_id)
+
+    for ext_id in list(runtime.extensions):
+        add_extension(ext_id)
+    entry.async_on_unload(
+        async_dispatcher_connect(
+            hass, signal_extension_added(entry.entry_id), add_extension
+        )
+    )
+
+
+class SipEndpointEntity(Entity):
+    """An entity of one extension, updated when the engine pushes a change."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(
+        self,
+        runtime: SipEndpointRuntime,
+        status: ExtensionStatus,
+        description: EntityDescription,
+    ) -> None:
+        """Describe the entity and its extension's device."""
+        self.entity_description = description
+        self.runtime = runtime
+        self.status = status
+        self._attr_unique_id = f"{status.ext_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, status.ext_id)},
+            name=f"{ROLE_MODELS[status.role].removesuffix(' extension')} {status.extension}",
+            manufacturer=MANUFACTURER,
+            model=ROLE_MODELS[status.role],
+            serial_number=status.extension,
+            via_device=(DOMAIN, runtime.entry_id),
+        )
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the extension's updates."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass,
+                signal_extension_updated(self.runtime.entry_id, self.status.ext_id),
+                self._handle_update,
+            )
+        )
+
+    @callback
+    def _handle_update(self) -> None:
+        self.async_write_ha_state()

@@ -1,0 +1,271 @@
+"""Runtime of one SIP server's config entry: the engine and what each extension is doing."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_call_later
+
+from .const import DOMAIN, LOGGER, SUBENTRY_TYPE_EXTENSION, CallState, ExtensionRole
+from .engine.models import EngineEvent
+from .engine.sip_engine import SipEngine
+from .protocol.payloads import (
+    CallDirection,
+    CallEnded,
+    CallPhase,
+    CallStateChanged,
+    DtmfDigit,
+    IncomingCall,
+    RegistrationState,
+)
+from .protocol.status import FAILURE_STATUSES, RegistrationStatus
+
+UNREACHABLE_REPAIR_DELAY = 600  # seconds without a reply before a repair issue appears
+
+
+class CallEventType(StrEnum):
+    """Event types of the `call` event entity."""
+
+    INCOMING = "incoming"
+    ANSWERED = "answered"
+    ENDED = "ended"
+    MISSED = "missed"
+    DTMF = "dtmf"
+
+
+@dataclass(slots=True)
+class ExtensionStatus:
+    """What one extension is doing right now."""
+
+    ext_id: str
+    extension: str
+    role: ExtensionRole
+    registration: RegistrationState | None = None
+    last_failure: RegistrationState | None = None
+    call_state: CallState = CallState.IDLE
+    call_id: str | None = None
+    answered: bool = False
+
+
+def signal_extension_updated(entry_id: str, ext_id: str) -> str:
+    """Dispatcher signal sent when an extension's status changes."""
+    return f"{DOMAIN}_{entry_id}_{ext_id}_updated"
+
+
+def signal_call_event(entry_id: str, ext_id: str) -> str:
+    """Dispatcher signal carrying (CallEventType, data) for an extension."""
+    return f"{DOMAIN}_{entry_id}_{ext_id}_call_event"
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedConfig:
+    """The configuration the running engine was set up with."""
+
+    data: Mapping[str, Any]
+    options: Mapping[str, Any]
+    extensions: dict[str, Mapping[str, Any]]
+
+
+def applied_config(entry: ConfigEntry[Any]) -> AppliedConfig:
+    """Snapshot what a config entry asks for, to compare with what runs."""
+    return AppliedConfig(
+        data=entry.data,
+        options=entry.options,
+        extensions={
+            subentry_id: subentry.data
+            for subentry_id, subentry in entry.subentries.items()
+            if subentry.subentry_type == SUBENTRY_TYPE_EXTENSION
+        },
+    )
+
+
+@dataclass
+class SipEndpointRuntime:
+    """Ties the engine's events to entities, repairs and logs for one config entry."""
+
+    hass: HomeAssistant
+    entry_id: str
+    applied: AppliedConfig
+    engine: SipEngine = field(init=False)
+    extensions: dict[str, ExtensionStatus] = field(default_factory=dict)
+    on_rejected: Callable[[ExtensionStatus], None] | None = None
+    on_registered: Callable[[ExtensionStatus], None] | None = None
+    on_unreachable: Callable[[bool], None] | None = None
+    _calls: dict[str, str] = field(default_factory=dict)  # call_id -> ext_id
+    _unreachable_timer: CALLBACK_TYPE | None = None
+    _unreachable_reported: bool = False
+
+    @callback
+    def handle_event(self, event: EngineEvent) -> None:
+        """Take an engine event (on the event loop)."""
+        match event:
+            case RegistrationState():
+                self._registration_changed(event)
+            case IncomingCall():
+                self._incoming_call(event)
+            case CallStateChanged(state=CallPhase.CONFIRMED):
+                self._call_answered(event)
+            case CallEnded():
+                self._call_ended(event)
+            case DtmfDigit():
+                self._dtmf(event)
+
+    @callback
+    def shutdown(self) -> None:
+        """Cancel timers; the engine is stopped by the caller."""
+        if self._unreachable_timer is not None:
+            self._unreachable_timer()
+            self._unreachable_timer = None
+
+    # --- registration ---------------------------------------------------------------
+
+    @callback
+    def _registration_changed(self, state: RegistrationState) -> None:
+        if (status := self.extensions.get(state.ext_id)) is None:
+            return
+        previous = status.registration
+        status.registration = state
+        if state.status in FAILURE_STATUSES:
+            status.last_failure = state
+        was_registered = (
+            previous is not None and previous.status is RegistrationStatus.SUCCESSFUL
+        )
+        if state.status is RegistrationStatus.SUCCESSFUL:
+            if previous is not None and not was_registered:
+                LOGGER.info("Extension %s is registered again", status.extension)
+            if self.on_registered is not None:
+                self.on_registered(status)
+        elif was_registered and state.status is not RegistrationStatus.REGISTERING:
+            LOGGER.warning(
+                "Extension %s lost its registration: %s (%s %s)",
+                status.extension,
+                state.status,
+                state.code,
+                state.reason,
+            )
+        if (
+            state.status is RegistrationStatus.REJECTED_BY_SERVER
+            and self.on_rejected is not None
+        ):
+            self.on_rejected(status)
+        self._track_reachability()
+        self._notify(state.ext_id)
+
+    @callback
+    def _track_reachability(self) -> None:
+        """Raise a repair when the server has not replied for a long time."""
+        statuses = [
+            ext.registration.status
+            for ext in self.extensions.values()
+            if ext.registration is not None
+        ]
+        unreachable = bool(statuses) and all(
+            status is RegistrationStatus.NO_REPLY_FROM_SERVER for status in statuses
+        )
+        if unreachable:
+            if self._unreachable_timer is None and not self._unreachable_reported:
+                self._unreachable_timer = async_call_later(
+                    self.hass, UNREACHABLE_REPAIR_DELAY, self._report_unreachable
+                )
+            return
+        if self._unreachable_timer is not None:
+            self._unreachable_timer()
+            self._unreachable_timer = None
+        if self._unreachable_reported:
+            self._unreachable_reported = False
+            if self.on_unreachable is not None:
+                self.on_unreachable(False)
+
+    @callback
+    def _report_unreachable(self, _now: Any) -> None:
+        self._unreachable_timer = None
+        self._unreachable_reported = True
+        if self.on_unreachable is not None:
+            self.on_unreachable(True)
+
+    # --- calls ----------------------------------------------------------------------
+
+    @callback
+    def _incoming_call(self, call: IncomingCall) -> None:
+        if (status := self.extensions.get(call.ext_id)) is None:
+            return
+        self._calls[call.call_id] = call.ext_id
+        status.call_id = call.call_id
+        status.answered = False
+        status.call_state = CallState.RINGING
+        self._fire(
+            call.ext_id,
+            CallEventType.INCOMING,
+            {
+                "call_id": call.call_id,
+                "caller": call.remote_uri,
+                "caller_name": call.display_name,
+            },
+        )
+        self._notify(call.ext_id)
+
+    @callback
+    def _call_answered(self, event: CallStateChanged) -> None:
+        if (status := self.extensions.get(event.ext_id)) is None:
+            return
+        status.answered = True
+        status.call_state = (
+            CallState.PAGING if status.role is ExtensionRole.PAGE else CallState.IN_CALL
+        )
+        self._fire(event.ext_id, CallEventType.ANSWERED, {"call_id": event.call_id})
+        self._notify(event.ext_id)
+
+    @callback
+    def _call_ended(self, event: CallEnded) -> None:
+        self._calls.pop(event.call_id, None)
+        if (status := self.extensions.get(event.ext_id)) is None:
+            return
+        missed = event.direction is CallDirection.INBOUND and not event.answered
+        self._fire(
+            event.ext_id,
+            CallEventType.MISSED if missed else CallEventType.ENDED,
+            {
+                "call_id": event.call_id,
+                "cause": event.cause,
+                "sip_code": event.code,
+                "reason": event.reason,
+                "duration": round(event.duration, 1),
+            },
+        )
+        if status.call_id == event.call_id:
+            status.call_id = None
+            status.answered = False
+            status.call_state = CallState.IDLE
+        self._notify(event.ext_id)
+
+    @callback
+    def _dtmf(self, event: DtmfDigit) -> None:
+        if event.ext_id in self.extensions:
+            self._fire(
+                event.ext_id,
+                CallEventType.DTMF,
+                {"call_id": event.call_id, "digit": event.digit},
+            )
+
+    # --- fan-out --------------------------------------------------------------------
+
+    @callback
+    def _notify(self, ext_id: str) -> None:
+        async_dispatcher_send(
+            self.hass, signal_extension_updated(self.entry_id, ext_id)
+        )
+
+    @callback
+    def _fire(
+        self, ext_id: str, event_type: CallEventType, data: dict[str, Any]
+    ) -> None:
+        async_dispatcher_send(
+            self.hass, signal_call_event(self.entry_id, ext_id), event_type, data
+        )
+
+
+type SipEndpointConfigEntry = ConfigEntry[SipEndpointRuntime]

@@ -1,0 +1,133 @@
+"""Fixtures for the Home Assistant side: config entries against the real test bed."""
+
+from collections.abc import AsyncIterator, Callable
+import random
+import socket
+
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
+from homeassistant.const import CONF_PASSWORD
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.sip_endpoint.const import (
+    CONF_AUTH_ID,
+    CONF_BIND_HOST,
+    CONF_EXTENSION,
+    CONF_KEEPALIVE_INTERVAL,
+    CONF_PORT,
+    CONF_PORT_MAX,
+    CONF_PORT_MIN,
+    CONF_ROLE,
+    CONF_SERVER,
+    CONF_TRANSPORT,
+    CONF_WORKER_PYTHON,
+    DOMAIN,
+    SUBENTRY_TYPE_EXTENSION,
+    ExtensionRole,
+)
+from tests.sipbed.kamailio import Kamailio
+
+type ExtensionSpec = tuple[ExtensionRole, str, str]  # role, extension, password
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom integrations in every test of this package."""
+
+
+def free_port_range(size: int = 20) -> tuple[int, int]:
+    """Pick a block of local ports that are free for UDP and TCP right now."""
+    for _ in range(200):
+        start = random.randrange(20000, 60000 - size)
+        if all(_port_free(port) for port in range(start, start + size)):
+            return start, start + size - 1
+    raise RuntimeError("no free port range on 127.0.0.1")
+
+
+def _port_free(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+@pytest.fixture
+def entry_options(worker_python: str) -> dict[str, object]:
+    """Options that keep workers on loopback and on free ports."""
+    port_min, port_max = free_port_range()
+    return {
+        CONF_BIND_HOST: "127.0.0.1",
+        CONF_PORT_MIN: port_min,
+        CONF_PORT_MAX: port_max,
+        CONF_WORKER_PYTHON: worker_python,
+        CONF_KEEPALIVE_INTERVAL: 30,
+    }
+
+
+@pytest.fixture
+def make_entry(
+    hass: HomeAssistant, entry_options: dict[str, object]
+) -> Callable[..., MockConfigEntry]:
+    """Build (not set up) a config entry for a Kamailio and some extensions."""
+
+    def make(
+        kamailio: Kamailio,
+        extensions: list[ExtensionSpec],
+        *,
+        transport: str = "udp",
+    ) -> MockConfigEntry:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=f"{kamailio.host}:{kamailio.port}",
+            unique_id=f"{kamailio.host}:{kamailio.port}",
+            data={
+                CONF_SERVER: kamailio.host,
+                CONF_PORT: kamailio.port,
+                CONF_TRANSPORT: transport,
+            },
+            options=dict(entry_options),
+            subentries_data=[
+                ConfigSubentryData(
+                    data={
+                        CONF_ROLE: role,
+                        CONF_EXTENSION: extension,
+                        CONF_AUTH_ID: extension,
+                        CONF_PASSWORD: password,
+                    },
+                    subentry_type=SUBENTRY_TYPE_EXTENSION,
+                    title=f"{role} {extension}",
+                    unique_id=extension,
+                )
+                for role, extension, password in extensions
+            ],
+        )
+        entry.add_to_hass(hass)
+        return entry
+
+    return make
+
+
+@pytest.fixture
+async def loaded_entry(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> AsyncIterator[MockConfigEntry]:
+    """Set up a page and a ring extension against the shared Kamailio."""
+    entry = make_entry(
+        kamailio,
+        [
+            (ExtensionRole.PAGE, "2001", "pw-2001"),
+            (ExtensionRole.RING, "2002", "pw-2002"),
+        ],
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    yield entry
+    if entry.state is ConfigEntryState.LOADED:
+        await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
