@@ -5,13 +5,22 @@ class EngineError(Exception):
     """Base class of the engine's errors."""
 
 
+WORKER_VENV_HINT = (
+    "create one with: python3.12 -m venv <dir> && "
+    "<dir>/bin/pip install pjsua2-python==2.15.1.post1"
+)
+
+
 class WorkerPythonNotFoundError(EngineError):
     """No interpreter that can import pjsua2 was found."""
 
     def __init__(self, searched: list[str]) -> None:
         """Remember where we looked."""
         super().__init__(
-            "No Python interpreter with pjsua2 found; looked at: " + ", ".join(searched)
+            "No Python interpreter with pjsua2 found; looked at: "
+            + (", ".join(searched) or "nothing")
+            + "; "
+            + WORKER_VENV_HINT
         )
         self.searched = searched
 

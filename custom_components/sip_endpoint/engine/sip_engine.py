@@ -1,23 +1,156 @@
-"""SipEngine: registers one SIP server's extensions through pjsua2 worker processes.
+"""SipEngine: registers one SIP server's extensions through pjsua2 worker processes."""
 
-CONTRACT STUB written by the lead: the signatures and docstrings are the agreed API that
-the Home Assistant side codes against. The engine helper replaces the bodies.
-"""
-
+import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
+import logging
+import time
 
-from ..protocol.payloads import CallEnded, RegistrationExchange, RegistrationState
-from .models import EngineEvent, EngineOptions, ExtensionSettings, ServerSettings, WorkerInfo
+from ..protocol.payloads import (
+    AnswerParams,
+    AudioFrame,
+    CallDirection,
+    CallEnded,
+    CallPhase,
+    CallRef,
+    CallStarted,
+    CallStateChanged,
+    DtmfDigit,
+    EndCause,
+    EventName,
+    ExtensionRef,
+    HangupParams,
+    IncomingCall,
+    LogLine,
+    MakeCallParams,
+    Method,
+    Payload,
+    PlaybackDone,
+    PlayParams,
+    RecordingDone,
+    RecordParams,
+    Refused,
+    RegistrationExchange,
+    RegistrationState,
+    StreamParams,
+    WorkerStatus,
+)
+from ..protocol.status import RegistrationStatus
+from ..protocol.wire import Event, ProtocolError
+from .errors import (
+    EngineError,
+    EngineNotRunningError,
+    ExtensionLimitError,
+    RequestFailedError,
+)
+from .interpreter import WorkerPython, find_worker_python
+from .models import (
+    MAX_EXTENSIONS_PER_WORKER,
+    EngineEvent,
+    EngineOptions,
+    ExtensionSettings,
+    ServerSettings,
+    WorkerInfo,
+)
+from .params import (
+    account_params,
+    registrar_uri,
+    resolve_allowed_sources,
+    start_params,
+)
+from .probe import probe_registration
+from .worker_client import WorkerClient, describe_exit
+
+__all__ = ["SipEngine", "probe_registration"]
+
+_LOGGER = logging.getLogger(__name__)
+
+RESTART_DELAY_MIN = 1.0
+RESTART_DELAY_MAX = 60.0
+STABLE_UPTIME = 60.0  # a worker up this long restarts without delay growth
+RESTARTING_REASON = "SIP worker restarting"
+WORKER_GONE_REASON = "SIP worker stopped"
+PORTS_PER_WORKER = 2  # UDP and TCP share one port, TLS takes the next
+_EARLY_ENDS_KEPT = 64
+
+_PAYLOADS: dict[str, type[Payload]] = {
+    EventName.REGISTRATION: RegistrationState,
+    EventName.INCOMING_CALL: IncomingCall,
+    EventName.CALL_STATE: CallStateChanged,
+    EventName.CALL_ENDED: CallEnded,
+    EventName.DTMF: DtmfDigit,
+    EventName.AUDIO: AudioFrame,
+    EventName.PLAYBACK_DONE: PlaybackDone,
+    EventName.RECORDING_DONE: RecordingDone,
+    EventName.REFUSED: Refused,
+    EventName.LOG: LogLine,
+}
+
+
+@dataclass(slots=True)
+class _Call:
+    """A call the engine knows about, and the worker that holds it."""
+
+    slot: "_WorkerSlot"
+    ext_id: str
+    direction: CallDirection
+    answered_at: float | None = None
+
+
+class _WorkerSlot:
+    """One worker position: its extensions, its current process and its supervisor."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.extensions: dict[str, ExtensionSettings] = {}
+        self.client: WorkerClient | None = None
+        self.accounts: set[str] = set()  # extensions added to the current process
+        self.first_launch: asyncio.Future[None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        # Nobody may await a failed first launch (the engine stopped): don't warn.
+        self.first_launch.add_done_callback(
+            lambda future: future.cancelled() or future.exception()
+        )
+        self.supervisor: asyncio.Task[None] | None = None
+        self.restarts = 0
+        self.started_at: float | None = None
+        self.sip_port: int | None = None
+        self.retired = False
+
+    def is_retired(self) -> bool:
+        """Tell whether the slot is being stopped for good (checked after awaits)."""
+        return self.retired
+
+    @property
+    def up(self) -> bool:
+        """Whether the worker process runs and is started."""
+        return (
+            self.client is not None
+            and self.client.running
+            and self.started_at is not None
+        )
+
+    def running_client(self) -> WorkerClient:
+        """Return the worker's client; EngineNotRunningError while it is down."""
+        if self.client is None or not self.up:
+            raise EngineNotRunningError(f"SIP worker {self.index} is not running")
+        return self.client
 
 
 class SipEngine:
-    """Shards extensions over workers (at most 8 each), supervises and restarts them.
+    """
+    Shards extensions over workers (at most 8 each), supervises and restarts them.
 
     Events (registration changes, incoming calls, DTMF, call ends, audio frames, ...) are
     delivered to `on_event`, always from the event loop the engine was started on, as
     they happen. On a worker crash the engine restarts it with backoff, reports its
     extensions as `unregistered` (reason "SIP worker restarting") meanwhile, ends its
     calls with cause `failed`, and registers them again once the worker is back.
+
+    Every worker is given the whole port range `options.port_min..port_max` and binds
+    the first free port in it; `start` requests go out one at a time, so workers of
+    one engine never race for a port.
     """
 
     def __init__(
@@ -29,93 +162,495 @@ class SipEngine:
         worker_python_candidates: tuple[str, ...] = (),
     ) -> None:
         """Prepare an engine; nothing runs until `start`."""
-        raise NotImplementedError
+        self._server = server
+        self._options = options
+        self._on_event = on_event
+        self._candidates = worker_python_candidates
+        self._python: WorkerPython | None = None
+        self._running = False
+        self._slots: list[_WorkerSlot] = []
+        self._ext_slots: dict[str, _WorkerSlot] = {}
+        self._states: dict[str, RegistrationState] = {}
+        self._calls: dict[str, _Call] = {}
+        self._call_waiters: dict[str, asyncio.Future[CallEnded]] = {}
+        self._early_ends: dict[str, CallEnded] = {}
+        self._start_lock = asyncio.Lock()
+
+    @property
+    def worker_python(self) -> WorkerPython | None:
+        """The interpreter the workers run on, once started."""
+        return self._python
 
     async def start(self) -> None:
-        """Find the worker interpreter and get ready to add extensions.
+        """
+        Find the worker interpreter and get ready to add extensions.
 
         Raises WorkerPythonNotFoundError when no interpreter with pjsua2 exists.
         """
-        raise NotImplementedError
+        if self._running:
+            return
+        self._python = await find_worker_python(
+            self._options.worker_python, self._candidates
+        )
+        _LOGGER.debug(
+            "SIP workers run on %s (Python %s, pjsua2 %s)",
+            self._python.path,
+            self._python.python_version,
+            self._python.pjsua2_version,
+        )
+        self._running = True
 
     async def stop(self) -> None:
         """Unregister everything (Expires: 0), end all workers; nothing lingers."""
-        raise NotImplementedError
+        self._running = False
+        slots, self._slots = self._slots, []
+        await asyncio.gather(*(self._retire(slot) for slot in slots))
+        for slot in slots:
+            self._end_calls(slot)
+        self._ext_slots.clear()
+        self._early_ends.clear()
 
     async def add_extension(self, extension: ExtensionSettings) -> None:
         """Register an extension (status events follow). ExtensionLimitError past the cap."""
-        raise NotImplementedError
+        self._ensure_running()
+        if extension.ext_id in self._ext_slots:
+            await self.update_extension(extension)
+            return
+        if len(self._ext_slots) >= self._capacity():
+            raise ExtensionLimitError(
+                f"at most {self._capacity()} extensions fit in ports "
+                f"{self._options.port_min}-{self._options.port_max}"
+            )
+        slot = self._slot_with_room()
+        slot.extensions[extension.ext_id] = extension
+        self._ext_slots[extension.ext_id] = slot
+        try:
+            await asyncio.shield(slot.first_launch)
+        except EngineError:
+            self._forget(extension.ext_id)
+            raise
+        if not slot.up:
+            self._report_restarting(slot, [extension.ext_id])
+            return
+        try:
+            await self._add_account(slot, extension)
+        except RequestFailedError:
+            self._forget(extension.ext_id)
+            raise
 
     async def update_extension(self, extension: ExtensionSettings) -> None:
         """Replace an extension's credentials and register again."""
-        raise NotImplementedError
+        self._ensure_running()
+        slot = self._ext_slots.get(extension.ext_id)
+        if slot is None:
+            await self.add_extension(extension)
+            return
+        slot.extensions[extension.ext_id] = extension
+        if extension.ext_id in slot.accounts and slot.client is not None:
+            slot.accounts.discard(extension.ext_id)
+            await slot.client.request(
+                Method.REMOVE_ACCOUNT, ExtensionRef(extension.ext_id)
+            )
+        if slot.up:
+            await self._add_account(slot, extension)
 
     async def remove_extension(self, ext_id: str) -> None:
         """Unregister an extension and forget it."""
-        raise NotImplementedError
+        slot = self._ext_slots.get(ext_id)
+        if slot is None:
+            return
+        self._forget(ext_id)
+        if ext_id in slot.accounts and slot.client is not None:
+            slot.accounts.discard(ext_id)
+            try:
+                await slot.client.request(Method.REMOVE_ACCOUNT, ExtensionRef(ext_id))
+            except EngineError as err:
+                _LOGGER.debug(
+                    "Removing %s from SIP worker %s: %s", ext_id, slot.index, err
+                )
+        if not slot.extensions and slot in self._slots:
+            self._slots.remove(slot)
+            await self._retire(slot)
 
     async def reregister(self, ext_id: str) -> None:
         """Send a fresh REGISTER now."""
-        raise NotImplementedError
+        slot = self._ext_slots.get(ext_id)
+        if slot is None:
+            raise RequestFailedError("unknown_extension", f"no extension {ext_id}")
+        await slot.running_client().request(Method.REREGISTER, ExtensionRef(ext_id))
 
     def registration(self, ext_id: str) -> RegistrationState | None:
         """Return the last known registration state of an extension."""
-        raise NotImplementedError
+        return self._states.get(ext_id)
 
     async def ring(self, call_id: str) -> None:
         """Answer 180 Ringing and keep the call unanswered."""
-        raise NotImplementedError
+        await self._call_request(call_id, Method.RING, CallRef(call_id))
 
     async def answer(self, call_id: str, tone: str | None = None) -> None:
         """Answer 200 OK, optionally playing a WAV tone once."""
-        raise NotImplementedError
+        await self._call_request(call_id, Method.ANSWER, AnswerParams(call_id, tone))
 
     async def play(self, call_id: str, path: str, *, loop: bool = False) -> None:
         """Play a WAV file into a call."""
-        raise NotImplementedError
+        await self._call_request(call_id, Method.PLAY, PlayParams(call_id, path, loop))
 
     async def stop_playing(self, call_id: str) -> None:
         """Stop what `play` started."""
-        raise NotImplementedError
+        await self._call_request(call_id, Method.STOP_PLAYING, CallRef(call_id))
 
     async def record(self, call_id: str, path: str) -> None:
         """Record the caller to a WAV file until the call ends."""
-        raise NotImplementedError
+        await self._call_request(call_id, Method.RECORD, RecordParams(call_id, path))
 
     async def stream(self, call_id: str, *, enable: bool) -> None:
         """Start or stop AudioFrame events with the caller's audio."""
-        raise NotImplementedError
+        await self._call_request(call_id, Method.STREAM, StreamParams(call_id, enable))
 
     async def hangup(self, call_id: str, code: int = 603) -> None:
         """End a call."""
-        raise NotImplementedError
+        await self._call_request(call_id, Method.HANGUP, HangupParams(call_id, code))
 
     async def make_call(
-        self, ext_id: str, target: str, play: str | None = None, timeout: int = 30
+        self,
+        ext_id: str,
+        target: str,
+        play: str | None = None,
+        timeout: int = 30,  # noqa: ASYNC109
     ) -> CallEnded:
         """Call a number or SIP URI, play a file once answered, hang up; return how it ended."""
-        raise NotImplementedError
+        slot = self._ext_slots.get(ext_id)
+        if slot is None:
+            raise RequestFailedError("unknown_extension", f"no extension {ext_id}")
+        result = await slot.running_client().request(
+            Method.MAKE_CALL, MakeCallParams(ext_id, target, play, timeout)
+        )
+        call_id = CallStarted.from_wire(result).call_id
+        if (ended := self._early_ends.pop(call_id, None)) is not None:
+            return ended
+        self._calls.setdefault(call_id, _Call(slot, ext_id, CallDirection.OUTBOUND))
+        waiter: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
+        self._call_waiters[call_id] = waiter
+        try:
+            return await waiter
+        finally:
+            self._call_waiters.pop(call_id, None)
 
     def workers(self) -> list[WorkerInfo]:
         """Describe the worker processes (for diagnostics)."""
-        raise NotImplementedError
+        infos = []
+        for slot in self._slots:
+            hello = slot.client.hello if slot.client is not None else None
+            infos.append(
+                WorkerInfo(
+                    index=slot.index,
+                    pid=slot.client.pid if slot.up and slot.client else None,
+                    python=hello.python if hello else self._python_version(),
+                    pjsua2=hello.pjsua2 if hello else self._pjsua2_version(),
+                    started_at=slot.started_at if slot.up else None,
+                    restarts=slot.restarts,
+                    sip_port=slot.sip_port if slot.up else None,
+                    ext_ids=list(slot.extensions),
+                )
+            )
+        return infos
 
     async def registration_exchanges(self) -> list[RegistrationExchange]:
         """Recent REGISTER answers of all workers, without secrets (for diagnostics)."""
-        raise NotImplementedError
+        statuses = await asyncio.gather(
+            *(self._worker_status(slot) for slot in self._slots if slot.up)
+        )
+        return [
+            exchange for status in statuses if status for exchange in status.exchanges
+        ]
 
+    async def worker_statuses(self) -> dict[int, WorkerStatus]:
+        """Return the `status` of every running worker, by worker index."""
+        slots = [slot for slot in self._slots if slot.up]
+        statuses = await asyncio.gather(*(self._worker_status(slot) for slot in slots))
+        return {
+            slot.index: status
+            for slot, status in zip(slots, statuses, strict=True)
+            if status is not None
+        }
 
-async def probe_registration(
-    server: ServerSettings,
-    options: EngineOptions,
-    extension: ExtensionSettings,
-    *,
-    timeout: float = 40.0,
-    worker_python_candidates: tuple[str, ...] = (),
-) -> RegistrationState:
-    """Register once in a short-lived worker, unregister, and return the final state.
+    # --- workers ----------------------------------------------------------------------
 
-    Used by the config flow's test-before-configure and by scripts/sip-check. Raises
-    WorkerPythonNotFoundError or WorkerStartError; a SIP failure is a returned state.
-    """
-    raise NotImplementedError
+    def _capacity(self) -> int:
+        ports = self._options.port_max - self._options.port_min + 1
+        return max(1, ports // PORTS_PER_WORKER) * MAX_EXTENSIONS_PER_WORKER
+
+    def _slot_with_room(self) -> _WorkerSlot:
+        """Return the first worker with room for one more extension, or a new one."""
+        for slot in self._slots:
+            if not slot.retired and len(slot.extensions) < MAX_EXTENSIONS_PER_WORKER:
+                return slot
+        used = {slot.index for slot in self._slots}
+        index = next(i for i in range(len(used) + 1) if i not in used)
+        slot = _WorkerSlot(index)
+        self._slots.append(slot)
+        self._slots.sort(key=lambda item: item.index)
+        slot.supervisor = asyncio.create_task(
+            self._supervise(slot), name=f"SIP worker {index} supervisor"
+        )
+        return slot
+
+    async def _supervise(self, slot: _WorkerSlot) -> None:
+        """Run a worker; restart it with growing delays whenever it goes away."""
+        delay = RESTART_DELAY_MIN
+        try:
+            while not slot.retired:
+                launched_at = time.monotonic()
+                try:
+                    client = await self._launch(slot)
+                except EngineError as err:
+                    if not slot.first_launch.done():
+                        slot.first_launch.set_exception(err)
+                        self._drop_failed_slot(slot)
+                        return
+                    _LOGGER.warning("SIP worker %s did not start: %s", slot.index, err)
+                else:
+                    if not slot.first_launch.done():
+                        slot.first_launch.set_result(None)
+                    returncode = await client.wait_closed()
+                    slot.started_at = None
+                    if slot.is_retired():
+                        return
+                    _LOGGER.warning(
+                        "SIP worker %s (pid %s) went away (%s); restarting it",
+                        slot.index,
+                        client.pid,
+                        describe_exit(returncode),
+                    )
+                    self._report_outage(slot)
+                    if time.monotonic() - launched_at >= STABLE_UPTIME:
+                        delay = RESTART_DELAY_MIN
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESTART_DELAY_MAX)
+                slot.restarts += 1
+        finally:
+            if slot.client is not None:
+                await slot.client.kill()
+            if not slot.first_launch.done():
+                slot.first_launch.set_exception(EngineNotRunningError("engine stopped"))
+
+    async def _launch(self, slot: _WorkerSlot) -> WorkerClient:
+        """Start a worker process for a slot and add its extensions."""
+        assert self._python is not None
+        client = WorkerClient(
+            self._python.path,
+            name=f"SIP worker {slot.index}",
+            on_event=lambda event: self._handle_event(slot, event),
+        )
+        slot.client = client
+        slot.accounts = set()
+        allowed = await resolve_allowed_sources(self._server)
+        result = await client.start(
+            start_params(self._options, allowed), start_lock=self._start_lock
+        )
+        slot.sip_port = result.sip_port
+        slot.started_at = time.time()
+        _LOGGER.debug(
+            "SIP worker %s (pid %s) listens on port %s",
+            slot.index,
+            client.pid,
+            result.sip_port,
+        )
+        outcomes = await asyncio.gather(
+            *(self._add_account(slot, ext) for ext in list(slot.extensions.values())),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, EngineError):
+                _LOGGER.warning("SIP worker %s: %s", slot.index, outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        return client
+
+    async def _add_account(
+        self, slot: _WorkerSlot, extension: ExtensionSettings
+    ) -> None:
+        """Add an extension to its slot's running worker, unless it is there already."""
+        client = slot.client
+        if client is None or not client.running or extension.ext_id in slot.accounts:
+            return
+        slot.accounts.add(extension.ext_id)
+        previous = self._states.get(extension.ext_id)
+        self._set_state(
+            RegistrationState(
+                ext_id=extension.ext_id,
+                status=RegistrationStatus.REGISTERING,
+                code=None,
+                reason="Registering",
+                changed_at=time.time(),
+                last_success=previous.last_success if previous else None,
+                expires=0,
+                registrar=previous.registrar
+                if previous
+                else registrar_uri(self._server),
+            )
+        )
+        try:
+            await client.request(
+                Method.ADD_ACCOUNT,
+                account_params(self._server, self._options, extension),
+            )
+        except EngineError:
+            slot.accounts.discard(extension.ext_id)
+            raise
+
+    async def _retire(self, slot: _WorkerSlot) -> None:
+        """Stop a slot's worker for good (it unregisters) and its supervisor."""
+        slot.retired = True
+        if slot.client is not None and slot.up:
+            await slot.client.stop()
+        if slot.supervisor is not None:
+            slot.supervisor.cancel()
+            await asyncio.gather(slot.supervisor, return_exceptions=True)
+
+    def _drop_failed_slot(self, slot: _WorkerSlot) -> None:
+        """Forget a slot whose worker never started, with its extensions."""
+        slot.retired = True
+        if slot in self._slots:
+            self._slots.remove(slot)
+        for ext_id in list(slot.extensions):
+            self._forget(ext_id)
+
+    async def _worker_status(self, slot: _WorkerSlot) -> WorkerStatus | None:
+        try:
+            result = await slot.running_client().request(Method.STATUS)
+            return WorkerStatus.from_wire(result)
+        except (EngineError, ProtocolError) as err:
+            _LOGGER.debug("No status from SIP worker %s: %s", slot.index, err)
+            return None
+
+    # --- events and state -------------------------------------------------------------
+
+    def _handle_event(self, slot: _WorkerSlot, event: Event) -> None:
+        """Turn a worker's event into a typed payload, track it and pass it on."""
+        payload_type = _PAYLOADS.get(event.name)
+        if payload_type is None:
+            _LOGGER.debug("SIP worker %s sent unknown event %s", slot.index, event.name)
+            return
+        try:
+            payload = payload_type.from_wire(event.data)
+        except ProtocolError as err:
+            _LOGGER.warning(
+                "SIP worker %s sent a malformed %s: %s", slot.index, event.name, err
+            )
+            return
+        match payload:
+            case LogLine(level=level, message=message):
+                _LOGGER.debug("SIP worker %s [%s] %s", slot.index, level, message)
+            case RegistrationState(ext_id=ext_id):
+                if slot.extensions.get(ext_id) is not None:
+                    self._set_state(payload)
+            case IncomingCall(call_id=call_id, ext_id=ext_id):
+                self._calls[call_id] = _Call(slot, ext_id, CallDirection.INBOUND)
+                self._emit(payload)
+            case CallStateChanged(call_id=call_id, ext_id=ext_id, state=state):
+                call = self._calls.setdefault(
+                    call_id, _Call(slot, ext_id, CallDirection.OUTBOUND)
+                )
+                if state is CallPhase.CONFIRMED and call.answered_at is None:
+                    call.answered_at = time.monotonic()
+                self._emit(payload)
+            case CallEnded():
+                self._finish_call(payload)
+            case (
+                DtmfDigit()
+                | AudioFrame()
+                | PlaybackDone()
+                | RecordingDone()
+                | Refused()
+            ):
+                self._emit(payload)
+
+    def _finish_call(self, ended: CallEnded) -> None:
+        self._calls.pop(ended.call_id, None)
+        waiter = self._call_waiters.get(ended.call_id)
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(ended)
+        elif ended.direction is CallDirection.OUTBOUND:
+            # make_call may not have seen its own result yet.
+            self._early_ends[ended.call_id] = ended
+            while len(self._early_ends) > _EARLY_ENDS_KEPT:
+                del self._early_ends[next(iter(self._early_ends))]
+        self._emit(ended)
+
+    def _end_calls(self, slot: _WorkerSlot) -> None:
+        """End the calls of a worker that went away, with cause `failed`."""
+        now = time.monotonic()
+        for call_id, call in list(self._calls.items()):
+            if call.slot is not slot:
+                continue
+            self._finish_call(
+                CallEnded(
+                    call_id=call_id,
+                    ext_id=call.ext_id,
+                    direction=call.direction,
+                    cause=EndCause.FAILED,
+                    code=0,
+                    reason=WORKER_GONE_REASON,
+                    answered=call.answered_at is not None,
+                    duration=now - call.answered_at if call.answered_at else 0.0,
+                )
+            )
+
+    def _report_outage(self, slot: _WorkerSlot) -> None:
+        slot.accounts.clear()
+        self._report_restarting(slot, list(slot.extensions))
+        self._end_calls(slot)
+
+    def _report_restarting(self, slot: _WorkerSlot, ext_ids: list[str]) -> None:
+        for ext_id in ext_ids:
+            previous = self._states.get(ext_id)
+            self._set_state(
+                RegistrationState(
+                    ext_id=ext_id,
+                    status=RegistrationStatus.UNREGISTERED,
+                    code=None,
+                    reason=RESTARTING_REASON,
+                    changed_at=time.time(),
+                    last_success=previous.last_success if previous else None,
+                    expires=0,
+                    registrar=previous.registrar
+                    if previous
+                    else registrar_uri(self._server),
+                )
+            )
+
+    def _set_state(self, state: RegistrationState) -> None:
+        self._states[state.ext_id] = state
+        self._emit(state)
+
+    def _emit(self, event: EngineEvent) -> None:
+        try:
+            self._on_event(event)
+        except Exception:
+            _LOGGER.exception("Error in the SIP engine's event callback")
+
+    def _forget(self, ext_id: str) -> None:
+        slot = self._ext_slots.pop(ext_id, None)
+        if slot is not None:
+            slot.extensions.pop(ext_id, None)
+        self._states.pop(ext_id, None)
+
+    def _ensure_running(self) -> None:
+        if not self._running:
+            raise EngineNotRunningError("the SIP engine is not started")
+
+    async def _call_request(
+        self, call_id: str, method: Method, params: Payload
+    ) -> None:
+        call = self._calls.get(call_id)
+        if call is None:
+            raise RequestFailedError("unknown_call", f"no call {call_id}")
+        await call.slot.running_client().request(method, params)
+
+    def _python_version(self) -> str:
+        return self._python.python_version if self._python else ""
+
+    def _pjsua2_version(self) -> str:
+        return self._python.pjsua2_version if self._python else ""

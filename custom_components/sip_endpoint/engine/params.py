@@ -1,0 +1,94 @@
+"""Build the worker's request parameters from the engine's settings."""
+
+import asyncio
+import logging
+import socket
+
+from ..protocol.payloads import AccountParams, StartParams
+from .models import EngineOptions, ExtensionSettings, ServerSettings
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def uri_host(uri: str) -> str:
+    """Return the host part of a SIP URI or of a plain host[:port]."""
+    value = uri.strip().strip("<>")
+    scheme, sep, rest = value.partition(":")
+    if sep and scheme.lower() in ("sip", "sips"):
+        value = rest
+    value = value.split(";", 1)[0].split("?", 1)[0]
+    value = value.rsplit("@", 1)[-1]
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    if value.count(":") > 1:  # a bare IPv6 address
+        return value
+    return value.split(":", 1)[0]
+
+
+def source_hosts(server: ServerSettings) -> list[str]:
+    """Hosts whose addresses may send SIP requests to the workers."""
+    hosts = [uri_host(server.host)]
+    if server.outbound_proxy:
+        hosts.append(uri_host(server.outbound_proxy))
+    return [host for host in dict.fromkeys(hosts) if host]
+
+
+async def resolve_allowed_sources(server: ServerSettings) -> list[str]:
+    """Resolve the registrar's and outbound proxy's addresses, without blocking."""
+    loop = asyncio.get_running_loop()
+    addresses: list[str] = []
+    for host in source_hosts(server):
+        try:
+            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+        except OSError as err:
+            _LOGGER.warning("Cannot resolve %s: %s", host, err)
+            continue
+        for info in infos:
+            address = str(info[4][0])
+            if address not in addresses:
+                addresses.append(address)
+    return addresses
+
+
+def start_params(options: EngineOptions, allowed_sources: list[str]) -> StartParams:
+    """
+    Build the `start` request for one worker.
+
+    Every worker gets the whole port range and binds the first free port in it; the
+    engine sends `start` requests one at a time, so its workers never race for a port.
+    """
+    return StartParams(
+        bind_host=options.bind_host,
+        port_min=options.port_min,
+        port_max=options.port_max,
+        restrict_sources=options.restrict_sources,
+        allowed_sources=allowed_sources,
+    )
+
+
+def account_params(
+    server: ServerSettings, options: EngineOptions, extension: ExtensionSettings
+) -> AccountParams:
+    """Build the `add_account` request for one extension."""
+    return AccountParams(
+        ext_id=extension.ext_id,
+        extension=extension.extension,
+        auth_id=extension.auth_id or extension.extension,
+        password=extension.password,
+        domain=server.host,
+        port=server.port,
+        transport=server.transport,
+        outbound_proxy=server.outbound_proxy,
+        expiry=options.expiry,
+        keepalive=options.keepalive,
+        keepalive_interval=options.keepalive_interval,
+        retry_interval=options.retry_interval,
+    )
+
+
+def registrar_uri(server: ServerSettings) -> str:
+    """Return the registrar as a SIP URI, for states the engine reports itself."""
+    host = server.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"sip:{host}:{server.port}" if server.port else f"sip:{host}"
