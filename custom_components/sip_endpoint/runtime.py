@@ -49,6 +49,7 @@ class ExtensionStatus:
     call_state: CallState = CallState.IDLE
     call_id: str | None = None
     answered: bool = False
+    lost: bool = False  # a lost registration was logged, its return not yet
 
 
 def signal_extension_updated(entry_id: str, ext_id: str) -> str:
@@ -127,21 +128,19 @@ class SipEndpointRuntime:
     def _registration_changed(self, state: RegistrationState) -> None:
         if (status := self.extensions.get(state.ext_id)) is None:
             return
-        previous = status.registration
         status.registration = state
         if state.status in FAILURE_STATUSES:
             status.last_failure = state
-        was_registered = (
-            previous is not None and previous.status is RegistrationStatus.SUCCESSFUL
-        )
         if state.status is RegistrationStatus.SUCCESSFUL:
-            if previous is not None and not was_registered:
+            if status.lost:
+                status.lost = False
                 LOGGER.info("Extension %s is registered again", status.extension)
             if self.on_registered is not None:
                 self.on_registered(status)
-        elif was_registered and state.status is not RegistrationStatus.REGISTERING:
+        elif state.status is not RegistrationStatus.REGISTERING and not status.lost:
+            status.lost = True
             LOGGER.warning(
-                "Extension %s lost its registration: %s (%s %s)",
+                "Extension %s is not registered: %s (%s %s)",
                 status.extension,
                 state.status,
                 state.code,

@@ -1,6 +1,7 @@
 """Fixtures for the Home Assistant side: config entries against the real test bed."""
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 import random
 import socket
 
@@ -56,14 +57,14 @@ def _port_free(port: int) -> bool:
 
 
 @pytest.fixture
-def entry_options(worker_python: str) -> dict[str, object]:
+def entry_options(worker_python: Path) -> dict[str, object]:
     """Options that keep workers on loopback and on free ports."""
     port_min, port_max = free_port_range()
     return {
         CONF_BIND_HOST: "127.0.0.1",
         CONF_PORT_MIN: port_min,
         CONF_PORT_MAX: port_max,
-        CONF_WORKER_PYTHON: worker_python,
+        CONF_WORKER_PYTHON: str(worker_python),
         CONF_KEEPALIVE_INTERVAL: 30,
     }
 

@@ -1,0 +1,55 @@
+"""Helpers for waiting on states that real SIP traffic changes."""
+
+import asyncio
+from collections.abc import Callable
+
+from homeassistant.core import (
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    State,
+    callback,
+)
+from homeassistant.helpers.event import async_track_state_change_event
+
+DEFAULT_TIMEOUT = 30.0
+
+
+async def async_wait_for_state(
+    hass: HomeAssistant,
+    entity_id: str,
+    expected: str | Callable[[State], bool],
+    timeout: float = DEFAULT_TIMEOUT,
+) -> State:
+    """Wait until an entity's state matches; fail with the last state seen."""
+
+    def matches(state: State | None) -> bool:
+        if state is None:
+            return False
+        if isinstance(expected, str):
+            return state.state == expected
+        return expected(state)
+
+    if matches(current := hass.states.get(entity_id)):
+        assert current is not None
+        return current
+    reached = asyncio.Event()
+
+    @callback
+    def changed(event: Event[EventStateChangedData]) -> None:
+        if matches(event.data["new_state"]):
+            reached.set()
+
+    unsubscribe = async_track_state_change_event(hass, [entity_id], changed)
+    try:
+        async with asyncio.timeout(timeout):
+            await reached.wait()
+    except TimeoutError:
+        raise AssertionError(
+            f"{entity_id} did not reach {expected!r}; it is {hass.states.get(entity_id)}"
+        ) from None
+    finally:
+        unsubscribe()
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return state

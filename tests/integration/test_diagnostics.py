@@ -1,0 +1,42 @@
+"""Diagnostics: configuration without secrets, statuses and workers."""
+
+import json
+
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from homeassistant.core import HomeAssistant
+
+from .helpers import async_wait_for_state
+
+
+async def test_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    loaded_entry: MockConfigEntry,
+) -> None:
+    """Diagnostics show statuses and workers, and never a password."""
+    await async_wait_for_state(hass, "sensor.page_2001_registration", "successful")
+    await async_wait_for_state(hass, "sensor.ring_2002_registration", "successful")
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
+
+    text = json.dumps(diagnostics)
+    assert "pw-2001" not in text
+    assert "pw-2002" not in text
+    extensions = diagnostics["extensions"]
+    assert len(extensions) == 2
+    for extension in extensions.values():
+        assert extension["data"]["password"] == "**REDACTED**"
+        assert extension["status"]["registration"]["status"] == "successful"
+    workers = diagnostics["workers"]
+    assert len(workers) == 1
+    assert workers[0]["pid"] > 0
+    assert workers[0]["pjsua2"].startswith("2.15")
+    assert workers[0]["uptime"] >= 0
+    assert sorted(workers[0]["ext_ids"]) == sorted(loaded_entry.subentries)
+    codes = [exchange["code"] for exchange in diagnostics["registration_exchanges"]]
+    assert 200 in codes

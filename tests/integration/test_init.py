@@ -1,0 +1,103 @@
+"""Setting up, unloading and reloading entries against real Kamailio and workers."""
+
+from collections.abc import Callable
+import os
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.sip_endpoint.const import (
+    CONF_WORKER_PYTHON,
+    DOMAIN,
+    ExtensionRole,
+)
+from tests.sipbed.kamailio import Kamailio
+
+from .helpers import async_wait_for_state
+
+PAGE_REGISTRATION = "sensor.page_2001_registration"
+RING_REGISTRATION = "sensor.ring_2002_registration"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_setup_registers_every_extension(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """Both extensions register through the 401 challenge and show it."""
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    page = await async_wait_for_state(hass, PAGE_REGISTRATION, "successful")
+    await async_wait_for_state(hass, RING_REGISTRATION, "successful")
+    assert page.attributes["sip_code"] == 200
+    assert page.attributes["expires"] > 0
+    assert hass.states.get("binary_sensor.page_2001_registered").state == "on"
+    assert hass.states.get("sensor.page_2001_call_state").state == "idle"
+
+
+async def test_unload_stops_every_worker(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """Unloading unregisters and ends the worker processes; nothing lingers."""
+    await async_wait_for_state(hass, PAGE_REGISTRATION, "successful")
+    pids = [
+        worker.pid
+        for worker in loaded_entry.runtime_data.engine.workers()
+        if worker.pid is not None
+    ]
+    assert pids
+    assert all(_alive(pid) for pid in pids)
+
+    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert loaded_entry.state is ConfigEntryState.NOT_LOADED
+    assert not any(_alive(pid) for pid in pids)
+    assert hass.states.get(PAGE_REGISTRATION).state == "unavailable"
+
+
+async def test_reload_registers_again_with_new_workers(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """A reload replaces the workers and the extensions register again."""
+    await async_wait_for_state(hass, PAGE_REGISTRATION, "successful")
+    old_pids = {worker.pid for worker in loaded_entry.runtime_data.engine.workers()}
+
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+
+    await async_wait_for_state(hass, PAGE_REGISTRATION, "successful")
+    new_pids = {worker.pid for worker in loaded_entry.runtime_data.engine.workers()}
+    assert new_pids.isdisjoint(old_pids)
+    assert not any(_alive(pid) for pid in old_pids if pid is not None)
+
+
+async def test_missing_worker_python_retries_with_repair(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> None:
+    """Without a usable interpreter the entry retries and a repair explains why."""
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_WORKER_PYTHON: "/nonexistent/python3.12"}
+    )
+
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    issues = [
+        issue
+        for (domain, _), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN
+    ]
+    assert [issue.translation_key for issue in issues] == ["no_worker_python"]
+    assert all(not issue.is_fixable for issue in issues)

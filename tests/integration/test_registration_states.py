@@ -1,0 +1,164 @@
+"""Entity states for each registration outcome, produced by real Kamailio answers."""
+
+from collections.abc import Callable
+import logging
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.sip_endpoint.const import (
+    CONF_KEEPALIVE,
+    CONF_KEEPALIVE_INTERVAL,
+    DOMAIN,
+    ExtensionRole,
+)
+from homeassistant.const import CONF_PASSWORD
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from tests.sipbed.kamailio import Kamailio, KamailioFactory
+
+from .helpers import async_wait_for_state
+
+REGISTRATION = "sensor.page_2001_registration"
+FAILURE_CODE = "sensor.page_2001_last_failure_code"
+REGISTERED = "binary_sensor.page_2001_registered"
+
+
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def _rejected_issue_ids(hass: HomeAssistant) -> list[str]:
+    return [
+        issue_id
+        for (domain, issue_id) in ir.async_get(hass).issues
+        if domain == DOMAIN and issue_id.startswith("rejected_credentials")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("wrong_password", "code"), [("rechallenge", 401), ("forbidden", 403)]
+)
+async def test_wrong_password(
+    hass: HomeAssistant,
+    kamailio_factory: KamailioFactory,
+    make_entry: Callable[..., MockConfigEntry],
+    wrong_password: str,
+    code: int,
+) -> None:
+    """A rejected password shows rejected_by_server, its code, and a repair issue."""
+    kamailio = kamailio_factory(wrong_password=wrong_password)
+    entry = make_entry(
+        kamailio,
+        [(ExtensionRole.PAGE, "2001", "wrong"), (ExtensionRole.RING, "2002", "pw-2002")],
+    )
+    await _setup(hass, entry)
+
+    state = await async_wait_for_state(hass, REGISTRATION, "rejected_by_server")
+    assert state.attributes["sip_code"] == code
+    failure = hass.states.get(FAILURE_CODE)
+    assert failure.state == str(code)
+    assert failure.attributes["status"] == "rejected_by_server"
+    assert hass.states.get(REGISTERED).state == "off"
+    assert len(_rejected_issue_ids(hass)) == 1
+    # The other extension keeps working.
+    await async_wait_for_state(hass, "sensor.ring_2002_registration", "successful")
+
+    # New credentials register again; the failure code stays for the record.
+    subentry = next(
+        sub for sub in entry.subentries.values() if sub.data["extension"] == "2001"
+    )
+    hass.config_entries.async_update_subentry(
+        entry, subentry, data={**subentry.data, CONF_PASSWORD: "pw-2001"}
+    )
+    await hass.async_block_till_done()
+    await async_wait_for_state(hass, REGISTRATION, "successful")
+    assert hass.states.get(FAILURE_CODE).state == str(code)
+    assert hass.states.get(REGISTERED).state == "on"
+    assert _rejected_issue_ids(hass) == []
+
+
+@pytest.mark.parametrize(
+    ("unknown_user", "status", "code"),
+    [("not_found", "not_found", 404), ("forbidden", "rejected_by_server", 403)],
+)
+async def test_unknown_user(
+    hass: HomeAssistant,
+    kamailio_factory: KamailioFactory,
+    make_entry: Callable[..., MockConfigEntry],
+    unknown_user: str,
+    status: str,
+    code: int,
+) -> None:
+    """An extension the server does not know shows what the server answered."""
+    kamailio = kamailio_factory(unknown_user=unknown_user)
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
+    hass.config_entries.async_update_subentry(
+        entry,
+        next(iter(entry.subentries.values())),
+        data={
+            "role": ExtensionRole.PAGE,
+            "extension": "7777",
+            "auth_id": "7777",
+            CONF_PASSWORD: "whatever",
+        },
+    )
+    await _setup(hass, entry)
+
+    state = await async_wait_for_state(hass, "sensor.page_7777_registration", status)
+    assert state.attributes["sip_code"] == code
+    assert hass.states.get("sensor.page_7777_last_failure_code").state == str(code)
+
+
+async def test_server_down_over_tcp(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> None:
+    """A refused TCP connection is 'no reply from server' (the 503 is local)."""
+    kamailio.stop()
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")], transport="tcp")
+    await _setup(hass, entry)
+
+    state = await async_wait_for_state(hass, REGISTRATION, "no_reply_from_server")
+    assert state.attributes["sip_code"] == 503
+    assert hass.states.get(FAILURE_CODE).state == "503"
+    assert hass.states.get(REGISTERED).state == "off"
+
+
+async def test_lost_and_back_are_logged_once(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Losing the server logs one warning; coming back logs one info line."""
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")], transport="tcp")
+    hass.config_entries.async_update_entry(
+        entry,
+        options={**entry.options, CONF_KEEPALIVE: "sip_options", CONF_KEEPALIVE_INTERVAL: 5},
+    )
+    await _setup(hass, entry)
+    await async_wait_for_state(hass, REGISTRATION, "successful")
+    caplog.set_level(logging.INFO, logger="custom_components.sip_endpoint")
+
+    kamailio.stop()
+    await async_wait_for_state(hass, REGISTRATION, "no_reply_from_server")
+    # Further failed attempts while the server stays down are not logged again.
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.page_2001_register_again"}, blocking=True
+    )
+    await async_wait_for_state(hass, REGISTRATION, "no_reply_from_server")
+
+    kamailio.restart()
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.page_2001_register_again"}, blocking=True
+    )
+    await async_wait_for_state(hass, REGISTRATION, "successful")
+
+    lost = [r for r in caplog.records if "is not registered" in r.getMessage()]
+    back = [r for r in caplog.records if "registered again" in r.getMessage()]
+    assert len(lost) == 1
+    assert lost[0].levelno == logging.WARNING
+    assert len(back) == 1
