@@ -1,0 +1,315 @@
+"""The worker's requests, each run on the polling thread."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from ..protocol.payloads import (
+    AccountParams,
+    AllowedSourcesParams,
+    AnswerParams,
+    CallDirection,
+    CallRef,
+    CallStarted,
+    ExtensionRef,
+    HangupParams,
+    MakeCallParams,
+    Method,
+    Payload,
+    PlayParams,
+    RecordParams,
+    StartParams,
+    StartResult,
+    StreamParams,
+    WorkerStatus,
+)
+from ..protocol.status import RegistrationStatus
+from ..protocol.wire import ErrorCode
+from .account import ExtensionAccount
+from .call import WorkerCall
+from .context import WorkerContext
+from .inbound import check_source, handle_incoming_call
+from .stack import SipStack
+from .uris import target_uri
+
+if TYPE_CHECKING:
+    from .runtime import WorkerRuntime
+
+MAX_ACCOUNTS: Final = 8  # PJSUA_MAX_ACC of the wheel: a 9th aborts the process
+UNREGISTER_WAIT: Final = 2.0
+
+type Pump = Callable[[Callable[[], bool], float], None]
+
+
+class RequestError(Exception):
+    """A request that cannot be carried out, with its protocol error code."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        """Keep the code and a message without secrets."""
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RequestHandlers:
+    """Maps each protocol method to its implementation."""
+
+    DEFERRED: Final = object()  # `shutdown` answers after the teardown
+
+    def __init__(
+        self, context: WorkerContext, stack: SipStack, runtime: "WorkerRuntime"
+    ) -> None:
+        """Work on ``context`` and ``stack``; ``runtime`` pumps pjlib while waiting."""
+        self.context = context
+        self.stack = stack
+        self.runtime = runtime
+        self.accounts: dict[str, ExtensionAccount] = {}
+        self._table: dict[Method, tuple[type[Payload] | None, Callable[[Any], Any]]] = {
+            Method.START: (StartParams, self.start),
+            Method.ADD_ACCOUNT: (AccountParams, self.add_account),
+            Method.REMOVE_ACCOUNT: (ExtensionRef, self.remove_account),
+            Method.REREGISTER: (ExtensionRef, self.reregister),
+            Method.SET_ALLOWED_SOURCES: (AllowedSourcesParams, self.set_allowed_sources),
+            Method.RING: (CallRef, self.ring),
+            Method.ANSWER: (AnswerParams, self.answer),
+            Method.PLAY: (PlayParams, self.play),
+            Method.STOP_PLAYING: (CallRef, self.stop_playing),
+            Method.RECORD: (RecordParams, self.record),
+            Method.STREAM: (StreamParams, self.stream),
+            Method.HANGUP: (HangupParams, self.hangup),
+            Method.MAKE_CALL: (MakeCallParams, self.make_call),
+            Method.STATUS: (None, self.status),
+            Method.SHUTDOWN: (None, self.shutdown),
+        }
+
+    def handle(self, method_name: str, raw_params: dict[str, Any]) -> Any:
+        """Check the params and run one request; return its result payload."""
+        try:
+            method = Method(method_name)
+        except ValueError:
+            raise RequestError(
+                ErrorCode.UNKNOWN_METHOD, f"unknown method {method_name[:40]!r}"
+            ) from None
+        params_type, handler = self._table[method]
+        params = params_type.from_wire(raw_params) if params_type else None
+        if method not in (Method.START, Method.STATUS, Method.SHUTDOWN):
+            self._require_started()
+        return handler(params)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self, params: StartParams) -> StartResult:
+        """Create the endpoint and bind the transports."""
+        if self.stack.started:
+            raise RequestError(ErrorCode.BAD_REQUEST, "already started")
+        if not 0 < params.port_min <= params.port_max < 65536:
+            raise RequestError(ErrorCode.BAD_REQUEST, "bad port range")
+        self._apply_sources(params.restrict_sources, params.allowed_sources)
+        try:
+            self.stack.start(params)
+        except OSError as err:
+            raise RequestError(ErrorCode.SIP_ERROR, str(err)) from err
+        return StartResult(sip_port=self.stack.sip_port, tls_port=self.stack.tls_port)
+
+    def status(self, _params: None) -> WorkerStatus:
+        """Report accounts, calls, memory and the last REGISTER answers."""
+        return WorkerStatus(
+            accounts=len(self.accounts),
+            calls=len(self.context.calls),
+            rss_kib=_rss_kib(),
+            exchanges=list(self.context.exchanges),
+        )
+
+    def shutdown(self, _params: None) -> object:
+        """Stop the worker; the answer goes out after the teardown."""
+        return self.DEFERRED
+
+    def set_allowed_sources(self, params: AllowedSourcesParams) -> None:
+        """Replace the source filter."""
+        self._apply_sources(params.restrict_sources, params.allowed_sources)
+
+    def _apply_sources(self, restrict: bool, sources: list[str]) -> None:
+        self.context.restrict_sources = restrict
+        self.context.allowed_sources = frozenset(s.strip() for s in sources)
+
+    def _require_started(self) -> None:
+        if not self.stack.started:
+            raise RequestError(ErrorCode.BAD_REQUEST, "the worker is not started")
+
+    # --- accounts -------------------------------------------------------------------
+
+    def add_account(self, params: AccountParams) -> None:
+        """Create an account and register it."""
+        if params.ext_id in self.accounts:
+            raise RequestError(ErrorCode.BAD_REQUEST, "extension already added")
+        if len(self.accounts) >= MAX_ACCOUNTS:
+            raise RequestError(
+                ErrorCode.LIMIT_REACHED, f"a worker holds at most {MAX_ACCOUNTS} extensions"
+            )
+        if params.expiry < 1 or params.retry_interval < 1:
+            raise RequestError(ErrorCode.BAD_REQUEST, "expiry and retry_interval must be > 0")
+        account = ExtensionAccount(
+            self.context,
+            params,
+            self.stack.transport_ids,
+            lambda acc, prm: handle_incoming_call(self.context, acc, prm),
+            lambda address, method: check_source(self.context, address, method),
+        )
+        self.context.secrets.add(params.password)
+        try:
+            account.register()
+        except ValueError as err:
+            raise RequestError(ErrorCode.BAD_REQUEST, str(err)) from err
+        self.accounts[params.ext_id] = account
+
+    def remove_account(self, params: ExtensionRef) -> None:
+        """Unregister (Expires: 0, bounded wait), report it, delete the account."""
+        account = self._account(params.ext_id)
+        for call in list(self.context.calls.values()):
+            if call.account is account:
+                call.end(503)
+        account.unregister()
+        self.runtime.pump(lambda: account.unregister_answered, UNREGISTER_WAIT)
+        account.announce_unregistered()
+        account.close()
+        del self.accounts[params.ext_id]
+
+    def reregister(self, params: ExtensionRef) -> None:
+        """Send a fresh REGISTER now."""
+        self._account(params.ext_id).register()
+
+    def unregister_all(self, pump: Pump, timeout: float) -> None:
+        """Unregister every account (bounded wait) and delete them (teardown)."""
+        accounts = list(self.accounts.values())
+        for account in accounts:
+            try:
+                account.unregister()
+            except Exception:  # noqa: BLE001 - keep tearing down
+                account.unregister_answered = True
+        pump(lambda: all(acc.unregister_answered for acc in accounts), timeout)
+        for account in accounts:
+            if account.status is not RegistrationStatus.UNREGISTERED:
+                account.announce_unregistered()
+            account.close()
+        self.accounts.clear()
+
+    def _account(self, ext_id: str) -> ExtensionAccount:
+        try:
+            return self.accounts[ext_id]
+        except KeyError:
+            raise RequestError(ErrorCode.UNKNOWN_EXTENSION, "unknown extension") from None
+
+    # --- calls ----------------------------------------------------------------------
+
+    def ring(self, params: CallRef) -> None:
+        """Send 180 Ringing."""
+        self._call(params.call_id).ring()
+
+    def answer(self, params: AnswerParams) -> None:
+        """Answer with 200 OK."""
+        call = self._call(params.call_id)
+        if params.tone is not None:
+            _check_file(params.tone)
+        call.accept(params.tone)
+
+    def play(self, params: PlayParams) -> None:
+        """Play a WAV file into the call."""
+        call = self._media_call(params.call_id)
+        _check_file(params.path)
+        call.play(params.path, loop=params.loop)
+
+    def stop_playing(self, params: CallRef) -> None:
+        """Stop playing."""
+        self._call(params.call_id).stop_playing()
+
+    def record(self, params: RecordParams) -> None:
+        """Record the caller until the call ends."""
+        call = self._media_call(params.call_id)
+        if not Path(params.path).parent.is_dir():
+            raise RequestError(ErrorCode.BAD_REQUEST, "the recording's folder does not exist")
+        try:
+            call.record(params.path)
+        except ValueError as err:
+            raise RequestError(ErrorCode.BAD_REQUEST, str(err)) from err
+
+    def stream(self, params: StreamParams) -> None:
+        """Start or stop `audio` events."""
+        call = self._media_call(params.call_id) if params.enable else self._call(params.call_id)
+        call.set_streaming(params.enable)
+
+    def hangup(self, params: HangupParams) -> None:
+        """End the call."""
+        if not 300 <= params.code < 700:
+            raise RequestError(ErrorCode.BAD_REQUEST, "code must be 300..699")
+        self._call(params.call_id).end(params.code)
+
+    def make_call(self, params: MakeCallParams) -> CallStarted:
+        """Call a number or URI, play a file once when answered, then hang up."""
+        account = self._account(params.ext_id)
+        if params.play is not None:
+            _check_file(params.play)
+        if params.timeout < 1:
+            raise RequestError(ErrorCode.BAD_REQUEST, "timeout must be > 0")
+        call = WorkerCall(self.context, account, CallDirection.OUTBOUND)
+        play = params.play
+
+        def announce() -> None:
+            if play:
+                call.play(play, loop=False, report=False, then=lambda: call.end(200))
+            else:
+                call.end(200)
+
+        call.after_confirmed = announce
+        import pjsua2 as pj
+
+        prm = pj.CallOpParam(True)
+        try:
+            call.makeCall(target_uri(params.target, account.params), prm)
+        except pj.Error:
+            # Nothing was sent; the object may go.
+            raise
+        self.context.calls[call.call_id] = call
+
+        def give_up() -> None:
+            if not call.answered and not call.disconnected:
+                call.end(487)
+
+        self.context.scheduler.call_later(params.timeout, give_up)
+        return CallStarted(call_id=call.call_id)
+
+    def hang_up_all(self) -> None:
+        """Hang up every call (teardown)."""
+        for call in list(self.context.calls.values()):
+            try:
+                call.end(503)
+            except Exception:  # noqa: BLE001 - keep tearing down
+                call.disconnected = True
+                self.context.finished_calls.append(call)
+
+    def _call(self, call_id: str) -> WorkerCall:
+        call = self.context.calls.get(call_id)
+        if call is None or call.disconnected:
+            raise RequestError(ErrorCode.UNKNOWN_CALL, "unknown call")
+        return call
+
+    def _media_call(self, call_id: str) -> WorkerCall:
+        call = self._call(call_id)
+        if call.audio is None:
+            raise RequestError(ErrorCode.SIP_ERROR, "the call has no active audio")
+        return call
+
+
+def _check_file(path: str) -> None:
+    if not Path(path).is_file():
+        raise RequestError(ErrorCode.BAD_REQUEST, "audio file not found")
+
+
+def _rss_kib() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

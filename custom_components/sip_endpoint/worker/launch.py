@@ -1,0 +1,38 @@
+"""Start a SIP worker process.
+
+Run as ``<python3.12> -I <integration dir>/worker/launch.py``. The integration's own
+``__init__.py`` imports Home Assistant, which the worker's interpreter does not have, so
+this script registers bare package modules for the two parent packages (named after
+their directories) and then runs ``<package>.worker`` as ``__main__``.
+"""
+
+import importlib.machinery
+from pathlib import Path
+import runpy
+import sys
+import types
+
+
+def install_parent_packages() -> str:
+    """Register stub parent packages and return the integration package's name."""
+    integration_dir = Path(__file__).resolve().parent.parent
+    root_dir = integration_dir.parent
+    root_name = root_dir.name
+    integration_name = f"{root_name}.{integration_dir.name}"
+    for name, path in ((root_name, root_dir), (integration_name, integration_dir)):
+        if name in sys.modules:
+            continue
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(path)]
+        module = types.ModuleType(name)
+        module.__spec__ = spec
+        module.__path__ = [str(path)]
+        module.__package__ = name
+        sys.modules[name] = module
+    return integration_name
+
+
+if __name__ == "__main__":
+    runpy.run_module(
+        f"{install_parent_packages()}.worker", run_name="__main__", alter_sys=True
+    )

@@ -1,0 +1,183 @@
+"""The worker's polling loop: it owns pjlib and runs every request and timer."""
+
+from collections.abc import Callable
+import logging
+import os
+import platform
+import queue
+import sys
+import time
+from typing import Any, BinaryIO
+
+import pjsua2 as pj
+
+from ..protocol import PROTOCOL_VERSION, wire
+from ..protocol.payloads import EventName, Hello
+from .channel import ProtocolReader, ProtocolWriter
+from .context import WorkerContext
+from .guard import describe_error
+from .handlers import RequestError, RequestHandlers
+from .stack import SipStack
+
+_LOGGER = logging.getLogger(__name__)
+
+POLL_MSEC = 10
+IDLE_WAIT = 0.05
+TEARDOWN_WAIT = 2.0
+
+
+class _EndOfInput:
+    """Posted by the reader when stdin closes."""
+
+
+class WorkerRuntime:
+    """Reads requests, polls pjlib, runs timers; one thread does all of it."""
+
+    def __init__(self, stdin_fd: int, protocol_out: BinaryIO) -> None:
+        """Speak the protocol on ``stdin_fd`` and ``protocol_out``."""
+        self.writer = ProtocolWriter(protocol_out)
+        self.context = WorkerContext(self.writer)
+        self._reader = ProtocolReader(
+            stdin_fd, self.context.inbox.put, lambda: self.context.inbox.put(_EndOfInput())
+        )
+        self.stack = SipStack(pj.Endpoint(), self.context)
+        self.handlers = RequestHandlers(self.context, self.stack, self)
+        self.running = True
+        self.shutdown_request: int | None = None
+
+    def run(self) -> int:
+        """Run until `shutdown` or the end of stdin; return the exit status."""
+        logging.basicConfig(
+            stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        )
+        self.writer.start()
+        self.context.emit(
+            EventName.HELLO,
+            Hello(
+                protocol=PROTOCOL_VERSION,
+                pjsua2=str(self.stack.endpoint.libVersion().full),
+                python=platform.python_version(),
+                pid=os.getpid(),
+            ),
+        )
+        self._reader.start()
+        try:
+            while self.running:
+                self.turn()
+        finally:
+            self._teardown()
+        return 0
+
+    def turn(self, *, requests: bool = True) -> None:
+        """One pass: poll pjlib, run posted work, requests and due timers."""
+        if self.stack.started:
+            self.stack.endpoint.libHandleEvents(POLL_MSEC)
+            self._drain(requests, block=False)
+        else:
+            self._drain(requests, block=True)
+        for callback in self.context.scheduler.due():
+            self._run_safely(callback)
+        self._reap_calls()
+
+    def pump(self, done: Callable[[], bool], timeout: float) -> None:
+        """Poll pjlib (without taking new requests) until ``done`` or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not done() and time.monotonic() < deadline and self.stack.started:
+            self.turn(requests=False)
+
+    def _drain(self, requests: bool, *, block: bool) -> None:
+        inbox = self.context.inbox
+        deferred: list[Any] = []
+        try:
+            item = inbox.get(timeout=IDLE_WAIT) if block else inbox.get_nowait()
+            while True:
+                if isinstance(item, bytes):
+                    if requests:
+                        self._handle_line(item)
+                    else:
+                        deferred.append(item)
+                elif isinstance(item, _EndOfInput):
+                    _LOGGER.info("stdin closed: shutting down")
+                    self.running = False
+                else:
+                    self._run_safely(item)
+                item = inbox.get_nowait()
+        except queue.Empty:
+            pass
+        for item in deferred:
+            inbox.put(item)
+
+    def _run_safely(self, callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception:
+            _LOGGER.exception("Error in worker task")
+
+    def _handle_line(self, line: bytes) -> None:
+        try:
+            message = wire.decode(line)
+        except wire.ProtocolError as err:
+            self.writer.fail(0, wire.ErrorCode.BAD_REQUEST, str(err))
+            return
+        if not isinstance(message, wire.Request):
+            msg_id = message.id if isinstance(message, wire.Response) else 0
+            self.writer.fail(msg_id, wire.ErrorCode.BAD_REQUEST, "expected a request")
+            return
+        try:
+            result = self.handlers.handle(message.method, message.params)
+        except RequestError as err:
+            self.writer.fail(message.id, err.code, self.context.scrub(err.message))
+        except wire.ProtocolError as err:
+            self.writer.fail(message.id, wire.ErrorCode.BAD_REQUEST, str(err))
+        except pj.Error as err:
+            self.writer.fail(
+                message.id,
+                wire.ErrorCode.SIP_ERROR,
+                self.context.scrub(describe_error(err)),
+            )
+        except Exception as err:
+            _LOGGER.exception("Request %s failed", message.method)
+            self.writer.fail(
+                message.id,
+                wire.ErrorCode.INTERNAL,
+                self.context.scrub(describe_error(err)),
+            )
+        else:
+            if result is _DEFERRED:
+                self.shutdown_request = message.id
+                self.running = False
+            else:
+                self.writer.respond(message.id, result)
+
+    def _reap_calls(self) -> None:
+        finished = self.context.finished_calls
+        if not finished:
+            return
+        self.context.finished_calls = []
+        for call in finished:
+            call.release_media()
+            self.context.calls.pop(call.call_id, None)
+            if call in self.context.refused_calls:
+                self.context.refused_calls.remove(call)
+
+    def _teardown(self) -> None:
+        """Hang up, unregister, delete accounts, destroy the library; then answer."""
+        try:
+            if self.stack.started:
+                self.handlers.hang_up_all()
+                self.pump(lambda: not self.context.calls, TEARDOWN_WAIT)
+                self._reap_calls()
+                self.handlers.unregister_all(self.pump, TEARDOWN_WAIT)
+                self.context.calls.clear()
+                self.context.refused_calls.clear()
+                self.context.scheduler.clear()
+            if self.shutdown_request is not None:
+                self.writer.respond(self.shutdown_request)
+            self.stack.destroy()
+        except Exception:
+            _LOGGER.exception("Error during shutdown")
+        finally:
+            self.writer.close()
+
+
+_DEFERRED = RequestHandlers.DEFERRED

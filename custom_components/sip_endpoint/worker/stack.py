@@ -1,0 +1,137 @@
+"""The pjsua2 endpoint: library settings, log forwarding and transports."""
+
+import contextlib
+import logging
+import socket
+from typing import Any
+
+import pjsua2 as pj
+
+from ..protocol.payloads import EventName, LogLine, StartParams, Transport
+from .context import WorkerContext
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_CALLS_LIMIT = 32  # PJSUA_MAX_CALLS of the wheel
+USER_AGENT = "Home Assistant SIP Endpoint"
+_ANY_ADDRESSES = frozenset({"", "0.0.0.0", "::"})
+
+
+class LogForwarder(pj.LogWriter):  # type: ignore[misc]
+    """Sends pjlib's log lines as `log` events, with credentials removed."""
+
+    def __init__(self, context: WorkerContext) -> None:
+        """Forward to ``context``'s writer."""
+        super().__init__()
+        self._context = context
+
+    def write(self, entry: Any) -> None:
+        """Called by pjlib on whichever thread logs: only format and queue."""
+        try:
+            message = self._context.scrub(str(entry.msg).rstrip())
+            self._context.emit(
+                EventName.LOG, LogLine(level=int(entry.level), message=message)
+            )
+        except Exception:  # noqa: BLE001 - never let a log line kill the process
+            return
+
+
+def port_is_free(host: str, port: int, kinds: tuple[int, ...]) -> bool:
+    """Return whether ``port`` can be bound on ``host`` for every socket kind given."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with contextlib.ExitStack() as stack:
+        try:
+            for kind in kinds:
+                sock = stack.enter_context(socket.socket(family, kind))
+                if kind == socket.SOCK_STREAM:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((host or "0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+class SipStack:
+    """Owns `pj.Endpoint` and the transports; lives on the polling thread."""
+
+    def __init__(self, endpoint: Any, context: WorkerContext) -> None:
+        """Wrap an `Endpoint` that is not created yet."""
+        self.endpoint = endpoint
+        self._context = context
+        self._log_writer = LogForwarder(context)
+        self.transport_ids: dict[Transport, int] = {}
+        self.sip_port = 0
+        self.tls_port: int | None = None
+        self.started = False
+
+    def start(self, params: StartParams) -> None:
+        """Create and start the library, then bind the transports."""
+        config = pj.EpConfig()
+        ua = config.uaConfig
+        ua.threadCnt = 0
+        ua.mainThreadOnly = True
+        ua.maxCalls = max(1, min(params.max_calls, MAX_CALLS_LIMIT))
+        ua.userAgent = USER_AGENT
+        config.medConfig.hasIoqueue = False
+        config.medConfig.noVad = True
+        log = config.logConfig
+        log.consoleLevel = 0
+        log.level = max(0, min(params.log_level, 6))
+        log.msgLogging = params.log_level >= 4
+        log.writer = self._log_writer
+        self.endpoint.libCreate()
+        self.endpoint.libInit(config)
+        self.endpoint.audDevManager().setNullDev()
+        self._bind(params)
+        self.endpoint.libStart()
+        self.started = True
+
+    def _bind(self, params: StartParams) -> None:
+        host = params.bind_host
+        both = (socket.SOCK_DGRAM, socket.SOCK_STREAM)
+        for port in range(params.port_min, params.port_max + 1):
+            if not port_is_free(host, port, both):
+                continue
+            try:
+                udp = self._create(pj.PJSIP_TRANSPORT_UDP, host, port)
+            except pj.Error:
+                continue
+            try:
+                tcp = self._create(pj.PJSIP_TRANSPORT_TCP, host, port)
+            except pj.Error:
+                self.endpoint.transportClose(udp)
+                continue
+            self.transport_ids = {Transport.UDP: udp, Transport.TCP: tcp}
+            self.sip_port = port
+            break
+        else:
+            raise OSError(
+                f"no free UDP+TCP port in {params.port_min}..{params.port_max}"
+            )
+        for port in range(self.sip_port + 1, params.port_max + 1):
+            if not port_is_free(host, port, (socket.SOCK_STREAM,)):
+                continue
+            try:
+                self.transport_ids[Transport.TLS] = self._create(
+                    pj.PJSIP_TRANSPORT_TLS, host, port
+                )
+            except pj.Error as err:
+                _LOGGER.info("No TLS transport: %s", err.info())
+            else:
+                self.tls_port = port
+            break
+
+    def _create(self, kind: int, host: str, port: int) -> int:
+        config = pj.TransportConfig()
+        config.port = port
+        if host not in _ANY_ADDRESSES:
+            config.boundAddress = host
+            # Contact and Via advertise exactly the bound address.
+            config.publicAddress = host
+        return int(self.endpoint.transportCreate(kind, config))
+
+    def destroy(self) -> None:
+        """Destroy the library (blocks about a second)."""
+        if self.started:
+            self.started = False
+            self.endpoint.libDestroy()

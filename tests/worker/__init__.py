@@ -1,0 +1,1 @@
+"""Tests of the SIP worker process against real Kamailio and baresip."""
