@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.sipbed.baresip import Baresip, BaresipFactory, Transport, stop_all
 from tests.sipbed.kamailio import (
     Kamailio,
     KamailioFactory,
@@ -57,6 +58,39 @@ def kamailio_factory(tmp_path: Path, socket_enabled: None) -> Iterator[KamailioF
 def kamailio(kamailio_factory: KamailioFactory) -> Kamailio:
     """Return a started Kamailio with the standard test users."""
     return kamailio_factory()
+
+
+@pytest.fixture
+def baresip_factory(tmp_path: Path, socket_enabled: None) -> Iterator[BaresipFactory]:
+    """Return a callable that starts baresip user agents; all are stopped at teardown."""
+    started: list[Baresip] = []
+
+    def _start(
+        *,
+        user: str,
+        password: str | None,
+        registrar: Kamailio | None,
+        bind_host: str = "127.0.0.1",
+        audio_file: Path | None = None,
+        register: bool = True,
+        transport: Transport = "udp",
+    ) -> Baresip:
+        baresip = Baresip(
+            tmp_path / f"baresip-{len(started)}-{user}",
+            user=user,
+            password=password,
+            registrar=registrar,
+            bind_host=bind_host,
+            audio_file=audio_file,
+            register=register,
+            transport=transport,
+        )
+        started.append(baresip)
+        baresip.start()
+        return baresip
+
+    yield _start
+    stop_all(started)
 
 
 @pytest.fixture

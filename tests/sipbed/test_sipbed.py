@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.sipbed.audio import (
+    dominant_frequency,
+    read_pcm,
+    rms,
+    trim_silence,
+    write_tone,
+)
 from tests.sipbed.netutil import sip_options_ping
 from tests.sipbed.rawsip import RawRegisterClient
 from tests.sipbed.users import password_for
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.sipbed.baresip import BaresipFactory
     from tests.sipbed.kamailio import Kamailio, KamailioFactory
 
 
@@ -81,3 +92,96 @@ def test_stopped_kamailio_does_not_answer(kamailio: Kamailio) -> None:
     kamailio.stop()
     assert not kamailio.running
     assert sip_options_ping(kamailio.host, kamailio.port, timeout=0.5) is None
+
+
+def test_baresip_registers_through_the_challenge(
+    kamailio: Kamailio, baresip_factory: BaresipFactory
+) -> None:
+    """A baresip account registers with digest auth; Kamailio saw the challenge."""
+    phone = baresip_factory(
+        user="9001", password=password_for("9001"), registrar=kamailio
+    )
+    phone.wait_registered()
+    assert "9001" in phone.registration_info()
+    assert "REGISTER for 9001 from 127.0.0.1" in kamailio.log_path.read_text()
+
+
+def test_baresip_reports_a_wrong_password(
+    kamailio_factory: KamailioFactory, baresip_factory: BaresipFactory
+) -> None:
+    """Baresip sees 403 when the registrar forbids a wrong password."""
+    kamailio = kamailio_factory(wrong_password="forbidden")
+    phone = baresip_factory(user="9002", password="wrong", registrar=kamailio)
+    assert "403" in phone.wait_register_failed()
+
+
+def test_call_through_kamailio_carries_the_tone(
+    kamailio: Kamailio, baresip_factory: BaresipFactory, tmp_path: Path
+) -> None:
+    """One baresip calls another through Kamailio; each receives the other's tone."""
+    callee = baresip_factory(
+        user="2000",
+        password=password_for("2000"),
+        registrar=kamailio,
+        audio_file=write_tone(tmp_path / "callee.wav", 440, 30),
+    )
+    caller = baresip_factory(
+        user="9001",
+        password=password_for("9001"),
+        registrar=kamailio,
+        bind_host="127.0.0.2",
+        audio_file=write_tone(tmp_path / "caller.wav", 1200, 30),
+    )
+    callee.wait_registered()
+    caller.wait_registered()
+    caller.dial("2000")
+    assert "9001" in callee.wait_incoming()
+    caller.wait_ringing()
+    callee.accept()
+    caller.wait_established()
+    callee.wait_established()
+    caller.send_dtmf("1#")
+    deadline = time.monotonic() + 5
+    while callee.received_dtmf() != "1#" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert callee.received_dtmf() == "1#"
+    time.sleep(1.5)
+    caller.hangup()
+    caller.wait_closed()
+    callee.wait_closed()
+
+    for phone, expected_hz in ((callee, 1200), (caller, 440)):
+        assert phone.recording is not None
+        samples, rate = read_pcm(phone.recording)
+        heard = trim_silence(samples)
+        assert len(heard) > rate  # more than a second of signal
+        assert rms(heard) > 0.1
+        assert abs(dominant_frequency(heard, rate) - expected_hz) < 5
+
+
+def test_unknown_extension_gets_404(
+    kamailio: Kamailio, baresip_factory: BaresipFactory
+) -> None:
+    """Calls to unknown extensions end with 404, to unregistered ones with 480."""
+    caller = baresip_factory(
+        user="9003", password=password_for("9003"), registrar=kamailio
+    )
+    caller.wait_registered()
+    caller.dial("4242")
+    assert caller.wait_closed().startswith("404")
+    caller.dial("2050")
+    assert caller.wait_closed().startswith("480")
+
+
+def test_direct_call_without_registrar(baresip_factory: BaresipFactory) -> None:
+    """A baresip without registrar can call another directly (no proxy in the path)."""
+    callee = baresip_factory(user="2000", password=None, registrar=None)
+    caller = baresip_factory(
+        user="9001", password=None, registrar=None, bind_host="127.0.0.2"
+    )
+    caller.dial(f"sip:2000@{callee.bind_host}:{callee.sip_port}")
+    assert "9001@127.0.0.2" in callee.wait_incoming()
+    callee.accept()
+    caller.wait_established()
+    callee.hangup()
+    assert caller.wait_closed()

@@ -1,0 +1,82 @@
+"""Write test tones and analyse recorded audio (mono 16-bit PCM WAV files)."""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import TYPE_CHECKING
+import wave
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PCM_MAX = 32767
+
+
+def write_tone(
+    path: Path,
+    frequency_hz: float,
+    seconds: float,
+    rate: int = 8000,
+    amplitude: float = 0.5,
+) -> Path:
+    """Write a mono 16-bit sine tone (``frequency_hz`` 0 writes silence)."""
+    count = round(seconds * rate)
+    scale = amplitude * PCM_MAX
+    step = 2 * math.pi * frequency_hz / rate
+    samples = [round(scale * math.sin(step * index)) for index in range(count)]
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(struct.pack(f"<{count}h", *samples))
+    return path
+
+
+def read_pcm(path: Path) -> tuple[list[int], int]:
+    """Return the samples of a 16-bit WAV file (first channel) and its rate."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2:
+            raise ValueError(f"{path.name}: only 16-bit PCM is supported")
+        channels = wav.getnchannels()
+        rate = wav.getframerate()
+        frames = wav.readframes(wav.getnframes())
+    values = struct.unpack(f"<{len(frames) // 2}h", frames)
+    return list(values[::channels]), rate
+
+
+def rms(samples: list[int]) -> float:
+    """Return the root mean square of the samples, relative to full scale (0..1)."""
+    if not samples:
+        return 0.0
+    return math.sqrt(sum(sample * sample for sample in samples) / len(samples)) / (
+        PCM_MAX
+    )
+
+
+def dominant_frequency(samples: list[int], rate: int) -> float:
+    """Return the frequency (Hz) with the most energy, interpolated between bins."""
+    if len(samples) < 16:
+        raise ValueError("too few samples to analyse")
+    signal = np.asarray(samples, dtype=np.float64)
+    signal = (signal - signal.mean()) * np.hanning(len(signal))
+    spectrum = np.abs(np.fft.rfft(signal))
+    peak = int(np.argmax(spectrum[1:])) + 1
+    offset = 0.0
+    if 0 < peak < len(spectrum) - 1:
+        left, centre, right = spectrum[peak - 1 : peak + 2]
+        denominator = left - 2 * centre + right
+        if denominator:
+            offset = 0.5 * (left - right) / denominator
+    return float((peak + offset) * rate / len(signal))
+
+
+def trim_silence(samples: list[int], threshold: float = 0.02) -> list[int]:
+    """Drop leading and trailing samples quieter than ``threshold`` of full scale."""
+    limit = threshold * PCM_MAX
+    loud = [index for index, sample in enumerate(samples) if abs(sample) > limit]
+    if not loud:
+        return []
+    return samples[loud[0] : loud[-1] + 1]

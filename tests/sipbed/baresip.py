@@ -1,0 +1,486 @@
+"""
+A real baresip user agent for tests, driven over its ``ctrl_tcp`` socket.
+
+baresip 1.0.0 (Debian bookworm) speaks JSON netstrings on the control socket:
+commands ``{"command": ..., "params": ..., "token": ...}`` get a response with the same
+token, and events (``CALL_INCOMING``, ``CALL_RINGING``, ``CALL_ESTABLISHED``,
+``CALL_CLOSED``, ``REGISTER_OK``, ``REGISTER_FAIL``, ``CALL_DTMF_START``...) arrive
+unsolicited. Audio is sent from a WAV file (``aufile``; the call ends when the file ends)
+and what is received is written by ``sndfile`` to ``dump-<time>-dec.wav``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+
+from .audio import write_tone
+from .netutil import free_port, free_tcp_port
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .kamailio import Kamailio
+
+CTRL_HOST: Final = "127.0.0.1"
+MODULE_DIR: Final = Path("/usr/lib/baresip/modules")
+SOUNDS_DIR: Final = Path("/usr/share/baresip")
+DEFAULT_TONE_HZ: Final = 1000.0
+DEFAULT_TONE_SECONDS: Final = 120.0
+CONNECT_TIMEOUT: Final = 10.0
+COMMAND_TIMEOUT: Final = 5.0
+STOP_TIMEOUT: Final = 5.0
+_REGISTERED_RE: Final = re.compile(r"\bOK\b")
+_ANSI_RE: Final = re.compile(r"\x1b\[[0-9;]*m")
+# baresip's console line for a failed registration: "reg: <aor>: 403 Forbidden (server)".
+_REG_FAIL_RE: Final = re.compile(r"reg: \S+: ([1-6]\d\d [^(\r\n\x1b]*)")
+
+Transport = Literal["udp", "tcp"]
+
+
+class BaresipError(RuntimeError):
+    """baresip failed, answered an error, or an expected event did not come."""
+
+
+class BaresipFactory(Protocol):
+    """The ``baresip_factory`` fixture: returns a started Baresip."""
+
+    def __call__(
+        self,
+        *,
+        user: str,
+        password: str | None,
+        registrar: Kamailio | None,
+        bind_host: str = "127.0.0.1",
+        audio_file: Path | None = None,
+        register: bool = True,
+        transport: Transport = "udp",
+    ) -> Baresip:
+        """Start a baresip in its own work directory."""
+
+
+def _netstring(payload: bytes) -> bytes:
+    return str(len(payload)).encode() + b":" + payload + b","
+
+
+def _wav_complete(path: Path) -> bool:
+    """Return whether a WAV file's RIFF header matches its size (writer closed it)."""
+    try:
+        data = path.read_bytes()[:8]
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return (
+        len(data) == 8
+        and data[:4] == b"RIFF"
+        and int.from_bytes(data[4:8], "little") == size - 8
+    )
+
+
+class Baresip:
+    """One baresip process with one account, controlled over TCP."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        user: str,
+        password: str | None,
+        registrar: Kamailio | None,
+        bind_host: str = "127.0.0.1",
+        audio_file: Path | None = None,
+        register: bool = True,
+        transport: Transport = "udp",
+    ) -> None:
+        """
+        Prepare (but do not start) a baresip in ``workdir``.
+
+        Without ``audio_file`` it sends a 1 kHz tone for up to two minutes.
+        """
+        self.workdir = Path(workdir)
+        self.user = user
+        self.bind_host = bind_host
+        self.registrar = registrar
+        self.register = register and registrar is not None
+        self.transport: Transport = transport
+        self.audio_file = audio_file
+        self.sip_port = free_port(bind_host)
+        # The control socket stays on 127.0.0.1 (the only host tests may connect to).
+        self.ctrl_port = free_tcp_port(CTRL_HOST)
+        self.events: list[dict[str, Any]] = []
+        self._password = password
+        self._process: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+        self._responses: dict[str, dict[str, Any]] = {}
+        self._call_mark = 0
+        self._incoming_mark = 0
+
+    def __repr__(self) -> str:
+        """Describe the instance without its password."""
+        return f"<Baresip {self.user}@{self.bind_host}:{self.sip_port}>"
+
+    @property
+    def aor(self) -> str:
+        """The account's address of record."""
+        if self.registrar is not None:
+            return f"sip:{self.user}@{self.registrar.host}:{self.registrar.port}"
+        return f"sip:{self.user}@{self.bind_host}:{self.sip_port}"
+
+    @property
+    def log_path(self) -> Path:
+        """Baresip's console output, including a SIP trace."""
+        return self.workdir / "baresip.log"
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where ``sndfile`` writes the audio of each call."""
+        return self.workdir / "recordings"
+
+    @property
+    def recording(self) -> Path | None:
+        """The WAV file of what was received in the latest call, if any."""
+        files = sorted(self.recordings_dir.glob("dump-*-dec.wav"))
+        return files[-1] if files else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the baresip process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        """Return the end of baresip's output."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _write_config(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.recordings_dir.mkdir(exist_ok=True)
+        audio_file = self.audio_file
+        if audio_file is None:
+            audio_file = write_tone(
+                self.workdir / "default-tone.wav", DEFAULT_TONE_HZ, DEFAULT_TONE_SECONDS
+            )
+        config = f"""\
+poll_method epoll
+sip_listen {self.bind_host}:{self.sip_port}
+dns_server 127.0.0.1:53
+audio_path {SOUNDS_DIR}
+audio_player aubridge,player
+audio_alert aubridge,alert
+audio_source aufile,{audio_file}
+ausrc_srate 8000
+auplay_srate 8000
+ausrc_channels 1
+auplay_channels 1
+module_path {MODULE_DIR}
+module g711.so
+module aufile.so
+module aubridge.so
+module sndfile.so
+module ctrl_tcp.so
+module_app account.so
+module_app menu.so
+ctrl_tcp_listen {CTRL_HOST}:{self.ctrl_port}
+snd_path {self.recordings_dir}
+"""
+        (self.workdir / "config").write_text(config)
+        if self.registrar is not None:
+            account_uri = (
+                f"<sip:{self.user}@{self.registrar.host}:{self.registrar.port};"
+                f"transport={self.transport}>"
+            )
+        else:
+            account_uri = f"<sip:{self.user}@{self.bind_host}:{self.sip_port}>"
+        params = [
+            f"regint={60 if self.register else 0}",
+            "answermode=manual",
+            "audio_codecs=PCMU,PCMA",
+        ]
+        if self._password is not None:
+            params.insert(0, f"auth_pass={self._password}")
+        accounts = self.workdir / "accounts"
+        accounts.write_text(account_uri + ";" + ";".join(params) + "\n")
+        accounts.chmod(0o600)
+        (self.workdir / "contacts").write_text("")
+
+    def start(self) -> None:
+        """Write the configuration, start baresip and connect to its control socket."""
+        if self.running:
+            return
+        self._write_config()
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                ["baresip", "-4", "-s", "-n", self.bind_host, "-f", str(self.workdir)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            self._connect()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _connect(self) -> None:
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while True:
+            if self._process is None or self._process.poll() is not None:
+                raise BaresipError(f"baresip exited during start:\n{self.log_tail()}")
+            try:
+                self._sock = socket.create_connection(
+                    (CTRL_HOST, self.ctrl_port), timeout=0.5
+                )
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise BaresipError(
+                        f"baresip control socket did not open:\n{self.log_tail()}"
+                    ) from None
+                time.sleep(0.05)
+            else:
+                return
+
+    def stop(self) -> None:
+        """Stop baresip by pid (SIGTERM, then SIGKILL); safe to call more than once."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+
+    # Control socket -------------------------------------------------------
+
+    def _receive(self, timeout: float) -> None:
+        """Read what arrived within ``timeout`` and sort it into events/responses."""
+        if self._sock is None:
+            raise BaresipError("baresip is not started")
+        self._sock.settimeout(max(timeout, 0.001))
+        try:
+            chunk = self._sock.recv(65536)
+        except TimeoutError:
+            return
+        if not chunk:
+            raise BaresipError(f"baresip closed its control socket:\n{self.log_tail()}")
+        self._buffer += chunk
+        while True:
+            length, colon, rest = self._buffer.partition(b":")
+            if not colon or not length.isdigit():
+                return
+            size = int(length)
+            if len(rest) < size + 1:
+                return
+            message = json.loads(rest[:size])
+            self._buffer = rest[size + 1 :]
+            if message.get("event"):
+                self.events.append(message)
+            elif "token" in message:
+                self._responses[message["token"]] = message
+
+    def command(self, name: str, params: str = "") -> str:
+        """Run a baresip command; return its text output or raise on error."""
+        if self._sock is None:
+            raise BaresipError("baresip is not started")
+        token = secrets.token_hex(4)
+        payload = json.dumps({"command": name, "params": params, "token": token})
+        self._sock.sendall(_netstring(payload.encode()))
+        deadline = time.monotonic() + COMMAND_TIMEOUT
+        while token not in self._responses:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BaresipError(f"no response to {name!r}:\n{self.log_tail()}")
+            self._receive(remaining)
+        response = self._responses.pop(token)
+        data = _ANSI_RE.sub("", str(response.get("data", "")))
+        if not response.get("ok"):
+            raise BaresipError(f"{name!r} failed: {data}")
+        return data
+
+    def _wait_event(
+        self,
+        wanted: set[str],
+        *,
+        since: int,
+        timeout: float,
+        fail_on: set[str] | None = None,
+        idle: Callable[[], bool] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Wait for an event of a ``wanted`` type at index >= ``since``."""
+        deadline = time.monotonic() + timeout
+        checked = since
+        while True:
+            for index in range(checked, len(self.events)):
+                event = self.events[index]
+                if event.get("type") in wanted:
+                    return index, event
+                if fail_on and event.get("type") in fail_on:
+                    raise BaresipError(
+                        f"{self.user}: got {event.get('type')} "
+                        f"({event.get('param', '')}) while waiting for {sorted(wanted)}"
+                    )
+            checked = len(self.events)
+            if idle is not None and idle():
+                return -1, {}
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BaresipError(
+                    f"{self.user}: no {sorted(wanted)} within {timeout} s; events: "
+                    f"{[event.get('type') for event in self.events[since:]]}\n"
+                    f"{self.log_tail()}"
+                )
+            self._receive(min(remaining, 0.2))
+
+    # Registration ---------------------------------------------------------
+
+    def registration_info(self) -> str:
+        """Return baresip's ``reginfo`` text (without colours)."""
+        return self.command("reginfo")
+
+    def _logged_registration_failure(self) -> str | None:
+        """Return the reason of a failed registration printed before we connected."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return None
+        match = _REG_FAIL_RE.search(text)
+        return match.group(1).strip() if match else None
+
+    def wait_registered(self, timeout: float = 10) -> None:
+        """Wait until the account is registered (or raise with the failure)."""
+
+        def registered() -> bool:
+            if _REGISTERED_RE.search(self.registration_info()):
+                return True
+            failure = self._logged_registration_failure()
+            if failure is not None:
+                raise BaresipError(f"{self.user}: registration failed: {failure}")
+            return False
+
+        self._wait_event(
+            {"REGISTER_OK"},
+            since=0,
+            timeout=timeout,
+            fail_on={"REGISTER_FAIL"},
+            idle=registered,
+        )
+
+    def wait_register_failed(self, timeout: float = 10) -> str:
+        """Wait for a failed registration; return baresip's reason (e.g. "403 Forbidden")."""
+        logged: list[str] = []
+
+        def failed_before_connect() -> bool:
+            failure = self._logged_registration_failure()
+            if failure is not None:
+                logged.append(failure)
+            return bool(logged)
+
+        _, event = self._wait_event(
+            {"REGISTER_FAIL"}, since=0, timeout=timeout, idle=failed_before_connect
+        )
+        return logged[0] if logged else str(event.get("param", ""))
+
+    # Calls ----------------------------------------------------------------
+
+    def dial(self, uri: str) -> None:
+        """Call ``uri``; a bare extension is sent through the registrar."""
+        if not uri.startswith(("sip:", "sips:")):
+            if self.registrar is None:
+                raise BaresipError("dial a full SIP URI when there is no registrar")
+            uri = f"sip:{uri}@{self.registrar.host}:{self.registrar.port}"
+        self._receive(0.001)
+        self._call_mark = len(self.events)
+        self.command("dial", uri)
+
+    def wait_ringing(self, timeout: float = 10) -> None:
+        """Wait until the outgoing call gets a ringing (180) response."""
+        self._wait_event(
+            {"CALL_RINGING"},
+            since=self._call_mark,
+            timeout=timeout,
+            fail_on={"CALL_CLOSED"},
+        )
+
+    def wait_established(self, timeout: float = 10) -> None:
+        """Wait until the current call is answered."""
+        self._wait_event(
+            {"CALL_ESTABLISHED"},
+            since=self._call_mark,
+            timeout=timeout,
+            fail_on={"CALL_CLOSED"},
+        )
+
+    def wait_closed(self, timeout: float = 10) -> str:
+        """
+        Wait until the current call ends; return baresip's reason text.
+
+        The reason is the SIP status for rejected calls (e.g. "404 Not Found"), the
+        text of a received BYE ("Connection reset by user") or "end of file" when the
+        audio file ended. Also waits until the recording's header is written.
+        """
+        _, event = self._wait_event(
+            {"CALL_CLOSED"}, since=self._call_mark, timeout=timeout
+        )
+        recording = self.recording
+        if recording is not None:
+            deadline = time.monotonic() + 2
+            while not _wav_complete(recording) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return str(event.get("param", ""))
+
+    def wait_incoming(self, timeout: float = 10) -> str:
+        """Wait for a new incoming call; return the caller's URI."""
+        index, event = self._wait_event(
+            {"CALL_INCOMING"}, since=self._incoming_mark, timeout=timeout
+        )
+        self._incoming_mark = index + 1
+        self._call_mark = index
+        return str(event.get("peeruri", ""))
+
+    def accept(self) -> None:
+        """Answer the incoming call."""
+        self.command("accept")
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send DTMF digits (RTP telephone events) in the current call."""
+        for digit in digits:
+            if digit not in "0123456789*#ABCD":
+                raise ValueError(f"not a DTMF digit: {digit!r}")
+            self.command("sndcode", digit)
+
+    def hangup(self) -> None:
+        """Hang up the current call."""
+        self.command("hangup")
+
+    def received_dtmf(self) -> str:
+        """Return the DTMF digits received so far (all calls)."""
+        self._receive(0.001)
+        return "".join(
+            str(event.get("param", ""))
+            for event in self.events
+            if event.get("type") == "CALL_DTMF_START"
+        )
+
+
+def stop_all(instances: list[Baresip]) -> None:
+    """Stop every instance, even if one of them fails to stop."""
+    for instance in instances:
+        with contextlib.suppress(OSError):
+            instance.stop()
