@@ -52,6 +52,7 @@ class WorkerClient:
     events: deque[wire.Event] = field(default_factory=deque)
     responses: dict[int, wire.Response] = field(default_factory=dict)
     hello: Hello | None = None
+    sip_port: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _buffer: bytes = b""
     _stderr: IO[bytes] | None = None

@@ -1,0 +1,201 @@
+"""Registration against a real Kamailio: outcomes, retries, limits, unregistration."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from custom_components.sip_endpoint.protocol.payloads import (
+    EventName,
+    KeepaliveMethod,
+    Method,
+    Transport,
+    WorkerStatus,
+)
+from custom_components.sip_endpoint.protocol.status import RegistrationStatus
+from custom_components.sip_endpoint.protocol.wire import ErrorCode
+from tests.sipbed.netutil import free_port
+
+from .client import account_params
+
+if TYPE_CHECKING:
+    from tests.sipbed.baresip import BaresipFactory
+    from tests.sipbed.kamailio import Kamailio, KamailioFactory
+
+    from .client import WorkerClient
+
+Status = RegistrationStatus
+
+
+def test_registers_through_the_digest_challenge(
+    worker: WorkerClient, kamailio: Kamailio
+) -> None:
+    """The first REGISTER is challenged (401); the retry with credentials gets 200."""
+    worker.request(Method.ADD_ACCOUNT, account_params("2000", kamailio.host, kamailio.port))
+    registering = worker.wait_registration("ext-2000", Status.REGISTERING)
+    assert registering.code is None
+    state = worker.wait_registration("ext-2000", Status.SUCCESSFUL)
+    assert state.code == 200
+    assert state.expires > 0
+    assert state.last_success is not None
+    assert state.registrar == f"sip:{kamailio.host}:{kamailio.port}"
+    status = WorkerStatus.from_wire(worker.request(Method.STATUS))
+    assert status.accounts == 1
+    assert [(x.code, x.from_server) for x in status.exchanges] == [(200, True)]
+
+
+@pytest.mark.parametrize(
+    ("wrong_password", "code"), [("rechallenge", 401), ("forbidden", 403)]
+)
+def test_wrong_password_is_rejected_by_server(
+    worker: WorkerClient,
+    kamailio_factory: KamailioFactory,
+    wrong_password: str,
+    code: int,
+) -> None:
+    """A wrong password ends in rejected_by_server with the server's code."""
+    registrar = kamailio_factory(wrong_password=wrong_password)  # type: ignore[arg-type]
+    params = account_params("2001", registrar.host, registrar.port, password="nope")
+    worker.request(Method.ADD_ACCOUNT, params)
+    state = worker.wait_registration("ext-2001", Status.REJECTED_BY_SERVER)
+    assert state.code == code
+
+
+@pytest.mark.parametrize(
+    ("unknown_user", "status", "code"),
+    [
+        ("forbidden", Status.REJECTED_BY_SERVER, 403),
+        ("not_found", Status.NOT_FOUND, 404),
+    ],
+)
+def test_unknown_user(
+    worker: WorkerClient,
+    kamailio_factory: KamailioFactory,
+    unknown_user: str,
+    status: RegistrationStatus,
+    code: int,
+) -> None:
+    """An unknown user is rejected (403) or not found (404), as the server says."""
+    registrar = kamailio_factory(unknown_user=unknown_user)  # type: ignore[arg-type]
+    params = account_params("7777", registrar.host, registrar.port)
+    worker.request(Method.ADD_ACCOUNT, params)
+    state = worker.wait_registration("ext-7777", status)
+    assert state.code == code
+
+
+def test_server_down_on_tcp_is_no_reply_at_once(worker: WorkerClient) -> None:
+    """A refused TCP connection (a local 503) means no reply from the server."""
+    dead_port = free_port("127.0.0.1")
+    params = account_params("2002", "127.0.0.1", dead_port, transport=Transport.TCP)
+    worker.request(Method.ADD_ACCOUNT, params)
+    state = worker.wait_registration("ext-2002", Status.NO_REPLY_FROM_SERVER)
+    assert state.code == 503
+    status = WorkerStatus.from_wire(worker.request(Method.STATUS))
+    assert status.exchanges[-1].from_server is False
+
+
+def test_server_down_on_udp_times_out(worker: WorkerClient) -> None:
+    """Without an answer on UDP, Timer F (32 s) ends in no_reply_from_server (408)."""
+    dead_port = free_port("127.0.0.1")
+    params = account_params("2003", "127.0.0.1", dead_port, transport=Transport.UDP)
+    worker.request(Method.ADD_ACCOUNT, params)
+    state = worker.wait_registration("ext-2003", Status.NO_REPLY_FROM_SERVER, timeout=45)
+    assert state.code == 408
+
+
+def test_recovers_after_kamailio_restarts(worker: WorkerClient, kamailio: Kamailio) -> None:
+    """While the server is down the worker retries with backoff, then registers again."""
+    params = account_params(
+        "2004", kamailio.host, kamailio.port, transport=Transport.TCP, retry_interval=1
+    )
+    worker.request(Method.ADD_ACCOUNT, params)
+    worker.wait_registration("ext-2004", Status.SUCCESSFUL)
+    kamailio.stop()
+    worker.request(Method.REREGISTER, {"ext_id": "ext-2004"})
+    worker.wait_registration("ext-2004", Status.NO_REPLY_FROM_SERVER)
+    # The automatic retry (about 1 s later) fails again while the server is down.
+    worker.wait_registration("ext-2004", Status.REGISTERING, timeout=5)
+    worker.wait_registration("ext-2004", Status.NO_REPLY_FROM_SERVER, timeout=5)
+    kamailio.start()
+    state = worker.wait_registration("ext-2004", Status.SUCCESSFUL, timeout=15)
+    assert state.code == 200
+
+
+def test_options_keepalive_notices_a_dead_server(
+    worker: WorkerClient, kamailio: Kamailio
+) -> None:
+    """With sip_options, a server that stops answering shows up as no reply."""
+    params = account_params(
+        "2005",
+        kamailio.host,
+        kamailio.port,
+        transport=Transport.TCP,
+        keepalive=KeepaliveMethod.SIP_OPTIONS,
+        keepalive_interval=1,
+        retry_interval=60,
+    )
+    worker.request(Method.ADD_ACCOUNT, params)
+    worker.wait_registration("ext-2005", Status.SUCCESSFUL)
+    worker.drain(2.5)  # a couple of OPTIONS go out and are answered
+    assert not [
+        e
+        for e in worker.events_named(EventName.REGISTRATION)
+        if e.data["status"] == Status.NO_REPLY_FROM_SERVER
+    ]
+    kamailio.stop()
+    state = worker.wait_registration("ext-2005", Status.NO_REPLY_FROM_SERVER, timeout=10)
+    assert state.code in (408, 503, 0)
+
+
+def test_ninth_account_is_refused(worker: WorkerClient, kamailio: Kamailio) -> None:
+    """Eight extensions register; the ninth is refused and the worker lives on."""
+    for index in range(8):
+        ext = str(2010 + index)
+        worker.request(Method.ADD_ACCOUNT, account_params(ext, kamailio.host, kamailio.port))
+    for index in range(8):
+        worker.wait_registration(f"ext-{2010 + index}", Status.SUCCESSFUL)
+    error = worker.request_error(
+        Method.ADD_ACCOUNT, account_params("2018", kamailio.host, kamailio.port)
+    )
+    assert error.code == ErrorCode.LIMIT_REACHED
+    assert worker.process.poll() is None
+    assert WorkerStatus.from_wire(worker.request(Method.STATUS)).accounts == 8
+    # Removing one frees a slot.
+    worker.request(Method.REMOVE_ACCOUNT, {"ext_id": "ext-2010"})
+    worker.request(Method.ADD_ACCOUNT, account_params("2018", kamailio.host, kamailio.port))
+    worker.wait_registration("ext-2018", Status.SUCCESSFUL)
+
+
+def test_remove_account_unregisters(
+    worker: WorkerClient, kamailio: Kamailio, baresip_factory: BaresipFactory
+) -> None:
+    """`remove_account` sends Expires: 0: calls to the extension no longer reach it."""
+    worker.request(Method.ADD_ACCOUNT, account_params("2020", kamailio.host, kamailio.port))
+    worker.wait_registration("ext-2020", Status.SUCCESSFUL)
+    worker.request(Method.REMOVE_ACCOUNT, {"ext_id": "ext-2020"})
+    state = worker.wait_registration("ext-2020", Status.UNREGISTERED)
+    assert state.expires == 0
+    exchanges = WorkerStatus.from_wire(worker.request(Method.STATUS)).exchanges
+    assert exchanges[-1].code == 200
+    assert exchanges[-1].from_server
+    caller = baresip_factory(user="9001", password="pw-9001", registrar=kamailio)
+    caller.wait_registered()
+    caller.dial("2020")
+    assert caller.wait_closed().startswith("480")
+    error = worker.request_error(Method.REREGISTER, {"ext_id": "ext-2020"})
+    assert error.code == ErrorCode.UNKNOWN_EXTENSION
+
+
+def test_shutdown_unregisters_and_exits(
+    worker: WorkerClient, kamailio: Kamailio, baresip_factory: BaresipFactory
+) -> None:
+    """`shutdown` unregisters every extension, then the process exits 0."""
+    worker.request(Method.ADD_ACCOUNT, account_params("2021", kamailio.host, kamailio.port))
+    worker.wait_registration("ext-2021", Status.SUCCESSFUL)
+    assert worker.shutdown() == 0
+    worker.wait_registration("ext-2021", Status.UNREGISTERED, timeout=0.1)
+    caller = baresip_factory(user="9002", password="pw-9002", registrar=kamailio)
+    caller.wait_registered()
+    caller.dial("2021")
+    assert caller.wait_closed().startswith("480")
