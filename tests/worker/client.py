@@ -23,10 +23,11 @@ from custom_components.sip_endpoint.protocol.payloads import (
     StartParams,
     StartResult,
 )
-from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 
 LAUNCH = (
     Path(__file__).resolve().parents[2]
@@ -79,11 +80,15 @@ class WorkerClient:
         self.process.stdin.write(line)
         self.process.stdin.flush()
 
-    def send(self, method: Method | str, params: Payload | dict[str, Any] | None = None) -> int:
+    def send(
+        self, method: Method | str, params: Payload | dict[str, Any] | None = None
+    ) -> int:
         """Send a request; return its id."""
         request_id = next(self._ids)
         body = params.to_wire() if isinstance(params, Payload) else (params or {})
-        self.send_raw(wire.encode(wire.Request(id=request_id, method=str(method), params=body)))
+        self.send_raw(
+            wire.encode(wire.Request(id=request_id, method=str(method), params=body))
+        )
         return request_id
 
     def request(
@@ -96,7 +101,9 @@ class WorkerClient:
         """Send a request and return its result; raise on an error response."""
         response = self.wait_response(self.send(method, params), timeout=timeout)
         if response.error is not None:
-            raise WorkerFailedError(f"{method}: {response.error.code}: {response.error.message}")
+            raise WorkerFailedError(
+                f"{method}: {response.error.code}: {response.error.message}"
+            )
         assert response.result is not None
         return response.result
 
@@ -106,14 +113,20 @@ class WorkerClient:
         """Send a request that must fail; return its error."""
         response = self.wait_response(self.send(method, params))
         if response.error is None:
-            raise WorkerFailedError(f"{method} unexpectedly succeeded: {response.result}")
+            raise WorkerFailedError(
+                f"{method} unexpectedly succeeded: {response.result}"
+            )
         return response.error
 
     # --- receiving ---------------------------------------------------------------
 
-    def wait_response(self, request_id: int, *, timeout: float = DEFAULT_TIMEOUT) -> wire.Response:
+    def wait_response(
+        self, request_id: int, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> wire.Response:
         """Wait for the response to ``request_id``."""
-        self._pump_until(lambda: request_id in self.responses, timeout, f"response {request_id}")
+        self._pump_until(
+            lambda: request_id in self.responses, timeout, f"response {request_id}"
+        )
         return self.responses.pop(request_id)
 
     def wait_event(
@@ -167,7 +180,9 @@ class WorkerClient:
         while not done():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise WorkerFailedError(f"timed out waiting for {what}; stderr:\n{self.stderr()}")
+                raise WorkerFailedError(
+                    f"timed out waiting for {what}; stderr:\n{self.stderr()}"
+                )
             if not self._read(min(remaining, 0.2)) and self.process.poll() is not None:
                 self._read(0)
                 if done():
@@ -246,7 +261,9 @@ def start_params(**overrides: Any) -> StartParams:
     return StartParams(**values)
 
 
-def account_params(extension: str, registrar_host: str, registrar_port: int, **overrides: Any) -> AccountParams:
+def account_params(
+    extension: str, registrar_host: str, registrar_port: int, **overrides: Any
+) -> AccountParams:
     """Return `AccountParams` for a test-bed extension."""
     values: dict[str, Any] = {
         "ext_id": f"ext-{extension}",

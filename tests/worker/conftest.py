@@ -28,7 +28,9 @@ def worker_factory(
     launched: list[WorkerClient] = []
 
     def _launch() -> WorkerClient:
-        client = WorkerClient(worker_python, tmp_path / f"worker-{len(launched)}.stderr")
+        client = WorkerClient(
+            worker_python, tmp_path / f"worker-{len(launched)}.stderr"
+        )
         launched.append(client)
         client.launch()
         return client
@@ -52,9 +54,7 @@ def sip_ports() -> tuple[int, int]:
 
 
 @pytest.fixture
-def worker(
-    launched_worker: WorkerClient, sip_ports: tuple[int, int]
-) -> WorkerClient:
+def worker(launched_worker: WorkerClient, sip_ports: tuple[int, int]) -> WorkerClient:
     """Return a started worker on 127.0.0.1 that accepts SIP from 127.0.0.1 only."""
     result: StartResult = start_result(
         launched_worker.request(

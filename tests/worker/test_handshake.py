@@ -6,7 +6,11 @@ import os
 from typing import TYPE_CHECKING
 
 from custom_components.sip_endpoint.protocol import PROTOCOL_VERSION
-from custom_components.sip_endpoint.protocol.payloads import EventName, Method, StartResult
+from custom_components.sip_endpoint.protocol.payloads import (
+    EventName,
+    Method,
+    StartResult,
+)
 from custom_components.sip_endpoint.protocol.wire import ErrorCode
 
 from .client import start_params
@@ -39,9 +43,15 @@ def test_bad_lines_get_errors_and_the_worker_carries_on(
     worker.send_raw(b"\xff\xfe\x00garbage\n")
     assert worker.wait_response(0).error.code == ErrorCode.BAD_REQUEST  # type: ignore[union-attr]
     assert worker.request_error("fly_to_the_moon").code == ErrorCode.UNKNOWN_METHOD
-    assert worker.request_error(Method.START, {"bind_host": 5}).code == ErrorCode.BAD_REQUEST
+    assert (
+        worker.request_error(Method.START, {"bind_host": 5}).code
+        == ErrorCode.BAD_REQUEST
+    )
     # Requests that need the SIP stack are refused before `start`.
-    assert worker.request_error(Method.RING, {"call_id": "x"}).code == ErrorCode.BAD_REQUEST
+    assert (
+        worker.request_error(Method.RING, {"call_id": "x"}).code
+        == ErrorCode.BAD_REQUEST
+    )
     status = worker.request(Method.STATUS)
     assert status["accounts"] == 0
     assert status["rss_kib"] > 0
@@ -70,7 +80,9 @@ def test_second_worker_skips_a_taken_port(
     """A second worker with the same range takes the next free port."""
     other = worker_factory()
     result = StartResult.from_wire(
-        other.request(Method.START, start_params(port_min=sip_ports[0], port_max=sip_ports[1]))
+        other.request(
+            Method.START, start_params(port_min=sip_ports[0], port_max=sip_ports[1])
+        )
     )
     assert result.sip_port > worker.sip_port
     assert result.sip_port != result.tls_port
@@ -87,5 +99,6 @@ def test_shutdown_answers_and_exits_zero(worker: WorkerClient) -> None:
     """`shutdown` gets its answer and the process exits with status 0."""
     assert worker.shutdown() == 0
     assert not worker.events_named(EventName.LOG) or all(
-        "pw-" not in event.data["message"] for event in worker.events_named(EventName.LOG)
+        "pw-" not in event.data["message"]
+        for event in worker.events_named(EventName.LOG)
     )

@@ -32,7 +32,9 @@ def test_registers_through_the_digest_challenge(
     worker: WorkerClient, kamailio: Kamailio
 ) -> None:
     """The first REGISTER is challenged (401); the retry with credentials gets 200."""
-    worker.request(Method.ADD_ACCOUNT, account_params("2000", kamailio.host, kamailio.port))
+    worker.request(
+        Method.ADD_ACCOUNT, account_params("2000", kamailio.host, kamailio.port)
+    )
     registering = worker.wait_registration("ext-2000", Status.REGISTERING)
     assert registering.code is None
     state = worker.wait_registration("ext-2000", Status.SUCCESSFUL)
@@ -100,11 +102,15 @@ def test_server_down_on_udp_times_out(worker: WorkerClient) -> None:
     dead_port = free_port("127.0.0.1")
     params = account_params("2003", "127.0.0.1", dead_port, transport=Transport.UDP)
     worker.request(Method.ADD_ACCOUNT, params)
-    state = worker.wait_registration("ext-2003", Status.NO_REPLY_FROM_SERVER, timeout=45)
+    state = worker.wait_registration(
+        "ext-2003", Status.NO_REPLY_FROM_SERVER, timeout=45
+    )
     assert state.code == 408
 
 
-def test_recovers_after_kamailio_restarts(worker: WorkerClient, kamailio: Kamailio) -> None:
+def test_recovers_after_kamailio_restarts(
+    worker: WorkerClient, kamailio: Kamailio
+) -> None:
     """While the server is down the worker retries with backoff, then registers again."""
     params = account_params(
         "2004", kamailio.host, kamailio.port, transport=Transport.TCP, retry_interval=1
@@ -144,7 +150,9 @@ def test_options_keepalive_notices_a_dead_server(
         if e.data["status"] == Status.NO_REPLY_FROM_SERVER
     ]
     kamailio.stop()
-    state = worker.wait_registration("ext-2005", Status.NO_REPLY_FROM_SERVER, timeout=10)
+    state = worker.wait_registration(
+        "ext-2005", Status.NO_REPLY_FROM_SERVER, timeout=10
+    )
     assert state.code in (408, 503, 0)
 
 
@@ -152,7 +160,9 @@ def test_ninth_account_is_refused(worker: WorkerClient, kamailio: Kamailio) -> N
     """Eight extensions register; the ninth is refused and the worker lives on."""
     for index in range(8):
         ext = str(2010 + index)
-        worker.request(Method.ADD_ACCOUNT, account_params(ext, kamailio.host, kamailio.port))
+        worker.request(
+            Method.ADD_ACCOUNT, account_params(ext, kamailio.host, kamailio.port)
+        )
     for index in range(8):
         worker.wait_registration(f"ext-{2010 + index}", Status.SUCCESSFUL)
     error = worker.request_error(
@@ -163,7 +173,9 @@ def test_ninth_account_is_refused(worker: WorkerClient, kamailio: Kamailio) -> N
     assert WorkerStatus.from_wire(worker.request(Method.STATUS)).accounts == 8
     # Removing one frees a slot.
     worker.request(Method.REMOVE_ACCOUNT, {"ext_id": "ext-2010"})
-    worker.request(Method.ADD_ACCOUNT, account_params("2018", kamailio.host, kamailio.port))
+    worker.request(
+        Method.ADD_ACCOUNT, account_params("2018", kamailio.host, kamailio.port)
+    )
     worker.wait_registration("ext-2018", Status.SUCCESSFUL)
 
 
@@ -171,7 +183,9 @@ def test_remove_account_unregisters(
     worker: WorkerClient, kamailio: Kamailio, baresip_factory: BaresipFactory
 ) -> None:
     """`remove_account` sends Expires: 0: calls to the extension no longer reach it."""
-    worker.request(Method.ADD_ACCOUNT, account_params("2020", kamailio.host, kamailio.port))
+    worker.request(
+        Method.ADD_ACCOUNT, account_params("2020", kamailio.host, kamailio.port)
+    )
     worker.wait_registration("ext-2020", Status.SUCCESSFUL)
     worker.request(Method.REMOVE_ACCOUNT, {"ext_id": "ext-2020"})
     state = worker.wait_registration("ext-2020", Status.UNREGISTERED)
@@ -191,7 +205,9 @@ def test_shutdown_unregisters_and_exits(
     worker: WorkerClient, kamailio: Kamailio, baresip_factory: BaresipFactory
 ) -> None:
     """`shutdown` unregisters every extension, then the process exits 0."""
-    worker.request(Method.ADD_ACCOUNT, account_params("2021", kamailio.host, kamailio.port))
+    worker.request(
+        Method.ADD_ACCOUNT, account_params("2021", kamailio.host, kamailio.port)
+    )
     worker.wait_registration("ext-2021", Status.SUCCESSFUL)
     assert worker.shutdown() == 0
     worker.wait_registration("ext-2021", Status.UNREGISTERED, timeout=0.1)

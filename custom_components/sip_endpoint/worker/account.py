@@ -3,7 +3,7 @@
 from collections.abc import Callable
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
@@ -23,8 +23,10 @@ from ..protocol.status import (
 from .backoff import retry_delay
 from .context import WorkerContext
 from .guard import guarded
-from .scheduler import TimerHandle
 from .uris import id_uri, proxy_uri, registrar_uri
+
+if TYPE_CHECKING:
+    from .scheduler import TimerHandle
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -123,7 +125,9 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         if params.transport is not Transport.AUTO:
             transport_id = self._transport_ids.get(params.transport)
             if transport_id is None:
-                raise ValueError(f"no {params.transport.value} transport in this worker")
+                raise ValueError(
+                    f"no {params.transport.value} transport in this worker"
+                )
             config.sipConfig.transportId = transport_id
         nat = config.natConfig
         # Advertise the address the transport is bound to, never a rewritten one.
@@ -177,7 +181,12 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
     ) -> None:
         if status is not self.status:
             self.changed_at = time.time()
-        self.status, self.code, self.reason, self.expires = status, code, reason, expires
+        self.status, self.code, self.reason, self.expires = (
+            status,
+            code,
+            reason,
+            expires,
+        )
         self.context.emit(EventName.REGISTRATION, self.state())
 
     def state(self) -> RegistrationState:
@@ -249,7 +258,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
 
     @guarded
     def onSendRequest(self, prm: Any) -> None:
-        """An OPTIONS keep-alive got its final answer (or none)."""
+        """Handle the final answer (or the lack of one) to an OPTIONS keep-alive."""
         self._options_pending = False
         tsx_state = prm.e.body.tsxState
         code = int(tsx_state.tsx.statusCode)
@@ -265,7 +274,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             self._schedule_keepalive()
 
     def _no_reply_from_server(self, code: int, reason: str) -> None:
-        """The server stopped answering: say so now and register again soon."""
+        """Report a silent server now and schedule a REGISTER soon."""
         self.failures += 1
         self._set_status(RegistrationStatus.NO_REPLY_FROM_SERVER, code, reason, 0)
         self._schedule_retry(RegistrationStatus.NO_REPLY_FROM_SERVER)

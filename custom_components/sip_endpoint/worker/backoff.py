@@ -19,7 +19,8 @@ def retry_delay(
     *,
     rng: random.Random | None = None,
 ) -> float:
-    """Return the seconds to wait before the next REGISTER after ``failures`` failures.
+    """
+    Return the seconds to wait before the next REGISTER after ``failures`` failures.
 
     Any failure is retried after about ``retry_interval`` seconds, doubling with each
     failure in a row up to 15 minutes. A server that refused the credentials or does
@@ -33,5 +34,5 @@ def retry_delay(
         base, cap = interval, MAX_DELAY
     exponent = min(max(failures - 1, 0), 16)
     delay = min(base * 2**exponent, cap)
-    spread = (rng or random).uniform(-JITTER, JITTER)
-    return max(delay * (1 + spread), 0.5)
+    spread: float = (rng or random).uniform(-JITTER, JITTER)
+    return float(max(delay * (1 + spread), 0.5))

@@ -125,7 +125,9 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         then: Callable[[], None] | None = None,
     ) -> None:
         """Play a WAV file into the call."""
-        player = FilePlayer(self.context, lambda: self._playback_ended(player, report, then))
+        player = FilePlayer(
+            self.context, lambda: self._playback_ended(player, report, then)
+        )
         player.open(path, loop=loop)
         player.startTransmit(self.audio)
         self.players.append(player)
@@ -138,7 +140,9 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
             if self.audio is not None and not self.disconnected:
                 player.stopTransmit(self.audio)
         if report and not self.silent:
-            self.context.emit(EventName.PLAYBACK_DONE, PlaybackDone(call_id=self.call_id))
+            self.context.emit(
+                EventName.PLAYBACK_DONE, PlaybackDone(call_id=self.call_id)
+            )
         if then is not None:
             then()
 
@@ -176,7 +180,10 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         """Follow the call through its states."""
         info = self.getInfo()
         state = info.state
-        if state == pj.PJSIP_INV_STATE_CALLING and self.direction is CallDirection.OUTBOUND:
+        if (
+            state == pj.PJSIP_INV_STATE_CALLING
+            and self.direction is CallDirection.OUTBOUND
+        ):
             self._enter(CallPhase.CALLING)
         elif state == pj.PJSIP_INV_STATE_CONFIRMED:
             self.answered = True

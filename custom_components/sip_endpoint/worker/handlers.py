@@ -4,6 +4,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import pjsua2 as pj
+
 from ..protocol.payloads import (
     AccountParams,
     AllowedSourcesParams,
@@ -69,7 +71,10 @@ class RequestHandlers:
             Method.ADD_ACCOUNT: (AccountParams, self.add_account),
             Method.REMOVE_ACCOUNT: (ExtensionRef, self.remove_account),
             Method.REREGISTER: (ExtensionRef, self.reregister),
-            Method.SET_ALLOWED_SOURCES: (AllowedSourcesParams, self.set_allowed_sources),
+            Method.SET_ALLOWED_SOURCES: (
+                AllowedSourcesParams,
+                self.set_allowed_sources,
+            ),
             Method.RING: (CallRef, self.ring),
             Method.ANSWER: (AnswerParams, self.answer),
             Method.PLAY: (PlayParams, self.play),
@@ -144,10 +149,13 @@ class RequestHandlers:
             raise RequestError(ErrorCode.BAD_REQUEST, "extension already added")
         if len(self.accounts) >= MAX_ACCOUNTS:
             raise RequestError(
-                ErrorCode.LIMIT_REACHED, f"a worker holds at most {MAX_ACCOUNTS} extensions"
+                ErrorCode.LIMIT_REACHED,
+                f"a worker holds at most {MAX_ACCOUNTS} extensions",
             )
         if params.expiry < 1 or params.retry_interval < 1:
-            raise RequestError(ErrorCode.BAD_REQUEST, "expiry and retry_interval must be > 0")
+            raise RequestError(
+                ErrorCode.BAD_REQUEST, "expiry and retry_interval must be > 0"
+            )
         account = ExtensionAccount(
             self.context,
             params,
@@ -197,7 +205,9 @@ class RequestHandlers:
         try:
             return self.accounts[ext_id]
         except KeyError:
-            raise RequestError(ErrorCode.UNKNOWN_EXTENSION, "unknown extension") from None
+            raise RequestError(
+                ErrorCode.UNKNOWN_EXTENSION, "unknown extension"
+            ) from None
 
     # --- calls ----------------------------------------------------------------------
 
@@ -226,7 +236,9 @@ class RequestHandlers:
         """Record the caller until the call ends."""
         call = self._media_call(params.call_id)
         if not Path(params.path).parent.is_dir():
-            raise RequestError(ErrorCode.BAD_REQUEST, "the recording's folder does not exist")
+            raise RequestError(
+                ErrorCode.BAD_REQUEST, "the recording's folder does not exist"
+            )
         try:
             call.record(params.path)
         except ValueError as err:
@@ -234,7 +246,11 @@ class RequestHandlers:
 
     def stream(self, params: StreamParams) -> None:
         """Start or stop `audio` events."""
-        call = self._media_call(params.call_id) if params.enable else self._call(params.call_id)
+        call = (
+            self._media_call(params.call_id)
+            if params.enable
+            else self._call(params.call_id)
+        )
         call.set_streaming(params.enable)
 
     def hangup(self, params: HangupParams) -> None:
@@ -260,14 +276,8 @@ class RequestHandlers:
                 call.end(200)
 
         call.after_confirmed = announce
-        import pjsua2 as pj
-
         prm = pj.CallOpParam(True)
-        try:
-            call.makeCall(target_uri(params.target, account.params), prm)
-        except pj.Error:
-            # Nothing was sent; the object may go.
-            raise
+        call.makeCall(target_uri(params.target, account.params), prm)
         self.context.calls[call.call_id] = call
 
         def give_up() -> None:

@@ -33,7 +33,7 @@ class FilePlayer(pj.AudioMediaPlayer):  # type: ignore[misc]
 
     @guarded
     def onEof2(self) -> None:
-        """Runs on the conference bridge's clock thread: only hand off."""
+        """Hand the end of the file to the polling thread (runs on the clock thread)."""
         if not self._ended:
             self._ended = True
             self._context.post(self._on_end)
@@ -56,7 +56,7 @@ class StreamPort(pj.AudioMediaPort):  # type: ignore[misc]
 
     @guarded
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
-        """Runs on the clock thread: copy the samples and hand them to the writer."""
+        """Copy the samples and hand them to the writer (runs on the clock thread)."""
         if not self.enabled or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
             return
         pcm = bytes(frame.buf)

@@ -38,7 +38,9 @@ class WorkerRuntime:
         self.writer = ProtocolWriter(protocol_out)
         self.context = WorkerContext(self.writer)
         self._reader = ProtocolReader(
-            stdin_fd, self.context.inbox.put, lambda: self.context.inbox.put(_EndOfInput())
+            stdin_fd,
+            self.context.inbox.put,
+            lambda: self.context.inbox.put(_EndOfInput()),
         )
         self.stack = SipStack(pj.Endpoint(), self.context)
         self.handlers = RequestHandlers(self.context, self.stack, self)
@@ -48,7 +50,9 @@ class WorkerRuntime:
     def run(self) -> int:
         """Run until `shutdown` or the end of stdin; return the exit status."""
         logging.basicConfig(
-            stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+            stream=sys.stderr,
+            level=logging.INFO,
+            format="%(levelname)s %(name)s: %(message)s",
         )
         self.writer.start()
         self.context.emit(

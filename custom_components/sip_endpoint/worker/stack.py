@@ -14,7 +14,7 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_CALLS_LIMIT = 32  # PJSUA_MAX_CALLS of the wheel
 USER_AGENT = "Home Assistant SIP Endpoint"
-_ANY_ADDRESSES = frozenset({"", "0.0.0.0", "::"})
+_ANY_ADDRESSES = frozenset({"", "0.0.0.0", "::"})  # noqa: S104
 
 
 class LogForwarder(pj.LogWriter):  # type: ignore[misc]
@@ -26,7 +26,7 @@ class LogForwarder(pj.LogWriter):  # type: ignore[misc]
         self._context = context
 
     def write(self, entry: Any) -> None:
-        """Called by pjlib on whichever thread logs: only format and queue."""
+        """Format and queue one log line (runs on whichever thread logs)."""
         try:
             message = self._context.scrub(str(entry.msg).rstrip())
             self._context.emit(
@@ -45,7 +45,7 @@ def port_is_free(host: str, port: int, kinds: tuple[int, ...]) -> bool:
                 sock = stack.enter_context(socket.socket(family, kind))
                 if kind == socket.SOCK_STREAM:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((host or "0.0.0.0", port))
+                sock.bind((host or "0.0.0.0", port))  # noqa: S104
         except OSError:
             return False
     return True

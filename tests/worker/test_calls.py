@@ -1,0 +1,307 @@
+"""Calls through a real Kamailio with a real baresip: audio, DTMF, ends, refusals."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import struct
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from custom_components.sip_endpoint.protocol.payloads import (
+    CallEnded,
+    CallStarted,
+    EndCause,
+    EventName,
+    IncomingCall,
+    Method,
+    RecordingDone,
+    Refused,
+    WorkerStatus,
+)
+from custom_components.sip_endpoint.protocol.status import RegistrationStatus
+from tests.sipbed.audio import (
+    dominant_frequency,
+    read_pcm,
+    rms,
+    trim_silence,
+    write_tone,
+)
+
+from .client import account_params
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.sipbed.baresip import Baresip, BaresipFactory
+    from tests.sipbed.kamailio import Kamailio
+
+    from .client import WorkerClient
+
+EXT = "2030"
+EXT_ID = f"ext-{EXT}"
+CALLER_TONE_HZ = 1000.0  # what the baresip fixture sends by default
+PLAY_TONE_HZ = 440.0
+
+
+@pytest.fixture
+def registered(worker: WorkerClient, kamailio: Kamailio) -> WorkerClient:
+    """Return a worker with extension 2030 registered."""
+    worker.request(
+        Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
+    )
+    worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
+    return worker
+
+
+@pytest.fixture
+def caller(baresip_factory: BaresipFactory, kamailio: Kamailio) -> Baresip:
+    """Return a registered baresip (9001) that sends a 1 kHz tone in its calls."""
+    phone = baresip_factory(user="9001", password="pw-9001", registrar=kamailio)
+    phone.wait_registered()
+    return phone
+
+
+def _incoming(worker: WorkerClient) -> IncomingCall:
+    return IncomingCall.from_wire(worker.wait_event(EventName.INCOMING_CALL).data)
+
+
+def _ended(worker: WorkerClient, call_id: str) -> CallEnded:
+    event = worker.wait_event(EventName.CALL_ENDED, lambda d: d["call_id"] == call_id)
+    return CallEnded.from_wire(event.data)
+
+
+def _assert_tone(samples: list[int], rate: int, frequency: float) -> None:
+    loud = trim_silence(samples)
+    assert len(loud) > rate // 2, "less than half a second of audio"
+    # Skip the first 100 ms (jitter buffer start) and analyse a steady stretch.
+    steady = loud[rate // 10 : rate // 10 + rate]
+    assert rms(steady) > 0.05
+    assert dominant_frequency(steady, rate) == pytest.approx(frequency, abs=15)
+
+
+def test_page_call_with_audio_both_ways(
+    registered: WorkerClient, caller: Baresip, tmp_path: Path
+) -> None:
+    """An answered call records the caller's tone and plays ours to the caller."""
+    worker = registered
+    tone = write_tone(tmp_path / "play.wav", PLAY_TONE_HZ, 1.5)
+    caller.dial(EXT)
+    call = _incoming(worker)
+    assert call.ext_id == EXT_ID
+    assert call.source == "127.0.0.1"
+    assert "9001@" in call.remote_uri
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    caller.wait_established()
+    worker.wait_event(
+        EventName.CALL_STATE,
+        lambda d: d["call_id"] == call.call_id and d["state"] == "confirmed",
+    )
+    recording = tmp_path / "page.wav"
+    worker.request(Method.RECORD, {"call_id": call.call_id, "path": str(recording)})
+    worker.request(Method.PLAY, {"call_id": call.call_id, "path": str(tone)})
+    worker.wait_event(EventName.PLAYBACK_DONE, lambda d: d["call_id"] == call.call_id)
+    status = WorkerStatus.from_wire(worker.request(Method.STATUS))
+    assert status.calls == 1
+    caller.hangup()
+    ended = _ended(worker, call.call_id)
+    assert ended.cause == EndCause.BYE
+    assert ended.answered
+    assert ended.duration > 1.0
+    done = RecordingDone.from_wire(worker.wait_event(EventName.RECORDING_DONE).data)
+    assert done.path == str(recording)
+    assert done.duration > 1.0
+    _assert_tone(*read_pcm(recording), CALLER_TONE_HZ)
+    caller.wait_closed()
+    heard = caller.recording
+    assert heard is not None
+    _assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
+    assert WorkerStatus.from_wire(worker.request(Method.STATUS)).calls == 0
+
+
+def test_ring_then_caller_cancels(registered: WorkerClient, caller: Baresip) -> None:
+    """180 Ringing reaches the caller; when it gives up the cause is cancel."""
+    worker = registered
+    caller.dial(EXT)
+    call = _incoming(worker)
+    worker.request(Method.RING, {"call_id": call.call_id})
+    caller.wait_ringing()
+    worker.wait_event(
+        EventName.CALL_STATE,
+        lambda d: d["call_id"] == call.call_id and d["state"] == "ringing",
+    )
+    caller.hangup()
+    ended = _ended(worker, call.call_id)
+    assert ended.cause == EndCause.CANCEL
+    assert not ended.answered
+    assert ended.code == 487
+
+
+def test_reject_with_a_code(registered: WorkerClient, caller: Baresip) -> None:
+    """`hangup` before answering sends the given final code."""
+    worker = registered
+    caller.dial(EXT)
+    call = _incoming(worker)
+    worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 486})
+    assert caller.wait_closed().startswith("486")
+    ended = _ended(worker, call.call_id)
+    assert ended.cause == EndCause.REJECTED
+    assert ended.code == 486
+
+
+def test_dtmf_digits(registered: WorkerClient, caller: Baresip) -> None:
+    """RFC 4733 digits from the caller are reported once each, in order."""
+    worker = registered
+    caller.dial(EXT)
+    call = _incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    caller.wait_established()
+    caller.send_dtmf("1#9*")
+    digits = []
+    for _ in range(4):
+        event = worker.wait_event(EventName.DTMF)
+        assert event.data["method"] == "rfc4733"
+        assert event.data["call_id"] == call.call_id
+        digits.append(event.data["digit"])
+    assert "".join(digits) == "1#9*"
+    worker.drain(0.5)
+    assert not worker.events_named(EventName.DTMF)
+    worker.request(Method.HANGUP, {"call_id": call.call_id})
+    assert _ended(worker, call.call_id).cause == EndCause.LOCAL
+
+
+def test_make_call_is_heard(
+    registered: WorkerClient, caller: Baresip, tmp_path: Path
+) -> None:
+    """`make_call` rings the number, plays the file once when answered, hangs up."""
+    worker = registered
+    tone = write_tone(tmp_path / "announce.wav", PLAY_TONE_HZ, 1.5)
+    started = CallStarted.from_wire(
+        worker.request(
+            Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9001", "play": str(tone)}
+        )
+    )
+    caller.wait_incoming()
+    caller.accept()
+    worker.wait_event(
+        EventName.CALL_STATE,
+        lambda d: d["call_id"] == started.call_id and d["state"] == "confirmed",
+    )
+    ended = _ended(worker, started.call_id)
+    assert ended.cause == EndCause.LOCAL
+    assert ended.answered
+    caller.wait_closed()
+    heard = caller.recording
+    assert heard is not None
+    _assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
+
+
+def test_make_call_rejected(registered: WorkerClient, caller: Baresip) -> None:
+    """A busy callee ends an outbound call as rejected."""
+    worker = registered
+    started = CallStarted.from_wire(
+        worker.request(Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9001"})
+    )
+    caller.wait_incoming()
+    caller.hangup()
+    ended = _ended(worker, started.call_id)
+    assert ended.cause == EndCause.REJECTED
+    assert ended.code >= 400
+    assert not ended.answered
+
+
+def test_invite_from_a_source_not_allowed_is_refused(
+    registered: WorkerClient, baresip_factory: BaresipFactory
+) -> None:
+    """A direct INVITE from 127.0.0.2 is answered 403 and reported; no call appears."""
+    worker = registered
+    intruder = baresip_factory(
+        user="9003", password=None, registrar=None, bind_host="127.0.0.2"
+    )
+    intruder.dial(f"sip:{EXT}@127.0.0.1:{worker.sip_port}")
+    assert intruder.wait_closed().startswith("403")
+    refused = Refused.from_wire(worker.wait_event(EventName.REFUSED).data)
+    assert refused == Refused(source="127.0.0.2", method="INVITE")
+    assert not worker.events_named(EventName.INCOMING_CALL)
+    # Allowing the source lets the same INVITE through.
+    worker.request(
+        Method.SET_ALLOWED_SOURCES,
+        {"restrict_sources": True, "allowed_sources": ["127.0.0.1", "127.0.0.2"]},
+    )
+    intruder.dial(f"sip:{EXT}@127.0.0.1:{worker.sip_port}")
+    call = _incoming(worker)
+    assert call.source == "127.0.0.2"
+    worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 603})
+    intruder.wait_closed()
+
+
+def test_invite_for_another_user_is_not_found(
+    registered: WorkerClient, baresip_factory: BaresipFactory
+) -> None:
+    """An INVITE whose request-URI names another user gets 404."""
+    worker = registered
+    worker.request(
+        Method.SET_ALLOWED_SOURCES, {"restrict_sources": False, "allowed_sources": []}
+    )
+    stranger = baresip_factory(user="9004", password=None, registrar=None)
+    stranger.dial(f"sip:5555@127.0.0.1:{worker.sip_port}")
+    assert stranger.wait_closed().startswith("404")
+    assert not worker.events_named(EventName.INCOMING_CALL)
+
+
+def test_stream_delivers_the_callers_audio(
+    registered: WorkerClient, caller: Baresip
+) -> None:
+    """`stream` sends `audio` events whose PCM carries the caller's tone."""
+    worker = registered
+    caller.dial(EXT)
+    call = _incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    caller.wait_established()
+    worker.request(Method.STREAM, {"call_id": call.call_id, "enable": True})
+    frames = [worker.wait_event(EventName.AUDIO) for _ in range(100)]  # 2 s
+    worker.request(Method.STREAM, {"call_id": call.call_id, "enable": False})
+    seqs = [frame.data["seq"] for frame in frames]
+    assert seqs == sorted(seqs)
+    rate = frames[0].data["rate"]
+    pcm = b"".join(base64.b64decode(frame.data["pcm"]) for frame in frames)
+    samples = list(struct.unpack(f"<{len(pcm) // 2}h", pcm))
+    assert len(samples) == pytest.approx(2 * rate, rel=0.05)
+    _assert_tone(samples, rate, CALLER_TONE_HZ)
+    worker.drain(0.3)
+    worker.events.clear()
+    worker.drain(0.3)
+    assert not worker.events_named(EventName.AUDIO)
+    caller.hangup()
+    assert _ended(worker, call.call_id).cause == EndCause.BYE
+
+
+def test_garbage_datagrams_do_not_kill_the_worker(
+    registered: WorkerClient, caller: Baresip
+) -> None:
+    """Random bytes and malformed SIP on the worker's port are ignored."""
+    worker = registered
+    garbage = [
+        b"",
+        b"\x00" * 10,
+        b"\xff" * 3000,
+        b"INVITE\r\n\r\n",
+        b"SIP/2.0 200 OK\r\n\r\n",
+        b"INVITE sip:2030@127.0.0.1 SIP/2.0\r\nVia: nonsense\r\nContent-Length: 99999\r\n\r\n",
+        b"OPTIONS sip:x SIP/2.0\r\nCSeq: abc\r\nCall-ID:\r\n\r\n",
+        bytes(range(256)) * 4,
+    ]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for payload in garbage * 5:
+            sock.sendto(payload, ("127.0.0.1", worker.sip_port))
+    with socket.create_connection(("127.0.0.1", worker.sip_port), timeout=2) as tcp:
+        tcp.sendall(b"\xde\xad\xbe\xef" * 1000 + b"\r\n\r\n")
+    time.sleep(0.5)
+    assert worker.process.poll() is None
+    # Still works: a real call gets through.
+    caller.dial(EXT)
+    call = _incoming(worker)
+    worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 486})
+    assert caller.wait_closed().startswith("486")
