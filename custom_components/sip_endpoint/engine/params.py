@@ -1,6 +1,7 @@
 """Build the worker's request parameters from the engine's settings."""
 
 import asyncio
+import ipaddress
 import logging
 import socket
 
@@ -38,6 +39,10 @@ async def resolve_allowed_sources(server: ServerSettings) -> list[str]:
     loop = asyncio.get_running_loop()
     addresses: list[str] = []
     for host in source_hosts(server):
+        if _is_ip_address(host):  # no lookup (and no executor thread) needed
+            if host not in addresses:
+                addresses.append(host)
+            continue
         try:
             infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
         except OSError as err:
@@ -48,6 +53,14 @@ async def resolve_allowed_sources(server: ServerSettings) -> list[str]:
             if address not in addresses:
                 addresses.append(address)
     return addresses
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def start_params(options: EngineOptions, allowed_sources: list[str]) -> StartParams:

@@ -1,0 +1,1 @@
+"""Tests of the SIP engine (Home Assistant side of the worker protocol)."""
