@@ -55,3 +55,43 @@ class CallState(StrEnum):
     PAGING = "paging"
     ALERTING = "alerting"
     IN_CALL = "in_call"
+
+
+# Subentry data: role options (config and subentry flows).
+CONF_PAGE_MODE: Final = "page_mode"
+CONF_MAX_DURATION: Final = "max_duration"
+CONF_VOLUME: Final = "volume"
+CONF_CHIME: Final = "chime"
+CONF_RINGTONE: Final = "ringtone"
+CONF_ALERT_MEDIA: Final = "alert_media"
+CONF_ALERT_TTS_MESSAGE: Final = "alert_tts_message"
+CONF_ALERT_DURATION: Final = "alert_duration"  # seconds, 0 = until cancelled
+CONF_ANSWER_INBOUND_CALL: Final = "answer_inbound_call"
+CONF_ACCESS_CODE: Final = "access_code"
+CONF_CANCELS: Final = "cancels"  # alert subentry ids; empty = every alert extension
+
+DEFAULT_KEEPALIVE_INTERVAL: Final = 30
+DEFAULT_EXPIRY: Final = 300
+DEFAULT_MAX_DURATION: Final = 60
+DEFAULT_VOLUME: Final = 50
+DEFAULT_ALERT_DURATION: Final = 0
+
+# The worker venv the repair and error texts tell users to create, in the config folder.
+WORKER_VENV_DIR: Final = "sip_endpoint_worker"
+WORKER_PJSUA2_REQUIREMENT: Final = "pjsua2-python==2.15.1.post1"
+
+# Reauth flow data: the subentry whose credentials were rejected (merged into entry data
+# by `entry.async_start_reauth(hass, data={REAUTH_SUBENTRY_ID: subentry_id})`).
+REAUTH_SUBENTRY_ID: Final = "subentry_id"
+
+# Repair issue ids (suffixed with the subentry or entry id).
+ISSUE_REJECTED_CREDENTIALS: Final = "rejected_credentials"
+ISSUE_SERVER_UNREACHABLE: Final = "server_unreachable"
+ISSUE_NO_WORKER_PYTHON: Final = "no_worker_python"
+
+
+class PageMode(StrEnum):
+    """How a page extension plays what the caller says."""
+
+    LIVE = "live"
+    RECORD_THEN_PLAY = "record_then_play"

@@ -1,0 +1,230 @@
+"""Checks shared by the config, subentry, options and repair flows."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+import ipaddress
+import re
+from typing import Any, Final
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.const import CONF_PASSWORD
+from homeassistant.core import HomeAssistant
+
+from .const import (
+    CONF_ACCESS_CODE,
+    CONF_ANSWER_INBOUND_CALL,
+    CONF_AUTH_ID,
+    CONF_BIND_HOST,
+    CONF_EXTENSION,
+    CONF_MEDIA_PLAYERS,
+    CONF_OUTBOUND_PROXY,
+    CONF_PORT,
+    CONF_PORT_MAX,
+    CONF_PORT_MIN,
+    CONF_ROLE,
+    CONF_SERVER,
+    CONF_TRANSPORT,
+    DEFAULT_PORT,
+    DEFAULT_TLS_PORT,
+    LOGGER,
+    WORKER_PJSUA2_REQUIREMENT,
+    WORKER_VENV_DIR,
+    ExtensionRole,
+)
+from .engine.errors import WorkerPythonNotFoundError
+from .engine.sip_engine import probe_registration
+from .protocol.payloads import Transport
+from .protocol.status import RegistrationStatus
+from .settings import engine_options, extension_settings, server_settings
+
+# An ext_id for the short-lived probe worker; never the id of a real subentry.
+PROBE_EXT_ID: Final = "config_flow_probe"
+
+_HOSTNAME_RE: Final = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+    r"(\.([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*\.?$"
+)
+_DIGITS_RE: Final = re.compile(r"^[0-9*#]{1,16}$")
+
+_FAILURE_ERRORS: Final = {
+    RegistrationStatus.REJECTED_BY_SERVER: "rejected_by_server",
+    RegistrationStatus.NOT_FOUND: "not_found",
+    RegistrationStatus.NO_REPLY_FROM_SERVER: "no_reply_from_server",
+    RegistrationStatus.SERVER_ERROR: "server_error",
+}
+
+
+def is_valid_host(value: str) -> bool:
+    """Return whether `value` is a host name or an IP address (no scheme, no port)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return bool(_HOSTNAME_RE.match(value))
+    return True
+
+
+def is_valid_sip_user(value: str) -> bool:
+    """Return whether `value` can be a SIP user part: printable ASCII, no space or '@'."""
+    return bool(value) and all("!" <= char <= "~" and char != "@" for char in value)
+
+
+def is_valid_access_code(value: str) -> bool:
+    """Return whether `value` is a DTMF access code (digits, * and #)."""
+    return bool(_DIGITS_RE.match(value))
+
+
+def is_valid_bind_host(value: str) -> bool:
+    """Return whether `value` is an IP address a worker can bind to."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def validate_server(data: Mapping[str, Any]) -> dict[str, str]:
+    """Return the form errors of the SIP server fields."""
+    errors: dict[str, str] = {}
+    if not is_valid_host(data[CONF_SERVER]):
+        errors[CONF_SERVER] = "invalid_host"
+    proxy = data.get(CONF_OUTBOUND_PROXY)
+    if proxy and any(char.isspace() for char in proxy):
+        errors[CONF_OUTBOUND_PROXY] = "invalid_outbound_proxy"
+    return errors
+
+
+def validate_credentials(data: Mapping[str, Any]) -> dict[str, str]:
+    """Return the form errors of an extension's credential fields."""
+    errors: dict[str, str] = {}
+    if not is_valid_sip_user(data[CONF_EXTENSION]):
+        errors[CONF_EXTENSION] = "invalid_sip_user"
+    auth_id = data.get(CONF_AUTH_ID)
+    if auth_id is not None and not is_valid_sip_user(auth_id):
+        errors[CONF_AUTH_ID] = "invalid_sip_user"
+    if not data.get(CONF_PASSWORD):
+        errors[CONF_PASSWORD] = "password_required"
+    return errors
+
+
+def validate_role_options(
+    role: ExtensionRole, data: Mapping[str, Any]
+) -> dict[str, str]:
+    """Return the form errors of a role's options."""
+    errors: dict[str, str] = {}
+    if role is not ExtensionRole.CALL_TO_CANCEL and not data[CONF_MEDIA_PLAYERS]:
+        errors[CONF_MEDIA_PLAYERS] = "no_media_players"
+    if access_code := data.get(CONF_ACCESS_CODE):
+        if not is_valid_access_code(access_code):
+            errors[CONF_ACCESS_CODE] = "invalid_access_code"
+        elif not data[CONF_ANSWER_INBOUND_CALL]:
+            errors[CONF_ACCESS_CODE] = "access_code_needs_answer"
+    return errors
+
+
+def validate_engine_options(data: Mapping[str, Any]) -> dict[str, str]:
+    """Return the form errors of the engine options (without the interpreter check)."""
+    errors: dict[str, str] = {}
+    if CONF_BIND_HOST in data and not is_valid_bind_host(data[CONF_BIND_HOST]):
+        errors[CONF_BIND_HOST] = "invalid_bind_host"
+    if data.get(CONF_PORT_MIN, 0) > data.get(CONF_PORT_MAX, 65535):
+        errors[CONF_PORT_MAX] = "invalid_port_range"
+    return errors
+
+
+def extension_data(role: str, credentials: Mapping[str, Any]) -> dict[str, Any]:
+    """Return subentry data from a role and credential fields (auth ID defaulted)."""
+    extension = credentials[CONF_EXTENSION]
+    return {
+        CONF_ROLE: role,
+        CONF_EXTENSION: extension,
+        CONF_AUTH_ID: credentials.get(CONF_AUTH_ID) or extension,
+        CONF_PASSWORD: credentials[CONF_PASSWORD],
+    }
+
+
+def server_unique_id(data: Mapping[str, Any]) -> str:
+    """Return the normalised `host:port` that identifies a SIP server."""
+    host = str(data[CONF_SERVER]).strip().rstrip(".").lower()
+    port = data.get(CONF_PORT) or (
+        DEFAULT_TLS_PORT if data.get(CONF_TRANSPORT) == Transport.TLS else DEFAULT_PORT
+    )
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"{host}:{int(port)}"
+
+
+def worker_python_candidates(hass: HomeAssistant) -> tuple[str, ...]:
+    """Return where Home Assistant looks for the worker interpreter besides the option."""
+    return (hass.config.path(WORKER_VENV_DIR, "bin", "python"),)
+
+
+def worker_venv_placeholders(hass: HomeAssistant) -> dict[str, str]:
+    """Return the placeholders of the texts that explain how to create the worker venv."""
+    return {
+        "venv": hass.config.path(WORKER_VENV_DIR),
+        "requirement": WORKER_PJSUA2_REQUIREMENT,
+    }
+
+
+@dataclass(slots=True)
+class RegistrationCheck:
+    """The outcome of a live registration test, ready for a form."""
+
+    error: str | None = None
+    placeholders: dict[str, str] = field(default_factory=dict)
+
+
+def blank_check_placeholders(hass: HomeAssistant) -> dict[str, str]:
+    """Return the placeholders every form with a live test passes (before a failure)."""
+    return {"code": "", "reason": ""} | worker_venv_placeholders(hass)
+
+
+async def async_check_registration(
+    hass: HomeAssistant,
+    server: Mapping[str, Any],
+    options: Mapping[str, Any],
+    extension: Mapping[str, Any],
+) -> RegistrationCheck:
+    """Register the extension once through a real worker and explain a failure."""
+    # `server`, `options` and `extension` have the shapes of the config entry data,
+    # the config entry options and the subentry data.
+    placeholders = blank_check_placeholders(hass)
+    try:
+        state = await probe_registration(
+            server_settings(server),
+            engine_options(options),
+            extension_settings(PROBE_EXT_ID, extension),
+            worker_python_candidates=worker_python_candidates(hass),
+        )
+    except WorkerPythonNotFoundError:
+        return RegistrationCheck("no_worker_python", placeholders)
+    except Exception:  # noqa: BLE001
+        LOGGER.exception("The registration test failed")
+        return RegistrationCheck("unknown", placeholders)
+    placeholders["code"] = "" if state.code is None else str(state.code)
+    placeholders["reason"] = state.reason
+    if state.status is RegistrationStatus.SUCCESSFUL:
+        return RegistrationCheck(None, placeholders)
+    return RegistrationCheck(_FAILURE_ERRORS.get(state.status, "unknown"), placeholders)
+
+
+async def async_renew_credentials(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    subentry: ConfigSubentry,
+    user_input: Mapping[str, Any],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Register once with a new auth ID and password; store them if they work."""
+    # Returns the form errors (none on success) and the description placeholders.
+    # The integration's update listener registers the running extension again.
+    data = dict(subentry.data) | {
+        CONF_AUTH_ID: user_input[CONF_AUTH_ID],
+        CONF_PASSWORD: user_input[CONF_PASSWORD],
+    }
+    if errors := validate_credentials(data):
+        return errors, blank_check_placeholders(hass)
+    check = await async_check_registration(hass, entry.data, entry.options, data)
+    if check.error is not None:
+        return {"base": check.error}, check.placeholders
+    hass.config_entries.async_update_subentry(entry, subentry, data=data)
+    return {}, check.placeholders

@@ -1,0 +1,172 @@
+"""Repair issues of the SIP Endpoint integration and the fix flow for rejected credentials."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.repairs import RepairsFlow
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .const import (
+    CONF_AUTH_ID,
+    CONF_EXTENSION,
+    CONF_SERVER,
+    DOMAIN,
+    ISSUE_NO_WORKER_PYTHON,
+    ISSUE_REJECTED_CREDENTIALS,
+    ISSUE_SERVER_UNREACHABLE,
+)
+from .flow_schemas import renew_credentials_schema
+from .flow_validation import (
+    async_renew_credentials,
+    blank_check_placeholders,
+    worker_venv_placeholders,
+)
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+    from homeassistant.data_entry_flow import FlowResult
+
+_ENTRY_ID = "entry_id"
+_SUBENTRY_ID = "subentry_id"
+
+
+def rejected_credentials_issue_id(subentry_id: str) -> str:
+    """Return the id of the issue raised when an extension's credentials are rejected."""
+    return f"{ISSUE_REJECTED_CREDENTIALS}_{subentry_id}"
+
+
+def server_unreachable_issue_id(entry_id: str) -> str:
+    """Return the id of the issue raised when a server does not answer for long."""
+    return f"{ISSUE_SERVER_UNREACHABLE}_{entry_id}"
+
+
+def no_worker_python_issue_id(entry_id: str) -> str:
+    """Return the id of the issue raised when no worker interpreter exists."""
+    return f"{ISSUE_NO_WORKER_PYTHON}_{entry_id}"
+
+
+@callback
+def async_create_rejected_credentials_issue(
+    hass: HomeAssistant, entry: ConfigEntry, subentry_id: str, extension: str
+) -> None:
+    """Report that the server rejected an extension's credentials (fixable)."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        rejected_credentials_issue_id(subentry_id),
+        data={_ENTRY_ID: entry.entry_id, _SUBENTRY_ID: subentry_id},
+        is_fixable=True,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_REJECTED_CREDENTIALS,
+        translation_placeholders={
+            CONF_EXTENSION: extension,
+            CONF_SERVER: entry.title,
+        },
+    )
+
+
+@callback
+def async_delete_rejected_credentials_issue(
+    hass: HomeAssistant, entry: ConfigEntry, subentry_id: str
+) -> None:
+    """Withdraw the rejected credentials issue of an extension."""
+    ir.async_delete_issue(hass, DOMAIN, rejected_credentials_issue_id(subentry_id))
+
+
+@callback
+def async_create_unreachable_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Report that the server has not answered for more than ten minutes."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        server_unreachable_issue_id(entry.entry_id),
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_SERVER_UNREACHABLE,
+        translation_placeholders={CONF_SERVER: entry.title},
+    )
+
+
+@callback
+def async_delete_unreachable_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Withdraw the server unreachable issue of an entry."""
+    ir.async_delete_issue(hass, DOMAIN, server_unreachable_issue_id(entry.entry_id))
+
+
+@callback
+def async_create_no_worker_python_issue(
+    hass: HomeAssistant, entry: ConfigEntry
+) -> None:
+    """Report that no interpreter with pjsua2 was found, with the steps to create one."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        no_worker_python_issue_id(entry.entry_id),
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_NO_WORKER_PYTHON,
+        translation_placeholders={CONF_SERVER: entry.title}
+        | worker_venv_placeholders(hass),
+    )
+
+
+@callback
+def async_delete_no_worker_python_issue(
+    hass: HomeAssistant, entry: ConfigEntry
+) -> None:
+    """Withdraw the no worker interpreter issue of an entry."""
+    ir.async_delete_issue(hass, DOMAIN, no_worker_python_issue_id(entry.entry_id))
+
+
+class RejectedCredentialsRepairFlow(RepairsFlow):
+    """Take new credentials for a rejected extension, register once, store them."""
+
+    def __init__(self, entry_id: str, subentry_id: str) -> None:
+        """Remember which extension to fix."""
+        self._entry_id = entry_id
+        self._subentry_id = subentry_id
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> FlowResult:
+        """Ask for the new authentication ID and password."""
+        entry = self.hass.config_entries.async_get_entry(self._entry_id)
+        if entry is None or self._subentry_id not in entry.subentries:
+            return self.async_abort(reason="extension_not_found")
+        subentry = entry.subentries[self._subentry_id]
+        errors: dict[str, str] = {}
+        placeholders = blank_check_placeholders(self.hass)
+        if user_input is not None:
+            errors, placeholders = await async_renew_credentials(
+                self.hass, entry, subentry, user_input
+            )
+            if not errors:
+                # The repairs flow manager deletes the issue.
+                return self.async_create_entry(data={})
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(
+                renew_credentials_schema(),
+                {CONF_AUTH_ID: subentry.data[CONF_AUTH_ID]},
+            ),
+            errors=errors,
+            description_placeholders=placeholders
+            | {
+                CONF_EXTENSION: subentry.data[CONF_EXTENSION],
+                CONF_SERVER: entry.title,
+            },
+        )
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant,
+    issue_id: str,
+    data: dict[str, str | int | float | None] | None,
+) -> RepairsFlow:
+    """Return the fix flow of a fixable issue (only rejected credentials are)."""
+    data = data or {}
+    return RejectedCredentialsRepairFlow(
+        str(data.get(_ENTRY_ID, "")), str(data.get(_SUBENTRY_ID, ""))
+    )

@@ -1,0 +1,393 @@
+"""The extension subentry flows: add and reconfigure, through real Kamailio and workers."""
+
+from collections.abc import Callable
+from typing import Any
+
+from homeassistant.config_entries import (
+    SOURCE_USER,
+    ConfigSubentry,
+    ConfigSubentryData,
+)
+from homeassistant.const import CONF_PASSWORD
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.sip_endpoint.const import (
+    CONF_ACCESS_CODE,
+    CONF_ALERT_DURATION,
+    CONF_ALERT_MEDIA,
+    CONF_ALERT_TTS_MESSAGE,
+    CONF_ANSWER_INBOUND_CALL,
+    CONF_AUTH_ID,
+    CONF_CANCELS,
+    CONF_CHIME,
+    CONF_EXTENSION,
+    CONF_MAX_DURATION,
+    CONF_MEDIA_PLAYERS,
+    CONF_PAGE_MODE,
+    CONF_RINGTONE,
+    CONF_ROLE,
+    CONF_VOLUME,
+    MAX_PAGE_EXTENSIONS,
+    MAX_RING_EXTENSIONS,
+    SUBENTRY_TYPE_EXTENSION,
+    ExtensionRole,
+)
+from tests.sipbed.kamailio import Kamailio, KamailioFactory
+
+MEDIA_PLAYERS = ["media_player.hall"]
+PAGE_OPTIONS = {
+    CONF_MEDIA_PLAYERS: MEDIA_PLAYERS,
+    CONF_PAGE_MODE: "live",
+    CONF_MAX_DURATION: 60,
+    CONF_VOLUME: 50,
+    CONF_CHIME: True,
+}
+ALERT_OPTIONS = {
+    CONF_MEDIA_PLAYERS: MEDIA_PLAYERS,
+    CONF_ALERT_MEDIA: "/media/alarm.wav",
+    CONF_ALERT_TTS_MESSAGE: "Please leave the building",
+    CONF_ALERT_DURATION: 300,
+    CONF_ANSWER_INBOUND_CALL: False,
+}
+
+
+def credentials(
+    extension: str,
+    role: ExtensionRole | None = ExtensionRole.PAGE,
+    *,
+    password: str | None = None,
+    auth_id: str | None = None,
+) -> dict[str, Any]:
+    """Return a credentials form input (with the role unless None)."""
+    fields: dict[str, Any] = {
+        CONF_EXTENSION: extension,
+        CONF_PASSWORD: password if password is not None else f"pw-{extension}",
+    }
+    if role is not None:
+        fields[CONF_ROLE] = role
+    if auth_id is not None:
+        fields[CONF_AUTH_ID] = auth_id
+    return fields
+
+
+async def start_add_extension(hass: HomeAssistant, entry: MockConfigEntry) -> str:
+    """Start the "Add extension" flow and return its id."""
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_TYPE_EXTENSION), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    return result["flow_id"]
+
+
+async def test_add_extension(
+    hass: HomeAssistant, kamailio: Kamailio, make_entry: Callable[..., MockConfigEntry]
+) -> None:
+    """An extension that registers is added with its role's options."""
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
+    flow_id = await start_add_extension(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, credentials("2010", ExtensionRole.EMERGENCY_ALERT, auth_id="2010")
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "emergency_alert"
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, ALERT_OPTIONS
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Emergency alert 2010"
+    (subentry,) = [s for s in entry.subentries.values() if s.unique_id == "2010"]
+    assert subentry.title == "Emergency alert 2010"
+    assert dict(subentry.data) == {
+        CONF_ROLE: ExtensionRole.EMERGENCY_ALERT,
+        CONF_EXTENSION: "2010",
+        CONF_AUTH_ID: "2010",
+        CONF_PASSWORD: "pw-2010",
+    } | ALERT_OPTIONS
+
+
+async def test_add_call_to_cancel_lists_alert_extensions(
+    hass: HomeAssistant, kamailio: Kamailio, make_entry: Callable[..., MockConfigEntry]
+) -> None:
+    """A call-to-cancel extension chooses among the server's alert extensions."""
+    entry = make_entry(
+        kamailio,
+        [
+            (ExtensionRole.PAGE, "2001", "pw-2001"),
+            (ExtensionRole.EMERGENCY_ALERT, "2003", "pw-2003"),
+        ],
+    )
+    alert_id = next(
+        sid for sid, sub in entry.subentries.items() if sub.unique_id == "2003"
+    )
+    flow_id = await start_add_extension(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, credentials("2004", ExtensionRole.CALL_TO_CANCEL)
+    )
+    assert result["step_id"] == "call_to_cancel"
+    selector = result["data_schema"].schema[CONF_CANCELS]
+    assert [option["value"] for option in selector.config["options"]] == [alert_id]
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, {CONF_CANCELS: [alert_id]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    added = next(s for s in entry.subentries.values() if s.unique_id == "2004")
+    assert added.data[CONF_CANCELS] == [alert_id]
+    assert added.title == "Call to cancel 2004"
+
+
+@pytest.mark.parametrize(
+    ("kamailio_options", "user", "error", "code"),
+    [
+        ({"wrong_password": "forbidden"}, credentials("2011", password="x"), "rejected_by_server", "403"),
+        ({}, credentials("2011", password="x"), "rejected_by_server", "401"),
+        ({"unknown_user": "not_found"}, credentials("3999"), "not_found", "404"),
+        ({}, credentials("2012", auth_id="2013", password="pw-2013"), "rejected_by_server", "403"),
+    ],
+)
+async def test_add_extension_refused_by_server(
+    hass: HomeAssistant,
+    kamailio_factory: KamailioFactory,
+    make_entry: Callable[..., MockConfigEntry],
+    kamailio_options: dict[str, Any],
+    user: dict[str, Any],
+    error: str,
+    code: str,
+) -> None:
+    """The server's refusal is shown with its code; nothing is added."""
+    kamailio = kamailio_factory(**kamailio_options)
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
+    flow_id = await start_add_extension(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(flow_id, user)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    assert result["description_placeholders"]["code"] == code
+    assert len(entry.subentries) == 1
+
+
+async def test_add_extension_invalid_fields(
+    hass: HomeAssistant, kamailio: Kamailio, make_entry: Callable[..., MockConfigEntry]
+) -> None:
+    """A malformed extension is refused before any SIP traffic."""
+    entry = make_entry(kamailio, [])
+    flow_id = await start_add_extension(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, credentials("20@01")
+    )
+    assert result["errors"] == {CONF_EXTENSION: "invalid_sip_user"}
+
+
+async def test_add_extension_twice_aborts(
+    hass: HomeAssistant, kamailio: Kamailio, make_entry: Callable[..., MockConfigEntry]
+) -> None:
+    """The same extension can't be added twice to a server."""
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
+    flow_id = await start_add_extension(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, credentials("2001", ExtensionRole.RING)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.mark.parametrize(
+    ("role", "limit", "reason"),
+    [
+        (ExtensionRole.PAGE, MAX_PAGE_EXTENSIONS, "max_page_extensions"),
+        (ExtensionRole.RING, MAX_RING_EXTENSIONS, "max_ring_extensions"),
+    ],
+)
+async def test_add_extension_past_the_role_limit_aborts(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+    role: ExtensionRole,
+    limit: int,
+    reason: str,
+) -> None:
+    """At most 50 page and 10 ring extensions; other roles are still accepted."""
+    entry = make_entry(
+        kamailio, [(role, str(2000 + index), "unused") for index in range(limit)]
+    )
+    flow_id = await start_add_extension(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, credentials("2099", role)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == reason
+
+    other = ExtensionRole.RING if role is ExtensionRole.PAGE else ExtensionRole.PAGE
+    flow_id = await start_add_extension(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, credentials("2099", other)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == other.value
+
+
+# --- reconfigure ------------------------------------------------------------------
+
+
+def _subentry_id(entry: MockConfigEntry, extension: str) -> str:
+    return next(
+        sid for sid, sub in entry.subentries.items() if sub.unique_id == extension
+    )
+
+
+async def test_reconfigure_options_only_keeps_credentials(
+    hass: HomeAssistant, kamailio_factory: KamailioFactory, make_entry: Callable[..., MockConfigEntry]
+) -> None:
+    """Unchanged credentials are not tested again; options and password are kept."""
+    # A stopped server: any registration test would fail, so none may happen.
+    kamailio = kamailio_factory()
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
+    kamailio.stop()
+    subentry_id = _subentry_id(entry, "2001")
+    result = await entry.start_subentry_reconfigure_flow(
+        hass, SUBENTRY_TYPE_EXTENSION, subentry_id
+    )
+    assert result["step_id"] == "reconfigure"
+    schema = result["data_schema"].schema
+    suggested = {
+        str(key): key.description["suggested_value"]
+        for key in schema
+        if key.description and "suggested_value" in key.description
+    }
+    assert suggested == {CONF_EXTENSION: "2001", CONF_AUTH_ID: "2001"}
+
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_EXTENSION: "2001", CONF_AUTH_ID: "2001"}
+    )
+    assert result["step_id"] == "page"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], PAGE_OPTIONS | {CONF_VOLUME: 90}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    data = entry.subentries[subentry_id].data
+    assert data[CONF_PASSWORD] == "pw-2001"
+    assert data[CONF_VOLUME] == 90
+
+
+async def test_reconfigure_new_credentials_are_tested(
+    hass: HomeAssistant, kamailio: Kamailio, make_entry: Callable[..., MockConfigEntry]
+) -> None:
+    """Changed credentials register once; a refusal keeps the old ones."""
+    entry = make_entry(
+        kamailio,
+        [
+            (ExtensionRole.RING, "2001", "stale"),
+            (ExtensionRole.PAGE, "2002", "pw-2002"),
+        ],
+    )
+    subentry_id = _subentry_id(entry, "2001")
+    result = await entry.start_subentry_reconfigure_flow(
+        hass, SUBENTRY_TYPE_EXTENSION, subentry_id
+    )
+    flow_id = result["flow_id"]
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, credentials("2001", None, password="still-wrong")
+    )
+    assert result["errors"] == {"base": "rejected_by_server"}
+    assert entry.subentries[subentry_id].data[CONF_PASSWORD] == "stale"
+
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, credentials("2002", None)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+    result = await entry.start_subentry_reconfigure_flow(
+        hass, SUBENTRY_TYPE_EXTENSION, subentry_id
+    )
+    flow_id = result["flow_id"]
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, credentials("2005", None)
+    )
+    assert result["step_id"] == "ring"
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, {CONF_MEDIA_PLAYERS: []}
+    )
+    assert result["errors"] == {CONF_MEDIA_PLAYERS: "no_media_players"}
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, {CONF_MEDIA_PLAYERS: MEDIA_PLAYERS, CONF_RINGTONE: "/media/bell.wav"}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    subentry = entry.subentries[subentry_id]
+    assert subentry.unique_id == "2005"
+    assert subentry.title == "Ring 2005"
+    assert dict(subentry.data) == {
+        CONF_ROLE: ExtensionRole.RING,
+        CONF_EXTENSION: "2005",
+        CONF_AUTH_ID: "2005",
+        CONF_PASSWORD: "pw-2005",
+        CONF_MEDIA_PLAYERS: MEDIA_PLAYERS,
+        CONF_RINGTONE: "/media/bell.wav",
+    }
+
+
+async def test_reconfigure_invalid_credentials(
+    hass: HomeAssistant, kamailio: Kamailio, make_entry: Callable[..., MockConfigEntry]
+) -> None:
+    """A malformed auth ID is refused without SIP traffic; the form comes back."""
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
+    result = await entry.start_subentry_reconfigure_flow(
+        hass, SUBENTRY_TYPE_EXTENSION, _subentry_id(entry, "2001")
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_EXTENSION: "2001", CONF_AUTH_ID: "a b"}
+    )
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {CONF_AUTH_ID: "invalid_sip_user"}
+
+
+def alert_subentry(extension: str) -> ConfigSubentryData:
+    """Return an emergency alert subentry with an access code."""
+    return ConfigSubentryData(
+        data={
+            CONF_ROLE: ExtensionRole.EMERGENCY_ALERT,
+            CONF_EXTENSION: extension,
+            CONF_AUTH_ID: extension,
+            CONF_PASSWORD: f"pw-{extension}",
+        }
+        | ALERT_OPTIONS
+        | {CONF_ANSWER_INBOUND_CALL: True, CONF_ACCESS_CODE: "99"},
+        subentry_type=SUBENTRY_TYPE_EXTENSION,
+        title=f"Emergency alert {extension}",
+        unique_id=extension,
+    )
+
+
+async def test_reconfigure_clears_optional_options(
+    hass: HomeAssistant, kamailio: Kamailio, make_entry: Callable[..., MockConfigEntry]
+) -> None:
+    """Options the user empties are removed, not kept from before."""
+    entry = make_entry(kamailio, [])
+    hass.config_entries.async_add_subentry(
+        entry,
+        ConfigSubentry(**alert_subentry("2007")),
+    )
+    subentry_id = _subentry_id(entry, "2007")
+    result = await entry.start_subentry_reconfigure_flow(
+        hass, SUBENTRY_TYPE_EXTENSION, subentry_id
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_EXTENSION: "2007", CONF_AUTH_ID: "2007"}
+    )
+    assert result["step_id"] == "emergency_alert"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            CONF_MEDIA_PLAYERS: MEDIA_PLAYERS,
+            CONF_ALERT_DURATION: 0,
+            CONF_ANSWER_INBOUND_CALL: False,
+        },
+    )
+    assert result["reason"] == "reconfigure_successful"
+    data = entry.subentries[subentry_id].data
+    assert CONF_ACCESS_CODE not in data
+    assert CONF_ALERT_MEDIA not in data
+    assert data[CONF_ALERT_DURATION] == 0
