@@ -16,9 +16,11 @@ import json
 from pathlib import Path
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
@@ -123,6 +125,7 @@ class Baresip:
         self._responses: dict[str, dict[str, Any]] = {}
         self._call_mark = 0
         self._incoming_mark = 0
+        self._short_dir: Path | None = None
 
     def __repr__(self) -> str:
         """Describe the instance without its password."""
@@ -149,6 +152,8 @@ class Baresip:
     def recording(self) -> Path | None:
         """The WAV file of what was received in the latest call, if any."""
         files = sorted(self.recordings_dir.glob("dump-*-dec.wav"))
+        if not files and any(self.recordings_dir.glob("dump-*-dec")):
+            raise BaresipError("sndfile truncated the recording's name (path too long)")
         return files[-1] if files else None
 
     @property
@@ -163,6 +168,18 @@ class Baresip:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+    def _short_recordings_path(self) -> Path:
+        """
+        Return a short path to the recordings directory.
+
+        baresip 1.0's sndfile builds file names in a 128-byte buffer and silently cuts
+        longer ones (losing ".wav"), so it gets a short symlink to the real directory.
+        """
+        if self._short_dir is None:
+            self._short_dir = Path(tempfile.mkdtemp(prefix="bs-"))
+            (self._short_dir / "r").symlink_to(self.recordings_dir)
+        return self._short_dir / "r"
 
     def _write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -193,7 +210,7 @@ module ctrl_tcp.so
 module_app account.so
 module_app menu.so
 ctrl_tcp_listen {CTRL_HOST}:{self.ctrl_port}
-snd_path {self.recordings_dir}
+snd_path {self._short_recordings_path()}
 """
         (self.workdir / "config").write_text(config)
         if self.registrar is not None:
@@ -258,14 +275,16 @@ snd_path {self.recordings_dir}
             self._sock.close()
             self._sock = None
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(STOP_TIMEOUT)
+        if self._short_dir is not None:
+            shutil.rmtree(self._short_dir, ignore_errors=True)
+            self._short_dir = None
 
     # Control socket -------------------------------------------------------
 
