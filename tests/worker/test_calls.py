@@ -22,6 +22,7 @@ from custom_components.sip_endpoint.protocol.payloads import (
     WorkerStatus,
 )
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
+from custom_components.sip_endpoint.protocol.wire import ErrorCode
 from tests.sipbed.audio import (
     dominant_frequency,
     read_pcm,
@@ -31,8 +32,10 @@ from tests.sipbed.audio import (
 )
 
 from .client import account_params
+from .rawcall import RawCaller
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from tests.sipbed.baresip import Baresip, BaresipFactory
@@ -305,3 +308,129 @@ def test_garbage_datagrams_do_not_kill_the_worker(
     call = _incoming(worker)
     worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 486})
     assert caller.wait_closed().startswith("486")
+
+
+@pytest.fixture
+def raw_caller(registered: WorkerClient) -> Iterator[RawCaller]:
+    """Return a hand-written SIP caller aimed at the worker's extension."""
+    caller = RawCaller(EXT, registered.sip_port)
+    yield caller
+    caller.close()
+
+
+def test_cancel_with_reason_200_is_answered_elsewhere(
+    registered: WorkerClient, raw_caller: RawCaller
+) -> None:
+    """A CANCEL carrying Reason: SIP;cause=200 ends the call as answered elsewhere."""
+    worker = registered
+    raw_caller.invite(
+        "Call-Info: <sip:127.0.0.1>;answer-after=0\r\n"
+        "Alert-Info: <http://127.0.0.1/page>;info=alert-autoanswer\r\n"
+    )
+    call = _incoming(worker)
+    assert call.display_name == "Raw Caller"
+    assert call.answer_after == 0
+    assert call.call_info is not None
+    assert "answer-after=0" in call.call_info
+    assert call.alert_info is not None
+    assert "alert-autoanswer" in call.alert_info
+    raw_caller.cancel('SIP;cause=200;text="Call completed elsewhere"')
+    assert raw_caller.wait_response("CANCEL").code == 200
+    final = raw_caller.wait_response("INVITE")
+    assert final.code == 487
+    raw_caller.ack(to_tag_from=final)
+    ended = _ended(worker, call.call_id)
+    assert ended.cause == EndCause.ANSWERED_ELSEWHERE
+
+
+def test_sip_info_dtmf(registered: WorkerClient, raw_caller: RawCaller) -> None:
+    """DTMF sent as SIP INFO is reported once per digit with method sip_info."""
+    worker = registered
+    raw_caller.invite()
+    call = _incoming(worker)
+    assert call.answer_after is None
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    raw_caller.ack(to_tag_from=raw_caller.wait_response("INVITE"))
+    for digit in "42":
+        raw_caller.info_dtmf(digit)
+        assert raw_caller.wait_response("INFO").code == 200
+    events = [worker.wait_event(EventName.DTMF) for _ in range(2)]
+    assert [(e.data["digit"], e.data["method"]) for e in events] == [
+        ("4", "sip_info"),
+        ("2", "sip_info"),
+    ]
+    worker.drain(0.3)
+    assert not worker.events_named(EventName.DTMF)
+    raw_caller.bye()
+    assert raw_caller.wait_response("BYE").code == 200
+    assert _ended(worker, call.call_id).cause == EndCause.BYE
+
+
+def test_answer_plays_the_tone_once(
+    registered: WorkerClient, caller: Baresip, tmp_path: Path
+) -> None:
+    """`answer` with a tone plays it into the call once the media is up."""
+    worker = registered
+    tone = write_tone(tmp_path / "tone.wav", PLAY_TONE_HZ, 1.0)
+    caller.dial(EXT)
+    call = _incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id, "tone": str(tone)})
+    caller.wait_established()
+    worker.drain(1.8)
+    worker.request(Method.HANGUP, {"call_id": call.call_id})
+    assert _ended(worker, call.call_id).cause == EndCause.LOCAL
+    caller.wait_closed()
+    heard = caller.recording
+    assert heard is not None
+    samples, rate = read_pcm(heard)
+    loud = trim_silence(samples)
+    # Played once: about one second of tone, not looped for the whole call.
+    assert 0.7 * rate < len(loud) < 1.4 * rate
+    _assert_tone(samples, rate, PLAY_TONE_HZ)
+
+
+def test_simultaneous_calls_up_to_the_wheels_limit(
+    registered: WorkerClient,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    tmp_path: Path,
+) -> None:
+    """
+    Four callers at once are answered and hear the announcement; a fifth gets 486.
+
+    The pjsua2 wheel is built with PJSUA_MAX_CALLS = 4: pjsua itself answers the
+    fifth INVITE with 486 Busy Here, and the worker carries on.
+    """
+    worker = registered
+    tone = write_tone(tmp_path / "all.wav", PLAY_TONE_HZ, 1.0)
+    phones = [
+        baresip_factory(
+            user=str(9001 + i), password=f"pw-{9001 + i}", registrar=kamailio
+        )
+        for i in range(5)
+    ]
+    for phone in phones:
+        phone.wait_registered()
+    for phone in phones[:4]:
+        phone.dial(EXT)
+    calls = [_incoming(worker) for _ in range(4)]
+    assert len({call.call_id for call in calls}) == 4
+    phones[4].dial(EXT)
+    assert phones[4].wait_closed().startswith("486")
+    for call in calls:
+        worker.request(Method.ANSWER, {"call_id": call.call_id, "tone": str(tone)})
+    for phone in phones[:4]:
+        phone.wait_established()
+    assert WorkerStatus.from_wire(worker.request(Method.STATUS)).calls == 4
+    error = worker.request_error(Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9005"})
+    assert error.code == ErrorCode.LIMIT_REACHED
+    worker.drain(1.8)
+    for call in calls:
+        worker.request(Method.HANGUP, {"call_id": call.call_id})
+    for call in calls:
+        assert _ended(worker, call.call_id).answered
+    for phone in phones[:4]:
+        phone.wait_closed()
+        heard = phone.recording
+        assert heard is not None
+        _assert_tone(*read_pcm(heard), PLAY_TONE_HZ)

@@ -266,6 +266,11 @@ class RequestHandlers:
             _check_file(params.play)
         if params.timeout < 1:
             raise RequestError(ErrorCode.BAD_REQUEST, "timeout must be > 0")
+        if len(self.context.calls) >= self.stack.max_calls:
+            raise RequestError(
+                ErrorCode.LIMIT_REACHED,
+                f"a worker holds at most {self.stack.max_calls} calls at once",
+            )
         call = WorkerCall(self.context, account, CallDirection.OUTBOUND)
         play = params.play
 
@@ -277,7 +282,11 @@ class RequestHandlers:
 
         call.after_confirmed = announce
         prm = pj.CallOpParam(True)
-        call.makeCall(target_uri(params.target, account.params), prm)
+        try:
+            call.makeCall(target_uri(params.target, account.params), prm)
+        except pj.Error:
+            self.context.failed_calls.append(call)
+            raise
         self.context.calls[call.call_id] = call
 
         def give_up() -> None:

@@ -12,7 +12,9 @@ from .context import WorkerContext
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_CALLS_LIMIT = 32  # PJSUA_MAX_CALLS of the wheel
+# PJSUA_MAX_CALLS of the pjsua2-python 2.15.1 wheel is 4 (measured: maxCalls above 4
+# still allows only 4 calls; the 5th INVITE gets 486 Busy Here from pjsua).
+MAX_CALLS_LIMIT = 4
 USER_AGENT = "Home Assistant SIP Endpoint"
 _ANY_ADDRESSES = frozenset({"", "0.0.0.0", "::"})  # noqa: S104
 
@@ -32,8 +34,8 @@ class LogForwarder(pj.LogWriter):  # type: ignore[misc]
             self._context.emit(
                 EventName.LOG, LogLine(level=int(entry.level), message=message)
             )
-        except Exception:  # noqa: BLE001 - never let a log line kill the process
-            return
+        except Exception:  # never let a log line kill the process
+            _LOGGER.debug("Log line dropped", exc_info=True)
 
 
 def port_is_free(host: str, port: int, kinds: tuple[int, ...]) -> bool:
@@ -62,6 +64,7 @@ class SipStack:
         self.transport_ids: dict[Transport, int] = {}
         self.sip_port = 0
         self.tls_port: int | None = None
+        self.max_calls = MAX_CALLS_LIMIT
         self.started = False
 
     def start(self, params: StartParams) -> None:
@@ -70,13 +73,16 @@ class SipStack:
         ua = config.uaConfig
         ua.threadCnt = 0
         ua.mainThreadOnly = True
-        ua.maxCalls = max(1, min(params.max_calls, MAX_CALLS_LIMIT))
+        self.max_calls = max(1, min(params.max_calls, MAX_CALLS_LIMIT))
+        ua.maxCalls = self.max_calls
         ua.userAgent = USER_AGENT
         config.medConfig.hasIoqueue = False
         config.medConfig.noVad = True
         log = config.logConfig
-        log.consoleLevel = 0
+        # pjsua hands the LogWriter exactly the lines at or below consoleLevel (the
+        # writer replaces pjlib's console output, so nothing reaches stdout).
         log.level = max(0, min(params.log_level, 6))
+        log.consoleLevel = log.level
         log.msgLogging = params.log_level >= 4
         log.writer = self._log_writer
         self.endpoint.libCreate()
