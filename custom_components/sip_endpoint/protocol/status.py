@@ -54,7 +54,7 @@ def classify_registration_reply(
         )
     if code in _NOT_FOUND_CODES:
         return RegistrationStatus.NOT_FOUND
-    if code >= 500:
+    if 500 <= code < 600:
         return RegistrationStatus.SERVER_ERROR
     if code in _REJECTED_CODES:
         return RegistrationStatus.REJECTED_BY_SERVER

@@ -1,0 +1,1 @@
+"""Tests of the protocol package shared by Home Assistant and the workers."""
