@@ -131,6 +131,12 @@ class RejectedCredentialsRepairFlow(RepairsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> FlowResult:
+        """Start the flow (`user_input` holds the issue id here, not form input)."""
+        return await self.async_step_credentials()
+
+    async def async_step_credentials(
+        self, user_input: dict[str, Any] | None = None
+    ) -> FlowResult:
         """Ask for the new authentication ID and password."""
         entry = self.hass.config_entries.async_get_entry(self._entry_id)
         if entry is None or self._subentry_id not in entry.subentries:
@@ -146,7 +152,7 @@ class RejectedCredentialsRepairFlow(RepairsFlow):
                 # The repairs flow manager deletes the issue.
                 return self.async_create_entry(data={})
         return self.async_show_form(
-            step_id="init",
+            step_id="credentials",
             data_schema=self.add_suggested_values_to_schema(
                 renew_credentials_schema(),
                 {CONF_AUTH_ID: subentry.data[CONF_AUTH_ID]},

@@ -41,6 +41,8 @@ from custom_components.sip_endpoint.const import (
 from tests.sipbed.kamailio import Kamailio, KamailioFactory
 from tests.sipbed.netutil import free_tcp_port
 
+from .flow_helpers import form_fields, placeholders
+
 MEDIA_PLAYERS = ["media_player.hall", "media_player.kitchen"]
 
 ROLE_OPTIONS: dict[ExtensionRole, dict[str, Any]] = {
@@ -65,9 +67,7 @@ ROLE_OPTIONS: dict[ExtensionRole, dict[str, Any]] = {
 }
 
 
-def server_input(
-    host: str, port: int | None, transport: str = "udp"
-) -> dict[str, Any]:
+def server_input(host: str, port: int | None, transport: str = "udp") -> dict[str, Any]:
     """Return the server fields of the user and reconfigure steps."""
     fields: dict[str, Any] = {CONF_SERVER: host, CONF_TRANSPORT: transport}
     if port is not None:
@@ -145,7 +145,9 @@ class Sip500Responder(asyncio.DatagramProtocol):
 
 
 @pytest.fixture
-async def sip_500_server(socket_enabled: None) -> AsyncIterator[tuple[int, Sip500Responder]]:
+async def sip_500_server(
+    socket_enabled: None,
+) -> AsyncIterator[tuple[int, Sip500Responder]]:
     """Run a UDP SIP server on loopback that answers 500 to everything."""
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
@@ -163,7 +165,7 @@ async def test_user_form_hides_advanced_fields(hass: HomeAssistant) -> None:
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {}
-    fields = set(result["data_schema"].schema)
+    fields = set(form_fields(result))
     assert {CONF_SERVER, CONF_PORT, CONF_TRANSPORT, CONF_OUTBOUND_PROXY} <= fields
     assert {CONF_ROLE, CONF_EXTENSION, CONF_AUTH_ID, CONF_PASSWORD} <= fields
     assert CONF_BIND_HOST not in fields
@@ -171,7 +173,7 @@ async def test_user_form_hides_advanced_fields(hass: HomeAssistant) -> None:
 
     flow_id = await start_advanced_flow(hass)
     result = await hass.config_entries.flow.async_configure(flow_id, None)
-    fields = set(result["data_schema"].schema)
+    fields = set(form_fields(result))
     assert {CONF_BIND_HOST, CONF_WORKER_PYTHON} <= fields
 
 
@@ -189,11 +191,9 @@ async def test_user_flow_creates_entry_with_first_extension(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == role.value
-    assert result["description_placeholders"] == {CONF_EXTENSION: "2001"}
+    assert placeholders(result) == {CONF_EXTENSION: "2001"}
 
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, ROLE_OPTIONS[role]
-    )
+    result = await hass.config_entries.flow.async_configure(flow_id, ROLE_OPTIONS[role])
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "127.0.0.1"
     entry = result["result"]
@@ -243,8 +243,8 @@ async def test_user_flow_wrong_password_then_fixed(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "rejected_by_server"}
     expected_code = "403" if wrong_password == "forbidden" else "401"
-    assert result["description_placeholders"]["code"] == expected_code
-    assert result["description_placeholders"]["reason"]
+    assert placeholders(result)["code"] == expected_code
+    assert placeholders(result)["reason"]
 
     result = await hass.config_entries.flow.async_configure(
         flow_id,
@@ -270,7 +270,7 @@ async def test_user_flow_unknown_extension(
         flow_id, user_input(kamailio, worker_python, extension="3999")
     )
     assert result["errors"] == {"base": "not_found"}
-    assert result["description_placeholders"]["code"] == "404"
+    assert placeholders(result)["code"] == "404"
 
 
 async def test_user_flow_no_reply_from_server(
@@ -297,7 +297,7 @@ async def test_user_flow_server_error(
         flow_id, user_input(None, worker_python, port=port)
     )
     assert result["errors"] == {"base": "server_error"}
-    assert result["description_placeholders"]["code"] == "500"
+    assert placeholders(result)["code"] == "500"
     assert responder.requests >= 1
 
 
@@ -308,15 +308,12 @@ async def test_user_flow_no_worker_python(
     flow_id = await start_advanced_flow(hass)
     missing = tmp_path / "no-venv" / "bin" / "python"
     result = await hass.config_entries.flow.async_configure(
-        flow_id, user_input(kamailio, worker_python) | {CONF_WORKER_PYTHON: str(missing)}
+        flow_id,
+        user_input(kamailio, worker_python) | {CONF_WORKER_PYTHON: str(missing)},
     )
     assert result["errors"] == {"base": "no_worker_python"}
-    assert result["description_placeholders"]["venv"] == hass.config.path(
-        "sip_endpoint_worker"
-    )
-    assert result["description_placeholders"]["requirement"] == (
-        "pjsua2-python==2.15.1.post1"
-    )
+    assert placeholders(result)["venv"] == hass.config.path("sip_endpoint_worker")
+    assert placeholders(result)["requirement"] == ("pjsua2-python==2.15.1.post1")
 
 
 async def test_user_flow_unexpected_error(
@@ -339,7 +336,10 @@ async def test_user_flow_unexpected_error(
     [
         ({CONF_SERVER: "sip:pbx.example.com"}, {CONF_SERVER: "invalid_host"}),
         ({CONF_SERVER: "pbx.example.com:5060"}, {CONF_SERVER: "invalid_host"}),
-        ({CONF_OUTBOUND_PROXY: "proxy .example"}, {CONF_OUTBOUND_PROXY: "invalid_outbound_proxy"}),
+        (
+            {CONF_OUTBOUND_PROXY: "proxy .example"},
+            {CONF_OUTBOUND_PROXY: "invalid_outbound_proxy"},
+        ),
         ({CONF_EXTENSION: "20 01"}, {CONF_EXTENSION: "invalid_sip_user"}),
         ({CONF_EXTENSION: "2001@pbx"}, {CONF_EXTENSION: "invalid_sip_user"}),
         ({CONF_EXTENSION: "Ä2001"}, {CONF_EXTENSION: "invalid_sip_user"}),
@@ -363,19 +363,28 @@ async def test_user_flow_invalid_fields(
     assert result["errors"] == errors
 
 
+@pytest.mark.parametrize(
+    ("existing", "host", "transport"),
+    [
+        ("pbx.example.com:5061", "PBX.example.com.", "tls"),
+        ("pbx.example.com:5060", "pbx.example.com", "auto"),
+        ("[::1]:5060", "::1", "udp"),
+    ],
+)
 async def test_user_flow_server_already_configured(
-    hass: HomeAssistant, worker_python: Path
+    hass: HomeAssistant,
+    worker_python: Path,
+    existing: str,
+    host: str,
+    transport: str,
 ) -> None:
-    """A server (normalised host and default port) can't be added twice."""
+    """A server (normalised host, default port per transport) can't be added twice."""
     MockConfigEntry(
-        domain=DOMAIN,
-        unique_id="pbx.example.com:5061",
-        data={CONF_SERVER: "pbx.example.com", CONF_TRANSPORT: "tls"},
+        domain=DOMAIN, unique_id=existing, data={CONF_SERVER: host}
     ).add_to_hass(hass)
     flow_id = await start_advanced_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id,
-        user_input(None, worker_python, host="PBX.example.com.", transport="tls"),
+        flow_id, user_input(None, worker_python, host=host, transport=transport)
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -404,6 +413,7 @@ async def test_user_flow_server_already_configured(
 )
 async def test_user_flow_invalid_role_options(
     hass: HomeAssistant,
+    *,
     kamailio: Kamailio,
     worker_python: Path,
     role: ExtensionRole,
@@ -528,13 +538,13 @@ async def test_reauth_renews_the_rejected_extension(
     result = await entry.start_reauth_flow(hass, data={REAUTH_SUBENTRY_ID: ring_id})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reauth_confirm"
-    assert result["description_placeholders"][CONF_EXTENSION] == "2002"
+    assert placeholders(result)[CONF_EXTENSION] == "2002"
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_AUTH_ID: "2002", CONF_PASSWORD: "still-wrong"}
     )
     assert result["errors"] == {"base": "rejected_by_server"}
-    assert result["description_placeholders"]["code"] == "403"
+    assert placeholders(result)["code"] == "403"
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_AUTH_ID: "2002 x", CONF_PASSWORD: "pw-2002"}
@@ -562,4 +572,3 @@ async def test_reauth_for_an_unknown_extension_aborts(
     result = await entry.start_reauth_flow(hass, data=data)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "extension_not_found"
-

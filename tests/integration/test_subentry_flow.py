@@ -1,12 +1,12 @@
 """The extension subentry flows: add and reconfigure, through real Kamailio and workers."""
 
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from homeassistant.config_entries import (
     SOURCE_USER,
     ConfigSubentry,
-    ConfigSubentryData,
 )
 from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
@@ -36,6 +36,8 @@ from custom_components.sip_endpoint.const import (
     ExtensionRole,
 )
 from tests.sipbed.kamailio import Kamailio, KamailioFactory
+
+from .flow_helpers import form_fields, placeholders, suggested_values
 
 MEDIA_PLAYERS = ["media_player.hall"]
 PAGE_OPTIONS = {
@@ -101,12 +103,16 @@ async def test_add_extension(
     assert result["title"] == "Emergency alert 2010"
     (subentry,) = [s for s in entry.subentries.values() if s.unique_id == "2010"]
     assert subentry.title == "Emergency alert 2010"
-    assert dict(subentry.data) == {
-        CONF_ROLE: ExtensionRole.EMERGENCY_ALERT,
-        CONF_EXTENSION: "2010",
-        CONF_AUTH_ID: "2010",
-        CONF_PASSWORD: "pw-2010",
-    } | ALERT_OPTIONS
+    assert (
+        dict(subentry.data)
+        == {
+            CONF_ROLE: ExtensionRole.EMERGENCY_ALERT,
+            CONF_EXTENSION: "2010",
+            CONF_AUTH_ID: "2010",
+            CONF_PASSWORD: "pw-2010",
+        }
+        | ALERT_OPTIONS
+    )
 
 
 async def test_add_call_to_cancel_lists_alert_extensions(
@@ -128,7 +134,7 @@ async def test_add_call_to_cancel_lists_alert_extensions(
         flow_id, credentials("2004", ExtensionRole.CALL_TO_CANCEL)
     )
     assert result["step_id"] == "call_to_cancel"
-    selector = result["data_schema"].schema[CONF_CANCELS]
+    selector = form_fields(result)[CONF_CANCELS]
     assert [option["value"] for option in selector.config["options"]] == [alert_id]
     result = await hass.config_entries.subentries.async_configure(
         flow_id, {CONF_CANCELS: [alert_id]}
@@ -142,14 +148,25 @@ async def test_add_call_to_cancel_lists_alert_extensions(
 @pytest.mark.parametrize(
     ("kamailio_options", "user", "error", "code"),
     [
-        ({"wrong_password": "forbidden"}, credentials("2011", password="x"), "rejected_by_server", "403"),
+        (
+            {"wrong_password": "forbidden"},
+            credentials("2011", password="x"),
+            "rejected_by_server",
+            "403",
+        ),
         ({}, credentials("2011", password="x"), "rejected_by_server", "401"),
         ({"unknown_user": "not_found"}, credentials("3999"), "not_found", "404"),
-        ({}, credentials("2012", auth_id="2013", password="pw-2013"), "rejected_by_server", "403"),
+        (
+            {},
+            credentials("2012", auth_id="2013", password="pw-2013"),
+            "rejected_by_server",
+            "403",
+        ),
     ],
 )
 async def test_add_extension_refused_by_server(
     hass: HomeAssistant,
+    *,
     kamailio_factory: KamailioFactory,
     make_entry: Callable[..., MockConfigEntry],
     kamailio_options: dict[str, Any],
@@ -164,7 +181,7 @@ async def test_add_extension_refused_by_server(
     result = await hass.config_entries.subentries.async_configure(flow_id, user)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": error}
-    assert result["description_placeholders"]["code"] == code
+    assert placeholders(result)["code"] == code
     assert len(entry.subentries) == 1
 
 
@@ -202,6 +219,7 @@ async def test_add_extension_twice_aborts(
 )
 async def test_add_extension_past_the_role_limit_aborts(
     hass: HomeAssistant,
+    *,
     kamailio: Kamailio,
     make_entry: Callable[..., MockConfigEntry],
     role: ExtensionRole,
@@ -232,13 +250,16 @@ async def test_add_extension_past_the_role_limit_aborts(
 
 
 def _subentry_id(entry: MockConfigEntry, extension: str) -> str:
-    return next(
+    subentry_ids: list[str] = [
         sid for sid, sub in entry.subentries.items() if sub.unique_id == extension
-    )
+    ]
+    return subentry_ids[0]
 
 
 async def test_reconfigure_options_only_keeps_credentials(
-    hass: HomeAssistant, kamailio_factory: KamailioFactory, make_entry: Callable[..., MockConfigEntry]
+    hass: HomeAssistant,
+    kamailio_factory: KamailioFactory,
+    make_entry: Callable[..., MockConfigEntry],
 ) -> None:
     """Unchanged credentials are not tested again; options and password are kept."""
     # A stopped server: any registration test would fail, so none may happen.
@@ -250,12 +271,7 @@ async def test_reconfigure_options_only_keeps_credentials(
         hass, SUBENTRY_TYPE_EXTENSION, subentry_id
     )
     assert result["step_id"] == "reconfigure"
-    schema = result["data_schema"].schema
-    suggested = {
-        str(key): key.description["suggested_value"]
-        for key in schema
-        if key.description and "suggested_value" in key.description
-    }
+    suggested = suggested_values(result)
     assert suggested == {CONF_EXTENSION: "2001", CONF_AUTH_ID: "2001"}
 
     result = await hass.config_entries.subentries.async_configure(
@@ -344,17 +360,19 @@ async def test_reconfigure_invalid_credentials(
     assert result["errors"] == {CONF_AUTH_ID: "invalid_sip_user"}
 
 
-def alert_subentry(extension: str) -> ConfigSubentryData:
+def alert_subentry(extension: str) -> ConfigSubentry:
     """Return an emergency alert subentry with an access code."""
-    return ConfigSubentryData(
-        data={
-            CONF_ROLE: ExtensionRole.EMERGENCY_ALERT,
-            CONF_EXTENSION: extension,
-            CONF_AUTH_ID: extension,
-            CONF_PASSWORD: f"pw-{extension}",
-        }
-        | ALERT_OPTIONS
-        | {CONF_ANSWER_INBOUND_CALL: True, CONF_ACCESS_CODE: "99"},
+    return ConfigSubentry(
+        data=MappingProxyType(
+            {
+                CONF_ROLE: ExtensionRole.EMERGENCY_ALERT,
+                CONF_EXTENSION: extension,
+                CONF_AUTH_ID: extension,
+                CONF_PASSWORD: f"pw-{extension}",
+            }
+            | ALERT_OPTIONS
+            | {CONF_ANSWER_INBOUND_CALL: True, CONF_ACCESS_CODE: "99"}
+        ),
         subentry_type=SUBENTRY_TYPE_EXTENSION,
         title=f"Emergency alert {extension}",
         unique_id=extension,
@@ -368,7 +386,7 @@ async def test_reconfigure_clears_optional_options(
     entry = make_entry(kamailio, [])
     hass.config_entries.async_add_subentry(
         entry,
-        ConfigSubentry(**alert_subentry("2007")),
+        alert_subentry("2007"),
     )
     subentry_id = _subentry_id(entry, "2007")
     result = await entry.start_subentry_reconfigure_flow(
