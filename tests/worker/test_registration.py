@@ -17,7 +17,7 @@ from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from custom_components.sip_endpoint.protocol.wire import ErrorCode
 from tests.sipbed.netutil import free_port
 
-from .client import account_params
+from .client import account_params, start_params
 
 if TYPE_CHECKING:
     from tests.sipbed.baresip import BaresipFactory
@@ -215,3 +215,48 @@ def test_shutdown_unregisters_and_exits(
     caller.wait_registered()
     caller.dial("2021")
     assert caller.wait_closed().startswith("480")
+
+
+def test_registration_is_refreshed_before_expiry(
+    worker: WorkerClient, kamailio: Kamailio
+) -> None:
+    """pjsua refreshes the registration before it expires (no retry needed)."""
+    params = account_params("2022", kamailio.host, kamailio.port, expiry=7)
+    worker.request(Method.ADD_ACCOUNT, params)
+    first = worker.wait_registration("ext-2022", Status.SUCCESSFUL)
+    assert first.expires == 7
+    refreshed = worker.wait_registration("ext-2022", Status.SUCCESSFUL, timeout=10)
+    assert refreshed.last_success is not None
+    assert first.last_success is not None
+    assert refreshed.last_success > first.last_success
+    # Status did not change, so changed_at stays at the first success.
+    assert refreshed.changed_at == first.changed_at
+    exchanges = WorkerStatus.from_wire(worker.request(Method.STATUS)).exchanges
+    assert [x.code for x in exchanges if x.ext_id == "ext-2022"] == [200, 200]
+
+
+def test_double_crlf_keepalive_is_sent_on_udp(
+    launched_worker: WorkerClient, kamailio: Kamailio, sip_ports: tuple[int, int]
+) -> None:
+    """With double_crlf, pjsua sends its UDP keep-alive every interval."""
+    worker = launched_worker
+    worker.request(
+        Method.START,
+        start_params(port_min=sip_ports[0], port_max=sip_ports[1], log_level=5),
+    )
+    params = account_params(
+        "2023",
+        kamailio.host,
+        kamailio.port,
+        transport=Transport.UDP,
+        keepalive=KeepaliveMethod.DOUBLE_CRLF,
+        keepalive_interval=1,
+    )
+    worker.request(Method.ADD_ACCOUNT, params)
+    worker.wait_registration("ext-2023", Status.SUCCESSFUL)
+    worker.wait_event(
+        EventName.LOG, lambda data: "keep-alive" in data["message"], timeout=5
+    )
+    worker.wait_event(
+        EventName.LOG, lambda data: "keep-alive" in data["message"], timeout=5
+    )
