@@ -434,3 +434,33 @@ def test_simultaneous_calls_up_to_the_wheels_limit(
         heard = phone.recording
         assert heard is not None
         _assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
+
+
+def test_looped_play_until_stop_playing(
+    registered: WorkerClient, caller: Baresip, tmp_path: Path
+) -> None:
+    """A looped file plays past its end until `stop_playing`, with no playback_done."""
+    worker = registered
+    tone = write_tone(tmp_path / "short.wav", PLAY_TONE_HZ, 0.4)
+    caller.dial(EXT)
+    call = _incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    caller.wait_established()
+    worker.request(
+        Method.PLAY, {"call_id": call.call_id, "path": str(tone), "loop": True}
+    )
+    worker.drain(1.6)
+    worker.request(Method.STOP_PLAYING, {"call_id": call.call_id})
+    worker.drain(1.0)
+    assert not worker.events_named(EventName.PLAYBACK_DONE)
+    worker.request(Method.HANGUP, {"call_id": call.call_id})
+    _ended(worker, call.call_id)
+    caller.wait_closed()
+    heard = caller.recording
+    assert heard is not None
+    samples, rate = read_pcm(heard)
+    loud = trim_silence(samples)
+    # Looped well past the 0.4 s file, and stopped before the call ended.
+    assert 1.2 * rate < len(loud) < 2.2 * rate
+    assert len(samples) > len(loud) + rate // 2
+    _assert_tone(samples, rate, PLAY_TONE_HZ)

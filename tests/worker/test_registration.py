@@ -220,7 +220,7 @@ def test_shutdown_unregisters_and_exits(
 def test_registration_is_refreshed_before_expiry(
     worker: WorkerClient, kamailio: Kamailio
 ) -> None:
-    """pjsua refreshes the registration before it expires (no retry needed)."""
+    """The registration is refreshed by pjsua before it expires (no retry needed)."""
     params = account_params("2022", kamailio.host, kamailio.port, expiry=7)
     worker.request(Method.ADD_ACCOUNT, params)
     first = worker.wait_registration("ext-2022", Status.SUCCESSFUL)

@@ -26,15 +26,17 @@ class FilePlayer(pj.AudioMediaPlayer):  # type: ignore[misc]
         self._context = context
         self._on_end = on_end
         self._ended = False
+        self._loop = False
 
     def open(self, path: str, *, loop: bool) -> None:
         """Open the file."""
+        self._loop = loop
         self.createPlayer(path, 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
 
     @guarded
     def onEof2(self) -> None:
         """Hand the end of the file to the polling thread (runs on the clock thread)."""
-        if not self._ended:
+        if not self._ended and not self._loop:
             self._ended = True
             self._context.post(self._on_end)
 
