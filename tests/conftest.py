@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.sipbed.baresip import Baresip, BaresipFactory, Transport, stop_all
+from tests.sipbed.baresip import (
+    Baresip,
+    BaresipFactory,
+    Registrar,
+    Transport,
+    stop_all,
+)
 from tests.sipbed.kamailio import (
     Kamailio,
     KamailioFactory,
@@ -69,7 +75,7 @@ def baresip_factory(tmp_path: Path, socket_enabled: None) -> Iterator[BaresipFac
         *,
         user: str,
         password: str | None,
-        registrar: Kamailio | None,
+        registrar: Registrar | None,
         bind_host: str = "127.0.0.1",
         audio_file: Path | None = None,
         register: bool = True,

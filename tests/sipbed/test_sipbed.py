@@ -185,3 +185,22 @@ def test_direct_call_without_registrar(baresip_factory: BaresipFactory) -> None:
     caller.wait_established()
     callee.hangup()
     assert caller.wait_closed()
+
+
+def test_call_over_tcp(kamailio: Kamailio, baresip_factory: BaresipFactory) -> None:
+    """Registration and calls also work over TCP through Kamailio."""
+    callee = baresip_factory(
+        user="2003", password=password_for("2003"), registrar=kamailio, transport="tcp"
+    )
+    caller = baresip_factory(
+        user="9004", password=password_for("9004"), registrar=kamailio, transport="tcp"
+    )
+    callee.wait_registered()
+    caller.wait_registered()
+    caller.dial("2003")
+    callee.wait_incoming()
+    callee.accept()
+    caller.wait_established()
+    callee.hangup()
+    assert caller.wait_closed()
+    assert "SIP/2.0/TCP" in caller.log_path.read_text()
