@@ -67,7 +67,7 @@ ROLE_TITLES: Final = {
     ExtensionRole.PAGE: "Page",
     ExtensionRole.RING: "Ring",
     ExtensionRole.EMERGENCY_ALERT: "Emergency alert",
-    ExtensionRole.CALL_TO_CANCEL: "Call to cancel",
+    ExtensionRole.CALL_TO_CANCEL: "Call-to-cancel",
 }
 
 _TEXT: Final = TextSelector()

@@ -1,8 +1,16 @@
-"""Typed accessors for data entry flow results in the flow tests."""
+"""Helpers of the flow tests: typed result accessors and a translation check."""
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+import json
+from pathlib import Path
+import re
 from typing import Any
+from unittest.mock import patch
 
+from homeassistant.components.repairs import RepairsFlow
+from homeassistant.config_entries import ConfigSubentryFlow, OptionsFlow
+from homeassistant.data_entry_flow import FlowHandler, FlowManager, FlowResultType
 import voluptuous as vol
 
 
@@ -28,3 +36,101 @@ def suggested_values(result: Mapping[str, Any]) -> dict[str, Any]:
         for marker in form_fields(result)
         if marker.description and "suggested_value" in marker.description
     }
+
+
+TRANSLATIONS_PATH = (
+    Path(__file__).resolve().parents[2]
+    / "custom_components"
+    / "sip_endpoint"
+    / "translations"
+    / "en.json"
+)
+_PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+
+
+def _section(flow: FlowHandler[Any, Any, Any]) -> tuple[str, ...]:
+    """Return where a flow's texts live in en.json."""
+    if isinstance(flow, ConfigSubentryFlow):
+        return ("config_subentries", flow.handler[1])
+    if isinstance(flow, OptionsFlow):
+        return ("options",)
+    if isinstance(flow, RepairsFlow):
+        return ("issues", flow.issue_id.rsplit("_", 1)[0], "fix_flow")
+    return ("config",)
+
+
+def _lookup(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = tree
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def placeholders_used(text: str) -> set[str]:
+    """Return the names of the `{placeholders}` in a text."""
+    return set(_PLACEHOLDER_RE.findall(text))
+
+
+def untranslated(
+    flow: FlowHandler[Any, Any, Any], result: Mapping[str, Any]
+) -> list[str]:
+    """Return what a flow result shows without a text, or with unfilled placeholders."""
+    tree = json.loads(TRANSLATIONS_PATH.read_text())
+    section = _section(flow)
+    problems: list[str] = []
+    texts: list[str] = []
+
+    def need(*path: str) -> None:
+        text = _lookup(tree, (*section, *path))
+        if not isinstance(text, str):
+            problems.append(".".join((*section, *path)))
+        else:
+            texts.append(text)
+
+    if result["type"] is FlowResultType.ABORT:
+        need("abort", result["reason"])
+    elif result["type"] is FlowResultType.FORM:
+        step = result["step_id"]
+        need("step", step, "title")
+        for marker in form_fields(result) if result["data_schema"] else {}:
+            need("step", step, "data", str(marker))
+            hint = _lookup(
+                tree, (*section, "step", step, "data_description", str(marker))
+            )
+            if isinstance(hint, str):
+                texts.append(hint)
+        for error in (result["errors"] or {}).values():
+            need("error", error)
+        given = set(result["description_placeholders"] or {})
+        description = _lookup(tree, (*section, "step", step, "description"))
+        for text in [*texts, description or ""]:
+            problems.extend(
+                f"{'.'.join(section)}.step.{step}: placeholder {{{name}}} not given"
+                for name in placeholders_used(text) - given
+            )
+    return problems
+
+
+@contextmanager
+def flow_translations_checked() -> Iterator[list[str]]:
+    """Record what every flow step shows; fail at exit if a text or placeholder lacks."""
+    problems: list[str] = []
+    original = FlowManager._async_handle_step
+
+    async def handle_step(
+        manager: FlowManager[Any, Any, Any],
+        flow: FlowHandler[Any, Any, Any],
+        step_id: str,
+        user_input: Any,
+    ) -> Any:
+        result = await original(manager, flow, step_id, user_input)
+        problems.extend(untranslated(flow, result))
+        return result
+
+    with patch.object(FlowManager, "_async_handle_step", handle_step):
+        yield problems
+    assert not problems, "Untranslated flow results:\n" + "\n".join(
+        sorted(set(problems))
+    )

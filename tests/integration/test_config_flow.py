@@ -1,7 +1,7 @@
 """The config flow, reconfigure and reauth, through real Kamailio and real workers."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -41,7 +41,15 @@ from custom_components.sip_endpoint.const import (
 from tests.sipbed.kamailio import Kamailio, KamailioFactory
 from tests.sipbed.netutil import free_tcp_port
 
-from .flow_helpers import form_fields, placeholders
+from .flow_helpers import flow_translations_checked, form_fields, placeholders
+
+
+@pytest.fixture(autouse=True)
+def check_flow_translations() -> Iterator[None]:
+    """Fail a test whose flows show a text or placeholder en.json lacks."""
+    with flow_translations_checked():
+        yield
+
 
 MEDIA_PLAYERS = ["media_player.hall", "media_player.kitchen"]
 
@@ -388,6 +396,24 @@ async def test_user_flow_server_already_configured(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def test_user_flow_server_already_in_progress(
+    hass: HomeAssistant, kamailio: Kamailio, worker_python: Path
+) -> None:
+    """A second flow for a server another flow is setting up aborts."""
+    first = await start_advanced_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        first, user_input(kamailio, worker_python)
+    )
+    assert result["step_id"] == "page"
+    second = await start_advanced_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        second, user_input(kamailio, worker_python, extension="2002")
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_in_progress"
+    hass.config_entries.flow.async_abort(first)
 
 
 @pytest.mark.parametrize(

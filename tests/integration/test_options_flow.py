@@ -1,5 +1,6 @@
 """The options flow: keep-alive, expiry, worker interpreter, ports, sources."""
 
+from collections.abc import Iterator
 from pathlib import Path
 import sys
 from typing import Any
@@ -22,7 +23,19 @@ from custom_components.sip_endpoint.const import (
     DOMAIN,
 )
 
-from .flow_helpers import form_fields, placeholders, suggested_values
+from .flow_helpers import (
+    flow_translations_checked,
+    form_fields,
+    placeholders,
+    suggested_values,
+)
+
+
+@pytest.fixture(autouse=True)
+def check_flow_translations() -> Iterator[None]:
+    """Fail a test whose flows show a text or placeholder en.json lacks."""
+    with flow_translations_checked():
+        yield
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Repair issues and the fix flow for rejected credentials, with real SIP."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+import json
 from typing import Any
 
 from homeassistant.components.repairs import RepairsFlowManager, repairs_flow_manager
@@ -28,8 +29,20 @@ from custom_components.sip_endpoint.repairs import (
 )
 from tests.sipbed.kamailio import Kamailio, KamailioFactory
 
-from .flow_helpers import placeholders
+from .flow_helpers import (
+    TRANSLATIONS_PATH,
+    flow_translations_checked,
+    placeholders,
+    placeholders_used,
+)
 from .helpers import async_wait_for_state
+
+
+@pytest.fixture(autouse=True)
+def check_flow_translations() -> Iterator[None]:
+    """Fail a test whose flows show a text or placeholder en.json lacks."""
+    with flow_translations_checked():
+        yield
 
 
 @pytest.fixture
@@ -81,6 +94,10 @@ async def test_fix_flow_renews_rejected_credentials(
         CONF_EXTENSION: "2002",
         "server": entry.title,
     }
+    title = json.loads(TRANSLATIONS_PATH.read_text())["issues"]["rejected_credentials"][
+        "title"
+    ]
+    assert placeholders_used(title) <= set(issue.translation_placeholders)
 
     result = await start_fix_flow(flow_manager, issue_id)
     assert result["type"] is FlowResultType.FORM
@@ -161,6 +178,12 @@ async def test_issue_helpers_create_and_delete(
         "venv": hass.config.path("sip_endpoint_worker"),
         "requirement": "pjsua2-python==2.15.1.post1",
     }
+
+    texts = json.loads(TRANSLATIONS_PATH.read_text())["issues"]
+    for issue in (unreachable, no_worker):
+        text = texts[issue.translation_key]
+        used = placeholders_used(text["title"] + text["description"])
+        assert used <= set(issue.translation_placeholders or {})
 
     async_delete_unreachable_issue(hass, entry)
     async_delete_no_worker_python_issue(hass, entry)

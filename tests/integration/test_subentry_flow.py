@@ -1,6 +1,6 @@
 """The extension subentry flows: add and reconfigure, through real Kamailio and workers."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import Any
 
@@ -37,7 +37,20 @@ from custom_components.sip_endpoint.const import (
 )
 from tests.sipbed.kamailio import Kamailio, KamailioFactory
 
-from .flow_helpers import form_fields, placeholders, suggested_values
+from .flow_helpers import (
+    flow_translations_checked,
+    form_fields,
+    placeholders,
+    suggested_values,
+)
+
+
+@pytest.fixture(autouse=True)
+def check_flow_translations() -> Iterator[None]:
+    """Fail a test whose flows show a text or placeholder en.json lacks."""
+    with flow_translations_checked():
+        yield
+
 
 MEDIA_PLAYERS = ["media_player.hall"]
 PAGE_OPTIONS = {
@@ -142,7 +155,7 @@ async def test_add_call_to_cancel_lists_alert_extensions(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     added = next(s for s in entry.subentries.values() if s.unique_id == "2004")
     assert added.data[CONF_CANCELS] == [alert_id]
-    assert added.title == "Call to cancel 2004"
+    assert added.title == "Call-to-cancel 2004"
 
 
 @pytest.mark.parametrize(
