@@ -66,7 +66,7 @@ class WorkerClient:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            env=_worker_environment(),
         )
         event = self.wait_event(EventName.HELLO)
         self.hello = Hello.from_wire(event.data)
@@ -245,6 +245,14 @@ class WorkerClient:
                 stream.close()
         if self._stderr is not None:
             self._stderr.close()
+
+
+def _worker_environment() -> dict[str, str]:
+    """Return a minimal environment (plus coverage's hook when it is measuring)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    if "COVERAGE_PROCESS_START" in os.environ:
+        env["COVERAGE_PROCESS_START"] = os.environ["COVERAGE_PROCESS_START"]
+    return env
 
 
 def start_params(**overrides: Any) -> StartParams:

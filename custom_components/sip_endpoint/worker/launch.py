@@ -8,6 +8,7 @@ their directories) and then runs ``<package>.worker`` as ``__main__``.
 """
 
 import importlib.machinery
+import os
 from pathlib import Path
 import runpy
 import sys
@@ -33,7 +34,19 @@ def install_parent_packages() -> str:
     return integration_name
 
 
+def start_coverage() -> None:
+    """Measure the worker's code when the test suite asks for it (coverage.py)."""
+    if not os.environ.get("COVERAGE_PROCESS_START"):
+        return
+    try:
+        import coverage
+    except ImportError:
+        return
+    coverage.process_startup()
+
+
 if __name__ == "__main__":
+    start_coverage()
     runpy.run_module(
         f"{install_parent_packages()}.worker", run_name="__main__", alter_sys=True
     )
