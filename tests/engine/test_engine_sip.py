@@ -22,6 +22,7 @@ from custom_components.sip_endpoint.engine.sip_engine import (
 )
 from custom_components.sip_endpoint.protocol.payloads import (
     CallEnded,
+    CallStateChanged,
     EndCause,
     IncomingCall,
     RegistrationState,
@@ -311,4 +312,34 @@ async def test_inbound_call_answered_then_remote_bye(
         call.call_id,
         EndCause.BYE,
         True,
+    )
+
+
+async def test_make_call_to_a_phone(
+    kamailio: Kamailio,
+    engine_factory: EngineFactory,
+    recorder: EventRecorder,
+    baresip_factory: BaresipFactory,
+) -> None:
+    """make_call rings a phone through the registrar and returns how the call ended."""
+    engine = engine_factory(server(kamailio))
+    await engine.start()
+    await engine.add_extension(extension(21))
+    await recorder.wait_for(has_status({"id-2021"}, RegistrationStatus.SUCCESSFUL))
+    phone = baresip_factory(
+        user="9002", password=password_for("9002"), registrar=kamailio
+    )
+    phone.wait_registered()
+    calling = asyncio.create_task(engine.make_call("id-2021", "9002", timeout=20))
+    await recorder.wait_for(
+        lambda events: any(isinstance(e, CallStateChanged) for e in events)
+    )
+    assert "2021" in phone.wait_incoming()
+    phone.accept()
+    ended = await asyncio.wait_for(calling, 30)
+    assert ended.ext_id == "id-2021"
+    assert ended.answered is True
+    assert ended.cause in (EndCause.LOCAL, EndCause.BYE)
+    assert any(
+        isinstance(e, CallEnded) and e.call_id == ended.call_id for e in recorder.events
     )
