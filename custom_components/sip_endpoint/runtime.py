@@ -99,10 +99,13 @@ class SipEndpointRuntime:
     _calls: dict[str, str] = field(default_factory=dict)  # call_id -> ext_id
     _unreachable_timer: CALLBACK_TYPE | None = None
     _unreachable_reported: bool = False
+    _stopping: bool = False
 
     @callback
     def handle_event(self, event: EngineEvent) -> None:
         """Take an engine event (on the event loop)."""
+        if self._stopping:
+            return  # unregistering on unload is not news
         match event:
             case RegistrationState():
                 self._registration_changed(event)
@@ -117,7 +120,8 @@ class SipEndpointRuntime:
 
     @callback
     def shutdown(self) -> None:
-        """Cancel timers; the engine is stopped by the caller."""
+        """Ignore further events and cancel timers; the caller stops the engine."""
+        self._stopping = True
         if self._unreachable_timer is not None:
             self._unreachable_timer()
             self._unreachable_timer = None

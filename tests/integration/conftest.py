@@ -5,11 +5,13 @@ from pathlib import Path
 import random
 import socket
 
-from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryDataWithId
 from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.sip_endpoint.const import (
     CONF_AUTH_ID,
@@ -30,6 +32,12 @@ from custom_components.sip_endpoint.const import (
 from tests.sipbed.kamailio import Kamailio
 
 type ExtensionSpec = tuple[ExtensionRole, str, str]  # role, extension, password
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshot with Home Assistant's serializer (ids and times become ANY)."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +91,8 @@ def make_entry(
     ) -> MockConfigEntry:
         entry = MockConfigEntry(
             domain=DOMAIN,
-            title=f"{kamailio.host}:{kamailio.port}",
+            entry_id="test_entry",
+            title="Test PBX",
             unique_id=f"{kamailio.host}:{kamailio.port}",
             data={
                 CONF_SERVER: kamailio.host,
@@ -92,7 +101,8 @@ def make_entry(
             },
             options=dict(entry_options),
             subentries_data=[
-                ConfigSubentryData(
+                ConfigSubentryDataWithId(
+                    subentry_id=f"subentry_{extension}",
                     data={
                         CONF_ROLE: role,
                         CONF_EXTENSION: extension,

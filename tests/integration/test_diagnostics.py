@@ -2,13 +2,12 @@
 
 import json
 
+from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
-
-from homeassistant.core import HomeAssistant
 
 from .helpers import async_wait_for_state
 
@@ -22,7 +21,9 @@ async def test_diagnostics(
     await async_wait_for_state(hass, "sensor.page_2001_registration", "successful")
     await async_wait_for_state(hass, "sensor.ring_2002_registration", "successful")
 
-    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, loaded_entry
+    )
 
     text = json.dumps(diagnostics)
     assert "pw-2001" not in text

@@ -2,6 +2,10 @@
 
 from collections.abc import Callable
 
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_PASSWORD
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     mock_restore_cache_with_extra_data,
@@ -17,10 +21,6 @@ from custom_components.sip_endpoint.const import (
     SUBENTRY_TYPE_EXTENSION,
     ExtensionRole,
 )
-from homeassistant.config_entries import ConfigSubentry
-from homeassistant.const import CONF_PASSWORD
-from homeassistant.core import HomeAssistant, State
-from homeassistant.helpers import device_registry as dr, entity_registry as er
 from tests.sipbed.kamailio import Kamailio
 
 from .helpers import async_wait_for_state
@@ -42,12 +42,16 @@ async def test_entities_and_devices(
 
     server = device_registry.async_get_device({(DOMAIN, loaded_entry.entry_id)})
     assert server is not None
+    assert server == snapshot(name="device-server")
     for subentry_id, subentry in loaded_entry.subentries.items():
         device = device_registry.async_get_device({(DOMAIN, subentry_id)})
         assert device is not None
         assert device.via_device_id == server.id
-        assert device.config_entries_subentries == {loaded_entry.entry_id: {subentry_id}}
+        assert device.config_entries_subentries == {
+            loaded_entry.entry_id: {subentry_id}
+        }
         assert device.model == f"{subentry.data[CONF_ROLE].title()} extension"
+        assert device == snapshot(name=f"device-{subentry.data[CONF_EXTENSION]}")
 
     entries = sorted(
         er.async_entries_for_config_entry(entity_registry, loaded_entry.entry_id),
@@ -55,7 +59,7 @@ async def test_entities_and_devices(
     )
     assert [entry.entity_id for entry in entries] == snapshot(name="entity_ids")
     for entry in entries:
-        assert entry == snapshot(name=f"{entry.entity_id}-entry", exclude=props("unique_id"))
+        assert entry == snapshot(name=f"{entry.entity_id}-entry")
         state = hass.states.get(entry.entity_id)
         assert state == snapshot(name=f"{entry.entity_id}-state", exclude=DYNAMIC)
 

@@ -3,6 +3,9 @@
 from collections.abc import Callable
 import logging
 
+from homeassistant.const import CONF_PASSWORD
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -12,9 +15,6 @@ from custom_components.sip_endpoint.const import (
     DOMAIN,
     ExtensionRole,
 )
-from homeassistant.const import CONF_PASSWORD
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
 from tests.sipbed.kamailio import Kamailio, KamailioFactory
 
 from .helpers import async_wait_for_state
@@ -51,7 +51,10 @@ async def test_wrong_password(
     kamailio = kamailio_factory(wrong_password=wrong_password)
     entry = make_entry(
         kamailio,
-        [(ExtensionRole.PAGE, "2001", "wrong"), (ExtensionRole.RING, "2002", "pw-2002")],
+        [
+            (ExtensionRole.PAGE, "2001", "wrong"),
+            (ExtensionRole.RING, "2002", "pw-2002"),
+        ],
     )
     await _setup(hass, entry)
 
@@ -118,7 +121,9 @@ async def test_server_down_over_tcp(
 ) -> None:
     """A refused TCP connection is 'no reply from server' (the 503 is local)."""
     kamailio.stop()
-    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")], transport="tcp")
+    entry = make_entry(
+        kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")], transport="tcp"
+    )
     await _setup(hass, entry)
 
     state = await async_wait_for_state(hass, REGISTRATION, "no_reply_from_server")
@@ -134,10 +139,16 @@ async def test_lost_and_back_are_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Losing the server logs one warning; coming back logs one info line."""
-    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")], transport="tcp")
+    entry = make_entry(
+        kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")], transport="tcp"
+    )
     hass.config_entries.async_update_entry(
         entry,
-        options={**entry.options, CONF_KEEPALIVE: "sip_options", CONF_KEEPALIVE_INTERVAL: 5},
+        options={
+            **entry.options,
+            CONF_KEEPALIVE: "sip_options",
+            CONF_KEEPALIVE_INTERVAL: 5,
+        },
     )
     await _setup(hass, entry)
     await async_wait_for_state(hass, REGISTRATION, "successful")
@@ -147,13 +158,19 @@ async def test_lost_and_back_are_logged_once(
     await async_wait_for_state(hass, REGISTRATION, "no_reply_from_server")
     # Further failed attempts while the server stays down are not logged again.
     await hass.services.async_call(
-        "button", "press", {"entity_id": "button.page_2001_register_again"}, blocking=True
+        "button",
+        "press",
+        {"entity_id": "button.page_2001_register_again"},
+        blocking=True,
     )
     await async_wait_for_state(hass, REGISTRATION, "no_reply_from_server")
 
     kamailio.restart()
     await hass.services.async_call(
-        "button", "press", {"entity_id": "button.page_2001_register_again"}, blocking=True
+        "button",
+        "press",
+        {"entity_id": "button.page_2001_register_again"},
+        blocking=True,
     )
     await async_wait_for_state(hass, REGISTRATION, "successful")
 
