@@ -19,7 +19,7 @@ async def async_wait_for_state(
     hass: HomeAssistant,
     entity_id: str,
     expected: str | Callable[[State], bool],
-    timeout: float = DEFAULT_TIMEOUT,
+    within: float = DEFAULT_TIMEOUT,
 ) -> State:
     """Wait until an entity's state matches; fail with the last state seen."""
 
@@ -42,7 +42,7 @@ async def async_wait_for_state(
 
     unsubscribe = async_track_state_change_event(hass, [entity_id], changed)
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             await reached.wait()
     except TimeoutError:
         raise AssertionError(
@@ -52,4 +52,11 @@ async def async_wait_for_state(
         unsubscribe()
     state = hass.states.get(entity_id)
     assert state is not None
+    return state
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> State:
+    """Return an entity's state, failing when it has none."""
+    state = hass.states.get(entity_id)
+    assert state is not None, f"{entity_id} has no state"
     return state

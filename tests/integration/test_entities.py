@@ -1,6 +1,7 @@
 """Entities and devices of extensions: snapshots, adding and removing extensions."""
 
 from collections.abc import Callable
+from types import MappingProxyType
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_PASSWORD
@@ -23,7 +24,7 @@ from custom_components.sip_endpoint.const import (
 )
 from tests.sipbed.kamailio import Kamailio
 
-from .helpers import async_wait_for_state
+from .helpers import async_wait_for_state, state_of
 
 # Values that differ from run to run: times, and the registrar's free port.
 DYNAMIC = props("registrar", "last_success", "time")
@@ -60,7 +61,7 @@ async def test_entities_and_devices(
     assert [entry.entity_id for entry in entries] == snapshot(name="entity_ids")
     for entry in entries:
         assert entry == snapshot(name=f"{entry.entity_id}-entry")
-        state = hass.states.get(entry.entity_id)
+        state = state_of(hass, entry.entity_id)
         assert state == snapshot(name=f"{entry.entity_id}-state", exclude=DYNAMIC)
 
 
@@ -73,12 +74,14 @@ async def test_add_and_remove_extension(
     """Adding a subentry registers a new extension; removing it unregisters it."""
     await async_wait_for_state(hass, "sensor.page_2001_registration", "successful")
     subentry = ConfigSubentry(
-        data={
-            CONF_ROLE: ExtensionRole.PAGE,
-            CONF_EXTENSION: "2003",
-            CONF_AUTH_ID: "2003",
-            CONF_PASSWORD: "pw-2003",
-        },
+        data=MappingProxyType(
+            {
+                CONF_ROLE: ExtensionRole.PAGE,
+                CONF_EXTENSION: "2003",
+                CONF_AUTH_ID: "2003",
+                CONF_PASSWORD: "pw-2003",
+            }
+        ),
         subentry_type=SUBENTRY_TYPE_EXTENSION,
         title="Page 2003",
         unique_id="2003",
@@ -101,7 +104,7 @@ async def test_add_and_remove_extension(
     assert entity_registry.async_get("sensor.page_2003_registration") is None
     assert hass.states.get("sensor.page_2003_registration") is None
     # The others were not disturbed.
-    assert hass.states.get("sensor.page_2001_registration").state == "successful"
+    assert state_of(hass, "sensor.page_2001_registration").state == "successful"
 
 
 async def test_failure_code_survives_restart(
@@ -128,7 +131,7 @@ async def test_failure_code_survives_restart(
     await hass.async_block_till_done()
 
     await async_wait_for_state(hass, "sensor.page_2001_registration", "successful")
-    failure = hass.states.get("sensor.page_2001_last_failure_code")
+    failure = state_of(hass, "sensor.page_2001_last_failure_code")
     assert failure.state == "408"
     assert failure.attributes["reason"] == "Request Timeout"
     assert failure.attributes["status"] == "no_reply_from_server"

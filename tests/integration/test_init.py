@@ -15,7 +15,7 @@ from custom_components.sip_endpoint.const import (
 )
 from tests.sipbed.kamailio import Kamailio
 
-from .helpers import async_wait_for_state
+from .helpers import async_wait_for_state, state_of
 
 PAGE_REGISTRATION = "sensor.page_2001_registration"
 RING_REGISTRATION = "sensor.ring_2002_registration"
@@ -38,8 +38,8 @@ async def test_setup_registers_every_extension(
     await async_wait_for_state(hass, RING_REGISTRATION, "successful")
     assert page.attributes["sip_code"] == 200
     assert page.attributes["expires"] > 0
-    assert hass.states.get("binary_sensor.page_2001_registered").state == "on"
-    assert hass.states.get("sensor.page_2001_call_state").state == "idle"
+    assert state_of(hass, "binary_sensor.page_2001_registered").state == "on"
+    assert state_of(hass, "sensor.page_2001_call_state").state == "idle"
 
 
 async def test_unload_stops_every_worker(
@@ -60,7 +60,7 @@ async def test_unload_stops_every_worker(
 
     assert loaded_entry.state is ConfigEntryState.NOT_LOADED
     assert not any(_alive(pid) for pid in pids)
-    assert hass.states.get(PAGE_REGISTRATION).state == "unavailable"
+    assert state_of(hass, PAGE_REGISTRATION).state == "unavailable"
 
 
 async def test_reload_registers_again_with_new_workers(

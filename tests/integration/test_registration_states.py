@@ -15,9 +15,14 @@ from custom_components.sip_endpoint.const import (
     DOMAIN,
     ExtensionRole,
 )
-from tests.sipbed.kamailio import Kamailio, KamailioFactory
+from tests.sipbed.kamailio import (
+    Kamailio,
+    KamailioFactory,
+    UnknownUserPolicy,
+    WrongPasswordPolicy,
+)
 
-from .helpers import async_wait_for_state
+from .helpers import async_wait_for_state, state_of
 
 REGISTRATION = "sensor.page_2001_registration"
 FAILURE_CODE = "sensor.page_2001_last_failure_code"
@@ -44,7 +49,7 @@ async def test_wrong_password(
     hass: HomeAssistant,
     kamailio_factory: KamailioFactory,
     make_entry: Callable[..., MockConfigEntry],
-    wrong_password: str,
+    wrong_password: WrongPasswordPolicy,
     code: int,
 ) -> None:
     """A rejected password shows rejected_by_server, its code, and a repair issue."""
@@ -60,10 +65,10 @@ async def test_wrong_password(
 
     state = await async_wait_for_state(hass, REGISTRATION, "rejected_by_server")
     assert state.attributes["sip_code"] == code
-    failure = hass.states.get(FAILURE_CODE)
+    failure = state_of(hass, FAILURE_CODE)
     assert failure.state == str(code)
     assert failure.attributes["status"] == "rejected_by_server"
-    assert hass.states.get(REGISTERED).state == "off"
+    assert state_of(hass, REGISTERED).state == "off"
     assert len(_rejected_issue_ids(hass)) == 1
     # The other extension keeps working.
     await async_wait_for_state(hass, "sensor.ring_2002_registration", "successful")
@@ -77,8 +82,8 @@ async def test_wrong_password(
     )
     await hass.async_block_till_done()
     await async_wait_for_state(hass, REGISTRATION, "successful")
-    assert hass.states.get(FAILURE_CODE).state == str(code)
-    assert hass.states.get(REGISTERED).state == "on"
+    assert state_of(hass, FAILURE_CODE).state == str(code)
+    assert state_of(hass, REGISTERED).state == "on"
     assert _rejected_issue_ids(hass) == []
 
 
@@ -90,7 +95,7 @@ async def test_unknown_user(
     hass: HomeAssistant,
     kamailio_factory: KamailioFactory,
     make_entry: Callable[..., MockConfigEntry],
-    unknown_user: str,
+    unknown_user: UnknownUserPolicy,
     status: str,
     code: int,
 ) -> None:
@@ -111,7 +116,7 @@ async def test_unknown_user(
 
     state = await async_wait_for_state(hass, "sensor.page_7777_registration", status)
     assert state.attributes["sip_code"] == code
-    assert hass.states.get("sensor.page_7777_last_failure_code").state == str(code)
+    assert state_of(hass, "sensor.page_7777_last_failure_code").state == str(code)
 
 
 async def test_server_down_over_tcp(
@@ -128,8 +133,8 @@ async def test_server_down_over_tcp(
 
     state = await async_wait_for_state(hass, REGISTRATION, "no_reply_from_server")
     assert state.attributes["sip_code"] == 503
-    assert hass.states.get(FAILURE_CODE).state == "503"
-    assert hass.states.get(REGISTERED).state == "off"
+    assert state_of(hass, FAILURE_CODE).state == "503"
+    assert state_of(hass, REGISTERED).state == "off"
 
 
 async def test_lost_and_back_are_logged_once(
