@@ -59,6 +59,7 @@ def _options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument("--incoming-call", action="store_true")
     parser.add_argument("--die-if-exists", default="")
+    parser.add_argument("--hello-delay", type=float, default=0.0)
     return parser.parse_args(own), rest
 
 
@@ -217,6 +218,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("fatal: fake worker cannot start\n")
         return 3
     worker = FakeWorker(options)
+    time.sleep(options.hello_delay)
     worker.garbage()
     _event(
         "hello",

@@ -292,3 +292,24 @@ async def test_probe_worker_dies(fake_python: FakePythonFactory) -> None:
             EngineOptions(worker_python=fake_python("--die-before-hello")),
             _ext(3),
         )
+
+
+async def test_stop_during_first_launch(
+    fake_python: FakePythonFactory, recorder: EventRecorder
+) -> None:
+    """Stopping while a worker is still starting ends it; the waiting add fails."""
+    engine = _engine(fake_python("--hello-delay", "30"), recorder)
+    await engine.start()
+    adding = asyncio.create_task(engine.add_extension(_ext(1)))
+    pid = None
+    for _ in range(200):  # until the process is launched (it then waits 30 s)
+        await asyncio.sleep(0.05)
+        client = engine._slots[0].client if engine._slots else None
+        if client is not None and (pid := client.pid) is not None:
+            break
+    assert pid is not None and pid_alive(pid)
+    await engine.stop()
+    with pytest.raises(EngineNotRunningError):
+        await adding
+    assert not pid_alive(pid)
+    assert engine.workers() == []
