@@ -1,13 +1,18 @@
 """Entity states for each registration outcome, produced by real Kamailio answers."""
 
 from collections.abc import Callable
+from datetime import timedelta
 import logging
 
 from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.sip_endpoint.const import (
     CONF_KEEPALIVE,
@@ -15,6 +20,7 @@ from custom_components.sip_endpoint.const import (
     DOMAIN,
     ExtensionRole,
 )
+from custom_components.sip_endpoint.repairs import server_unreachable_issue_id
 from tests.sipbed.kamailio import (
     Kamailio,
     KamailioFactory,
@@ -184,3 +190,39 @@ async def test_lost_and_back_are_logged_once(
     assert len(lost) == 1
     assert lost[0].levelno == logging.WARNING
     assert len(back) == 1
+
+
+async def test_unreachable_for_ten_minutes_raises_repair(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> None:
+    """No reply for more than 10 minutes raises an issue; a reply clears it."""
+    kamailio.stop()
+    entry = make_entry(
+        kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")], transport="tcp"
+    )
+    await _setup(hass, entry)
+    await async_wait_for_state(hass, REGISTRATION, "no_reply_from_server")
+    issue_id = server_unreachable_issue_id(entry.entry_id)
+    issues = ir.async_get(hass)
+
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=599))
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=601))
+    await hass.async_block_till_done()
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert not issue.is_fixable
+
+    kamailio.start()
+    await hass.services.async_call(
+        "button",
+        "press",
+        {"entity_id": "button.page_2001_register_again"},
+        blocking=True,
+    )
+    await async_wait_for_state(hass, REGISTRATION, "successful")
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
