@@ -343,3 +343,23 @@ async def test_make_call_to_a_phone(
     assert any(
         isinstance(e, CallEnded) and e.call_id == ended.call_id for e in recorder.events
     )
+
+
+async def test_update_and_remove_extension(
+    kamailio: Kamailio, engine_factory: EngineFactory, recorder: EventRecorder
+) -> None:
+    """Fixed credentials register; a removed extension is forgotten, its worker ends."""
+    engine = engine_factory(server(kamailio))
+    await engine.start()
+    await engine.add_extension(extension(40, password="typo"))
+    await recorder.wait_for(
+        has_status({"id-2040"}, RegistrationStatus.REJECTED_BY_SERVER)
+    )
+    await engine.update_extension(extension(40))
+    await recorder.wait_for(has_status({"id-2040"}, RegistrationStatus.SUCCESSFUL))
+    (worker,) = engine.workers()
+    assert worker.pid is not None
+    await engine.remove_extension("id-2040")
+    assert engine.registration("id-2040") is None
+    assert engine.workers() == []
+    assert not pid_alive(worker.pid)

@@ -237,6 +237,9 @@ class SipEngine:
         except RequestFailedError:
             self._forget(extension.ext_id)
             raise
+        except EngineNotRunningError as err:
+            # The worker went away meanwhile; its restart registers the extension.
+            _LOGGER.debug("Adding %s: %s", extension.ext_id, err)
 
     async def update_extension(self, extension: ExtensionSettings) -> None:
         """Replace an extension's credentials and register again."""
@@ -248,11 +251,17 @@ class SipEngine:
         slot.extensions[extension.ext_id] = extension
         if extension.ext_id in slot.accounts and slot.client is not None:
             slot.accounts.discard(extension.ext_id)
-            await slot.client.request(
-                Method.REMOVE_ACCOUNT, ExtensionRef(extension.ext_id)
-            )
+            try:
+                await slot.client.request(
+                    Method.REMOVE_ACCOUNT, ExtensionRef(extension.ext_id)
+                )
+            except EngineError as err:
+                _LOGGER.debug("Replacing %s: %s", extension.ext_id, err)
         if slot.up:
-            await self._add_account(slot, extension)
+            try:
+                await self._add_account(slot, extension)
+            except EngineNotRunningError as err:
+                _LOGGER.debug("Replacing %s: %s", extension.ext_id, err)
 
     async def remove_extension(self, ext_id: str) -> None:
         """Unregister an extension and forget it."""
