@@ -11,6 +11,7 @@ from unittest.mock import patch
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.config_entries import ConfigSubentryFlow, OptionsFlow
 from homeassistant.data_entry_flow import FlowHandler, FlowManager, FlowResultType
+from homeassistant.helpers import issue_registry as ir
 import voluptuous as vol
 
 
@@ -48,14 +49,18 @@ TRANSLATIONS_PATH = (
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 
 
-def _section(flow: FlowHandler[Any, Any, Any]) -> tuple[str, ...]:
-    """Return where a flow's texts live in en.json."""
+def _section(
+    manager: FlowManager[Any, Any, Any], flow: FlowHandler[Any, Any, Any]
+) -> tuple[str, ...]:
+    """Return where a flow's texts live in en.json (call while its issue exists)."""
     if isinstance(flow, ConfigSubentryFlow):
         return ("config_subentries", flow.handler[1])
     if isinstance(flow, OptionsFlow):
         return ("options",)
     if isinstance(flow, RepairsFlow):
-        return ("issues", flow.issue_id.rsplit("_", 1)[0], "fix_flow")
+        issue = ir.async_get(manager.hass).async_get_issue(flow.handler, flow.issue_id)
+        assert issue is not None
+        return ("issues", issue.translation_key or "", "fix_flow")
     return ("config",)
 
 
@@ -73,12 +78,9 @@ def placeholders_used(text: str) -> set[str]:
     return set(_PLACEHOLDER_RE.findall(text))
 
 
-def untranslated(
-    flow: FlowHandler[Any, Any, Any], result: Mapping[str, Any]
-) -> list[str]:
+def untranslated(section: tuple[str, ...], result: Mapping[str, Any]) -> list[str]:
     """Return what a flow result shows without a text, or with unfilled placeholders."""
     tree = json.loads(TRANSLATIONS_PATH.read_text())
-    section = _section(flow)
     problems: list[str] = []
     texts: list[str] = []
 
@@ -125,8 +127,9 @@ def flow_translations_checked() -> Iterator[list[str]]:
         step_id: str,
         user_input: Any,
     ) -> Any:
+        section = _section(manager, flow)
         result = await original(manager, flow, step_id, user_input)
-        problems.extend(untranslated(flow, result))
+        problems.extend(untranslated(section, result))
         return result
 
     with patch.object(FlowManager, "_async_handle_step", handle_step):
