@@ -82,13 +82,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         epilog="The password is read from SIP_PASSWORD, or prompted for.",
     )
     parser.add_argument(
-        "--server", required=True, type=split_server, metavar="HOST[:PORT]"
+        "--server",
+        required=True,
+        type=split_server,
+        metavar="HOST[:PORT]",
+        help="registrar (IPv6 as [addr]:port)",
     )
-    parser.add_argument("--transport", choices=["udp", "tcp", "tls"], default=None)
-    parser.add_argument("--outbound-proxy", metavar="URI")
-    parser.add_argument("--extension", required=True, metavar="EXT")
-    parser.add_argument("--auth-id", metavar="ID")
-    parser.add_argument("--timeout", type=float, default=40.0, metavar="S")
+    parser.add_argument(
+        "--transport",
+        choices=["udp", "tcp", "tls"],
+        default=None,
+        help="default: as the SIP stack chooses (auto)",
+    )
+    parser.add_argument("--outbound-proxy", metavar="URI", help="e.g. sip:proxy;lr")
+    parser.add_argument("--extension", required=True, metavar="EXT", help="user part")
+    parser.add_argument(
+        "--auth-id", metavar="ID", help="digest user name (default: the extension)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=40.0,
+        metavar="S",
+        help="seconds to wait for a final answer (default: 40; UDP gives up after 32)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     return parser.parse_args(argv)
 
