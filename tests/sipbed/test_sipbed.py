@@ -204,3 +204,24 @@ def test_call_over_tcp(kamailio: Kamailio, baresip_factory: BaresipFactory) -> N
     callee.hangup()
     assert caller.wait_closed()
     assert "SIP/2.0/TCP" in caller.log_path.read_text()
+
+
+def test_cancel_before_answer_reaches_the_callee(
+    kamailio: Kamailio, baresip_factory: BaresipFactory
+) -> None:
+    """A caller hanging up while it rings sends CANCEL through Kamailio."""
+    callee = baresip_factory(
+        user="2004", password=password_for("2004"), registrar=kamailio
+    )
+    caller = baresip_factory(
+        user="9005", password=password_for("9005"), registrar=kamailio
+    )
+    callee.wait_registered()
+    caller.wait_registered()
+    caller.dial("2004")
+    callee.wait_incoming()
+    caller.wait_ringing()
+    caller.hangup()
+    caller.wait_closed()
+    callee.wait_closed()
+    assert "CANCEL sip:" in callee.log_path.read_text()
