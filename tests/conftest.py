@@ -21,6 +21,11 @@ from tests.sipbed.kamailio import (
     UnknownUserPolicy,
     WrongPasswordPolicy,
 )
+from tests.sipbed.netns import (
+    NamespacePair,
+    NetworkNamespace,
+    namespaces_available,
+)
 from tests.sipbed.users import TEST_USERS
 
 if TYPE_CHECKING:
@@ -42,6 +47,7 @@ def kamailio_factory(tmp_path: Path, socket_enabled: None) -> Iterator[KamailioF
         unknown_user: UnknownUserPolicy = "forbidden",
         host: str = "127.0.0.1",
         port: int | None = None,
+        netns: NetworkNamespace | None = None,
     ) -> Kamailio:
         kamailio = Kamailio(
             tmp_path / f"kamailio-{len(started)}",
@@ -50,6 +56,7 @@ def kamailio_factory(tmp_path: Path, socket_enabled: None) -> Iterator[KamailioF
             unknown_user=unknown_user,
             host=host,
             port=port,
+            netns=netns,
         )
         started.append(kamailio)
         kamailio.start()
@@ -80,6 +87,7 @@ def baresip_factory(tmp_path: Path, socket_enabled: None) -> Iterator[BaresipFac
         audio_file: Path | None = None,
         register: bool = True,
         transport: Transport = "udp",
+        netns: NetworkNamespace | None = None,
     ) -> Baresip:
         baresip = Baresip(
             tmp_path / f"baresip-{len(started)}-{user}",
@@ -90,6 +98,7 @@ def baresip_factory(tmp_path: Path, socket_enabled: None) -> Iterator[BaresipFac
             audio_file=audio_file,
             register=register,
             transport=transport,
+            netns=netns,
         )
         started.append(baresip)
         baresip.start()
@@ -97,6 +106,16 @@ def baresip_factory(tmp_path: Path, socket_enabled: None) -> Iterator[BaresipFac
 
     yield _start
     stop_all(started)
+
+
+@pytest.fixture
+def netns_pair() -> Iterator[NamespacePair]:
+    """Two network namespaces joined by a veth link (fails without root)."""
+    if not namespaces_available():
+        pytest.fail("network namespace tests need root (ip netns) and os.setns")
+    pair = NamespacePair()
+    yield pair
+    pair.close()
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ from .netutil import free_port, free_tcp_port
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .netns import NetworkNamespace
+
 
 class Registrar(Protocol):
     """Where the account registers (a Kamailio or any host:port)."""
@@ -78,6 +80,7 @@ class BaresipFactory(Protocol):
         audio_file: Path | None = None,
         register: bool = True,
         transport: Transport = "udp",
+        netns: NetworkNamespace | None = None,
     ) -> Baresip:
         """Start a baresip in its own work directory."""
 
@@ -114,12 +117,15 @@ class Baresip:
         audio_file: Path | None = None,
         register: bool = True,
         transport: Transport = "udp",
+        netns: NetworkNamespace | None = None,
     ) -> None:
         """
         Prepare (but do not start) a baresip in ``workdir``.
 
-        Without ``audio_file`` it sends a 1 kHz tone for up to two minutes.
+        Without ``audio_file`` it sends a 1 kHz tone for up to two minutes. With
+        ``netns`` it runs inside that network namespace (see tests.sipbed.netns).
         """
+        self.netns = netns
         self.workdir = Path(workdir)
         self.user = user
         self.bind_host = bind_host
@@ -127,9 +133,10 @@ class Baresip:
         self.register = register and registrar is not None
         self.transport: Transport = transport
         self.audio_file = audio_file
-        self.sip_port = free_port(bind_host)
-        # The control socket stays on 127.0.0.1 (the only host tests may connect to).
-        self.ctrl_port = free_tcp_port(CTRL_HOST)
+        with self._in_namespace():
+            self.sip_port = free_port(bind_host)
+            # The control socket stays on 127.0.0.1 (the only host tests may connect to).
+            self.ctrl_port = free_tcp_port(CTRL_HOST)
         self.events: list[dict[str, Any]] = []
         self._password = password
         self._process: subprocess.Popen[bytes] | None = None
@@ -143,6 +150,10 @@ class Baresip:
     def __repr__(self) -> str:
         """Describe the instance without its password."""
         return f"<Baresip {self.user}@{self.bind_host}:{self.sip_port}>"
+
+    def _in_namespace(self) -> contextlib.AbstractContextManager[None]:
+        """Enter baresip's network namespace, if it has one."""
+        return self.netns.entered() if self.netns else contextlib.nullcontext()
 
     @property
     def aor(self) -> str:
@@ -250,9 +261,12 @@ snd_path {self._short_recordings_path()}
         if self.running:
             return
         self._write_config()
+        command = ["baresip", "-4", "-s", "-n", self.bind_host, "-f", str(self.workdir)]
+        if self.netns is not None:
+            command = self.netns.command(*command)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                ["baresip", "-4", "-s", "-n", self.bind_host, "-f", str(self.workdir)],
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -270,9 +284,10 @@ snd_path {self._short_recordings_path()}
             if self._process is None or self._process.poll() is not None:
                 raise BaresipError(f"baresip exited during start:\n{self.log_tail()}")
             try:
-                self._sock = socket.create_connection(
-                    (CTRL_HOST, self.ctrl_port), timeout=0.5
-                )
+                with self._in_namespace():
+                    self._sock = socket.create_connection(
+                        (CTRL_HOST, self.ctrl_port), timeout=0.5
+                    )
             except OSError:
                 if time.monotonic() > deadline:
                     raise BaresipError(

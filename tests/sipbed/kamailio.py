@@ -26,6 +26,8 @@ from .netutil import free_port, sip_options_ping
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from .netns import NetworkNamespace
+
 WrongPasswordPolicy = Literal["rechallenge", "forbidden"]
 UnknownUserPolicy = Literal["forbidden", "not_found"]
 
@@ -277,6 +279,7 @@ class KamailioFactory(Protocol):
         unknown_user: UnknownUserPolicy = "forbidden",
         host: str = "127.0.0.1",
         port: int | None = None,
+        netns: NetworkNamespace | None = None,
     ) -> Kamailio:
         """Start a Kamailio; ``users`` defaults to the standard test users."""
 
@@ -293,11 +296,18 @@ class Kamailio:
         unknown_user: UnknownUserPolicy = "forbidden",
         host: str = "127.0.0.1",
         port: int | None = None,
+        netns: NetworkNamespace | None = None,
     ) -> None:
-        """Prepare (but do not start) a Kamailio in ``workdir``."""
+        """
+        Prepare (but do not start) a Kamailio in ``workdir``.
+
+        With ``netns`` it runs inside that network namespace (see tests.sipbed.netns).
+        """
         self.workdir = Path(workdir)
         self.host = host
-        self.port = port if port is not None else free_port(host)
+        self.netns = netns
+        with self._in_namespace():
+            self.port = port if port is not None else free_port(host)
         self.wrong_password: WrongPasswordPolicy = wrong_password
         self.unknown_user: UnknownUserPolicy = unknown_user
         self._users = dict(users)
@@ -306,6 +316,10 @@ class Kamailio:
     def __repr__(self) -> str:
         """Describe the instance without its users' passwords."""
         return f"<Kamailio {self.host}:{self.port} users={len(self._users)}>"
+
+    def _in_namespace(self) -> contextlib.AbstractContextManager[None]:
+        """Enter Kamailio's network namespace, if it has one."""
+        return self.netns.entered() if self.netns else contextlib.nullcontext()
 
     @property
     def log_path(self) -> Path:
@@ -350,23 +364,26 @@ class Kamailio:
             )
         )
         self.config_path.chmod(0o600)
+        command = [
+            binary,
+            "-DD",
+            "-E",
+            "-f",
+            str(self.config_path),
+            "-Y",
+            str(self.workdir),
+            "-P",
+            str(self.workdir / "kamailio.pid"),
+            "-m",
+            "64",
+            "-M",
+            "8",
+        ]
+        if self.netns is not None:
+            command = self.netns.command(*command)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [
-                    binary,
-                    "-DD",
-                    "-E",
-                    "-f",
-                    str(self.config_path),
-                    "-Y",
-                    str(self.workdir),
-                    "-P",
-                    str(self.workdir / "kamailio.pid"),
-                    "-m",
-                    "64",
-                    "-M",
-                    "8",
-                ],
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -386,7 +403,9 @@ class Kamailio:
                 raise KamailioError(
                     f"Kamailio exited during start:\n{_log_tail(self.log_path)}"
                 )
-            if sip_options_ping(self.host, self.port, timeout=0.3) == 200:
+            with self._in_namespace():
+                answer = sip_options_ping(self.host, self.port, timeout=0.3)
+            if answer == 200:
                 return
             time.sleep(0.05)
         raise KamailioError(

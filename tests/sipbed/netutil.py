@@ -61,10 +61,16 @@ def parse_status_code(response: bytes) -> int | None:
         return None
 
 
-def sip_options_ping(host: str, port: int, *, timeout: float = 1.0) -> int | None:
-    """Send one OPTIONS over UDP to ``host:port``; return the status code or None."""
+def sip_options_ping(
+    host: str, port: int, *, timeout: float = 1.0, source: str | None = None
+) -> int | None:
+    """
+    Send one OPTIONS over UDP to ``host:port``; return the status code or None.
+
+    The request is sent from ``source`` (default: ``host`` itself, i.e. loopback use).
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
+        sock.bind((source or host, 0))
         local_port = sock.getsockname()[1]
         tag = secrets.token_hex(6)
         request = (

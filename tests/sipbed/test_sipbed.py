@@ -14,6 +14,8 @@ from tests.sipbed.audio import (
     trim_silence,
     write_tone,
 )
+from tests.sipbed.baresip import Baresip
+from tests.sipbed.kamailio import Kamailio
 from tests.sipbed.netutil import sip_options_ping
 from tests.sipbed.rawsip import RawRegisterClient
 from tests.sipbed.users import password_for
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.sipbed.baresip import BaresipFactory
-    from tests.sipbed.kamailio import Kamailio, KamailioFactory
+    from tests.sipbed.kamailio import KamailioFactory
+    from tests.sipbed.netns import NamespacePair
 
 
 def _codes(client: RawRegisterClient, user: str, password: str) -> list[int]:
@@ -225,3 +228,45 @@ def test_cancel_before_answer_reaches_the_callee(
     caller.wait_closed()
     callee.wait_closed()
     assert "CANCEL sip:" in callee.log_path.read_text()
+
+
+def test_namespaces_isolate_and_cut_the_link(
+    netns_pair: NamespacePair, tmp_path: Path, socket_enabled: None
+) -> None:
+    """Kamailio in one namespace, baresip in the other; cutting the link is seen."""
+    kamailio = Kamailio(
+        tmp_path / "kamailio",
+        {"2000": password_for("2000")},
+        host=netns_pair.address_a,
+        netns=netns_pair.a,
+    )
+    phone = Baresip(
+        tmp_path / "phone",
+        user="2000",
+        password=password_for("2000"),
+        registrar=kamailio,
+        bind_host=netns_pair.address_b,
+        netns=netns_pair.b,
+    )
+    kamailio.start()
+    try:
+        phone.start()
+        phone.wait_registered()
+        # The namespace's address does not exist in the test's own namespace.
+        with pytest.raises(OSError):
+            sip_options_ping(kamailio.host, kamailio.port, timeout=0.3)
+        source = netns_pair.address_b
+        with netns_pair.b.entered():
+            assert sip_options_ping(kamailio.host, kamailio.port, source=source) == 200
+            netns_pair.set_link(up=False)
+            assert (
+                sip_options_ping(
+                    kamailio.host, kamailio.port, timeout=0.3, source=source
+                )
+                is None
+            )
+            netns_pair.set_link(up=True)
+            assert sip_options_ping(kamailio.host, kamailio.port, source=source) == 200
+    finally:
+        phone.stop()
+        kamailio.stop()
