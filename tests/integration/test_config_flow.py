@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
+import logging
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -241,12 +242,14 @@ async def test_user_flow_wrong_password_then_fixed(
     kamailio_factory: KamailioFactory,
     worker_python: Path,
     wrong_password: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """401 and 403 answers show the rejected advice; correct credentials then work."""
+    caplog.set_level(logging.DEBUG)
     kamailio = kamailio_factory(wrong_password=wrong_password)  # type: ignore[arg-type]
     flow_id = await start_advanced_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, user_input(kamailio, worker_python, password="wrong")
+        flow_id, user_input(kamailio, worker_python, password="Wr0ng-s3cret")
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "rejected_by_server"}
@@ -266,6 +269,8 @@ async def test_user_flow_wrong_password_then_fixed(
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(result["result"].entry_id)
     await hass.async_block_till_done()
+    assert "Wr0ng-s3cret" not in caplog.text
+    assert "pw-2001" not in caplog.text
 
 
 async def test_user_flow_unknown_extension(
