@@ -43,6 +43,7 @@ from tests.sipbed.kamailio import Kamailio, KamailioFactory
 from tests.sipbed.netutil import free_tcp_port
 
 from .flow_helpers import flow_translations_checked, form_fields, placeholders
+from .helpers import async_wait_for_state
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +54,7 @@ def check_flow_translations() -> Iterator[None]:
 
 
 MEDIA_PLAYERS = ["media_player.hall", "media_player.kitchen"]
+PAGE_REGISTRATION = "sensor.page_2001_registration"
 
 ROLE_OPTIONS: dict[ExtensionRole, dict[str, Any]] = {
     ExtensionRole.PAGE: {
@@ -487,6 +489,32 @@ async def test_reconfigure_moves_to_another_server(
     assert entry.unique_id == f"127.0.0.1:{new.port}"
     assert entry.title == "127.0.0.1"
     assert dict(entry.data) == server_input("127.0.0.1", new.port, "tcp")
+
+
+async def test_reconfigure_reloads_a_loaded_entry_onto_the_new_server(
+    hass: HomeAssistant,
+    kamailio_factory: KamailioFactory,
+    loaded_entry: MockConfigEntry,
+) -> None:
+    """The update listener reloads the entry; its extensions register at the new server."""
+    await async_wait_for_state(hass, PAGE_REGISTRATION, "successful")
+    new = kamailio_factory()
+    result = await loaded_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], server_input("127.0.0.1", new.port, "udp")
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    state = await async_wait_for_state(
+        hass,
+        PAGE_REGISTRATION,
+        lambda state: (
+            state.state == "successful"
+            and str(new.port) in str(state.attributes.get("registrar"))
+        ),
+    )
+    assert state.attributes["sip_code"] == 200
 
 
 async def test_reconfigure_rejects_unreachable_server(
