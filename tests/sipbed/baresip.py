@@ -53,6 +53,7 @@ SOUNDS_DIR: Final = Path("/usr/share/baresip")
 DEFAULT_TONE_HZ: Final = 1000.0
 DEFAULT_TONE_SECONDS: Final = 120.0
 CONNECT_TIMEOUT: Final = 10.0
+START_ATTEMPTS: Final = 3
 COMMAND_TIMEOUT: Final = 5.0
 STOP_TIMEOUT: Final = 5.0
 _REGISTERED_RE: Final = re.compile(r"\bOK\b")
@@ -146,6 +147,8 @@ class Baresip:
         self._call_mark = 0
         self._incoming_mark = 0
         self._short_dir: Path | None = None
+        self._started_once = False
+        self._log_offset = 0
 
     def __repr__(self) -> str:
         """Describe the instance without its password."""
@@ -257,14 +260,36 @@ snd_path {self._short_recordings_path()}
         (self.workdir / "contacts").write_text("")
 
     def start(self) -> None:
-        """Write the configuration, start baresip and connect to its control socket."""
+        """
+        Write the configuration, start baresip and connect to its control socket.
+
+        If it fails the first time (another test may have taken a port we picked),
+        it is retried on new ports.
+        """
         if self.running:
             return
+        for _ in range(START_ATTEMPTS - 1):
+            if self._started_once:
+                break
+            try:
+                self._start_once()
+            except BaresipError:
+                with self._in_namespace():
+                    self.sip_port = free_port(self.bind_host)
+                    self.ctrl_port = free_tcp_port(CTRL_HOST)
+            else:
+                break
+        if not self.running:
+            self._start_once()
+        self._started_once = True
+
+    def _start_once(self) -> None:
         self._write_config()
         command = ["baresip", "-4", "-s", "-n", self.bind_host, "-f", str(self.workdir)]
         if self.netns is not None:
             command = self.netns.command(*command)
         with self.log_path.open("ab") as log:
+            self._log_offset = log.tell()
             self._process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -278,8 +303,36 @@ snd_path {self._short_recordings_path()}
             self.stop()
             raise
 
+    def _log_since_start(self) -> str:
+        """Return what the current process wrote to the (appended) log."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def _wait_ready_line(self, deadline: float) -> None:
+        """
+        Wait for "baresip is ready." in our own log; fail if ctrl_tcp did not load.
+
+        Without this a control port taken by another process would connect us to it.
+        """
+        while True:
+            if self._process is None or self._process.poll() is not None:
+                raise BaresipError(f"baresip exited during start:\n{self.log_tail()}")
+            text = self._log_since_start()
+            if "module ctrl_tcp.so:" in text:
+                raise BaresipError(f"ctrl_tcp did not start:\n{self.log_tail()}")
+            if "baresip is ready." in text:
+                return
+            if time.monotonic() > deadline:
+                raise BaresipError(f"baresip did not get ready:\n{self.log_tail()}")
+            time.sleep(0.02)
+
     def _connect(self) -> None:
         deadline = time.monotonic() + CONNECT_TIMEOUT
+        self._wait_ready_line(deadline)
         while True:
             if self._process is None or self._process.poll() is not None:
                 raise BaresipError(f"baresip exited during start:\n{self.log_tail()}")
@@ -403,10 +456,7 @@ snd_path {self._short_recordings_path()}
 
     def _logged_registration_failure(self) -> str | None:
         """Return the reason of a failed registration printed before we connected."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return None
+        text = self._log_since_start()
         match = _REG_FAIL_RE.search(text)
         return match.group(1).strip() if match else None
 

@@ -14,6 +14,7 @@ import contextlib
 import os
 from pathlib import Path
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -21,7 +22,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
-from .netutil import free_port, sip_options_ping
+from .netutil import free_port, parse_status_code, sip_options
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -39,6 +40,7 @@ MODULE_DIRS: Final = (
     Path("/usr/local/lib/kamailio/modules"),
 )
 START_TIMEOUT: Final = 10.0
+START_ATTEMPTS: Final = 3
 STOP_TIMEOUT: Final = 5.0
 _USER_RE: Final = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
 
@@ -87,8 +89,14 @@ def render_config(
     module_dir: Path,
     wrong_password: WrongPasswordPolicy,
     unknown_user: UnknownUserPolicy,
+    instance: str = "",
 ) -> str:
-    """Return the Kamailio configuration for the test bed."""
+    """
+    Return the Kamailio configuration for the test bed.
+
+    ``instance`` goes into the Server header, so a probe can tell this Kamailio from
+    another one that happens to answer on the same port.
+    """
     for user in users:
         if not _USER_RE.match(user):
             raise ValueError(f"unsupported user name for the test bed: {user!r}")
@@ -122,7 +130,7 @@ listen=udp:{host}:{port}
 listen=tcp:{host}:{port}
 alias={host}:{port}
 tcp_connection_lifetime=3605
-server_header="Server: sip-endpoint-testbed"
+server_header="Server: sip-endpoint-testbed {instance}"
 user_agent_header="User-Agent: sip-endpoint-testbed"
 
 mpath="{module_dir}/"
@@ -308,6 +316,10 @@ class Kamailio:
         self.netns = netns
         with self._in_namespace():
             self.port = port if port is not None else free_port(host)
+        # A port we picked may be taken by another test before Kamailio binds it:
+        # until the first successful start, a failed start retries on a new port.
+        self._may_change_port = port is None
+        self._instance = secrets.token_hex(6)
         self.wrong_password: WrongPasswordPolicy = wrong_password
         self.unknown_user: UnknownUserPolicy = unknown_user
         self._users = dict(users)
@@ -349,6 +361,21 @@ class Kamailio:
         """Write the configuration, start Kamailio and wait until it answers."""
         if self.running:
             return
+        for _ in range(START_ATTEMPTS - 1):
+            if not self._may_change_port:
+                break
+            try:
+                self._start_once()
+            except KamailioError:
+                with self._in_namespace():
+                    self.port = free_port(self.host)
+            else:
+                self._may_change_port = False
+                return
+        self._start_once()
+        self._may_change_port = False
+
+    def _start_once(self) -> None:
         binary = shutil.which("kamailio") or "/usr/sbin/kamailio"
         if not Path(binary).exists():
             raise KamailioError("kamailio not found (install the Debian package)")
@@ -361,6 +388,7 @@ class Kamailio:
                 module_dir=find_module_dir(),
                 wrong_password=self.wrong_password,
                 unknown_user=self.unknown_user,
+                instance=self._instance,
             )
         )
         self.config_path.chmod(0o600)
@@ -404,8 +432,12 @@ class Kamailio:
                     f"Kamailio exited during start:\n{_log_tail(self.log_path)}"
                 )
             with self._in_namespace():
-                answer = sip_options_ping(self.host, self.port, timeout=0.3)
-            if answer == 200:
+                answer = sip_options(self.host, self.port, timeout=0.3)
+            if (
+                answer is not None
+                and parse_status_code(answer) == 200
+                and self._instance.encode() in answer
+            ):
                 return
             time.sleep(0.05)
         raise KamailioError(

@@ -61,25 +61,25 @@ def parse_status_code(response: bytes) -> int | None:
         return None
 
 
-def sip_options_ping(
+def sip_options(
     host: str, port: int, *, timeout: float = 1.0, source: str | None = None
-) -> int | None:
+) -> bytes | None:
     """
-    Send one OPTIONS over UDP to ``host:port``; return the status code or None.
+    Send one OPTIONS over UDP to ``host:port``; return the raw response or None.
 
     The request is sent from ``source`` (default: ``host`` itself, i.e. loopback use).
     """
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((source or host, 0))
-        local_port = sock.getsockname()[1]
+        local_host, local_port = sock.getsockname()
         tag = secrets.token_hex(6)
         request = (
             f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {host}:{local_port};branch=z9hG4bK{tag};rport\r\n"
+            f"Via: SIP/2.0/UDP {local_host}:{local_port};branch=z9hG4bK{tag};rport\r\n"
             "Max-Forwards: 70\r\n"
-            f"From: <sip:probe@{host}>;tag={tag}\r\n"
+            f"From: <sip:probe@{local_host}>;tag={tag}\r\n"
             f"To: <sip:{host}:{port}>\r\n"
-            f"Call-ID: probe-{tag}@{host}\r\n"
+            f"Call-ID: probe-{tag}@{local_host}\r\n"
             "CSeq: 1 OPTIONS\r\n"
             "Content-Length: 0\r\n\r\n"
         )
@@ -89,4 +89,12 @@ def sip_options_ping(
             data, _ = sock.recvfrom(65535)
         except OSError:
             return None
-    return parse_status_code(data)
+    return data
+
+
+def sip_options_ping(
+    host: str, port: int, *, timeout: float = 1.0, source: str | None = None
+) -> int | None:
+    """Send one OPTIONS over UDP to ``host:port``; return the status code or None."""
+    response = sip_options(host, port, timeout=timeout, source=source)
+    return None if response is None else parse_status_code(response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -270,3 +271,29 @@ def test_namespaces_isolate_and_cut_the_link(
     finally:
         phone.stop()
         kamailio.stop()
+
+
+def test_taken_ports_are_replaced_on_first_start(
+    kamailio: Kamailio, tmp_path: Path, socket_enabled: None
+) -> None:
+    """A port picked for us but taken meanwhile is replaced, never shared."""
+    second = Kamailio(tmp_path / "second", {"2000": "other"})
+    second.port = kamailio.port  # as if another test grabbed it first
+    second.start()
+    try:
+        assert second.port != kamailio.port
+        assert sip_options_ping(second.host, second.port) == 200
+    finally:
+        second.stop()
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        phone = Baresip(tmp_path / "phone", user="9006", password=None, registrar=None)
+        phone.ctrl_port = squatter.getsockname()[1]
+        phone.start()
+        try:
+            assert phone.ctrl_port != squatter.getsockname()[1]
+            assert "9006" in phone.registration_info()
+        finally:
+            phone.stop()
