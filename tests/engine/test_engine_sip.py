@@ -23,6 +23,7 @@ from custom_components.sip_endpoint.engine.sip_engine import (
 from custom_components.sip_endpoint.protocol.payloads import (
     CallEnded,
     CallStateChanged,
+    DtmfDigit,
     EndCause,
     IncomingCall,
     RegistrationState,
@@ -286,7 +287,7 @@ async def test_inbound_call_answered_then_remote_bye(
     recorder: EventRecorder,
     baresip_factory: BaresipFactory,
 ) -> None:
-    """An INVITE reaches the engine, is answered through it, and ends with BYE."""
+    """An INVITE reaches the engine, is answered through it, DTMF flows, BYE ends it."""
     engine = engine_factory(server(kamailio))
     await engine.start()
     await engine.add_extension(extension(20))
@@ -303,6 +304,12 @@ async def test_inbound_call_answered_then_remote_bye(
     assert call.ext_id == "id-2020"
     await engine.answer(call.call_id)
     caller.wait_established()
+    caller.send_dtmf("42#")
+    await recorder.wait_for(
+        lambda events: (
+            "".join(e.digit for e in events if isinstance(e, DtmfDigit)) == "42#"
+        )
+    )
     caller.hangup()
     await recorder.wait_for(
         lambda events: any(isinstance(e, CallEnded) for e in events)
