@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+import contextlib
 from dataclasses import dataclass, field
 import itertools
 import os
@@ -37,6 +38,7 @@ LAUNCH = (
     / "launch.py"
 )
 DEFAULT_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 8.0
 
 
 class WorkerFailedError(AssertionError):
@@ -235,9 +237,19 @@ class WorkerClient:
             self._read(0.1)
         return self.process.wait(max(deadline - time.monotonic(), 0.1))
 
-    def close(self) -> None:
-        """Make sure the process is gone and the pipes are closed."""
-        if self.process.poll() is None:
+    def close(self) -> int | None:
+        """
+        End the process (stdin EOF first, as when Home Assistant goes away).
+
+        Return its exit status, or None when it had to be killed.
+        """
+        if self.process.poll() is None and self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError, ValueError):
+                self.wait_exit(CLOSE_TIMEOUT)
+        status = self.process.poll()
+        if status is None:
             self.process.kill()
             self.process.wait(5)
         for stream in (self.process.stdin, self.process.stdout):
@@ -245,6 +257,7 @@ class WorkerClient:
                 stream.close()
         if self._stderr is not None:
             self._stderr.close()
+        return status
 
 
 def _worker_environment() -> dict[str, str]:

@@ -36,8 +36,11 @@ def worker_factory(
         return client
 
     yield _launch
-    for client in launched:
-        client.close()
+    statuses = {client.process.pid: client.close() for client in launched}
+    unclean = {pid: status for pid, status in statuses.items() if status != 0}
+    if unclean:
+        # A C assert in pjsua aborts with -6; None means it hung and was killed.
+        pytest.fail(f"workers did not exit cleanly: {unclean}")
 
 
 @pytest.fixture

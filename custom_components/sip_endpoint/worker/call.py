@@ -126,7 +126,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
     ) -> None:
         """Play a WAV file into the call."""
         player = FilePlayer(
-            self.context, lambda: self._playback_ended(player, report, then)
+            self.context, lambda ended: self._playback_ended(ended, report, then)
         )
         player.open(path, loop=loop)
         player.startTransmit(self.audio)
@@ -135,6 +135,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
     def _playback_ended(
         self, player: FilePlayer, report: bool, then: Callable[[], None] | None
     ) -> None:
+        player.release()
         if player in self.players:
             self.players.remove(player)
             if self.audio is not None and not self.disconnected:
@@ -150,6 +151,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         """Stop every file playing into the call."""
         players, self.players = self.players, []
         for player in players:
+            player.release()
             if self.audio is not None and not self.disconnected:
                 player.stopTransmit(self.audio)
 
@@ -316,7 +318,11 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
 
     def release_media(self) -> None:
         """Drop players and the stream; close the recording (polling thread)."""
+        for player in self.players:
+            player.release()
         self.players.clear()
+        self.after_confirmed = None
+        self._on_media.clear()
         if self.stream is not None:
             self.stream.enabled = False
             self.stream = None

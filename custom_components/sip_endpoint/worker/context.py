@@ -32,9 +32,6 @@ class WorkerContext:
         self.calls: dict[str, WorkerCall] = {}
         self.refused_calls: list[WorkerCall] = []
         self.finished_calls: list[WorkerCall] = []
-        # Calls whose makeCall failed: never collected, since the destructor of a Call
-        # with a half-set id fails a C assert and aborts the process.
-        self.failed_calls: list[WorkerCall] = []
         self.exchanges: deque[RegistrationExchange] = deque(maxlen=MAX_EXCHANGES)
 
     def emit(self, name: EventName, payload: Payload) -> None:

@@ -285,7 +285,9 @@ class RequestHandlers:
         try:
             call.makeCall(target_uri(params.target, account.params), prm)
         except pj.Error:
-            self.context.failed_calls.append(call)
+            # The destructor of a Call whose makeCall failed may hit a C assert
+            # (its id can be left out of range): leak the small C++ object instead.
+            call.thisown = False
             raise
         self.context.calls[call.call_id] = call
 

@@ -20,11 +20,13 @@ STREAM_FRAME_USEC = 20000
 class FilePlayer(pj.AudioMediaPlayer):  # type: ignore[misc]
     """Plays a WAV file; reports the end of a non-looped file to the polling thread."""
 
-    def __init__(self, context: WorkerContext, on_end: Callable[[], None]) -> None:
-        """Call ``on_end`` on the polling thread when the file has been played once."""
+    def __init__(
+        self, context: WorkerContext, on_end: Callable[["FilePlayer"], None]
+    ) -> None:
+        """Call ``on_end(player)`` on the polling thread when the file has played once."""
         super().__init__()
         self._context = context
-        self._on_end = on_end
+        self._on_end: Callable[[FilePlayer], None] | None = on_end
         self._ended = False
         self._loop = False
 
@@ -38,7 +40,15 @@ class FilePlayer(pj.AudioMediaPlayer):  # type: ignore[misc]
         """Hand the end of the file to the polling thread (runs on the clock thread)."""
         if not self._ended and not self._loop:
             self._ended = True
-            self._context.post(self._on_end)
+            self._context.post(self._ended_on_polling_thread)
+
+    def _ended_on_polling_thread(self) -> None:
+        if self._on_end is not None:
+            self._on_end(self)
+
+    def release(self) -> None:
+        """Forget the end callback, so no reference cycle outlives the call."""
+        self._on_end = None
 
 
 class StreamPort(pj.AudioMediaPort):  # type: ignore[misc]

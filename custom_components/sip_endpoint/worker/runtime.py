@@ -1,6 +1,7 @@
 """The worker's polling loop: it owns pjlib and runs every request and timer."""
 
 from collections.abc import Callable
+import gc
 import logging
 import os
 import platform
@@ -175,6 +176,9 @@ class WorkerRuntime:
                 self.context.calls.clear()
                 self.context.refused_calls.clear()
                 self.context.scheduler.clear()
+                # Destroy every pjsua2 object while the library is still alive: a Call
+                # destructor running after libDestroy fails a C assert.
+                gc.collect()
             if self.shutdown_request is not None:
                 self.writer.respond(self.shutdown_request)
             self.stack.destroy()
