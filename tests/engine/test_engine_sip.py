@@ -370,3 +370,23 @@ async def test_update_and_remove_extension(
     assert engine.registration("id-2040") is None
     assert engine.workers() == []
     assert not pid_alive(worker.pid)
+
+
+async def test_stop_unregisters_at_the_registrar(
+    kamailio: Kamailio,
+    engine_factory: EngineFactory,
+    recorder: EventRecorder,
+    baresip_factory: BaresipFactory,
+) -> None:
+    """After stop, the registrar has no contact left: calls get 480, not a timeout."""
+    engine = engine_factory(server(kamailio))
+    await engine.start()
+    await engine.add_extension(extension(50))
+    await recorder.wait_for(has_status({"id-2050"}, RegistrationStatus.SUCCESSFUL))
+    await engine.stop()
+    caller = baresip_factory(
+        user="9003", password=password_for("9003"), registrar=kamailio
+    )
+    caller.wait_registered()
+    caller.dial(f"sip:2050@{kamailio.host}:{kamailio.port}")
+    assert caller.wait_closed().startswith("480")

@@ -1,5 +1,6 @@
 """Finding the worker interpreter: every place it is looked for, in order."""
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from custom_components.sip_endpoint.engine.interpreter import (
 )
 
 from .conftest import FakePythonFactory
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -129,3 +132,25 @@ async def test_garbage_probe_output(tmp_path: Path) -> None:
     odd.write_text("#!/bin/sh\necho 'not json'\n")
     odd.chmod(0o755)
     assert await probe_interpreter(str(odd)) is None
+
+
+async def test_own_interpreter_first(worker_python: Path) -> None:
+    """Running on an interpreter that has pjsua2, the engine uses that one."""
+    code = (
+        "import asyncio, sys, types\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "for name, path in (('custom_components', 'custom_components'),"
+        " ('custom_components.sip_endpoint', 'custom_components/sip_endpoint')):\n"
+        "    module = types.ModuleType(name)\n"
+        f"    module.__path__ = [{str(REPO)!r} + '/' + path]\n"
+        "    sys.modules[name] = module\n"
+        "from custom_components.sip_endpoint.engine.interpreter import find_worker_python\n"
+        "found = asyncio.run(find_worker_python(None, ('/nonexistent/python',)))\n"
+        "print(found.path == sys.executable, found.pjsua2_version)\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        str(worker_python), "-I", "-c", code, stdout=asyncio.subprocess.PIPE
+    )
+    stdout, _ = await process.communicate()
+    assert process.returncode == 0
+    assert stdout.decode().split() == ["True", "2.15.1.post1"]
