@@ -9,11 +9,12 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 
 from .call_routing import async_route_incoming_call
-from .const import CONF_ROLE, DOMAIN, WORKER_VENV_DIR, ExtensionRole
+from .const import CONF_ROLE, DOMAIN, ExtensionRole
 from .engine.errors import EngineError, WorkerPythonNotFoundError
 from .engine.models import EngineEvent
 from .engine.sip_engine import SipEngine
 from .entity import MANUFACTURER, async_announce_extension
+from .flow_validation import worker_python_candidates
 from .protocol.payloads import IncomingCall
 from .repairs import (
     async_create_no_worker_python_issue,
@@ -41,7 +42,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipEndpointConfigEntry) 
         server_settings(entry.data),
         engine_options(entry.options),
         _event_handler(hass, entry, runtime),
-        worker_python_candidates=(hass.config.path(WORKER_VENV_DIR, "bin", "python"),),
+        worker_python_candidates=worker_python_candidates(hass),
     )
     try:
         await runtime.engine.start()
@@ -166,9 +167,10 @@ async def _async_update_listener(
         elif previous[CONF_ROLE] != data[CONF_ROLE]:
             hass.config_entries.async_schedule_reload(entry.entry_id)
             return
-        elif previous != data:
-            runtime.extensions[ext_id].extension = extension_settings(
-                ext_id, data
-            ).extension
-            await runtime.engine.update_extension(extension_settings(ext_id, data))
+        elif (settings := extension_settings(ext_id, data)) != extension_settings(
+            ext_id, previous
+        ):
+            # Only new credentials need a new registration; role options do not.
+            runtime.extensions[ext_id].extension = settings.extension
+            await runtime.engine.update_extension(settings)
     runtime.applied = wanted

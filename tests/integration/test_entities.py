@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from types import MappingProxyType
+from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_PASSWORD
@@ -18,6 +19,7 @@ from custom_components.sip_endpoint.const import (
     CONF_AUTH_ID,
     CONF_EXTENSION,
     CONF_ROLE,
+    CONF_VOLUME,
     DOMAIN,
     SUBENTRY_TYPE_EXTENSION,
     ExtensionRole,
@@ -135,3 +137,32 @@ async def test_failure_code_survives_restart(
     assert failure.state == "408"
     assert failure.attributes["reason"] == "Request Timeout"
     assert failure.attributes["status"] == "no_reply_from_server"
+
+
+async def test_changed_options_do_not_re_register(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """Changing a role option keeps the registration; new credentials renew it."""
+    await async_wait_for_state(hass, "sensor.page_2001_registration", "successful")
+    engine = loaded_entry.runtime_data.engine
+    subentry = loaded_entry.subentries["subentry_2001"]
+
+    with patch.object(
+        engine, "update_extension", wraps=engine.update_extension
+    ) as update_extension:
+        hass.config_entries.async_update_subentry(
+            loaded_entry, subentry, data={**subentry.data, CONF_VOLUME: 80}
+        )
+        await hass.async_block_till_done()
+        assert update_extension.call_count == 0
+
+        hass.config_entries.async_update_subentry(
+            loaded_entry,
+            subentry,
+            data={**subentry.data, CONF_PASSWORD: "wrong"},
+        )
+        await hass.async_block_till_done()
+        assert update_extension.call_count == 1
+    await async_wait_for_state(
+        hass, "sensor.page_2001_registration", "rejected_by_server"
+    )
