@@ -30,6 +30,7 @@ from tests.sipbed.audio import (
     trim_silence,
     write_tone,
 )
+from tests.sipbed.netutil import free_port
 
 from .client import account_params
 from .rawcall import RawCaller
@@ -464,3 +465,73 @@ def test_looped_play_until_stop_playing(
     assert 1.2 * rate < len(loud) < 2.2 * rate
     assert len(samples) > len(loud) + rate // 2
     _assert_tone(samples, rate, PLAY_TONE_HZ)
+
+
+def test_make_call_unanswered_times_out(
+    registered: WorkerClient, caller: Baresip
+) -> None:
+    """An outbound call nobody answers is cancelled after `timeout` seconds."""
+    worker = registered
+    started = CallStarted.from_wire(
+        worker.request(
+            Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9001", "timeout": 2}
+        )
+    )
+    worker.wait_event(
+        EventName.CALL_STATE,
+        lambda d: d["call_id"] == started.call_id and d["state"] == "calling",
+    )
+    caller.wait_incoming()
+    ended = _ended(worker, started.call_id)
+    assert ended.cause == EndCause.LOCAL
+    assert not ended.answered
+    caller.wait_closed()
+
+
+def test_make_call_to_a_dead_address_fails(registered: WorkerClient) -> None:
+    """A call whose TCP connection is refused ends as failed (a local 503)."""
+    worker = registered
+    dead_port = free_port("127.0.0.1")
+    started = CallStarted.from_wire(
+        worker.request(
+            Method.MAKE_CALL,
+            {
+                "ext_id": EXT_ID,
+                "target": f"sip:9001@127.0.0.1:{dead_port};transport=tcp",
+            },
+        )
+    )
+    ended = _ended(worker, started.call_id)
+    assert ended.cause == EndCause.FAILED
+    assert ended.code == 503
+    error = worker.request_error(
+        Method.HANGUP, {"call_id": started.call_id, "code": 486}
+    )
+    assert error.code == ErrorCode.UNKNOWN_CALL
+
+
+def test_requests_for_unknown_calls_and_bad_values(registered: WorkerClient) -> None:
+    """Unknown calls and extensions, bad codes and missing files are refused."""
+    worker = registered
+    for method in (Method.RING, Method.ANSWER, Method.STOP_PLAYING):
+        assert worker.request_error(method, {"call_id": "nope"}).code == (
+            ErrorCode.UNKNOWN_CALL
+        )
+    assert (
+        worker.request_error(Method.HANGUP, {"call_id": "nope", "code": 200}).code
+        == ErrorCode.BAD_REQUEST
+    )
+    assert (
+        worker.request_error(
+            Method.MAKE_CALL, {"ext_id": "nope", "target": "9001"}
+        ).code
+        == ErrorCode.UNKNOWN_EXTENSION
+    )
+    assert (
+        worker.request_error(
+            Method.MAKE_CALL,
+            {"ext_id": EXT_ID, "target": "9001", "play": "/nonexistent.wav"},
+        ).code
+        == ErrorCode.BAD_REQUEST
+    )
+    assert worker.process.poll() is None
