@@ -11,7 +11,7 @@ VENV="$REPO_ROOT/.venv"
 VENV_WORKER="$REPO_ROOT/.venv-worker"
 HA_PYTHON_VERSION="3.13"
 WORKER_PYTHON_VERSION="3.12"
-SYSTEM_PACKAGES=(kamailio baresip-core sox ffmpeg iproute2 openssl)
+SYSTEM_PACKAGES=(kamailio kamailio-tls-modules baresip-core sox ffmpeg iproute2 openssl curl)
 COVERAGE_PTH="sip_endpoint_coverage.pth"
 
 log() { printf '==> %s\n' "$*"; }

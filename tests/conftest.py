@@ -48,6 +48,7 @@ def kamailio_factory(tmp_path: Path, socket_enabled: None) -> Iterator[KamailioF
         host: str = "127.0.0.1",
         port: int | None = None,
         netns: NetworkNamespace | None = None,
+        tls: bool = False,
     ) -> Kamailio:
         kamailio = Kamailio(
             tmp_path / f"kamailio-{len(started)}",
@@ -57,6 +58,7 @@ def kamailio_factory(tmp_path: Path, socket_enabled: None) -> Iterator[KamailioF
             host=host,
             port=port,
             netns=netns,
+            tls=tls,
         )
         started.append(kamailio)
         kamailio.start()

@@ -41,12 +41,14 @@ def free_port(host: str = "127.0.0.1", *, preferred: int | None = None) -> int:
     raise OSError(f"no free UDP+TCP port on {host}")
 
 
-def free_tcp_port(host: str = "127.0.0.1") -> int:
-    """Return a free TCP port on ``host``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-        tcp.bind((host, 0))
-        port: int = tcp.getsockname()[1]
-    return port
+def free_tcp_port(host: str = "127.0.0.1", *, avoid: int | None = None) -> int:
+    """Return a free TCP port on ``host`` (never ``avoid``)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port: int = tcp.getsockname()[1]
+        if port != avoid:
+            return port
 
 
 def parse_status_code(response: bytes) -> int | None:
