@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING
 
 import pytest
@@ -260,3 +261,44 @@ def test_double_crlf_keepalive_is_sent_on_udp(
     worker.wait_event(
         EventName.LOG, lambda data: "keep-alive" in data["message"], timeout=5
     )
+
+
+def test_lost_tcp_connection_is_noticed_without_waiting_for_refresh(
+    worker: WorkerClient, kamailio: Kamailio
+) -> None:
+    """When the registrar's TCP connection drops, the worker registers again at once."""
+    params = account_params(
+        "2024",
+        kamailio.host,
+        kamailio.port,
+        transport=Transport.TCP,
+        expiry=3600,
+        keepalive=KeepaliveMethod.OFF,
+        retry_interval=1,
+    )
+    worker.request(Method.ADD_ACCOUNT, params)
+    worker.wait_registration("ext-2024", Status.SUCCESSFUL)
+    kamailio.stop()
+    lost = worker.wait_registration("ext-2024", Status.NO_REPLY_FROM_SERVER, timeout=5)
+    assert lost.code == 503
+    kamailio.start()
+    worker.wait_registration("ext-2024", Status.SUCCESSFUL, timeout=15)
+
+
+def test_lost_tcp_connection_of_another_peer_changes_nothing(
+    worker: WorkerClient, kamailio: Kamailio
+) -> None:
+    """An unrelated TCP connection closing only causes a quiet re-REGISTER."""
+    params = account_params(
+        "2025", kamailio.host, kamailio.port, transport=Transport.TCP
+    )
+    worker.request(Method.ADD_ACCOUNT, params)
+    worker.wait_registration("ext-2025", Status.SUCCESSFUL)
+    worker.events.clear()
+    with socket.create_connection(("127.0.0.1", worker.sip_port), timeout=2) as tcp:
+        tcp.sendall(b"\r\n\r\n")
+    worker.drain(1.5)
+    states = [e.data["status"] for e in worker.events_named(EventName.REGISTRATION)]
+    assert states == [Status.SUCCESSFUL]  # the quiet re-REGISTER's answer
+    exchanges = WorkerStatus.from_wire(worker.request(Method.STATUS)).exchanges
+    assert [x.code for x in exchanges] == [200, 200]

@@ -32,6 +32,7 @@ _LOGGER = logging.getLogger(__name__)
 
 DOUBLE_CRLF = "\r\n\r\n"
 OPTIONS_NO_REPLY_CODES = frozenset({0, 408, 503})
+CONNECTION_CHECK_DELAY = 0.5
 
 type IncomingCallHandler = Callable[["ExtensionAccount", Any], None]
 type SourceCheck = Callable[[str, str], bool]
@@ -69,6 +70,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         self._retry_timer: TimerHandle | None = None
         self._keepalive_timer: TimerHandle | None = None
         self._options_pending = False
+        self._connection_check: TimerHandle | None = None
 
     # --- registration ------------------------------------------------------------
 
@@ -81,6 +83,35 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             self.created = True
         else:
             self.setRegistration(True)
+
+    def check_connection(self) -> None:
+        """
+        Re-register soon, quietly, after a TCP/TLS connection was lost.
+
+        pjsua (with its own retry off) would wait for the next refresh. pjsua2 does
+        not say which connection closed, so every registered TCP/TLS account checks;
+        a successful REGISTER changes nothing visible, a failed one is reported.
+        """
+        if (
+            self.removing
+            or not self.created
+            or self.status is not RegistrationStatus.SUCCESSFUL
+            or self.params.transport not in (Transport.TCP, Transport.TLS)
+            or self._connection_check is not None
+        ):
+            return
+        self._connection_check = self.context.scheduler.call_later(
+            CONNECTION_CHECK_DELAY, self._check_registration
+        )
+
+    def _check_registration(self) -> None:
+        self._connection_check = None
+        if self.removing or self.status is not RegistrationStatus.SUCCESSFUL:
+            return
+        try:
+            self.setRegistration(True)
+        except pj.Error as err:
+            _LOGGER.info("REGISTER after a lost connection failed: %s", err.info())
 
     def unregister(self) -> None:
         """Send REGISTER with Expires: 0 if the extension is registered."""
@@ -96,6 +127,9 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         """Forget timers and delete the account from pjsua."""
         self._cancel_retry()
         self._cancel_keepalive()
+        if self._connection_check is not None:
+            self._connection_check.cancel()
+            self._connection_check = None
         if self.created:
             self.shutdown()
             self.created = False

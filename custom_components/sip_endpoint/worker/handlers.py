@@ -201,6 +201,11 @@ class RequestHandlers:
             account.close()
         self.accounts.clear()
 
+    def connection_lost(self) -> None:
+        """Check the registrations over TCP/TLS after a connection closed."""
+        for account in self.accounts.values():
+            account.check_connection()
+
     def _account(self, ext_id: str) -> ExtensionAccount:
         try:
             return self.accounts[ext_id]

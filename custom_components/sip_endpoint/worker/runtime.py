@@ -18,7 +18,7 @@ from .channel import ProtocolReader, ProtocolWriter
 from .context import WorkerContext
 from .guard import describe_error
 from .handlers import RequestError, RequestHandlers
-from .stack import SipStack
+from .stack import SipStack, WorkerEndpoint
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,8 +43,10 @@ class WorkerRuntime:
             self.context.inbox.put,
             lambda: self.context.inbox.put(_EndOfInput()),
         )
-        self.stack = SipStack(pj.Endpoint(), self.context)
+        endpoint = WorkerEndpoint()
+        self.stack = SipStack(endpoint, self.context)
         self.handlers = RequestHandlers(self.context, self.stack, self)
+        endpoint.on_connection_lost = self.handlers.connection_lost
         self.running = True
         self.shutdown_request: int | None = None
 

@@ -3,12 +3,15 @@
 import contextlib
 import logging
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
 from ..protocol.payloads import EventName, LogLine, StartParams, Transport
 from .context import WorkerContext
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,6 +54,27 @@ def port_is_free(host: str, port: int, kinds: tuple[int, ...]) -> bool:
         except OSError:
             return False
     return True
+
+
+class WorkerEndpoint(pj.Endpoint):  # type: ignore[misc]
+    """The pjsua2 endpoint, reporting lost TCP/TLS connections."""
+
+    def __init__(self) -> None:
+        """Create the (single) endpoint object."""
+        super().__init__()
+        self.on_connection_lost: Callable[[], None] | None = None
+
+    def onTransportState(self, prm: Any) -> None:
+        """Tell the worker when a connection-oriented transport goes down."""
+        try:
+            if (
+                prm.state == pj.PJSIP_TP_STATE_DISCONNECTED
+                and str(prm.type).upper().startswith(("TCP", "TLS"))
+                and self.on_connection_lost is not None
+            ):
+                self.on_connection_lost()
+        except Exception:
+            _LOGGER.exception("Error handling a transport state change")
 
 
 class SipStack:
