@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from typing import TYPE_CHECKING
 
 from custom_components.sip_endpoint.protocol import PROTOCOL_VERSION
@@ -102,3 +103,9 @@ def test_shutdown_answers_and_exits_zero(worker: WorkerClient) -> None:
         "pw-" not in event.data["message"]
         for event in worker.events_named(EventName.LOG)
     )
+
+
+def test_sigterm_ends_the_worker_cleanly(worker: WorkerClient) -> None:
+    """SIGTERM is handled like the end of stdin: a clean exit with status 0."""
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.wait_exit() == 0

@@ -6,6 +6,7 @@ import logging
 import os
 import platform
 import queue
+import signal
 import sys
 import time
 from typing import Any, BinaryIO
@@ -68,12 +69,17 @@ class WorkerRuntime:
             ),
         )
         self._reader.start()
+        # SIGTERM ends the worker like the end of stdin: hang up, unregister, exit 0.
+        signal.signal(signal.SIGTERM, self._terminate)
         try:
             while self.running:
                 self.turn()
         finally:
             self._teardown()
         return 0
+
+    def _terminate(self, signum: int, frame: object) -> None:
+        self.context.inbox.put(_EndOfInput())
 
     def turn(self, *, requests: bool = True) -> None:
         """One pass: poll pjlib, run posted work, requests and due timers."""
