@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from typing import TYPE_CHECKING
+
+import pytest
 
 from custom_components.sip_endpoint.protocol import PROTOCOL_VERSION
 from custom_components.sip_endpoint.protocol.payloads import (
@@ -13,6 +16,7 @@ from custom_components.sip_endpoint.protocol.payloads import (
     StartResult,
 )
 from custom_components.sip_endpoint.protocol.wire import ErrorCode
+from tests.sipbed.netutil import free_port
 
 from .client import start_params
 
@@ -109,3 +113,23 @@ def test_sigterm_ends_the_worker_cleanly(worker: WorkerClient) -> None:
     """SIGTERM is handled like the end of stdin: a clean exit with status 0."""
     worker.process.send_signal(signal.SIGTERM)
     assert worker.wait_exit() == 0
+
+
+def test_start_on_ipv6_loopback(launched_worker: WorkerClient) -> None:
+    """`start` binds UDP and TCP on an IPv6 address too."""
+    port = free_port("127.0.0.1")
+    result = StartResult.from_wire(
+        launched_worker.request(
+            Method.START,
+            start_params(
+                bind_host="::1", port_min=port, port_max=min(port + 20, 65535)
+            ),
+        )
+    )
+    assert port <= result.sip_port <= port + 20
+    with (
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe,
+        pytest.raises(OSError),
+    ):
+        probe.bind(("::1", result.sip_port))
+    assert launched_worker.shutdown() == 0

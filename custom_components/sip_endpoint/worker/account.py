@@ -46,6 +46,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         context: WorkerContext,
         params: AccountParams,
         transport_ids: dict[Transport, int],
+        bind_host: str,
         on_incoming_call: IncomingCallHandler,
         check_source: SourceCheck,
     ) -> None:
@@ -55,6 +56,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         self.params = params
         self.registrar = registrar_uri(params)
         self._transport_ids = transport_ids
+        self._bind_host = bind_host
         self._on_incoming_call = on_incoming_call
         self._check_source = check_source
         self.status = RegistrationStatus.REGISTERING
@@ -163,6 +165,14 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
                     f"no {params.transport.value} transport in this worker"
                 )
             config.sipConfig.transportId = transport_id
+        if self._bind_host:
+            # RTP on the same address as SIP, and SDP announcing exactly that.
+            media = config.mediaConfig.transportConfig
+            media.boundAddress = self._bind_host
+            media.publicAddress = self._bind_host
+        if ":" in self._bind_host:
+            config.sipConfig.ipv6Use = pj.PJSUA_IPV6_ENABLED_USE_IPV6_ONLY
+            config.mediaConfig.ipv6Use = pj.PJSUA_IPV6_ENABLED_USE_IPV6_ONLY
         nat = config.natConfig
         # Advertise the address the transport is bound to, never a rewritten one.
         nat.contactRewriteUse = 0

@@ -160,6 +160,7 @@ class RequestHandlers:
             self.context,
             params,
             self.stack.transport_ids,
+            self.stack.bind_host,
             lambda acc, prm: handle_incoming_call(self.context, acc, prm),
             lambda address, method: check_source(self.context, address, method),
         )

@@ -89,6 +89,7 @@ class SipStack:
         self.sip_port = 0
         self.tls_port: int | None = None
         self.max_calls = MAX_CALLS_LIMIT
+        self.bind_host = ""
         self.started = False
 
     def start(self, params: StartParams) -> None:
@@ -118,16 +119,17 @@ class SipStack:
 
     def _bind(self, params: StartParams) -> None:
         host = params.bind_host
+        self.bind_host = "" if host in _ANY_ADDRESSES else host
         both = (socket.SOCK_DGRAM, socket.SOCK_STREAM)
         for port in range(params.port_min, params.port_max + 1):
             if not port_is_free(host, port, both):
                 continue
             try:
-                udp = self._create(pj.PJSIP_TRANSPORT_UDP, host, port)
+                udp = self._create(Transport.UDP, host, port)
             except pj.Error:
                 continue
             try:
-                tcp = self._create(pj.PJSIP_TRANSPORT_TCP, host, port)
+                tcp = self._create(Transport.TCP, host, port)
             except pj.Error:
                 self.endpoint.transportClose(udp)
                 continue
@@ -143,7 +145,7 @@ class SipStack:
                 continue
             try:
                 self.transport_ids[Transport.TLS] = self._create(
-                    pj.PJSIP_TRANSPORT_TLS, host, port
+                    Transport.TLS, host, port
                 )
             except pj.Error as err:
                 _LOGGER.info("No TLS transport: %s", err.info())
@@ -151,7 +153,13 @@ class SipStack:
                 self.tls_port = port
             break
 
-    def _create(self, kind: int, host: str, port: int) -> int:
+    def _create(self, transport: Transport, host: str, port: int) -> int:
+        ipv6 = ":" in host
+        kind = {
+            Transport.UDP: pj.PJSIP_TRANSPORT_UDP6 if ipv6 else pj.PJSIP_TRANSPORT_UDP,
+            Transport.TCP: pj.PJSIP_TRANSPORT_TCP6 if ipv6 else pj.PJSIP_TRANSPORT_TCP,
+            Transport.TLS: pj.PJSIP_TRANSPORT_TLS6 if ipv6 else pj.PJSIP_TRANSPORT_TLS,
+        }[transport]
         config = pj.TransportConfig()
         config.port = port
         if host not in _ANY_ADDRESSES:
