@@ -6,16 +6,18 @@ from typing import Any
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.typing import ConfigType
 
-from .call_routing import async_route_incoming_call
+from .alert import AlertController, AlertStopReason
+from .audio_stream import async_register_views
+from .call_routing import CallRouter
 from .const import CONF_ROLE, DOMAIN, ExtensionRole
 from .engine.errors import EngineError, WorkerPythonNotFoundError
 from .engine.models import EngineEvent
 from .engine.sip_engine import SipEngine
 from .entity import MANUFACTURER, async_announce_extension
 from .flow_validation import worker_python_candidates
-from .protocol.payloads import IncomingCall
 from .repairs import (
     async_create_no_worker_python_issue,
     async_create_rejected_credentials_issue,
@@ -30,14 +32,31 @@ from .runtime import (
     SipEndpointRuntime,
     applied_config,
 )
+from .services import async_setup_services
 from .settings import engine_options, extension_settings, server_settings
+from .sounds import async_ensure_sounds
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.EVENT, Platform.SENSOR]
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.EVENT,
+    Platform.SENSOR,
+    Platform.SIREN,
+]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions and the audio views."""
+    async_register_views(hass)
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SipEndpointConfigEntry) -> bool:
     """Start the engine for one SIP server and register its extensions."""
     runtime = SipEndpointRuntime(hass, entry.entry_id, applied_config(entry))
+    sounds = await async_ensure_sounds(hass)
     runtime.engine = SipEngine(
         server_settings(entry.data),
         engine_options(entry.options),
@@ -57,6 +76,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipEndpointConfigEntry) 
         ) from err
     async_delete_no_worker_python_issue(hass, entry)
     _wire_repairs(hass, entry, runtime)
+    runtime.router = CallRouter(hass, entry, runtime.engine, sounds)
+    runtime.router.options = lambda ext_id: runtime.applied.extensions.get(ext_id, {})
 
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
@@ -70,6 +91,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipEndpointConfigEntry) 
         for ext_id, data in runtime.applied.extensions.items():
             await _async_add_extension(runtime, ext_id, data)
     except EngineError as err:
+        await _async_stop_alerts(runtime, AlertStopReason.UNLOADED)
         runtime.shutdown()
         await runtime.engine.stop()
         raise ConfigEntryNotReady(
@@ -87,6 +109,7 @@ async def async_unload_entry(
     """Unregister every extension and stop the workers."""
     unload_ok = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unload_ok:
+        await _async_stop_alerts(entry.runtime_data, AlertStopReason.UNLOADED)
         entry.runtime_data.shutdown()
         await entry.runtime_data.engine.stop()
     return unload_ok
@@ -98,16 +121,17 @@ def _event_handler(
     @callback
     def handle(event: EngineEvent) -> None:
         runtime.handle_event(event)
-        if isinstance(event, IncomingCall) and (
-            status := runtime.extensions.get(event.ext_id)
-        ):
-            entry.async_create_background_task(
-                hass,
-                async_route_incoming_call(runtime.engine, status.role, event),
-                f"{DOMAIN} call {event.call_id}",
-            )
+        if not runtime.stopping:
+            runtime.router.handle_event(event)
 
     return handle
+
+
+async def _async_stop_alerts(runtime: SipEndpointRuntime, reason: str) -> None:
+    """Stop every running alert (the players would go on playing otherwise)."""
+    for controller in list(runtime.router.alerts.values()):
+        controller.shutdown()
+        await controller.async_stop(reason)
 
 
 def _wire_repairs(
@@ -139,9 +163,20 @@ async def _async_add_extension(
     runtime: SipEndpointRuntime, ext_id: str, data: Mapping[str, Any]
 ) -> None:
     settings = extension_settings(ext_id, data)
+    role = ExtensionRole(data[CONF_ROLE])
     runtime.extensions[ext_id] = ExtensionStatus(
-        ext_id=ext_id, extension=settings.extension, role=ExtensionRole(data[CONF_ROLE])
+        ext_id=ext_id, extension=settings.extension, role=role
     )
+    router = runtime.router
+    router.roles[ext_id] = role
+    if role is ExtensionRole.EMERGENCY_ALERT:
+        router.alerts[ext_id] = AlertController(
+            runtime.hass,
+            ext_id,
+            lambda: runtime.applied.extensions.get(ext_id, {}),
+            router.sounds,
+            runtime.alert_changed,
+        )
     await runtime.engine.add_extension(settings)
 
 
@@ -156,6 +191,10 @@ async def _async_update_listener(
         hass.config_entries.async_schedule_reload(entry.entry_id)
         return
     for ext_id in applied.extensions.keys() - wanted.extensions.keys():
+        runtime.router.roles.pop(ext_id, None)
+        if (controller := runtime.router.alerts.pop(ext_id, None)) is not None:
+            controller.shutdown()
+            await controller.async_stop(AlertStopReason.UNLOADED)
         runtime.extensions.pop(ext_id, None)
         async_delete_rejected_credentials_issue(hass, entry, ext_id)
         await runtime.engine.remove_extension(ext_id)

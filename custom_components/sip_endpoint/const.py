@@ -95,3 +95,24 @@ class PageMode(StrEnum):
 
     LIVE = "live"
     RECORD_THEN_PLAY = "record_then_play"
+
+
+# Bus events (also the device triggers' and logbook's source); data has `device_id`,
+# `extension` and `type`.
+EVENT_CALL: Final = f"{DOMAIN}_call"  # type: incoming, answered, ended, missed, dtmf
+EVENT_ALERT: Final = f"{DOMAIN}_alert"  # type: started, stopped
+EVENT_REGISTRATION: Final = f"{DOMAIN}_registration"  # type: failed
+ATTR_EXTENSION: Final = "extension"
+ATTR_TYPE: Final = "type"
+
+# Actions.
+SERVICE_PLAY_ALERT: Final = "play_alert"
+SERVICE_CANCEL_ALERT: Final = "cancel_alert"
+SERVICE_PAGE: Final = "page"
+SERVICE_HANGUP: Final = "hangup"
+ATTR_MEDIA: Final = "media"
+ATTR_MESSAGE: Final = "message"
+ATTR_DURATION: Final = "duration"
+ATTR_VOLUME: Final = "volume"
+ATTR_TARGET: Final = "target"
+ATTR_TIMEOUT: Final = "timeout"

@@ -3,14 +3,26 @@
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 
-from .const import DOMAIN, LOGGER, SUBENTRY_TYPE_EXTENSION, CallState, ExtensionRole
+from .const import (
+    ATTR_EXTENSION,
+    ATTR_TYPE,
+    DOMAIN,
+    EVENT_ALERT,
+    EVENT_CALL,
+    EVENT_REGISTRATION,
+    LOGGER,
+    SUBENTRY_TYPE_EXTENSION,
+    CallState,
+    ExtensionRole,
+)
 from .engine.models import EngineEvent
 from .engine.sip_engine import SipEngine
 from .protocol.payloads import (
@@ -23,6 +35,9 @@ from .protocol.payloads import (
     RegistrationState,
 )
 from .protocol.status import FAILURE_STATUSES, RegistrationStatus
+
+if TYPE_CHECKING:
+    from .call_routing import CallRouter
 
 UNREACHABLE_REPAIR_DELAY = 600  # seconds without a reply before a repair issue appears
 
@@ -49,6 +64,7 @@ class ExtensionStatus:
     call_state: CallState = CallState.IDLE
     call_id: str | None = None
     answered: bool = False
+    alerting: bool = False  # an emergency alert plays on the media players
     lost: bool = False  # a lost registration was logged, its return not yet
 
 
@@ -92,6 +108,7 @@ class SipEndpointRuntime:
     entry_id: str
     applied: AppliedConfig
     engine: SipEngine = field(init=False)
+    router: "CallRouter" = field(init=False)
     extensions: dict[str, ExtensionStatus] = field(default_factory=dict)
     on_rejected: Callable[[ExtensionStatus], None] | None = None
     on_registered: Callable[[ExtensionStatus], None] | None = None
@@ -118,6 +135,11 @@ class SipEndpointRuntime:
             case DtmfDigit():
                 self._dtmf(event)
 
+    @property
+    def stopping(self) -> bool:
+        """Whether the entry is unloading (events are ignored then)."""
+        return self._stopping
+
     @callback
     def shutdown(self) -> None:
         """Ignore further events and cancel timers; the caller stops the engine."""
@@ -132,9 +154,21 @@ class SipEndpointRuntime:
     def _registration_changed(self, state: RegistrationState) -> None:
         if (status := self.extensions.get(state.ext_id)) is None:
             return
+        previous = status.registration
         status.registration = state
         if state.status in FAILURE_STATUSES:
             status.last_failure = state
+            if previous is None or previous.status is not state.status:
+                self._fire_bus(
+                    EVENT_REGISTRATION,
+                    state.ext_id,
+                    "failed",
+                    {
+                        "status": state.status,
+                        "sip_code": state.code,
+                        "reason": state.reason,
+                    },
+                )
         if state.status is RegistrationStatus.SUCCESSFUL:
             if status.lost:
                 status.lost = False
@@ -199,7 +233,7 @@ class SipEndpointRuntime:
         self._calls[call.call_id] = call.ext_id
         status.call_id = call.call_id
         status.answered = False
-        status.call_state = CallState.RINGING
+        self._refresh_call_state(status)
         self._fire(
             call.ext_id,
             CallEventType.INCOMING,
@@ -215,10 +249,10 @@ class SipEndpointRuntime:
     def _call_answered(self, event: CallStateChanged) -> None:
         if (status := self.extensions.get(event.ext_id)) is None:
             return
+        if status.call_id is None:
+            status.call_id = event.call_id  # an outbound call (the page action)
         status.answered = True
-        status.call_state = (
-            CallState.PAGING if status.role is ExtensionRole.PAGE else CallState.IN_CALL
-        )
+        self._refresh_call_state(status)
         self._fire(event.ext_id, CallEventType.ANSWERED, {"call_id": event.call_id})
         self._notify(event.ext_id)
 
@@ -242,7 +276,7 @@ class SipEndpointRuntime:
         if status.call_id == event.call_id:
             status.call_id = None
             status.answered = False
-            status.call_state = CallState.IDLE
+            self._refresh_call_state(status)
         self._notify(event.ext_id)
 
     @callback
@@ -253,6 +287,36 @@ class SipEndpointRuntime:
                 CallEventType.DTMF,
                 {"call_id": event.call_id, "digit": event.digit},
             )
+
+    @callback
+    def _refresh_call_state(self, status: ExtensionStatus) -> None:
+        """Derive the call state: an alert shows over an unanswered or ended call."""
+        if status.call_id is not None and status.answered:
+            status.call_state = (
+                CallState.PAGING
+                if status.role is ExtensionRole.PAGE
+                else CallState.ALERTING
+                if status.alerting
+                else CallState.IN_CALL
+            )
+        elif status.alerting:
+            status.call_state = CallState.ALERTING
+        elif status.call_id is not None:
+            status.call_state = CallState.RINGING
+        else:
+            status.call_state = CallState.IDLE
+
+    # --- alerts ---------------------------------------------------------------------
+
+    @callback
+    def alert_changed(self, ext_id: str, active: bool, data: dict[str, Any]) -> None:
+        """Show that an emergency alert started or stopped (from its controller)."""
+        if (status := self.extensions.get(ext_id)) is None:
+            return
+        status.alerting = active
+        self._refresh_call_state(status)
+        self._fire_bus(EVENT_ALERT, ext_id, "started" if active else "stopped", data)
+        self._notify(ext_id)
 
     # --- fan-out --------------------------------------------------------------------
 
@@ -268,6 +332,26 @@ class SipEndpointRuntime:
     ) -> None:
         async_dispatcher_send(
             self.hass, signal_call_event(self.entry_id, ext_id), event_type, data
+        )
+        self._fire_bus(EVENT_CALL, ext_id, event_type, data)
+
+    @callback
+    def _fire_bus(
+        self, event: str, ext_id: str, event_type: str, data: dict[str, Any]
+    ) -> None:
+        """Fire a bus event for automations, device triggers and the logbook."""
+        status = self.extensions[ext_id]
+        device = dr.async_get(self.hass).async_get_device(
+            identifiers={(DOMAIN, ext_id)}
+        )
+        self.hass.bus.async_fire(
+            event,
+            {
+                "device_id": device.id if device else None,
+                ATTR_EXTENSION: status.extension,
+                ATTR_TYPE: str(event_type),
+                **data,
+            },
         )
 
 

@@ -1,0 +1,115 @@
+"""Media players: what an extension plays on them, and the URLs they fetch."""
+
+from collections.abc import Sequence
+
+from homeassistant.components import media_source
+from homeassistant.components.media_player.browse_media import (
+    async_process_play_media_url,
+)
+from homeassistant.components.media_player.const import (
+    ATTR_MEDIA_ANNOUNCE,
+    ATTR_MEDIA_CONTENT_ID,
+    ATTR_MEDIA_CONTENT_TYPE,
+    ATTR_MEDIA_REPEAT,
+    ATTR_MEDIA_VOLUME_LEVEL,
+    DOMAIN as MEDIA_PLAYER_DOMAIN,
+    SERVICE_PLAY_MEDIA,
+    MediaPlayerEntityFeature,
+    MediaType,
+    RepeatMode,
+)
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    ATTR_SUPPORTED_FEATURES,
+    SERVICE_MEDIA_STOP,
+    SERVICE_REPEAT_SET,
+    SERVICE_VOLUME_SET,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+
+from .const import LOGGER
+
+
+def player_url(hass: HomeAssistant, path: str) -> str:
+    """Return a signed absolute URL of one of Home Assistant's paths, for a player."""
+    return async_process_play_media_url(hass, path)
+
+
+async def async_resolve_media(hass: HomeAssistant, media_id: str) -> str:
+    """Turn a media source id into a URL a player can fetch; URLs pass unchanged."""
+    if media_source.is_media_source_id(media_id):
+        resolved = await media_source.async_resolve_media(hass, media_id, None)
+        return async_process_play_media_url(hass, resolved.url)
+    return async_process_play_media_url(hass, media_id)
+
+
+def _supports(hass: HomeAssistant, entity_id: str, feature: int) -> bool:
+    state = hass.states.get(entity_id)
+    return state is not None and bool(
+        state.attributes.get(ATTR_SUPPORTED_FEATURES, 0) & feature
+    )
+
+
+async def _async_call(
+    hass: HomeAssistant, service: str, players: Sequence[str], data: dict[str, object]
+) -> None:
+    """Call a media_player action on each player; one failing player spares the rest."""
+    for entity_id in players:
+        try:
+            await hass.services.async_call(
+                MEDIA_PLAYER_DOMAIN,
+                service,
+                {ATTR_ENTITY_ID: entity_id, **data},
+                blocking=True,
+            )
+        except HomeAssistantError as err:
+            LOGGER.warning("%s on %s failed: %s", service, entity_id, err)
+
+
+async def async_play_on_players(
+    hass: HomeAssistant,
+    players: Sequence[str],
+    url: str,
+    *,
+    volume: int | None = None,
+    repeat: bool = False,
+) -> None:
+    """Set the volume (0-100) and play a URL on the players, optionally repeating."""
+    if volume is not None:
+        await _async_call(
+            hass,
+            SERVICE_VOLUME_SET,
+            [
+                p
+                for p in players
+                if _supports(hass, p, MediaPlayerEntityFeature.VOLUME_SET)
+            ],
+            {ATTR_MEDIA_VOLUME_LEVEL: volume / 100},
+        )
+    await _async_call(
+        hass,
+        SERVICE_PLAY_MEDIA,
+        players,
+        {
+            ATTR_MEDIA_CONTENT_ID: url,
+            ATTR_MEDIA_CONTENT_TYPE: MediaType.MUSIC,
+            ATTR_MEDIA_ANNOUNCE: False,
+        },
+    )
+    if repeat:
+        await _async_call(
+            hass,
+            SERVICE_REPEAT_SET,
+            [
+                p
+                for p in players
+                if _supports(hass, p, MediaPlayerEntityFeature.REPEAT_SET)
+            ],
+            {ATTR_MEDIA_REPEAT: RepeatMode.ONE},
+        )
+
+
+async def async_stop_players(hass: HomeAssistant, players: Sequence[str]) -> None:
+    """Stop the players."""
+    await _async_call(hass, SERVICE_MEDIA_STOP, players, {})

@@ -1,0 +1,30 @@
+"""Ring extensions: 180 Ringing, never answered; the ringtone plays while it rings."""
+
+from .audio_stream import file_path
+from .call_routing import CallContext, CallSession
+from .const import CONF_MEDIA_PLAYERS, CONF_RINGTONE
+from .media import (
+    async_play_on_players,
+    async_resolve_media,
+    async_stop_players,
+    player_url,
+)
+from .sounds import Sound
+
+
+async def async_handle_ring(context: CallContext, session: CallSession) -> None:
+    """Ring until the caller gives up, hangs up or the call is answered elsewhere."""
+    hass = context.hass
+    await context.engine.ring(session.call_id)
+    players = context.options.get(CONF_MEDIA_PLAYERS, [])
+    if ringtone := context.options.get(CONF_RINGTONE):
+        url = await async_resolve_media(hass, ringtone)
+    else:
+        url = player_url(hass, file_path(context.sounds[Sound.RINGTONE].name))
+    if session.ended.done():
+        return
+    await async_play_on_players(hass, players, url, repeat=True)
+    try:
+        await session.wait_ended()
+    finally:
+        await async_stop_players(hass, players)

@@ -1,0 +1,242 @@
+"""Page extensions: the caller's voice reaches the media players, live or recorded."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+import io
+import struct
+import wave
+
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from yarl import URL
+
+from custom_components.sip_endpoint.const import (
+    CONF_CHIME,
+    CONF_MAX_DURATION,
+    CONF_MEDIA_PLAYERS,
+    CONF_PAGE_MODE,
+    CONF_VOLUME,
+    ExtensionRole,
+    PageMode,
+)
+from custom_components.sip_endpoint.sounds import audio_dir
+from tests.sipbed.audio import dominant_frequency, rms, trim_silence
+from tests.sipbed.baresip import DEFAULT_TONE_HZ, Baresip, BaresipFactory
+from tests.sipbed.kamailio import Kamailio
+from tests.sipbed.users import password_for
+
+from .helpers import async_wait_for_state, state_of
+from .media_fakes import RecordingMediaPlayer, async_setup_players
+from .roles import RoleEntryFactory, role_entries, until
+
+PAGE_STATE = "sensor.page_2001_call_state"
+CHIME_SECONDS = 1.05  # sounds.py: 0.35 s + 0.5 s notes and 0.2 s of silence
+
+
+@pytest.fixture
+async def create_entry(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> AsyncIterator[RoleEntryFactory]:
+    """Create loaded entries with role options."""
+    async with role_entries(hass, kamailio, make_entry) as create:
+        yield create
+
+
+async def _caller(
+    hass: HomeAssistant, baresip_factory: BaresipFactory, kamailio: Kamailio
+) -> Baresip:
+    caller = baresip_factory(
+        user="9001", password=password_for("9001"), registrar=kamailio
+    )
+    await hass.async_add_executor_job(caller.wait_registered)
+    return caller
+
+
+def _pcm(data: bytes) -> list[int]:
+    return list(struct.unpack(f"<{len(data) // 2}h", data[: len(data) // 2 * 2]))
+
+
+def _signed_path(player: RecordingMediaPlayer) -> URL:
+    url = URL(player.played()[0])
+    assert url.is_absolute()
+    assert "authSig" in url.query
+    return url
+
+
+async def test_live_page_streams_the_callers_voice(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """A live page plays a signed WAV stream of the caller on every player."""
+    players = await async_setup_players(hass, "Speaker 1", "Speaker 2")
+    await create_entry(
+        [
+            (
+                ExtensionRole.PAGE,
+                "2001",
+                {
+                    CONF_MEDIA_PLAYERS: list(players),
+                    CONF_PAGE_MODE: PageMode.LIVE,
+                    CONF_VOLUME: 40,
+                    CONF_CHIME: False,
+                },
+            )
+        ]
+    )
+    caller = await _caller(hass, baresip_factory, kamailio)
+
+    caller.dial("2001")
+    await hass.async_add_executor_job(caller.wait_established)
+    await async_wait_for_state(hass, PAGE_STATE, "paging")
+    await until(lambda: all(p.played() for p in players.values()), "play_media")
+
+    for player in players.values():
+        assert player.services() == ["volume_set", "play_media"]
+        assert player.calls[0].args == (0.4,)
+    url = _signed_path(next(iter(players.values())))
+    client = await hass_client_no_auth()
+    assert (await client.get(url.path)).status == 401  # not without its signature
+    response = await client.get(url.path_qs)
+    assert response.status == 200
+    assert response.content_type == "audio/wav"
+    header = await response.content.readexactly(44)
+    assert header[:4] == b"RIFF"
+    assert header[8:16] == b"WAVEfmt "
+    rate = int.from_bytes(header[24:28], "little")
+    second = await response.content.readexactly(rate * 2)
+
+    caller.hangup()
+    rest = await response.read()  # the stream ends with the page
+    await async_wait_for_state(hass, PAGE_STATE, "idle")
+
+    voice = trim_silence(_pcm(second + rest))
+    assert len(voice) > rate // 2
+    assert rms(voice) > 0.05
+    assert abs(dominant_frequency(voice, rate) - DEFAULT_TONE_HZ) < 30
+
+
+async def test_live_page_starts_with_the_chime(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """With the chime on, the stream opens with the chime's first note (784 Hz)."""
+    players = await async_setup_players(hass, "Speaker")
+    await create_entry(
+        [(ExtensionRole.PAGE, "2001", {CONF_MEDIA_PLAYERS: list(players)})]
+    )
+    caller = await _caller(hass, baresip_factory, kamailio)
+    caller.dial("2001")
+    await hass.async_add_executor_job(caller.wait_established)
+    player = next(iter(players.values()))
+    await until(lambda: bool(player.played()), "play_media")
+
+    client = await hass_client_no_auth()
+    response = await client.get(_signed_path(player).path_qs)
+    header = await response.content.readexactly(44)
+    rate = int.from_bytes(header[24:28], "little")
+    first_note = _pcm(await response.content.readexactly(int(rate * 0.3) * 2))
+    caller.hangup()
+    await response.read()
+
+    assert abs(dominant_frequency(first_note, rate) - 784) < 15
+    # The default volume (50 %) was set first.
+    assert player.calls[0].args == (0.5,)
+
+
+async def test_record_then_play(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """The page is recorded until the caller hangs up, then chime + voice play."""
+    players = await async_setup_players(hass, "Speaker 1", "Speaker 2")
+    await create_entry(
+        [
+            (
+                ExtensionRole.PAGE,
+                "2001",
+                {
+                    CONF_MEDIA_PLAYERS: list(players),
+                    CONF_PAGE_MODE: PageMode.RECORD_THEN_PLAY,
+                    CONF_VOLUME: 70,
+                },
+            )
+        ]
+    )
+    caller = await _caller(hass, baresip_factory, kamailio)
+
+    caller.dial("2001")
+    await hass.async_add_executor_job(caller.wait_established)
+    await async_wait_for_state(hass, PAGE_STATE, "paging")
+    await asyncio.sleep(1.5)  # the caller speaks (sends its tone) for a while
+    assert not any(p.played() for p in players.values())  # nothing before the end
+    caller.hangup()
+    await until(lambda: all(p.played() for p in players.values()), "play_media")
+
+    for player in players.values():
+        assert player.services() == ["volume_set", "play_media"]
+        assert player.calls[0].args == (0.7,)
+    recordings = await hass.async_add_executor_job(
+        lambda: list(audio_dir(hass).glob("page-*.wav"))
+    )
+    assert len(recordings) == 1
+    client = await hass_client_no_auth()
+    response = await client.get(_signed_path(next(iter(players.values()))).path_qs)
+    assert response.status == 200
+    with wave.open(io.BytesIO(await response.read()), "rb") as wav:
+        rate = wav.getframerate()
+        samples = _pcm(wav.readframes(wav.getnframes()))
+    chime, voice = samples[: int(rate * 0.3)], samples[int(rate * CHIME_SECONDS) :]
+    assert abs(dominant_frequency(chime, rate) - 784) < 15
+    voice = trim_silence(voice)
+    assert len(voice) > rate // 2
+    assert abs(dominant_frequency(voice, rate) - DEFAULT_TONE_HZ) < 30
+
+
+async def test_maximum_duration_hangs_up(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+) -> None:
+    """A page longer than its maximum duration is hung up by Home Assistant."""
+    players = await async_setup_players(hass, "Speaker")
+    await create_entry(
+        [
+            (
+                ExtensionRole.PAGE,
+                "2001",
+                {CONF_MEDIA_PLAYERS: list(players), CONF_MAX_DURATION: 20},
+            )
+        ]
+    )
+    caller = await _caller(hass, baresip_factory, kamailio)
+    caller.dial("2001")
+    await hass.async_add_executor_job(caller.wait_established)
+    await async_wait_for_state(hass, PAGE_STATE, "paging")
+    player = next(iter(players.values()))
+    await until(lambda: bool(player.played()), "play_media")  # the page is set up
+
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=21))
+    await hass.async_add_executor_job(caller.wait_closed)
+    await async_wait_for_state(hass, PAGE_STATE, "idle")
+    call = state_of(hass, "event.page_2001_call")
+    assert call.attributes["event_type"] == "ended"
+    assert call.attributes["cause"] == "local"

@@ -1,0 +1,108 @@
+"""Ring extensions: the ringtone plays on the media players while a call rings."""
+
+from collections.abc import AsyncIterator, Callable
+
+from homeassistant.components.media_player.const import RepeatMode
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from yarl import URL
+
+from custom_components.sip_endpoint.const import (
+    CONF_MEDIA_PLAYERS,
+    CONF_RINGTONE,
+    ExtensionRole,
+)
+from tests.sipbed.baresip import BaresipFactory
+from tests.sipbed.kamailio import Kamailio
+from tests.sipbed.users import password_for
+
+from .helpers import async_wait_for_state, state_of
+from .media_fakes import async_setup_players
+from .roles import RoleEntryFactory, role_entries, until
+
+RING_STATE = "sensor.ring_2002_call_state"
+
+
+@pytest.fixture
+async def create_entry(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> AsyncIterator[RoleEntryFactory]:
+    """Create loaded entries with role options."""
+    async with role_entries(hass, kamailio, make_entry) as create:
+        yield create
+
+
+async def test_ringtone_plays_until_the_caller_cancels(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """The bundled ringtone loops on the players while ringing, and stops on CANCEL."""
+    players = await async_setup_players(hass, "Bell 1", "Bell 2")
+    await create_entry(
+        [(ExtensionRole.RING, "2002", {CONF_MEDIA_PLAYERS: list(players)})]
+    )
+    caller = baresip_factory(
+        user="9002", password=password_for("9002"), registrar=kamailio
+    )
+    await hass.async_add_executor_job(caller.wait_registered)
+
+    caller.dial("2002")
+    await hass.async_add_executor_job(caller.wait_ringing)
+    await async_wait_for_state(hass, RING_STATE, "ringing")
+    await until(
+        lambda: all("repeat_set" in p.services() for p in players.values()),
+        "the ringtone",
+    )
+    for player in players.values():
+        assert player.services() == ["play_media", "repeat_set"]
+        assert player.calls[1].args == (RepeatMode.ONE,)
+    url = URL(next(iter(players.values())).played()[0])
+    client = await hass_client_no_auth()
+    response = await client.get(url.path_qs)
+    assert response.status == 200
+    assert (await response.read())[:4] == b"RIFF"
+
+    caller.hangup()
+    await async_wait_for_state(hass, RING_STATE, "idle")
+    await until(
+        lambda: all(p.services()[-1] == "media_stop" for p in players.values()),
+        "the ringtone to stop",
+    )
+    assert state_of(hass, "event.ring_2002_call").attributes["event_type"] == "missed"
+
+
+async def test_configured_ringtone(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+) -> None:
+    """A configured ringtone URL is played as it is."""
+    players = await async_setup_players(hass, "Bell")
+    ringtone = "http://media.example/ring.mp3"
+    await create_entry(
+        [
+            (
+                ExtensionRole.RING,
+                "2002",
+                {CONF_MEDIA_PLAYERS: list(players), CONF_RINGTONE: ringtone},
+            )
+        ]
+    )
+    caller = baresip_factory(
+        user="9002", password=password_for("9002"), registrar=kamailio
+    )
+    await hass.async_add_executor_job(caller.wait_registered)
+    caller.dial("2002")
+    player = next(iter(players.values()))
+    await until(lambda: bool(player.played()), "the ringtone")
+    assert player.played() == [ringtone]
+    caller.hangup()
+    await until(lambda: player.services()[-1] == "media_stop", "the ringtone to stop")
