@@ -51,13 +51,15 @@ PLAY_TONE_HZ = 440.0
 
 
 @pytest.fixture
-def registered(worker: WorkerClient, kamailio: Kamailio) -> WorkerClient:
+def registered(worker: WorkerClient, kamailio: Kamailio) -> Iterator[WorkerClient]:
     """Return a worker with extension 2030 registered."""
     worker.request(
         Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
     )
     worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
-    return worker
+    yield worker
+    # End it while Kamailio still answers the unregistration (a faster teardown).
+    worker.close()
 
 
 @pytest.fixture

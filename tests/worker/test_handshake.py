@@ -47,6 +47,10 @@ def test_bad_lines_get_errors_and_the_worker_carries_on(
     assert worker.wait_response(0).error.code == ErrorCode.BAD_REQUEST  # type: ignore[union-attr]
     worker.send_raw(b"\xff\xfe\x00garbage\n")
     assert worker.wait_response(0).error.code == ErrorCode.BAD_REQUEST  # type: ignore[union-attr]
+    worker.send_raw(
+        b'{"type": "request", "id": 5, "method": "' + b"x" * (1 << 20) + b'"}\n'
+    )
+    assert worker.wait_response(0).error.code == ErrorCode.BAD_REQUEST  # type: ignore[union-attr]
     assert worker.request_error("fly_to_the_moon").code == ErrorCode.UNKNOWN_METHOD
     assert (
         worker.request_error(Method.START, {"bind_host": 5}).code
