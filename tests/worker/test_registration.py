@@ -302,3 +302,15 @@ def test_lost_tcp_connection_of_another_peer_changes_nothing(
     assert states == [Status.SUCCESSFUL]  # the quiet re-REGISTER's answer
     exchanges = WorkerStatus.from_wire(worker.request(Method.STATUS)).exchanges
     assert [x.code for x in exchanges] == [200, 200]
+
+
+def test_tls_connection_refused_is_no_reply(worker: WorkerClient) -> None:
+    """REGISTER over TLS to a closed port fails at once: no reply from the server."""
+    dead_port = free_port("127.0.0.1")
+    params = account_params("2026", "127.0.0.1", dead_port, transport=Transport.TLS)
+    worker.request(Method.ADD_ACCOUNT, params)
+    state = worker.wait_registration("ext-2026", Status.NO_REPLY_FROM_SERVER)
+    assert state.code == 503
+    assert state.registrar == f"sip:127.0.0.1:{dead_port};transport=tls"
+    exchanges = WorkerStatus.from_wire(worker.request(Method.STATUS)).exchanges
+    assert exchanges[-1].from_server is False

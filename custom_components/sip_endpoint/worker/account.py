@@ -79,9 +79,10 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
     def register(self) -> None:
         """Send a REGISTER now (creating the pjsua account the first time)."""
         self._cancel_retry()
+        config = None if self.created else self._config()
         self._set_status(RegistrationStatus.REGISTERING, None, "", self.expires)
-        if not self.created:
-            self.create(self._config())
+        if config is not None:
+            self.create(config)
             self.created = True
         else:
             self.setRegistration(True)

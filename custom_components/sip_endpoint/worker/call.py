@@ -171,7 +171,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
             self.stream.enabled = True
         elif self.stream is not None:
             self.stream.enabled = False
-            if not self.disconnected:
+            if self.audio is not None and not self.disconnected:
                 self.audio.stopTransmit(self.stream)
             self.stream = None
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 MAX_ACCOUNTS: Final = 8  # PJSUA_MAX_ACC of the wheel: a 9th aborts the process
 UNREGISTER_WAIT: Final = 2.0
+MIN_SECRET_LENGTH: Final = 4
 
 type Pump = Callable[[Callable[[], bool], float], None]
 
@@ -164,7 +165,9 @@ class RequestHandlers:
             lambda acc, prm: handle_incoming_call(self.context, acc, prm),
             lambda address, method: check_source(self.context, address, method),
         )
-        self.context.secrets.add(params.password)
+        if len(params.password) >= MIN_SECRET_LENGTH:
+            # Shorter ones would blank out ordinary text; the header rules still apply.
+            self.context.secrets.add(params.password)
         try:
             account.register()
         except ValueError as err:
