@@ -1,0 +1,275 @@
+"""Actions: play_alert, cancel_alert, page (outbound, TTS) and hangup, with their errors."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous as vol
+
+from custom_components.sip_endpoint.const import (
+    CONF_MEDIA_PLAYERS,
+    DOMAIN,
+    ExtensionRole,
+)
+from tests.sipbed.audio import dominant_frequency, read_pcm, trim_silence, write_tone
+from tests.sipbed.baresip import BaresipFactory
+from tests.sipbed.kamailio import Kamailio
+from tests.sipbed.users import password_for
+
+from .helpers import async_wait_for_state, state_of
+from .media_fakes import TTS_TONE_HZ, async_setup_players, async_setup_tone_tts
+from .roles import RoleEntryFactory, role_entries
+
+SIREN = "siren.emergency_alert_2003_alert"
+
+
+@pytest.fixture
+async def create_entry(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> AsyncIterator[RoleEntryFactory]:
+    """Create loaded entries with role options."""
+    async with role_entries(hass, kamailio, make_entry) as create:
+        yield create
+
+
+def _device(hass: HomeAssistant, ext_id: str) -> str:
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, ext_id)})
+    assert device is not None
+    return device.id
+
+
+async def _call(
+    hass: HomeAssistant, service: str, data: dict[str, Any], *, response: bool = False
+) -> Any:
+    return await hass.services.async_call(
+        DOMAIN, service, data, blocking=True, return_response=response
+    )
+
+
+async def _setup(
+    hass: HomeAssistant, create_entry: RoleEntryFactory, tmp_path: Path
+) -> MockConfigEntry:
+    await async_setup_tone_tts(hass, tmp_path)
+    players = await async_setup_players(hass, "Horn")
+    return await create_entry(
+        [
+            (ExtensionRole.PAGE, "2001", {CONF_MEDIA_PLAYERS: list(players)}),
+            (ExtensionRole.RING, "2002", {CONF_MEDIA_PLAYERS: list(players)}),
+            (
+                ExtensionRole.EMERGENCY_ALERT,
+                "2003",
+                {CONF_MEDIA_PLAYERS: list(players)},
+            ),
+        ]
+    )
+
+
+async def _expect_error(
+    hass: HomeAssistant, service: str, data: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(ServiceValidationError) as raised:
+        await _call(hass, service, data)
+    assert raised.value.translation_key == key
+    assert raised.value.translation_domain == DOMAIN
+
+
+async def test_action_errors(
+    hass: HomeAssistant, create_entry: RoleEntryFactory, tmp_path: Path
+) -> None:
+    """Each action refuses what it cannot do, with a translated error."""
+    entry = await _setup(hass, create_entry, tmp_path)
+    page, alert = _device(hass, "subentry_2001"), _device(hass, "subentry_2003")
+    server = _device(hass, entry.entry_id)
+
+    await _expect_error(hass, "play_alert", {"device_id": "nope"}, "device_not_found")
+    await _expect_error(hass, "cancel_alert", {"device_id": server}, "not_an_extension")
+    await _expect_error(
+        hass, "play_alert", {"device_id": page}, "not_an_alert_extension"
+    )
+    await _expect_error(hass, "play_alert", {"device_id": alert}, "no_alert_media")
+    await _expect_error(
+        hass, "page", {"device_id": page, "target": "9001"}, "no_page_media"
+    )
+    await _expect_error(hass, "hangup", {"device_id": page}, "no_active_call")
+    with pytest.raises(vol.Invalid):
+        await _call(
+            hass,
+            "play_alert",
+            {"device_id": alert, "media": "http://x/a.mp3", "message": "both"},
+        )
+    with pytest.raises(vol.Invalid):
+        await _call(hass, "play_alert", {"device_id": alert, "volume": 101})
+
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    await _expect_error(
+        hass, "play_alert", {"device_id": alert, "message": "x"}, "entry_not_loaded"
+    )
+
+
+async def test_play_and_cancel_alert(
+    hass: HomeAssistant, create_entry: RoleEntryFactory, tmp_path: Path
+) -> None:
+    """play_alert speaks a TTS message on the players; cancel_alert stops it."""
+    await _setup(hass, create_entry, tmp_path)
+    alert = _device(hass, "subentry_2003")
+    player = hass.data["media_player"].get_entity("media_player.horn")
+
+    await _call(
+        hass,
+        "play_alert",
+        {"device_id": alert, "message": "Fire drill", "duration": 60, "volume": 90},
+    )
+    assert state_of(hass, SIREN).state == "on"
+    assert state_of(hass, "sensor.emergency_alert_2003_call_state").state == "alerting"
+    assert player.services() == ["volume_set", "play_media", "repeat_set"]
+    assert player.calls[0].args == (0.9,)
+    assert "/api/tts_proxy/" in player.played()[0]
+    assert state_of(hass, SIREN).attributes["ends_at"] is not None
+
+    await _call(hass, "cancel_alert", {"device_id": alert})
+    assert state_of(hass, SIREN).state == "off"
+    assert player.services()[-1] == "media_stop"
+
+
+async def test_outbound_page_with_a_tts_message(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    tmp_path: Path,
+) -> None:
+    """The page action dials, plays the spoken message (a 600 Hz tone here), hangs up, reports."""
+    await _setup(hass, create_entry, tmp_path)
+    phone = baresip_factory(
+        user="9001", password=password_for("9001"), registrar=kamailio
+    )
+    await hass.async_add_executor_job(phone.wait_registered)
+
+    action = asyncio.ensure_future(
+        _call(
+            hass,
+            "page",
+            {
+                "device_id": _device(hass, "subentry_2001"),
+                "target": "9001",
+                "message": "Closing in ten minutes",
+            },
+            response=True,
+        )
+    )
+    await hass.async_add_executor_job(phone.wait_incoming)
+    await hass.async_add_executor_job(phone.accept)
+    result = await action
+    await hass.async_add_executor_job(phone.wait_closed)
+
+    assert result["answered"] is True
+    assert result["cause"] == "local"
+    assert result["duration"] > 1.0
+    recording = phone.recording
+    assert recording is not None
+    samples, rate = await hass.async_add_executor_job(read_pcm, recording)
+    heard = trim_silence(samples)
+    assert len(heard) > rate  # most of the two seconds
+    assert abs(dominant_frequency(heard, rate) - TTS_TONE_HZ) < 20
+
+
+async def test_outbound_page_with_a_local_file(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    tmp_path: Path,
+) -> None:
+    """A file in an allowed folder is converted by ffmpeg and heard by the callee."""
+    await _setup(hass, create_entry, tmp_path)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    media = await hass.async_add_executor_job(
+        write_tone, tmp_path / "announce.wav", 700.0, 1.5, 44100
+    )
+    phone = baresip_factory(
+        user="9001", password=password_for("9001"), registrar=kamailio
+    )
+    await hass.async_add_executor_job(phone.wait_registered)
+    page = _device(hass, "subentry_2001")
+
+    action = asyncio.ensure_future(
+        _call(
+            hass,
+            "page",
+            {"device_id": page, "target": "9001", "media": str(media)},
+            response=True,
+        )
+    )
+    await hass.async_add_executor_job(phone.wait_incoming)
+    await hass.async_add_executor_job(phone.accept)
+    assert (await action)["answered"] is True
+    await hass.async_add_executor_job(phone.wait_closed)
+    assert phone.recording is not None
+    samples, rate = await hass.async_add_executor_job(read_pcm, phone.recording)
+    assert abs(dominant_frequency(trim_silence(samples), rate) - 700.0) < 20
+
+    with pytest.raises(Exception, match="not in a folder"):
+        await _call(
+            hass,
+            "page",
+            {"device_id": page, "target": "9001", "media": "/etc/passwd"},
+            response=True,
+        )
+
+
+async def test_unanswered_outbound_page(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    tmp_path: Path,
+) -> None:
+    """A page nobody answers within its timeout reports it."""
+    await _setup(hass, create_entry, tmp_path)
+    phone = baresip_factory(
+        user="9001", password=password_for("9001"), registrar=kamailio
+    )
+    await hass.async_add_executor_job(phone.wait_registered)
+    result = await _call(
+        hass,
+        "page",
+        {
+            "device_id": _device(hass, "subentry_2001"),
+            "target": "9001",
+            "message": "anyone?",
+            "timeout": 2,
+        },
+        response=True,
+    )
+    assert result["answered"] is False
+
+
+async def test_hangup_ends_a_ringing_call(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    tmp_path: Path,
+) -> None:
+    """The hangup action ends the extension's current call."""
+    await _setup(hass, create_entry, tmp_path)
+    caller = baresip_factory(
+        user="9002", password=password_for("9002"), registrar=kamailio
+    )
+    await hass.async_add_executor_job(caller.wait_registered)
+    caller.dial("2002")
+    await async_wait_for_state(hass, "sensor.ring_2002_call_state", "ringing")
+
+    await _call(hass, "hangup", {"device_id": _device(hass, "subentry_2002")})
+    reason = await hass.async_add_executor_job(caller.wait_closed)
+    assert reason.startswith("603")
+    await async_wait_for_state(hass, "sensor.ring_2002_call_state", "idle")
