@@ -13,6 +13,7 @@ from custom_components.sip_endpoint.engine.models import (
 )
 from custom_components.sip_endpoint.engine.params import (
     account_params,
+    bind_host_toward,
     registrar_uri,
     resolve_allowed_sources,
     source_hosts,
@@ -116,3 +117,18 @@ def test_registrar_uri() -> None:
     assert (
         registrar_uri(ServerSettings("2001:db8::1", 5060)) == "sip:[2001:db8::1]:5060"
     )
+
+
+@pytest.mark.parametrize("wildcard", ["0.0.0.0", "", "::"])
+def test_wildcard_bind_uses_the_address_toward_the_registrar(
+    wildcard: str, socket_enabled: None
+) -> None:
+    """Bound to 'any', workers take the local address that reaches the registrar."""
+    assert bind_host_toward(wildcard, ["127.0.0.1"]) == "127.0.0.1"
+
+
+def test_explicit_bind_and_unroutable_registrar(socket_enabled: None) -> None:
+    """An explicit address is kept; with nothing routable the wildcard stays."""
+    assert bind_host_toward("127.0.0.5", ["127.0.0.1"]) == "127.0.0.5"
+    assert bind_host_toward("0.0.0.0", []) == "0.0.0.0"
+    assert start_params(EngineOptions(), ["127.0.0.1"]).bind_host == "127.0.0.1"

@@ -63,15 +63,40 @@ def _is_ip_address(host: str) -> bool:
     return True
 
 
+_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104
+
+
+def bind_host_toward(bind_host: str, registrar_addresses: list[str]) -> str:
+    """
+    Return the address the workers bind and advertise in Contact and Via.
+
+    A wildcard bind would let pjsua2 advertise whichever interface it likes, which the
+    registrar may not reach. Instead the workers bind the address this machine uses
+    to reach the registrar (a UDP connect sends nothing). An explicit address is kept.
+    """
+    if bind_host not in _WILDCARD_HOSTS:
+        return bind_host
+    for address in registrar_addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect((address, 5060))
+            except OSError:
+                continue
+            return str(probe.getsockname()[0])
+    return bind_host
+
+
 def start_params(options: EngineOptions, allowed_sources: list[str]) -> StartParams:
     """
     Build the `start` request for one worker.
 
     Every worker gets the whole port range and binds the first free port in it; the
     engine sends `start` requests one at a time, so its workers never race for a port.
+    The registrar's addresses come first in `allowed_sources`.
     """
     return StartParams(
-        bind_host=options.bind_host,
+        bind_host=bind_host_toward(options.bind_host, allowed_sources),
         port_min=options.port_min,
         port_max=options.port_max,
         restrict_sources=options.restrict_sources,
