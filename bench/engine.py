@@ -1,5 +1,4 @@
-"""
-Benchmark the SIP engine against a real Kamailio and real pjsua2 workers on loopback.
+"""Benchmark the SIP engine against a real Kamailio and real pjsua2 workers on loopback.
 
 Measures:
 - time from `SipEngine.start()` until 1, 8 and 60 extensions are `successful`;
@@ -112,8 +111,7 @@ async def time_registrations(
     *,
     sequential: bool = False,
 ) -> tuple[float, list[int]]:
-    """
-    Start an engine, add `count` extensions; return seconds until all registered.
+    """Start an engine, add `count` extensions; return seconds until all registered.
 
     `sequential` awaits each add_extension in turn, as Home Assistant's setup does.
     """

@@ -1,5 +1,4 @@
-"""
-Register one extension once with a SIP server and report the answer.
+"""Register one extension once with a SIP server and report the answer.
 
 Run through ``scripts/sip-check``. The password is read from ``SIP_PASSWORD`` or
 prompted for; it is never printed. Exit status: 0 when the registration succeeded,

@@ -40,7 +40,9 @@ def server_settings(data: Mapping[str, Any]) -> ServerSettings:
 def engine_options(options: Mapping[str, Any]) -> EngineOptions:
     """Build the engine options from config entry options (defaults for what is unset)."""
     return EngineOptions(
-        keepalive=KeepaliveMethod(options.get(CONF_KEEPALIVE, DEFAULT_OPTIONS.keepalive)),
+        keepalive=KeepaliveMethod(
+            options.get(CONF_KEEPALIVE, DEFAULT_OPTIONS.keepalive)
+        ),
         keepalive_interval=int(
             options.get(CONF_KEEPALIVE_INTERVAL, DEFAULT_OPTIONS.keepalive_interval)
         ),

@@ -1,5 +1,4 @@
-"""
-A fake SIP worker (and fake interpreter) for the engine's edge-case tests.
+"""A fake SIP worker (and fake interpreter) for the engine's edge-case tests.
 
 It is started through a small shell script that poses as a Python interpreter:
 ``fake-python --mode=... -- <interpreter args>``. Called with ``-c`` (the engine's

@@ -1,5 +1,4 @@
-"""
-A real baresip user agent for tests, driven over its ``ctrl_tcp`` socket.
+"""A real baresip user agent for tests, driven over its ``ctrl_tcp`` socket.
 
 baresip 1.0.0 (Debian bookworm) speaks JSON netstrings on the control socket:
 commands ``{"command": ..., "params": ..., "token": ...}`` get a response with the same
@@ -118,8 +117,7 @@ class Baresip:
         transport: Transport = "udp",
         netns: NetworkNamespace | None = None,
     ) -> None:
-        """
-        Prepare (but do not start) a baresip in ``workdir``.
+        """Prepare (but do not start) a baresip in ``workdir``.
 
         Without ``audio_file`` it sends a 1 kHz tone for up to two minutes. With
         ``netns`` it runs inside that network namespace (see tests.sipbed.netns).
@@ -195,8 +193,7 @@ class Baresip:
         return "\n".join(text.splitlines()[-lines:])
 
     def _short_recordings_path(self) -> Path:
-        """
-        Return a short path to the recordings directory.
+        """Return a short path to the recordings directory.
 
         baresip 1.0's sndfile builds file names in a 128-byte buffer and silently cuts
         longer ones (losing ".wav"), so it gets a short symlink to the real directory.
@@ -258,8 +255,7 @@ snd_path {self._short_recordings_path()}
         (self.workdir / "contacts").write_text("")
 
     def start(self) -> None:
-        """
-        Write the configuration, start baresip and connect to its control socket.
+        """Write the configuration, start baresip and connect to its control socket.
 
         If it fails the first time (another test may have taken a port we picked),
         it is retried on new ports.
@@ -311,8 +307,7 @@ snd_path {self._short_recordings_path()}
             return ""
 
     def _wait_ready_line(self, deadline: float) -> None:
-        """
-        Wait for "baresip is ready." in our own log; fail if ctrl_tcp did not load.
+        """Wait for "baresip is ready." in our own log; fail if ctrl_tcp did not load.
 
         Without this a control port taken by another process would connect us to it.
         """
@@ -523,8 +518,7 @@ snd_path {self._short_recordings_path()}
         )
 
     def wait_closed(self, timeout: float = 10) -> str:
-        """
-        Wait until the current call ends; return baresip's reason text.
+        """Wait until the current call ends; return baresip's reason text.
 
         The reason is the SIP status for rejected calls (e.g. "404 Not Found"), the
         text of a received BYE ("Connection reset by user") or "end of file" when the

@@ -1,5 +1,4 @@
-"""
-A real Kamailio registrar and proxy for tests, on loopback.
+"""A real Kamailio registrar and proxy for tests, on loopback.
 
 The generated configuration answers REGISTER with a digest challenge, checks the
 credentials against passwords given by the test, keeps locations in memory and routes
@@ -93,8 +92,7 @@ def render_config(
     tls_port: int | None = None,
     tls_config: Path | None = None,
 ) -> str:
-    """
-    Return the Kamailio configuration for the test bed.
+    """Return the Kamailio configuration for the test bed.
 
     ``instance`` goes into the Server header, so a probe can tell this Kamailio from
     another one that happens to answer on the same port.
@@ -315,8 +313,7 @@ class Kamailio:
         netns: NetworkNamespace | None = None,
         tls: bool = False,
     ) -> None:
-        """
-        Prepare (but do not start) a Kamailio in ``workdir``.
+        """Prepare (but do not start) a Kamailio in ``workdir``.
 
         With ``netns`` it runs inside that network namespace (see tests.sipbed.netns).
         With ``tls`` it also listens for SIP over TLS on ``tls_port`` with a self-signed

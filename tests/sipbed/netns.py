@@ -1,5 +1,4 @@
-"""
-Network namespaces for fault tests (needs root and iproute2).
+"""Network namespaces for fault tests (needs root and iproute2).
 
 A :class:`NamespacePair` is two fresh network namespaces joined by a veth pair with
 addresses from 198.18.0.0/30 (the benchmarking range, RFC 2544) that exist only inside

@@ -25,8 +25,7 @@ def _port_is_free(host: str, port: int) -> bool:
 
 
 def free_port(host: str = "127.0.0.1", *, preferred: int | None = None) -> int:
-    """
-    Return a port that is free for both UDP and TCP on ``host``.
+    """Return a port that is free for both UDP and TCP on ``host``.
 
     ``preferred`` is returned when it is free; otherwise the kernel picks one.
     """
@@ -66,8 +65,7 @@ def parse_status_code(response: bytes) -> int | None:
 def sip_options(
     host: str, port: int, *, timeout: float = 1.0, source: str | None = None
 ) -> bytes | None:
-    """
-    Send one OPTIONS over UDP to ``host:port``; return the raw response or None.
+    """Send one OPTIONS over UDP to ``host:port``; return the raw response or None.
 
     The request is sent from ``source`` (default: ``host`` itself, i.e. loopback use).
     """

@@ -1,5 +1,4 @@
-"""
-Place one test call with baresip: ``python -m tests.sipbed.testcall 100``.
+"""Place one test call with baresip: ``python -m tests.sipbed.testcall 100``.
 
 It registers as a demo caller (200 / demo-200 by default) at scripts/develop's
 Kamailio, calls the extension, sends a tone and optional DTMF, then hangs up.

@@ -238,8 +238,7 @@ class WorkerClient:
         return self.process.wait(max(deadline - time.monotonic(), 0.1))
 
     def close(self) -> int | None:
-        """
-        End the process (stdin EOF first, as when Home Assistant goes away).
+        """End the process (stdin EOF first, as when Home Assistant goes away).
 
         Return its exit status, or None when it had to be killed.
         """

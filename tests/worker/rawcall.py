@@ -1,5 +1,4 @@
-"""
-A hand-written SIP caller over UDP, for what baresip cannot send.
+"""A hand-written SIP caller over UDP, for what baresip cannot send.
 
 It sends an INVITE straight to the worker (with chosen headers), then CANCEL with a
 Reason header, or ACK, INFO (DTMF) and BYE. Just enough SIP for those tests.

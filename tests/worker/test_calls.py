@@ -398,8 +398,7 @@ def test_simultaneous_calls_up_to_the_wheels_limit(
     baresip_factory: BaresipFactory,
     tmp_path: Path,
 ) -> None:
-    """
-    Four callers at once are answered and hear the announcement; a fifth gets 486.
+    """Four callers at once are answered and hear the announcement; a fifth gets 486.
 
     The pjsua2 wheel is built with PJSUA_MAX_CALLS = 4: pjsua itself answers the
     fifth INVITE with 486 Busy Here, and the worker carries on.

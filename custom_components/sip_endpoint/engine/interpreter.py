@@ -1,5 +1,4 @@
-"""
-Find a Python interpreter that can run the SIP worker (one that imports pjsua2).
+"""Find a Python interpreter that can run the SIP worker (one that imports pjsua2).
 
 Every check runs the candidate in an asyncio subprocess, so nothing blocks the event
 loop. The order is:
@@ -45,8 +44,7 @@ class WorkerPython:
 async def find_worker_python(
     configured: str | None = None, candidates: tuple[str, ...] = ()
 ) -> WorkerPython:
-    """
-    Return the first interpreter that can import pjsua2.
+    """Return the first interpreter that can import pjsua2.
 
     Raises WorkerPythonNotFoundError listing every place looked at.
     """

@@ -67,8 +67,7 @@ _WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104
 
 
 def bind_host_toward(bind_host: str, registrar_addresses: list[str]) -> str:
-    """
-    Return the address the workers bind and advertise in Contact and Via.
+    """Return the address the workers bind and advertise in Contact and Via.
 
     A wildcard bind would let pjsua2 advertise whichever interface it likes, which the
     registrar may not reach. Instead the workers bind the address this machine uses
@@ -88,8 +87,7 @@ def bind_host_toward(bind_host: str, registrar_addresses: list[str]) -> str:
 
 
 def start_params(options: EngineOptions, allowed_sources: list[str]) -> StartParams:
-    """
-    Build the `start` request for one worker.
+    """Build the `start` request for one worker.
 
     Every worker gets the whole port range and binds the first free port in it; the
     engine sends `start` requests one at a time, so its workers never race for a port.

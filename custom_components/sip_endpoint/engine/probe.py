@@ -28,8 +28,7 @@ async def probe_registration(
     timeout: float = 40.0,  # noqa: ASYNC109
     worker_python_candidates: tuple[str, ...] = (),
 ) -> RegistrationState:
-    """
-    Register once in a short-lived worker, unregister, and return the final state.
+    """Register once in a short-lived worker, unregister, and return the final state.
 
     Used by the config flow's test-before-configure and by scripts/sip-check. Raises
     WorkerPythonNotFoundError or WorkerStartError; a SIP failure is a returned state.

@@ -139,8 +139,7 @@ class _WorkerSlot:
 
 
 class SipEngine:
-    """
-    Shards extensions over workers (at most 8 each), supervises and restarts them.
+    """Shards extensions over workers (at most 8 each), supervises and restarts them.
 
     Events (registration changes, incoming calls, DTMF, call ends, audio frames, ...) are
     delivered to `on_event`, always from the event loop the engine was started on, as
@@ -182,8 +181,7 @@ class SipEngine:
         return self._python
 
     async def start(self) -> None:
-        """
-        Find the worker interpreter and get ready to add extensions.
+        """Find the worker interpreter and get ready to add extensions.
 
         Raises WorkerPythonNotFoundError when no interpreter with pjsua2 exists.
         """

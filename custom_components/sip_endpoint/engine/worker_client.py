@@ -1,5 +1,4 @@
-"""
-One SIP worker process, driven over its stdin/stdout (docs/protocol.md).
+"""One SIP worker process, driven over its stdin/stdout (docs/protocol.md).
 
 `WorkerClient` launches the worker, checks its `hello`, sends `start`, correlates
 requests with responses, hands events to a callback and notices when the process goes
@@ -112,8 +111,7 @@ class WorkerClient:
         start_lock: asyncio.Lock | None = None,
         start_timeout: float = START_TIMEOUT,
     ) -> StartResult:
-        """
-        Launch the worker, check its hello, start its SIP stack.
+        """Launch the worker, check its hello, start its SIP stack.
 
         Workers launch in parallel; `start_lock`, when given, serialises only the
         `start` request, so that workers sharing a port range bind one after another.
@@ -178,8 +176,7 @@ class WorkerClient:
         *,
         timeout: float = REQUEST_TIMEOUT,  # noqa: ASYNC109
     ) -> dict[str, Any]:
-        """
-        Send a request and return its result.
+        """Send a request and return its result.
 
         Raises RequestFailedError when the worker answers with an error, and
         EngineNotRunningError when it is gone or does not answer in time.

@@ -1,5 +1,4 @@
-"""
-The protocol between Home Assistant's side and the SIP worker processes.
+"""The protocol between Home Assistant's side and the SIP worker processes.
 
 This package is pure standard library and runs on both sides: on CPython 3.13 inside
 Home Assistant and on CPython 3.12 inside a worker. It must not import homeassistant

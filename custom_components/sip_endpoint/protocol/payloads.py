@@ -1,5 +1,4 @@
-"""
-Typed payloads of the protocol's requests, results and events.
+"""Typed payloads of the protocol's requests, results and events.
 
 Each payload is a frozen dataclass. `to_wire` turns one into the JSON object that goes in
 `params`, `result` or `data`; `from_wire` checks a received object field by field and

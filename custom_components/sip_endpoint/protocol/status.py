@@ -34,8 +34,7 @@ _NOT_FOUND_CODES = frozenset({404, 484, 604})
 def classify_registration_reply(
     code: int, *, from_server: bool, expires: int
 ) -> RegistrationStatus:
-    """
-    Map the final answer to a REGISTER onto a status.
+    """Map the final answer to a REGISTER onto a status.
 
     `from_server` is False when the answer was generated locally by the SIP stack
     (Timer F's 408, a 503 for a refused TCP connection, a transport error with code 0):

@@ -1,5 +1,4 @@
-"""
-JSON-lines framing: requests, responses and events.
+"""JSON-lines framing: requests, responses and events.
 
 Every message is one JSON object on one line of UTF-8:
 

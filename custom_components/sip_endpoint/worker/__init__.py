@@ -1,5 +1,4 @@
-"""
-The SIP worker process: pjsua2 behind the JSON-lines protocol (docs/protocol.md).
+"""The SIP worker process: pjsua2 behind the JSON-lines protocol (docs/protocol.md).
 
 This package runs on CPython 3.12 with pjsua2 and never imports Home Assistant. It is
 started as ``<python3.12> -I <integration>/worker/launch.py``.

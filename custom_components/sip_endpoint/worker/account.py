@@ -88,8 +88,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             self.setRegistration(True)
 
     def check_connection(self) -> None:
-        """
-        Re-register soon, quietly, after a TCP/TLS connection was lost.
+        """Re-register soon, quietly, after a TCP/TLS connection was lost.
 
         pjsua (with its own retry off) would wait for the next refresh. pjsua2 does
         not say which connection closed, so every registered TCP/TLS account checks;

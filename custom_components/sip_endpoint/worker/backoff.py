@@ -19,8 +19,7 @@ def retry_delay(
     *,
     rng: random.Random | None = None,
 ) -> float:
-    """
-    Return the seconds to wait before the next REGISTER after ``failures`` failures.
+    """Return the seconds to wait before the next REGISTER after ``failures`` failures.
 
     Any failure is retried after about ``retry_interval`` seconds, doubling with each
     failure in a row up to 15 minutes. A server that refused the credentials or does

@@ -16,8 +16,7 @@ type LineHandler = Callable[[bytes], None]
 
 
 class ProtocolWriter:
-    """
-    Writes protocol messages from any thread, in order, on its own thread.
+    """Writes protocol messages from any thread, in order, on its own thread.
 
     Callers never block on the pipe: a slow reader on the Home Assistant side cannot
     stall the SIP stack's polling thread or the conference bridge's clock thread.
@@ -81,8 +80,7 @@ class ProtocolReader:
     def __init__(
         self, fd: int, on_line: LineHandler, on_eof: Callable[[], None]
     ) -> None:
-        """
-        Call ``on_line`` for each line of ``fd`` and ``on_eof`` once at the end.
+        """Call ``on_line`` for each line of ``fd`` and ``on_eof`` once at the end.
 
         The reader uses ``os.read`` rather than a buffered file: a daemon thread
         blocked inside a buffered reader would abort the interpreter at exit.

@@ -1,5 +1,4 @@
-"""
-Start a SIP worker process.
+"""Start a SIP worker process.
 
 Run as ``<python3.12> -I <integration dir>/worker/launch.py``. The integration's own
 ``__init__.py`` imports Home Assistant, which the worker's interpreter does not have, so

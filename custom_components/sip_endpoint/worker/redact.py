@@ -13,8 +13,7 @@ REDACTED = "<redacted>"
 
 
 def redact(message: str, secrets: Iterable[str] = ()) -> str:
-    """
-    Return ``message`` without credentials.
+    """Return ``message`` without credentials.
 
     Drops the values of Authorization and Proxy-Authorization headers, anything that
     looks like ``password=...``, and every literal occurrence of a known secret.

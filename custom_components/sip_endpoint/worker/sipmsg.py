@@ -86,8 +86,7 @@ def display_name(name_addr: str) -> str:
 
 
 def answer_after(call_info: str | None, alert_info: str | None) -> int | None:
-    """
-    Return the auto-answer delay asked for by Call-Info or Alert-Info, if any.
+    """Return the auto-answer delay asked for by Call-Info or Alert-Info, if any.
 
     ``Call-Info: <uri>;answer-after=0`` (RFC 7462 style, used by most PBXs) wins;
     otherwise an Alert-Info carrying ``info=alert-autoanswer`` (or ``intercom``) means
