@@ -1,5 +1,4 @@
-"""
-Emergency alerts: what plays on the media players, for how long, and how it stops.
+"""Emergency alerts: what plays on the media players, for how long, and how it stops.
 
 An emergency alert extension starts its alert when called: on the INVITE (it only
 rings, so other devices on the same extension can still answer), or, with *answer

@@ -1,5 +1,4 @@
-"""
-Audio that media players fetch from Home Assistant: live pages and stored files.
+"""Audio that media players fetch from Home Assistant: live pages and stored files.
 
 Both views need authentication; media players get signed URLs (see `media.py`), valid
 for a short time. A live page is served as a WAV stream whose header announces an
@@ -18,7 +17,7 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
-from .sounds import audio_dir
+from .sounds import AUDIO_DIR, audio_dir
 
 LIVE_URL = f"/api/{DOMAIN}/live/{{token}}"
 FILE_URL = f"/api/{DOMAIN}/audio/{{name}}"
@@ -142,9 +141,10 @@ class AudioFileView(HomeAssistantView):
 
     async def get(self, request: web.Request, name: str) -> web.StreamResponse:
         """Send one WAV file of the audio folder."""
-        if not _FILE_NAME.match(name):
+        hass = request.app[KEY_HASS]
+        if not _FILE_NAME.match(name) or AUDIO_DIR not in hass.data:
             return web.Response(status=404)
-        path = audio_dir(request.app[KEY_HASS]) / name
+        path = audio_dir(hass) / name
         return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
 
 

@@ -1,5 +1,4 @@
-"""
-What an extension does with an incoming call, by role.
+"""What an extension does with an incoming call, by role.
 
 The router gives each inbound call a `CallSession` (its answer, DTMF digits, playback
 and recording ends, audio and end, as awaitables) and runs the role's handler for it as

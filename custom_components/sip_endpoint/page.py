@@ -1,5 +1,4 @@
-"""
-Page extensions: answer, and bring the caller's voice to the media players.
+"""Page extensions: answer, and bring the caller's voice to the media players.
 
 `live`: the players get a signed URL of a WAV stream of the call (`audio_stream.py`)
 that starts with the chime. `record_then_play`: the call is recorded until the caller

@@ -1,5 +1,4 @@
-"""
-Siren entity of SIP Endpoint: the emergency alert of an alert extension.
+"""Siren entity of SIP Endpoint: the emergency alert of an alert extension.
 
 After a restart an alert that was running is **cleared**, not resumed: the players it
 played on are told to stop and the siren stays off (an alert nobody is there to cancel

@@ -1,5 +1,4 @@
-"""
-Audio for calls: TTS messages and media turned into what a call plays.
+"""Audio for calls: TTS messages and media turned into what a call plays.
 
 Home Assistant's `tts` speaks the message; the `ffmpeg` integration's binary converts it
 (or any media file or URL) to mono 16-bit 16 kHz WAV, which the SIP worker plays.

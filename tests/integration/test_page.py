@@ -31,6 +31,7 @@ from tests.sipbed.audio import dominant_frequency, rms, trim_silence
 from tests.sipbed.baresip import DEFAULT_TONE_HZ, Baresip, BaresipFactory
 from tests.sipbed.kamailio import Kamailio
 from tests.sipbed.users import password_for
+from tests.worker.rawcall import RawCaller
 
 from .helpers import async_wait_for_state, state_of
 from .media_fakes import RecordingMediaPlayer, async_setup_players
@@ -240,3 +241,29 @@ async def test_maximum_duration_hangs_up(
     call = state_of(hass, "event.page_2001_call")
     assert call.attributes["event_type"] == "ended"
     assert call.attributes["cause"] == "local"
+
+
+async def test_call_info_answer_after(
+    hass: HomeAssistant, create_entry: RoleEntryFactory
+) -> None:
+    """A page with Call-Info answer-after rings first, then is answered."""
+    players = await async_setup_players(hass, "Speaker")
+    entry = await create_entry(
+        [(ExtensionRole.PAGE, "2001", {CONF_MEDIA_PLAYERS: list(players)})]
+    )
+    (worker,) = entry.runtime_data.engine.workers()
+    assert worker.sip_port is not None
+    caller = RawCaller("2001", worker.sip_port)
+    try:
+        caller.invite("Call-Info: <sip:127.0.0.1>;answer-after=1\r\n")
+        ringing = await hass.async_add_executor_job(caller.wait_response, "INVITE", 180)
+        assert ringing.code == 180
+        assert state_of(hass, PAGE_STATE).state == "ringing"
+        answer = await hass.async_add_executor_job(caller.wait_response, "INVITE")
+        assert answer.code == 200
+        await hass.async_add_executor_job(lambda: caller.ack(to_tag_from=answer))
+        await async_wait_for_state(hass, PAGE_STATE, "paging")
+        await hass.async_add_executor_job(caller.bye)
+        await async_wait_for_state(hass, PAGE_STATE, "idle")
+    finally:
+        caller.close()

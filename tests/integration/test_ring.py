@@ -17,6 +17,7 @@ from custom_components.sip_endpoint.const import (
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
 from tests.sipbed.users import password_for
+from tests.worker.rawcall import RawCaller
 
 from .helpers import async_wait_for_state, state_of
 from .media_fakes import async_setup_players
@@ -106,3 +107,31 @@ async def test_configured_ringtone(
     assert player.played() == [ringtone]
     caller.hangup()
     await until(lambda: player.services()[-1] == "media_stop", "the ringtone to stop")
+
+
+async def test_ringtone_stops_when_answered_elsewhere(
+    hass: HomeAssistant, create_entry: RoleEntryFactory
+) -> None:
+    """A CANCEL with Reason cause=200 (answered elsewhere) stops the ringtone."""
+    players = await async_setup_players(hass, "Bell")
+    entry = await create_entry(
+        [(ExtensionRole.RING, "2002", {CONF_MEDIA_PLAYERS: list(players)})]
+    )
+    (worker,) = entry.runtime_data.engine.workers()
+    assert worker.sip_port is not None
+    player = next(iter(players.values()))
+    caller = RawCaller("2002", worker.sip_port)
+    try:
+        caller.invite()
+        await until(lambda: bool(player.played()), "the ringtone")
+        caller.cancel('SIP;cause=200;text="Call completed elsewhere"')
+        await until(lambda: player.services()[-1] == "media_stop", "the stop")
+        final = await hass.async_add_executor_job(caller.wait_response, "INVITE")
+        assert final.code == 487
+        await hass.async_add_executor_job(lambda: caller.ack(to_tag_from=final))
+    finally:
+        caller.close()
+    await async_wait_for_state(hass, RING_STATE, "idle")
+    call = state_of(hass, "event.ring_2002_call")
+    assert call.attributes["event_type"] == "missed"
+    assert call.attributes["cause"] == "answered_elsewhere"
