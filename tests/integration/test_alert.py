@@ -7,6 +7,7 @@ from typing import Any
 from homeassistant.components.siren.const import DOMAIN as SIREN_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import Event, HomeAssistant, State, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -14,6 +15,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
     mock_restore_cache,
 )
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.sip_endpoint.const import (
     CONF_ACCESS_CODE,
@@ -25,6 +27,7 @@ from custom_components.sip_endpoint.const import (
     EVENT_ALERT,
     ExtensionRole,
 )
+from tests.sipbed.audio import dominant_frequency, read_pcm, trim_silence
 from tests.sipbed.baresip import Baresip, BaresipFactory
 from tests.sipbed.kamailio import Kamailio
 from tests.sipbed.users import password_for
@@ -226,3 +229,68 @@ async def test_alert_running_before_a_restart_is_cleared(
     await until(lambda: player.services() == ["media_stop"], "the players to stop")
     assert state_of(hass, SIREN).state == "off"
     assert state_of(hass, ALERT_STATE).state == "idle"
+
+
+async def test_caller_hanging_up_before_the_code_starts_nothing(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+) -> None:
+    """Without the whole access code no alert starts."""
+    player = await _setup(
+        hass,
+        create_entry,
+        **{CONF_ANSWER_INBOUND_CALL: True, CONF_ACCESS_CODE: "1234"},
+    )
+    caller = await _caller(hass, baresip_factory, kamailio)
+    caller.dial("2003")
+    await hass.async_add_executor_job(caller.wait_established)
+    await hass.async_add_executor_job(caller.send_dtmf, "12")
+    await until(
+        lambda: (
+            state_of(hass, "event.emergency_alert_2003_call").attributes.get("digit")
+            == "2"
+        ),
+        "the digits",
+    )
+    caller.hangup()
+    await async_wait_for_state(hass, ALERT_STATE, "idle")
+    assert state_of(hass, SIREN).state == "off"
+    assert player.calls == []
+
+
+async def test_answered_alert_without_code(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+) -> None:
+    """Answer inbound call without a code: confirm, alert, hang up."""
+    player = await _setup(hass, create_entry, **{CONF_ANSWER_INBOUND_CALL: True})
+    caller = await _caller(hass, baresip_factory, kamailio)
+    caller.dial("2003")
+    await hass.async_add_executor_job(caller.wait_established)
+    await async_wait_for_state(hass, SIREN, "on")
+    await hass.async_add_executor_job(caller.wait_closed)
+    assert player.played() == [ALERT_MEDIA]
+    recording = caller.recording
+    assert recording is not None  # the caller heard the confirmation beeps
+    samples, rate = await hass.async_add_executor_job(read_pcm, recording)
+    beeps = trim_silence(samples)
+    assert beeps
+    assert abs(dominant_frequency(beeps[: rate // 10], rate) - 1000) < 30
+
+
+async def test_siren_snapshot(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """The siren entity and its state."""
+    await _setup(hass, create_entry)
+    entity = entity_registry.async_get(SIREN)
+    assert entity is not None
+    assert entity == snapshot(name="entity")
+    assert state_of(hass, SIREN) == snapshot(name="state")

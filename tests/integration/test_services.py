@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -273,3 +273,21 @@ async def test_hangup_ends_a_ringing_call(
     reason = await hass.async_add_executor_job(caller.wait_closed)
     assert reason.startswith("603")
     await async_wait_for_state(hass, "sensor.ring_2002_call_state", "idle")
+
+
+async def test_message_without_tts(
+    hass: HomeAssistant, create_entry: RoleEntryFactory
+) -> None:
+    """A message needs a TTS engine."""
+    players = await async_setup_players(hass, "Horn")
+    await create_entry(
+        [(ExtensionRole.EMERGENCY_ALERT, "2003", {CONF_MEDIA_PLAYERS: list(players)})]
+    )
+    with pytest.raises(HomeAssistantError) as raised:
+        await _call(
+            hass,
+            "play_alert",
+            {"device_id": _device(hass, "subentry_2003"), "message": "Fire"},
+        )
+    assert raised.value.translation_key == "tts_not_available"
+    assert state_of(hass, SIREN).state == "off"
