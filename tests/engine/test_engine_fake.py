@@ -264,7 +264,9 @@ async def test_probe_no_reply(fake_python: FakePythonFactory) -> None:
     """probe_registration returns a locally generated 408 as no reply from server."""
     state = await probe_registration(
         SERVER,
-        EngineOptions(worker_python=fake_python("--register", "no_reply")),
+        EngineOptions(
+            worker_python=fake_python("--register", "no_reply"), bind_host="127.0.0.1"
+        ),
         _ext(3),
     )
     assert state.status is RegistrationStatus.NO_REPLY_FROM_SERVER
@@ -275,7 +277,9 @@ async def test_probe_timeout(fake_python: FakePythonFactory) -> None:
     """No final answer in time is reported as no reply, not raised."""
     state = await probe_registration(
         SERVER,
-        EngineOptions(worker_python=fake_python("--register", "silent")),
+        EngineOptions(
+            worker_python=fake_python("--register", "silent"), bind_host="127.0.0.1"
+        ),
         _ext(3),
         timeout=0.3,
     )
@@ -289,7 +293,9 @@ async def test_probe_worker_dies(fake_python: FakePythonFactory) -> None:
     with pytest.raises(WorkerStartError, match="exit code 3"):
         await probe_registration(
             SERVER,
-            EngineOptions(worker_python=fake_python("--die-before-hello")),
+            EngineOptions(
+                worker_python=fake_python("--die-before-hello"), bind_host="127.0.0.1"
+            ),
             _ext(3),
         )
 
