@@ -89,7 +89,42 @@ def _pick(data: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: data[key] for key in keys if key in data}
 
 
-class SipEndpointConfigFlow(ConfigFlow, domain=DOMAIN):
+class _RoleOptionSteps[ResultT]:
+    """One step per role (the step id names the role's options form)."""
+
+    async def _async_step_role_options(
+        self, user_input: dict[str, Any] | None
+    ) -> ResultT:
+        raise NotImplementedError
+
+    async def async_step_page(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ResultT:
+        """Ask for the options of a page extension."""
+        return await self._async_step_role_options(user_input)
+
+    async def async_step_ring(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ResultT:
+        """Ask for the options of a ring extension."""
+        return await self._async_step_role_options(user_input)
+
+    async def async_step_emergency_alert(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ResultT:
+        """Ask for the options of an emergency alert extension."""
+        return await self._async_step_role_options(user_input)
+
+    async def async_step_call_to_cancel(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ResultT:
+        """Ask for the options of a call-to-cancel extension."""
+        return await self._async_step_role_options(user_input)
+
+
+class SipEndpointConfigFlow(
+    _RoleOptionSteps[ConfigFlowResult], ConfigFlow, domain=DOMAIN
+):
     """Set up a SIP server with its first extension, reconfigure it, renew credentials."""
 
     VERSION = 1
@@ -155,30 +190,6 @@ class SipEndpointConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders=placeholders,
         )
-
-    async def async_step_page(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the options of a page extension."""
-        return await self._async_step_role_options(user_input)
-
-    async def async_step_ring(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the options of a ring extension."""
-        return await self._async_step_role_options(user_input)
-
-    async def async_step_emergency_alert(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the options of an emergency alert extension."""
-        return await self._async_step_role_options(user_input)
-
-    async def async_step_call_to_cancel(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the options of a call-to-cancel extension."""
-        return await self._async_step_role_options(user_input)
 
     async def _async_step_role_options(
         self, user_input: dict[str, Any] | None
@@ -290,7 +301,7 @@ class SipEndpointConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-class ExtensionSubentryFlow(ConfigSubentryFlow):
+class ExtensionSubentryFlow(_RoleOptionSteps[SubentryFlowResult], ConfigSubentryFlow):
     """Add an extension to a SIP server, or change its credentials and options."""
 
     def __init__(self) -> None:
@@ -379,30 +390,6 @@ class ExtensionSubentryFlow(ConfigSubentryFlow):
             errors=errors,
             description_placeholders=placeholders,
         )
-
-    async def async_step_page(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Ask for the options of a page extension."""
-        return await self._async_step_role_options(user_input)
-
-    async def async_step_ring(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Ask for the options of a ring extension."""
-        return await self._async_step_role_options(user_input)
-
-    async def async_step_emergency_alert(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Ask for the options of an emergency alert extension."""
-        return await self._async_step_role_options(user_input)
-
-    async def async_step_call_to_cancel(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Ask for the options of a call-to-cancel extension."""
-        return await self._async_step_role_options(user_input)
 
     async def _async_step_role_options(
         self, user_input: dict[str, Any] | None
