@@ -17,7 +17,15 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 import voluptuous as vol
 
-from .const import ATTR_TYPE, DOMAIN, EVENT_ALERT, EVENT_CALL, EVENT_REGISTRATION
+from .const import (
+    ATTR_TYPE,
+    CONF_ROLE,
+    DOMAIN,
+    EVENT_ALERT,
+    EVENT_CALL,
+    EVENT_REGISTRATION,
+    ExtensionRole,
+)
 
 # Trigger type -> (bus event, its `type`).
 TRIGGERS: Final[dict[str, tuple[str, str]]] = {
@@ -41,12 +49,10 @@ async def async_get_triggers(
     hass: HomeAssistant, device_id: str
 ) -> list[dict[str, Any]]:
     """List the triggers of an extension's device (alert ones for alert extensions)."""
-    device = dr.async_get(hass).async_get(device_id)
-    if device is None or not any(ident[0] == DOMAIN for ident in device.identifiers):
+    role = _extension_role(hass, device_id)
+    if role is None:
         return []
-    if device.model == "SIP server":
-        return []
-    is_alert = device.model == "Emergency alert extension"
+    is_alert = role is ExtensionRole.EMERGENCY_ALERT
     return [
         {
             CONF_PLATFORM: "device",
@@ -57,6 +63,21 @@ async def async_get_triggers(
         for trigger_type in TRIGGERS
         if is_alert or trigger_type not in ALERT_TRIGGERS
     ]
+
+
+def _extension_role(hass: HomeAssistant, device_id: str) -> ExtensionRole | None:
+    """Return the role of an extension's device; None for other devices."""
+    device = dr.async_get(hass).async_get(device_id)
+    if device is None:
+        return None
+    for entry_id in device.config_entries:
+        entry = hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.domain != DOMAIN:
+            continue
+        for domain, identifier in device.identifiers:
+            if domain == DOMAIN and (subentry := entry.subentries.get(identifier)):
+                return ExtensionRole(subentry.data[CONF_ROLE])
+    return None
 
 
 async def async_attach_trigger(

@@ -7,7 +7,6 @@ from homeassistant.components.media_player.browse_media import (
     async_process_play_media_url,
 )
 from homeassistant.components.media_player.const import (
-    ATTR_MEDIA_ANNOUNCE,
     ATTR_MEDIA_CONTENT_ID,
     ATTR_MEDIA_CONTENT_TYPE,
     ATTR_MEDIA_REPEAT,
@@ -27,6 +26,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+import voluptuous as vol
 
 from .const import LOGGER
 
@@ -63,7 +63,7 @@ async def _async_call(
                 {ATTR_ENTITY_ID: entity_id, **data},
                 blocking=True,
             )
-        except HomeAssistantError as err:
+        except (HomeAssistantError, vol.Invalid) as err:
             LOGGER.warning("%s on %s failed: %s", service, entity_id, err)
 
 
@@ -94,7 +94,6 @@ async def async_play_on_players(
         {
             ATTR_MEDIA_CONTENT_ID: url,
             ATTR_MEDIA_CONTENT_TYPE: MediaType.MUSIC,
-            ATTR_MEDIA_ANNOUNCE: False,
         },
     )
     if repeat:

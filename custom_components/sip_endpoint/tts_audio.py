@@ -46,6 +46,17 @@ async def async_call_audio(
     folder = audio_dir(hass)
     await hass.async_add_executor_job(lambda: folder.mkdir(parents=True, exist_ok=True))
     target = folder / f"call-{secrets.token_hex(8)}.wav"
+    try:
+        await _async_convert(hass, target, media, message)
+    except BaseException:
+        await hass.async_add_executor_job(target.unlink, True)
+        raise
+    return target
+
+
+async def _async_convert(
+    hass: HomeAssistant, target: Path, media: str | None, message: str | None
+) -> None:
     if message is not None:
         from homeassistant.components.tts import (
             async_get_media_source_audio,
@@ -55,7 +66,7 @@ async def async_call_audio(
             hass, tts_media_source_id(hass, message)
         )
         await _async_ffmpeg(hass, "pipe:0", target, data)
-        return target
+        return
     assert media is not None
     if media.startswith("/") and not media_source.is_media_source_id(media):
         if not hass.config.is_allowed_path(media):
@@ -68,16 +79,41 @@ async def async_call_audio(
     else:
         source = await async_resolve_media(hass, media)
     await _async_ffmpeg(hass, source, target, None)
-    return target
 
 
 async def _async_ffmpeg(
     hass: HomeAssistant, source: str, target: Path, data: bytes | None
 ) -> None:
     """Convert `source` (or `data` on stdin) to the call's WAV format."""
-    process = await asyncio.create_subprocess_exec(
+    try:
+        process = await _async_start_ffmpeg(hass, source, target, data is not None)
+    except OSError as start_error:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN, translation_key="audio_conversion_failed"
+        ) from start_error
+    try:
+        async with asyncio.timeout(FFMPEG_TIMEOUT):
+            _out, errors = await process.communicate(data)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise HomeAssistantError(
+            translation_domain=DOMAIN, translation_key="audio_conversion_failed"
+        ) from None
+    if process.returncode != 0:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="audio_conversion_failed",
+        ) from RuntimeError(errors.decode(errors="replace")[-500:])
+
+
+async def _async_start_ffmpeg(
+    hass: HomeAssistant, source: str, target: Path, stdin: bool
+) -> asyncio.subprocess.Process:
+    """Start ffmpeg converting `source` (or stdin) to the call's WAV format."""
+    return await asyncio.create_subprocess_exec(
         get_ffmpeg_manager(hass).binary,
-        "-nostdin" if data is None else "-hide_banner",
+        "-hide_banner" if stdin else "-nostdin",
         "-loglevel",
         "error",
         "-y",
@@ -92,23 +128,7 @@ async def _async_ffmpeg(
         "-f",
         "wav",
         str(target),
-        stdin=asyncio.subprocess.PIPE
-        if data is not None
-        else asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    try:
-        async with asyncio.timeout(FFMPEG_TIMEOUT):
-            _out, err = await process.communicate(data)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="audio_conversion_failed"
-        ) from None
-    if process.returncode != 0:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="audio_conversion_failed",
-        ) from RuntimeError(err.decode(errors="replace")[-500:])

@@ -17,6 +17,7 @@ from custom_components.sip_endpoint.const import (
     DOMAIN,
     ExtensionRole,
 )
+from custom_components.sip_endpoint.sounds import audio_dir
 from tests.sipbed.audio import dominant_frequency, read_pcm, trim_silence, write_tone
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
@@ -291,3 +292,29 @@ async def test_message_without_tts(
         )
     assert raised.value.translation_key == "tts_not_available"
     assert state_of(hass, SIREN).state == "off"
+
+
+async def test_page_with_media_ffmpeg_cannot_read(
+    hass: HomeAssistant, create_entry: RoleEntryFactory, tmp_path: Path
+) -> None:
+    """A file that is not audio fails the conversion, and nothing is left behind."""
+    await _setup(hass, create_entry, tmp_path)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    not_audio = tmp_path / "notes.wav"
+    await hass.async_add_executor_job(not_audio.write_text, "not a wave file")
+    with pytest.raises(HomeAssistantError) as raised:
+        await _call(
+            hass,
+            "page",
+            {
+                "device_id": _device(hass, "subentry_2001"),
+                "target": "9001",
+                "media": str(not_audio),
+            },
+            response=True,
+        )
+    assert raised.value.translation_key == "audio_conversion_failed"
+    leftovers = await hass.async_add_executor_job(
+        lambda: list(audio_dir(hass).glob("call-*.wav"))
+    )
+    assert leftovers == []
