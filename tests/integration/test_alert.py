@@ -294,3 +294,36 @@ async def test_siren_snapshot(
     assert entity is not None
     assert entity == snapshot(name="entity")
     assert state_of(hass, SIREN) == snapshot(name="state")
+
+
+async def test_removing_the_extension_stops_its_alert(
+    hass: HomeAssistant, create_entry: RoleEntryFactory
+) -> None:
+    """An alert extension removed while alerting stops its players."""
+    player = await _setup(hass, create_entry)
+    await hass.services.async_call(
+        SIREN_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: SIREN}, blocking=True
+    )
+    entry = hass.config_entries.async_entries("sip_endpoint")[0]
+    assert hass.config_entries.async_remove_subentry(entry, "subentry_2003")
+    await until(lambda: player.services()[-1] == "media_stop", "the players to stop")
+    await hass.async_block_till_done()
+    assert hass.states.get(SIREN) is None
+    assert "subentry_2003" not in entry.runtime_data.router.alerts
+
+
+async def test_unloading_stops_a_running_alert(
+    hass: HomeAssistant, create_entry: RoleEntryFactory
+) -> None:
+    """Unloading the entry stops the alert on the players."""
+    player = await _setup(hass, create_entry)
+    events = _alert_events(hass)
+    await hass.services.async_call(
+        SIREN_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: SIREN}, blocking=True
+    )
+    entry = hass.config_entries.async_entries("sip_endpoint")[0]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert player.services()[-1] == "media_stop"
+    assert [event["type"] for event in events] == ["started", "stopped"]
+    assert events[1]["reason"] == "unloaded"
