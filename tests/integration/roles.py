@@ -3,6 +3,9 @@
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import contextlib
+from pathlib import Path
+import shutil
+import tempfile
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
@@ -10,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sip_endpoint.const import ExtensionRole
+from custom_components.sip_endpoint.sounds import AUDIO_DIR
 from tests.sipbed.kamailio import Kamailio
 from tests.sipbed.users import password_for
 
@@ -40,6 +44,10 @@ async def role_entries(
 ) -> AsyncIterator[RoleEntryFactory]:
     """Yield a factory of loaded entries (registered extensions); unload them after."""
     hass.config.internal_url = INTERNAL_URL
+    # Each test gets its own folder of sounds and recordings (pytest-xdist runs in
+    # parallel, with the same Home Assistant config folder).
+    folder = Path(await hass.async_add_executor_job(tempfile.mkdtemp))
+    hass.data[AUDIO_DIR] = folder
     entries: list[MockConfigEntry] = []
 
     async def create(specs: list[RoleSpec]) -> MockConfigEntry:
@@ -69,6 +77,7 @@ async def role_entries(
             if entry.state is ConfigEntryState.LOADED:
                 await hass.config_entries.async_unload(entry.entry_id)
                 await hass.async_block_till_done()
+        await hass.async_add_executor_job(shutil.rmtree, folder)
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
