@@ -56,6 +56,18 @@ def port_is_free(host: str, port: int, kinds: tuple[int, ...]) -> bool:
     return True
 
 
+def _check_free_port(params: StartParams) -> None:
+    both = (socket.SOCK_DGRAM, socket.SOCK_STREAM)
+    for port in range(params.port_min, params.port_max + 1):
+        if port_is_free(params.bind_host, port, both):
+            return
+    raise _no_free_port(params)
+
+
+def _no_free_port(params: StartParams) -> OSError:
+    return OSError(f"no free UDP+TCP port in {params.port_min}..{params.port_max}")
+
+
 class WorkerEndpoint(pj.Endpoint):  # type: ignore[misc]
     """The pjsua2 endpoint, reporting lost TCP/TLS connections."""
 
@@ -94,6 +106,9 @@ class SipStack:
 
     def start(self, params: StartParams) -> None:
         """Create and start the library, then bind the transports."""
+        # Refuse a taken range before creating the library: after libCreate a
+        # second `start` (with another range) would fail a C assert.
+        _check_free_port(params)
         config = pj.EpConfig()
         ua = config.uaConfig
         ua.threadCnt = 0
@@ -137,9 +152,7 @@ class SipStack:
             self.sip_port = port
             break
         else:
-            raise OSError(
-                f"no free UDP+TCP port in {params.port_min}..{params.port_max}"
-            )
+            raise _no_free_port(params)
         for port in range(self.sip_port + 1, params.port_max + 1):
             if not port_is_free(host, port, (socket.SOCK_STREAM,)):
                 continue
