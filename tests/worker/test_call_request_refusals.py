@@ -52,7 +52,7 @@ def caller(baresip_factory: BaresipFactory, kamailio: Kamailio) -> Baresip:
     return phone
 
 
-def _refused(worker: WorkerClient, method: Method, **params: object) -> ErrorCode:
+def _refused(worker: WorkerClient, method: Method, **params: object) -> str:
     return worker.request_error(method, params).code
 
 
