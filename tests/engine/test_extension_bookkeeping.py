@@ -1,0 +1,59 @@
+"""Adding, replacing and asking about extensions in any order keeps one account each."""
+
+import pytest
+
+from custom_components.sip_endpoint.engine.errors import RequestFailedError
+from custom_components.sip_endpoint.engine.models import (
+    EngineOptions,
+    ExtensionSettings,
+    ServerSettings,
+)
+from custom_components.sip_endpoint.engine.sip_engine import SipEngine
+from custom_components.sip_endpoint.protocol.status import RegistrationStatus
+
+from .conftest import EventRecorder, FakePythonFactory, latest_with_status
+
+SERVER = ServerSettings(host="127.0.0.1", port=5060)
+
+
+def _ext(number: int, password: str | None = None) -> ExtensionSettings:
+    ext = str(2000 + number)
+    return ExtensionSettings(f"id-{ext}", ext, ext, password or f"pw-{ext}")
+
+
+async def test_add_twice_replaces_and_update_of_a_new_one_adds(
+    fake_python: FakePythonFactory, recorder: EventRecorder
+) -> None:
+    """A second `add` takes the new credentials; `update` of an unknown one adds it."""
+    engine = SipEngine(
+        SERVER,
+        EngineOptions(worker_python=fake_python(), bind_host="127.0.0.1"),
+        recorder,
+    )
+    await engine.start()
+    python = engine.worker_python
+    await engine.start()  # already running: nothing changes
+    assert engine.worker_python is python
+    await engine.add_extension(_ext(1, password="wrong"))
+    await recorder.wait_for(
+        lambda events: (
+            "id-2001"
+            in latest_with_status(events, RegistrationStatus.REJECTED_BY_SERVER)
+        )
+    )
+    await engine.add_extension(_ext(1))
+    await engine.update_extension(_ext(2))
+    await recorder.wait_for(
+        lambda events: (
+            {"id-2001", "id-2002"}
+            <= latest_with_status(events, RegistrationStatus.SUCCESSFUL)
+        )
+    )
+    (worker,) = engine.workers()
+    assert sorted(worker.ext_ids) == ["id-2001", "id-2002"]
+    await engine.remove_extension("id-2002")
+    assert engine.registration("id-2002") is None
+    with pytest.raises(RequestFailedError, match="unknown_extension"):
+        await engine.reregister("id-2002")
+    await engine.stop()
+    assert engine.workers() == []
