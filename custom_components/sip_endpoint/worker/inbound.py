@@ -70,7 +70,19 @@ def _refuse(
     )
     # Keep the object until it is disconnected: a collected Call hangs up on its own.
     context.refused_calls.append(call)
+    call.local_hangup = True
+    # Hang up from the polling loop, not inside onIncomingCall: for an INVITE without
+    # SDP, pjsua frees the request after the callback and a hangup inside it made
+    # that fail a C assert (pjsip_rx_data_free_cloned) and abort the worker.
+    context.post(lambda: _hang_up(call, code))
+
+
+def _hang_up(call: WorkerCall, code: int) -> None:
+    if call.disconnected:
+        return
     prm = pj.CallOpParam()
     prm.statusCode = code
-    call.local_hangup = True
-    call.hangup(prm)
+    try:
+        call.hangup(prm)
+    except pj.Error as err:
+        _LOGGER.debug("Refusing a call: %s", err.info())

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 import gc
+import json
 import logging
 import os
 import platform
@@ -130,7 +131,8 @@ class WorkerRuntime:
         try:
             message = wire.decode(line)
         except wire.ProtocolError as err:
-            self.writer.fail(0, wire.ErrorCode.BAD_REQUEST, str(err))
+            # docs/protocol.md: id 0 only when no id could be read.
+            self.writer.fail(_readable_id(line), wire.ErrorCode.BAD_REQUEST, str(err))
             return
         if not isinstance(message, wire.Request):
             msg_id = message.id if isinstance(message, wire.Response) else 0
@@ -197,3 +199,17 @@ class WorkerRuntime:
 
 
 _DEFERRED = RequestHandlers.DEFERRED
+
+
+def _readable_id(line: bytes) -> int:
+    """Return the id of a line that is not a valid request, or 0 if it has none."""
+    if len(line) > wire.MAX_LINE_BYTES:  # not parsed at all
+        return 0
+    try:
+        body = json.loads(line)
+    except (ValueError, RecursionError):
+        return 0
+    value = body.get("id") if isinstance(body, dict) else None
+    if type(value) is int and 0 <= value < 2**53:
+        return value
+    return 0
