@@ -1,0 +1,105 @@
+"""A worker that says odd things: the client skips them and keeps working."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from custom_components.sip_endpoint.engine.errors import WorkerStartError
+from custom_components.sip_endpoint.engine.worker_client import WorkerClient
+from custom_components.sip_endpoint.protocol import PROTOCOL_VERSION
+from custom_components.sip_endpoint.protocol.payloads import (
+    EventName,
+    Method,
+    StartParams,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from custom_components.sip_endpoint.protocol.wire import Event
+
+START = StartParams(bind_host="127.0.0.1", port_min=5900, port_max=5999)
+HELLO = {"protocol": PROTOCOL_VERSION, "pjsua2": "0.0-odd", "python": "3.12", "pid": 1}
+
+# Says hello twice, sends a request and two log events, answers every request with
+# {"sip_port": 5900}, and exits after `shutdown` or at the end of stdin.
+ODD_WORKER = """
+import json, sys
+def out(message):
+    sys.stdout.write(json.dumps(message) + "\\n")
+    sys.stdout.flush()
+hello = json.loads(sys.argv[1])
+out({"type": "event", "event": "hello", "data": hello})
+if sys.argv[2] == "odd":
+    out({"type": "event", "event": "hello", "data": dict(hello, pjsua2="second")})
+    out({"type": "request", "id": 7, "method": "status", "params": {}})
+    for text in ("first", "second"):
+        out({"type": "event", "event": "log", "data": {"level": 3, "message": text}})
+for line in sys.stdin:
+    request = json.loads(line)
+    out({"type": "response", "id": request["id"], "result": {"sip_port": 5900}})
+    if request["method"] == "shutdown":
+        break
+"""
+
+
+def _interpreter(tmp_path: Path, hello: dict[str, object], mode: str) -> str:
+    """Return a script that poses as the worker's interpreter."""
+    worker = tmp_path / "odd_worker.py"
+    worker.write_text(ODD_WORKER)
+    script = tmp_path / f"odd-python-{mode}"
+    script.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "{worker}" '
+        f"'{json.dumps(hello)}' {mode}\n"
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+async def test_second_hello_requests_and_failing_handlers_are_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first hello counts; a request from the worker and a handler error are logged."""
+    seen: list[str] = []
+    both_seen = asyncio.Event()
+
+    def on_event(event: Event) -> None:
+        assert event.name == EventName.LOG
+        seen.append(event.data["message"])
+        if len(seen) == 2:
+            both_seen.set()
+        if event.data["message"] == "first":
+            raise RuntimeError("handler failed")
+
+    client = WorkerClient(
+        _interpreter(tmp_path, HELLO, "odd"), name="odd", on_event=on_event
+    )
+    result = await client.start(START)
+    assert result.sip_port == 5900
+    assert client.hello is not None and client.hello.pjsua2 == "0.0-odd"
+    async with asyncio.timeout(10):
+        await both_seen.wait()
+    assert seen == ["first", "second"]
+    assert await client.request(Method.STATUS) == {"sip_port": 5900}
+    await client.stop()
+    assert client.returncode == 0
+    assert "sent a second hello" in caplog.text
+    assert "sent a request; ignored" in caplog.text
+    assert "Error handling event log" in caplog.text
+
+
+async def test_malformed_hello_fails_the_start(tmp_path: Path) -> None:
+    """A hello without its fields is a start error, and no process is left."""
+    client = WorkerClient(
+        _interpreter(tmp_path, {"protocol": PROTOCOL_VERSION}, "plain"),
+        name="odd",
+        on_event=lambda event: None,
+    )
+    with pytest.raises(WorkerStartError, match="malformed hello"):
+        await client.start(START)
+    assert client.returncode is not None
