@@ -10,6 +10,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from custom_components.sip_endpoint.engine.errors import WorkerStartError
+from custom_components.sip_endpoint.engine.models import (
+    EngineOptions,
+    ExtensionSettings,
+    ServerSettings,
+)
+from custom_components.sip_endpoint.engine.probe import probe_registration
 from custom_components.sip_endpoint.engine.worker_client import WorkerClient
 from custom_components.sip_endpoint.protocol import PROTOCOL_VERSION
 from custom_components.sip_endpoint.protocol.payloads import (
@@ -26,23 +32,39 @@ if TYPE_CHECKING:
 START = StartParams(bind_host="127.0.0.1", port_min=5900, port_max=5999)
 HELLO = {"protocol": PROTOCOL_VERSION, "pjsua2": "0.0-odd", "python": "3.12", "pid": 1}
 
-# Says hello twice, sends a request and two log events, answers every request with
-# {"sip_port": 5900}, and exits after `shutdown` or at the end of stdin.
+# Poses as the worker's interpreter. It answers the interpreter probe (`-c`), says
+# hello, and answers requests with {"sip_port": 5900} until `shutdown` or the end of
+# stdin. Modes: "odd" says hello twice, sends a request and two log events first;
+# "refuse" refuses `add_account`; "vanish" sends a malformed registration event
+# after `add_account`, then exits with code 5.
 ODD_WORKER = """
 import json, sys
 def out(message):
     sys.stdout.write(json.dumps(message) + "\\n")
     sys.stdout.flush()
-hello = json.loads(sys.argv[1])
+if "-c" in sys.argv:
+    out({"python": "3.12.99", "pjsua2": "0.0-odd"})
+    sys.exit(0)
+hello, mode = json.loads(sys.argv[1]), sys.argv[2]
 out({"type": "event", "event": "hello", "data": hello})
-if sys.argv[2] == "odd":
+if mode == "odd":
     out({"type": "event", "event": "hello", "data": dict(hello, pjsua2="second")})
     out({"type": "request", "id": 7, "method": "status", "params": {}})
     for text in ("first", "second"):
         out({"type": "event", "event": "log", "data": {"level": 3, "message": text}})
 for line in sys.stdin:
     request = json.loads(line)
-    out({"type": "response", "id": request["id"], "result": {"sip_port": 5900}})
+    answer = {"type": "response", "id": request["id"], "result": {"sip_port": 5900}}
+    if request["method"] == "add_account" and mode == "refuse":
+        answer = {
+            "type": "response",
+            "id": request["id"],
+            "error": {"code": "limit_reached", "message": "no room"},
+        }
+    out(answer)
+    if request["method"] == "add_account" and mode == "vanish":
+        out({"type": "event", "event": "registration", "data": {"ext_id": 5}})
+        sys.exit(5)
     if request["method"] == "shutdown":
         break
 """
@@ -55,7 +77,7 @@ def _interpreter(tmp_path: Path, hello: dict[str, object], mode: str) -> str:
     script = tmp_path / f"odd-python-{mode}"
     script.write_text(
         f'#!/bin/sh\nexec "{sys.executable}" "{worker}" '
-        f"'{json.dumps(hello)}' {mode}\n"
+        f"'{json.dumps(hello)}' {mode} \"$@\"\n"
     )
     script.chmod(0o755)
     return str(script)
@@ -103,3 +125,25 @@ async def test_malformed_hello_fails_the_start(tmp_path: Path) -> None:
     with pytest.raises(WorkerStartError, match="malformed hello"):
         await client.start(START)
     assert client.returncode is not None
+
+
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [("refuse", "refused the extension"), ("vanish", "went away \\(exit code 5")],
+)
+async def test_probe_worker_refusing_or_vanishing_is_a_start_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: str, error: str
+) -> None:
+    """The check before saving settings reports the worker's failure, not a hang."""
+    with pytest.raises(WorkerStartError, match=error):
+        await probe_registration(
+            ServerSettings(host="127.0.0.1", port=5060),
+            EngineOptions(
+                worker_python=_interpreter(tmp_path, HELLO, mode),
+                bind_host="127.0.0.1",
+            ),
+            ExtensionSettings("id-2003", "2003", "2003", "pw-2003"),
+            timeout=10,
+        )
+    if mode == "vanish":
+        assert "Malformed registration event" in caplog.text
