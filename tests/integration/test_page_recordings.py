@@ -1,0 +1,85 @@
+"""Record-then-play pages keep only the newest recording of each extension."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from yarl import URL
+
+from custom_components.sip_endpoint.const import (
+    CONF_CHIME,
+    CONF_MEDIA_PLAYERS,
+    CONF_PAGE_MODE,
+    ExtensionRole,
+    PageMode,
+)
+from custom_components.sip_endpoint.sounds import audio_dir
+from tests.sipbed.baresip import BaresipFactory
+from tests.sipbed.kamailio import Kamailio
+from tests.sipbed.users import password_for
+
+from .helpers import async_wait_for_state
+from .media_fakes import async_setup_players
+from .roles import RoleEntryFactory, role_entries, until
+
+PAGE_STATE = "sensor.page_2001_call_state"
+
+
+@pytest.fixture
+async def create_entry(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> AsyncIterator[RoleEntryFactory]:
+    """Create loaded entries with role options."""
+    async with role_entries(hass, kamailio, make_entry) as create:
+        yield create
+
+
+async def test_second_page_replaces_the_first_recording(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+) -> None:
+    """Each page plays its own recording; the older file is deleted."""
+    players = await async_setup_players(hass, "Speaker")
+    (player,) = players.values()
+    await create_entry(
+        [
+            (
+                ExtensionRole.PAGE,
+                "2001",
+                {
+                    CONF_MEDIA_PLAYERS: list(players),
+                    CONF_PAGE_MODE: PageMode.RECORD_THEN_PLAY,
+                    CONF_CHIME: False,
+                },
+            )
+        ]
+    )
+    caller = baresip_factory(
+        user="9001", password=password_for("9001"), registrar=kamailio
+    )
+    await hass.async_add_executor_job(caller.wait_registered)
+
+    def recordings() -> list[str]:
+        return sorted(path.name for path in audio_dir(hass).glob("page-*.wav"))
+
+    names: list[list[str]] = []
+    for page in (1, 2):
+        caller.dial("2001")
+        await hass.async_add_executor_job(caller.wait_established)
+        await async_wait_for_state(hass, PAGE_STATE, "paging")
+        await asyncio.sleep(1.0)  # the caller speaks (sends its tone) for a while
+        caller.hangup()
+        await hass.async_add_executor_job(caller.wait_closed)
+        await until(lambda page=page: len(player.played()) == page, "play_media")
+        names.append(await hass.async_add_executor_job(recordings))
+
+    assert len(names[0]) == 1
+    assert len(names[1]) == 1
+    assert names[0] != names[1]
+    assert URL(player.played()[1]).path.endswith(names[1][0])
