@@ -180,10 +180,14 @@ _ensure_venv() {
 
 # Let coverage measure every process of a venv when COVERAGE_PROCESS_START is set
 # (pytest-xdist workers in .venv, SIP workers started with "python -I" in .venv-worker).
+# A second argument names coverage's core for that venv (COVERAGE_CORE).
 _install_coverage_pth() {
-  local dir="$1" site
+  local dir="$1" core="${2:-}" site line='import coverage; coverage.process_startup()'
   site="$("$dir/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
-  printf 'import coverage; coverage.process_startup()\n' >"$site/$COVERAGE_PTH"
+  if [[ -n "$core" ]]; then
+    line="import os; os.environ.setdefault('COVERAGE_CORE', '$core'); $line"
+  fi
+  printf '%s\n' "$line" >"$site/$COVERAGE_PTH"
 }
 
 ensure_venvs() {
@@ -193,5 +197,8 @@ ensure_venvs() {
   _ensure_venv "$VENV" "$ha_python" "$REPO_ROOT/requirements_test.txt"
   _ensure_venv "$VENV_WORKER" "$worker_python" "$REPO_ROOT/requirements_worker.txt"
   _install_coverage_pth "$VENV"
-  _install_coverage_pth "$VENV_WORKER"
+  # pjsua2 runs some callbacks on its own C threads (measured: an outbound call's
+  # early/connecting/confirmed states, a player's end of file), where coverage's
+  # per-thread tracers never run; sys.monitoring sees every thread.
+  _install_coverage_pth "$VENV_WORKER" sysmon
 }

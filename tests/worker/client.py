@@ -264,9 +264,6 @@ def _worker_environment() -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     if "COVERAGE_PROCESS_START" in os.environ:
         env["COVERAGE_PROCESS_START"] = os.environ["COVERAGE_PROCESS_START"]
-        # coverage's C tracer misses lines of some callbacks pjsua2 calls from C++
-        # (e.g. a call's CONFIRMED state); its Python tracer records them.
-        env["COVERAGE_CORE"] = os.environ.get("COVERAGE_CORE", "pytrace")
     return env
 
 
