@@ -51,9 +51,34 @@ async def test_add_twice_replaces_and_update_of_a_new_one_adds(
     )
     (worker,) = engine.workers()
     assert sorted(worker.ext_ids) == ["id-2001", "id-2002"]
+    statuses = await engine.worker_statuses()
+    assert list(statuses) == [worker.index]
+    assert statuses[worker.index].accounts == 2
     await engine.remove_extension("id-2002")
     assert engine.registration("id-2002") is None
     with pytest.raises(RequestFailedError, match="unknown_extension"):
         await engine.reregister("id-2002")
     await engine.stop()
     assert engine.workers() == []
+
+
+async def test_malformed_and_unknown_events_are_skipped(
+    fake_python: FakePythonFactory,
+    recorder: EventRecorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker's malformed or unknown events are logged; its extension registers."""
+    engine = SipEngine(
+        SERVER,
+        EngineOptions(worker_python=fake_python("--garbage"), bind_host="127.0.0.1"),
+        recorder,
+    )
+    await engine.start()
+    await engine.add_extension(_ext(3))
+    await recorder.wait_for(
+        lambda events: (
+            "id-2003" in latest_with_status(events, RegistrationStatus.SUCCESSFUL)
+        )
+    )
+    await engine.stop()
+    assert "sent a malformed registration" in caplog.text
