@@ -1,0 +1,97 @@
+"""Which sound an alert plays: the action's media, or the configured TTS message."""
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from yarl import URL
+
+from custom_components.sip_endpoint.const import (
+    CONF_ALERT_MEDIA,
+    CONF_ALERT_TTS_MESSAGE,
+    CONF_MEDIA_PLAYERS,
+    DOMAIN,
+    ExtensionRole,
+)
+from tests.sipbed.kamailio import Kamailio
+
+from .helpers import state_of
+from .media_fakes import (
+    RecordingMediaPlayer,
+    async_setup_players,
+    async_setup_tone_tts,
+)
+from .roles import RoleEntryFactory, role_entries
+
+SIREN = "siren.emergency_alert_2003_alert"
+CONFIGURED_MEDIA = "http://media.example/evacuate.mp3"
+
+
+@pytest.fixture
+async def create_entry(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> AsyncIterator[RoleEntryFactory]:
+    """Create loaded entries with role options."""
+    async with role_entries(hass, kamailio, make_entry) as create:
+        yield create
+
+
+async def _alert_extension(
+    hass: HomeAssistant, create_entry: RoleEntryFactory, **options: Any
+) -> tuple[RecordingMediaPlayer, str]:
+    players = await async_setup_players(hass, "Horn")
+    await create_entry(
+        [
+            (
+                ExtensionRole.EMERGENCY_ALERT,
+                "2003",
+                {CONF_MEDIA_PLAYERS: list(players), **options},
+            )
+        ]
+    )
+    device = dr.async_get(hass).async_get_device(
+        identifiers={(DOMAIN, "subentry_2003")}
+    )
+    assert device is not None
+    return next(iter(players.values())), device.id
+
+
+async def test_action_media_wins_over_the_configured_one(
+    hass: HomeAssistant, create_entry: RoleEntryFactory
+) -> None:
+    """play_alert with media plays that media, not the extension's own."""
+    player, device_id = await _alert_extension(
+        hass, create_entry, **{CONF_ALERT_MEDIA: CONFIGURED_MEDIA}
+    )
+    other = "http://media.example/lockdown.mp3"
+    await hass.services.async_call(
+        DOMAIN, "play_alert", {"device_id": device_id, "media": other}, blocking=True
+    )
+    assert state_of(hass, SIREN).state == "on"
+    assert player.played() == [other]
+    await hass.services.async_call(
+        DOMAIN, "cancel_alert", {"device_id": device_id}, blocking=True
+    )
+    assert state_of(hass, SIREN).state == "off"
+
+
+async def test_configured_tts_message_is_spoken(
+    hass: HomeAssistant, create_entry: RoleEntryFactory, tmp_path: Path
+) -> None:
+    """Without media, the configured TTS message is what the players get."""
+    await async_setup_tone_tts(hass, tmp_path)
+    player, device_id = await _alert_extension(
+        hass, create_entry, **{CONF_ALERT_TTS_MESSAGE: "Please leave the building"}
+    )
+    await hass.services.async_call(
+        DOMAIN, "play_alert", {"device_id": device_id}, blocking=True
+    )
+    assert state_of(hass, SIREN).state == "on"
+    (url,) = player.played()
+    assert URL(url).path.startswith("/api/tts_proxy/")
