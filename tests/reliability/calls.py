@@ -6,7 +6,12 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from custom_components.sip_endpoint.protocol.payloads import CallEnded, IncomingCall
+from custom_components.sip_endpoint.protocol.payloads import (
+    CallEnded,
+    CallPhase,
+    CallStateChanged,
+    IncomingCall,
+)
 
 from .proxycall import ProxyCaller
 
@@ -65,6 +70,15 @@ async def one_call(
 ) -> CallEnded:
     """Place, answer and hang up one call; return how the engine saw it end."""
     caller, call = await answered_call(engine, recorder, kamailio, callee)
+    # Kamailio's two UDP children may pass a BYE on before the ACK: wait for the ACK.
+    await recorder.wait_for(
+        lambda events: any(
+            isinstance(e, CallStateChanged)
+            and e.call_id == call.call_id
+            and e.state is CallPhase.CONFIRMED
+            for e in events
+        )
+    )
     try:
         assert await asyncio.to_thread(caller.bye) == 200
     finally:
