@@ -247,6 +247,7 @@ def _collect(sock: socket.socket, codes: dict[int, set[str]]) -> None:
     ("count", "rate", "sdp"),
     [
         pytest.param(16, 2.0, False, id="2-per-second"),
+        pytest.param(16, 2.0, True, id="2-per-second-with-sdp"),
         pytest.param(1000, 250.0, False, id="250-per-second"),
         pytest.param(
             1000,
