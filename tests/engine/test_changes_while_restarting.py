@@ -1,0 +1,71 @@
+"""Extensions added while their worker waits to restart are kept, not refused."""
+
+from collections.abc import Sequence
+import os
+import signal
+
+import pytest
+
+from custom_components.sip_endpoint.engine import sip_engine
+from custom_components.sip_endpoint.engine.errors import EngineNotRunningError
+from custom_components.sip_endpoint.engine.models import (
+    EngineOptions,
+    ExtensionSettings,
+    ServerSettings,
+)
+from custom_components.sip_endpoint.engine.sip_engine import (
+    RESTARTING_REASON,
+    SipEngine,
+)
+from custom_components.sip_endpoint.protocol.payloads import RegistrationState
+from custom_components.sip_endpoint.protocol.status import RegistrationStatus
+
+from .conftest import EventRecorder, FakePythonFactory, latest_with_status
+
+
+def _ext(number: int) -> ExtensionSettings:
+    ext = str(2000 + number)
+    return ExtensionSettings(f"id-{ext}", ext, ext, f"pw-{ext}")
+
+
+def _restarting(events: Sequence[object], ext_id: str) -> bool:
+    states = [e for e in events if isinstance(e, RegistrationState)]
+    latest = [s for s in states if s.ext_id == ext_id][-1:]
+    return bool(latest) and latest[0].reason == RESTARTING_REASON
+
+
+async def test_add_while_the_worker_is_down(
+    fake_python: FakePythonFactory,
+    recorder: EventRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The new extension is reported as waiting; asking to re-register is refused."""
+    monkeypatch.setattr(sip_engine, "RESTART_DELAY_MIN", 600.0)
+    engine = SipEngine(
+        ServerSettings(host="127.0.0.1", port=5060),
+        EngineOptions(worker_python=fake_python(), bind_host="127.0.0.1"),
+        recorder,
+    )
+    await engine.start()
+    await engine.add_extension(_ext(1))
+    await recorder.wait_for(
+        lambda events: (
+            "id-2001" in latest_with_status(events, RegistrationStatus.SUCCESSFUL)
+        )
+    )
+    (worker,) = engine.workers()
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGKILL)
+    await recorder.wait_for(lambda events: _restarting(events, "id-2001"))
+
+    await engine.add_extension(_ext(2))
+    assert _restarting(recorder.events, "id-2002")
+    state = engine.registration("id-2002")
+    assert state is not None and state.status is RegistrationStatus.UNREGISTERED
+    with pytest.raises(EngineNotRunningError):
+        await engine.reregister("id-2001")
+    (worker,) = engine.workers()
+    assert worker.pid is None
+    assert sorted(worker.ext_ids) == ["id-2001", "id-2002"]
+    await engine.stop()
+    assert engine.workers() == []
