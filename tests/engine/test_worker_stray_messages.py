@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from custom_components.sip_endpoint.engine.errors import WorkerStartError
+from custom_components.sip_endpoint.engine import worker_client
+from custom_components.sip_endpoint.engine.errors import (
+    EngineNotRunningError,
+    WorkerStartError,
+)
 from custom_components.sip_endpoint.engine.models import (
     EngineOptions,
     ExtensionSettings,
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from custom_components.sip_endpoint.protocol.wire import Event
+
+    from .conftest import FakePythonFactory
 
 START = StartParams(bind_host="127.0.0.1", port_min=5900, port_max=5999)
 HELLO = {"protocol": PROTOCOL_VERSION, "pjsua2": "0.0-odd", "python": "3.12", "pid": 1}
@@ -147,3 +153,26 @@ async def test_probe_worker_refusing_or_vanishing_is_a_start_error(
         )
     if mode == "vanish":
         assert "Malformed registration event" in caplog.text
+
+
+async def test_worker_without_hello_in_time_is_ended(
+    fake_python: FakePythonFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No hello within the limit: a start error, and the process does not linger."""
+    monkeypatch.setattr(worker_client, "HELLO_TIMEOUT", 0.5)
+    client = WorkerClient(
+        fake_python("--hello-delay", "30"), name="slow", on_event=lambda event: None
+    )
+    with pytest.raises(WorkerStartError, match="sent no hello"):
+        await client.start(START)
+    assert client.returncode is not None
+
+
+async def test_client_never_started() -> None:
+    """Stopping a client that never started is a no-op; waiting for it is refused."""
+    client = WorkerClient("/nonexistent/python", name="idle", on_event=print)
+    await client.stop()
+    with pytest.raises(EngineNotRunningError, match="never started"):
+        await client.wait_closed()
+    with pytest.raises(EngineNotRunningError, match="not running"):
+        await client.request(Method.STATUS)
