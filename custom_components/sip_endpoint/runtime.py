@@ -82,9 +82,10 @@ def signal_call_event(entry_id: str, ext_id: str) -> str:
 class AppliedConfig:
     """The configuration the running engine was set up with."""
 
-    data: Mapping[str, Any]
-    options: Mapping[str, Any]
-    extensions: dict[str, Mapping[str, Any]]
+    # Not in the repr: subentry data holds passwords, and a repr ends up in tracebacks.
+    data: Mapping[str, Any] = field(repr=False)
+    options: Mapping[str, Any] = field(repr=False)
+    extensions: dict[str, Mapping[str, Any]] = field(repr=False)
 
 
 def applied_config(entry: ConfigEntry[Any]) -> AppliedConfig:

@@ -165,11 +165,6 @@ async def test_marker_password_never_leaks(
     assert {place for place, text in places.items() if MARKER in text} == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known leak: runtime.AppliedConfig keeps the subentries' data (passwords "
-    "included) in its repr; it needs field(repr=False) (runtime.py, issue 5's file)",
-)
 async def test_runtime_repr_has_no_password(
     hass: HomeAssistant,
     kamailio: Kamailio,
