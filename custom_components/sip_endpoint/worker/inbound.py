@@ -15,6 +15,16 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+# A call with SDP refused for its source keeps its call slot this long before its 403.
+# pjsua opens an RTP and an RTCP socket for every INVITE with SDP before any callback
+# runs, and pjlib's ioqueue (64 slots, compiled in) gives a closed socket's slot back
+# only 500 ms later: refused at once, a flood churns sockets faster than that and the
+# worker aborts. Held, the wheel's 4 call slots stay taken, pjsua answers further
+# INVITEs 486 by itself before it opens any socket, and the churn stays at 4 calls per
+# hold. While a stranger floods, calls through the registrar are busy too, but the
+# worker lives and keeps its registrations.
+STRANGER_HOLD_SECONDS = 0.5
+
 
 def check_source(context: WorkerContext, address: str, method: str) -> bool:
     """Return whether a request from ``address`` is allowed; report it if not."""
@@ -35,7 +45,9 @@ def handle_incoming_call(
     message = parse_message(raw)
     source = str(rdata.srcAddress)
     if not check_source(context, source, "INVITE"):
-        _refuse(context, account, prm.callId, 403)
+        offers_media = "sdp" in (message.header("content-type") or "").lower()
+        hold = STRANGER_HOLD_SECONDS if offers_media else 0.0
+        _refuse(context, account, prm.callId, 403, hold=hold)
         return
     if uri_user(message.request_uri) != account.params.extension:
         _LOGGER.info("Refused INVITE for another user: %s", message.request_uri)
@@ -63,7 +75,12 @@ def handle_incoming_call(
 
 
 def _refuse(
-    context: WorkerContext, account: "ExtensionAccount", pjsua_call_id: int, code: int
+    context: WorkerContext,
+    account: "ExtensionAccount",
+    pjsua_call_id: int,
+    code: int,
+    *,
+    hold: float = 0.0,
 ) -> None:
     call = WorkerCall(
         context, account, CallDirection.INBOUND, pjsua_call_id, silent=True
@@ -74,7 +91,10 @@ def _refuse(
     # Hang up from the polling loop, not inside onIncomingCall: for an INVITE without
     # SDP, pjsua frees the request after the callback and a hangup inside it made
     # that fail a C assert (pjsip_rx_data_free_cloned) and abort the worker.
-    context.post(lambda: _hang_up(call, code))
+    if hold > 0:
+        context.scheduler.call_later(hold, lambda: _hang_up(call, code))
+    else:
+        context.post(lambda: _hang_up(call, code))
 
 
 def _hang_up(call: WorkerCall, code: int) -> None:
