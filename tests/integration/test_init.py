@@ -2,11 +2,12 @@
 
 from collections.abc import Callable
 import os
+from typing import Any
 
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntries, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, flush_store
 
 from custom_components.sip_endpoint.const import (
     CONF_WORKER_PYTHON,
@@ -101,3 +102,31 @@ async def test_missing_worker_python_retries_with_repair(
     ]
     assert [issue.translation_key for issue in issues] == ["no_worker_python"]
     assert all(not issue.is_fixable for issue in issues)
+
+
+async def test_configuration_survives_restart(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    loaded_entry: MockConfigEntry,
+) -> None:
+    """What Home Assistant stores brings back the server, options and extensions."""
+    await async_wait_for_state(hass, PAGE_REGISTRATION, "successful")
+    hass.config_entries._async_schedule_save()
+    await flush_store(hass.config_entries._store)
+
+    restarted = ConfigEntries(hass, {})
+    await restarted.async_initialize()
+    entry = restarted.async_get_entry(loaded_entry.entry_id)
+
+    assert entry is not None
+    assert entry.domain == DOMAIN
+    assert entry.data == loaded_entry.data
+    assert entry.options == loaded_entry.options
+    assert {
+        subentry_id: (subentry.subentry_type, subentry.unique_id, dict(subentry.data))
+        for subentry_id, subentry in entry.subentries.items()
+    } == {
+        subentry_id: (subentry.subentry_type, subentry.unique_id, dict(subentry.data))
+        for subentry_id, subentry in loaded_entry.subentries.items()
+    }
+    assert len(entry.subentries) == 2
