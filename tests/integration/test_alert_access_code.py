@@ -1,0 +1,86 @@
+"""An answered alert call without the right access code hangs up and starts nothing."""
+
+from collections.abc import AsyncIterator, Callable
+import logging
+
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.sip_endpoint import alert
+from custom_components.sip_endpoint.const import (
+    CONF_ACCESS_CODE,
+    CONF_ALERT_MEDIA,
+    CONF_ANSWER_INBOUND_CALL,
+    CONF_MEDIA_PLAYERS,
+    ExtensionRole,
+)
+from tests.sipbed.baresip import Baresip, BaresipFactory
+from tests.sipbed.kamailio import Kamailio
+from tests.sipbed.users import password_for
+
+from .helpers import state_of
+from .media_fakes import RecordingMediaPlayer, async_setup_players
+from .roles import RoleEntryFactory, role_entries
+
+SIREN = "siren.emergency_alert_2003_alert"
+NO_CODE = "No valid access code"
+
+
+@pytest.fixture
+async def create_entry(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> AsyncIterator[RoleEntryFactory]:
+    """Create loaded entries with role options."""
+    async with role_entries(hass, kamailio, make_entry) as create:
+        yield create
+
+
+async def _setup(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    baresip_factory: BaresipFactory,
+    kamailio: Kamailio,
+) -> tuple[RecordingMediaPlayer, Baresip]:
+    players = await async_setup_players(hass, "Horn")
+    await create_entry(
+        [
+            (
+                ExtensionRole.EMERGENCY_ALERT,
+                "2003",
+                {
+                    CONF_MEDIA_PLAYERS: list(players),
+                    CONF_ALERT_MEDIA: "http://media.example/evacuate.mp3",
+                    CONF_ANSWER_INBOUND_CALL: True,
+                    CONF_ACCESS_CODE: "1234",
+                },
+            )
+        ]
+    )
+    caller = baresip_factory(
+        user="9003", password=password_for("9003"), registrar=kamailio
+    )
+    await hass.async_add_executor_job(caller.wait_registered)
+    return next(iter(players.values())), caller
+
+
+async def test_no_code_in_time_hangs_up(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A caller who enters nothing is hung up on once the time for the code is over."""
+    monkeypatch.setattr(alert, "ACCESS_CODE_TIMEOUT", 1)
+    caplog.set_level(logging.INFO, logger="custom_components.sip_endpoint")
+    player, caller = await _setup(hass, create_entry, baresip_factory, kamailio)
+    caller.dial("2003")
+    await hass.async_add_executor_job(caller.wait_established)
+    await hass.async_add_executor_job(caller.wait_closed)  # we hang up
+    assert NO_CODE in caplog.text
+    assert state_of(hass, SIREN).state == "off"
+    assert player.calls == []
