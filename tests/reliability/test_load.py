@@ -249,20 +249,6 @@ def _collect(sock: socket.socket, codes: dict[int, set[str]]) -> None:
         pytest.param(16, 2.0, False, id="2-per-second"),
         pytest.param(16, 2.0, True, id="2-per-second-with-sdp"),
         pytest.param(1000, 250.0, False, id="250-per-second"),
-        pytest.param(
-            1000,
-            250.0,
-            True,
-            id="250-per-second-with-sdp",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known limit: pjsua opens RTP/RTCP sockets for every INVITE with "
-                "SDP before the source filter runs, so the worker holds refused calls "
-                "in its 4 call slots to survive (test_sdp_flood_does_not_abort_the_"
-                "worker); calls through the registrar get 486 while the flood lasts "
-                "(docs/reliability.md)",
-            ),
-        ),
     ],
 )
 async def test_invite_flood_from_a_stranger(
