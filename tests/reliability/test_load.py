@@ -42,6 +42,21 @@ WORKER_RSS_GROWTH_PER_CALL_KIB = 128
 OWN_RSS_GROWTH_KIB = 16384
 
 
+async def _engine_with_extension_2001(
+    kamailio: Kamailio, engine_factory: EngineFactory, recorder: EventRecorder
+) -> SipEngine:
+    """Start an engine with extension 2001 and wait until it is registered."""
+    engine = engine_factory(server(kamailio))
+    await engine.start()
+    await engine.add_extension(extension(1))
+    await recorder.wait_for(
+        lambda events: (
+            "id-2001" in latest_with_status(events, RegistrationStatus.SUCCESSFUL)
+        )
+    )
+    return engine
+
+
 async def _sixty(engine: SipEngine, recorder: EventRecorder) -> list[str]:
     await engine.start()
     settings = [extension(number) for number in range(60)]
@@ -126,14 +141,7 @@ async def test_calls_in_a_row(
     count: int,
 ) -> None:
     """Answered and ended calls, one after another; memory stays bounded."""
-    engine = engine_factory(server(kamailio))
-    await engine.start()
-    await engine.add_extension(extension(1))
-    await recorder.wait_for(
-        lambda events: (
-            "id-2001" in latest_with_status(events, RegistrationStatus.SUCCESSFUL)
-        )
-    )
+    engine = await _engine_with_extension_2001(kamailio, engine_factory, recorder)
     for _ in range(WARMUP_CALLS):
         await one_call(engine, recorder, kamailio, "2001")
         await asyncio.sleep(CALL_GAP)
@@ -168,14 +176,7 @@ async def test_calls_back_to_back(
     kamailio: Kamailio, engine_factory: EngineFactory, recorder: EventRecorder
 ) -> None:
     """Calls without a pause between them (each BYE after the ACK): no worker abort."""
-    engine = engine_factory(server(kamailio))
-    await engine.start()
-    await engine.add_extension(extension(1))
-    await recorder.wait_for(
-        lambda events: (
-            "id-2001" in latest_with_status(events, RegistrationStatus.SUCCESSFUL)
-        )
-    )
+    engine = await _engine_with_extension_2001(kamailio, engine_factory, recorder)
     for _ in range(BURST_CALLS):
         await one_call(engine, recorder, kamailio, "2001")
     assert engine.workers()[0].restarts == 0
@@ -260,14 +261,7 @@ async def test_invite_flood_from_a_stranger(
     sdp: bool,
 ) -> None:
     """INVITEs from 127.0.0.2 are refused; the registrar is still served meanwhile."""
-    engine = engine_factory(server(kamailio))
-    await engine.start()
-    await engine.add_extension(extension(1))
-    await recorder.wait_for(
-        lambda events: (
-            "id-2001" in latest_with_status(events, RegistrationStatus.SUCCESSFUL)
-        )
-    )
+    engine = await _engine_with_extension_2001(kamailio, engine_factory, recorder)
     (worker,) = engine.workers()
     assert worker.sip_port is not None
     flood = asyncio.create_task(
@@ -322,14 +316,7 @@ async def test_sdp_flood_does_not_abort_the_worker(
     kamailio: Kamailio, engine_factory: EngineFactory, recorder: EventRecorder
 ) -> None:
     """An INVITE flood with SDP from a stranger: refused or busy, no abort, no loss."""
-    engine = engine_factory(server(kamailio))
-    await engine.start()
-    await engine.add_extension(extension(1))
-    await recorder.wait_for(
-        lambda events: (
-            "id-2001" in latest_with_status(events, RegistrationStatus.SUCCESSFUL)
-        )
-    )
+    engine = await _engine_with_extension_2001(kamailio, engine_factory, recorder)
     (worker,) = engine.workers()
     assert worker.sip_port is not None
     flood = asyncio.create_task(
