@@ -70,8 +70,6 @@ CONF_ANSWER_INBOUND_CALL: Final = "answer_inbound_call"
 CONF_ACCESS_CODE: Final = "access_code"
 CONF_CANCELS: Final = "cancels"  # alert subentry ids; empty = every alert extension
 
-DEFAULT_KEEPALIVE_INTERVAL: Final = 30
-DEFAULT_EXPIRY: Final = 300
 DEFAULT_MAX_DURATION: Final = 60
 DEFAULT_VOLUME: Final = 50
 DEFAULT_ALERT_DURATION: Final = 0
