@@ -135,11 +135,9 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
     def _playback_ended(
         self, player: FilePlayer, report: bool, then: Callable[[], None] | None
     ) -> None:
-        player.release()
         if player in self.players:
             self.players.remove(player)
-            if self.audio is not None and not self.disconnected:
-                player.stopTransmit(self.audio)
+            self._retire_player(player)
         if report and not self.silent:
             self.context.emit(
                 EventName.PLAYBACK_DONE, PlaybackDone(call_id=self.call_id)
@@ -151,9 +149,13 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         """Stop every file playing into the call."""
         players, self.players = self.players, []
         for player in players:
-            player.release()
-            if self.audio is not None and not self.disconnected:
-                player.stopTransmit(self.audio)
+            self._retire_player(player)
+
+    def _retire_player(self, player: FilePlayer) -> None:
+        player.release()
+        if self.audio is not None and not self.disconnected:
+            player.stopTransmit(self.audio)
+        self.context.retire(player)
 
     def record(self, path: str) -> None:
         """Record the caller's audio to ``path`` until the call ends."""
@@ -173,6 +175,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
             self.stream.enabled = False
             if self.audio is not None and not self.disconnected:
                 self.audio.stopTransmit(self.stream)
+            self.context.retire(self.stream)
             self.stream = None
 
     # --- pjsua2 callbacks (polling thread) ----------------------------------------
@@ -318,14 +321,10 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
 
     def release_media(self) -> None:
         """Drop players and the stream; close the recording (polling thread)."""
-        for player in self.players:
-            player.release()
-        self.players.clear()
+        self.stop_playing()
+        self.set_streaming(False)
         self.after_confirmed = None
         self._on_media.clear()
-        if self.stream is not None:
-            self.stream.enabled = False
-            self.stream = None
         if self.recording is not None:
             self.recording.close()
             self.recording = None

@@ -3,6 +3,7 @@
 from collections import deque
 from collections.abc import Callable
 import queue
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.payloads import EventName, Payload, RegistrationExchange
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from .call import WorkerCall
 
 MAX_EXCHANGES = 50
+# How long a disconnected player or stream port is kept before it is deleted.
+RETIRE_SECONDS = 0.5
 
 type Posted = Callable[[], None]
 
@@ -33,6 +36,7 @@ class WorkerContext:
         self.refused_calls: list[WorkerCall] = []
         self.finished_calls: list[WorkerCall] = []
         self.exchanges: deque[RegistrationExchange] = deque(maxlen=MAX_EXCHANGES)
+        self.retired: deque[tuple[float, Any]] = deque()
 
     def emit(self, name: EventName, payload: Payload) -> None:
         """Send an event to the Home Assistant side (any thread)."""
@@ -49,3 +53,31 @@ class WorkerContext:
     def scrub(self, text: str) -> str:
         """Return ``text`` without any credential."""
         return redact(text, self.secrets)
+
+    def retire(self, media: Any) -> None:
+        """Delete a disconnected pjsua2 player or port after `RETIRE_SECONDS`.
+
+        pjsua2 2.15 removes conference ports asynchronously and delivers a
+        player's end-of-file callback from its media event thread. An object
+        deleted right after it was disconnected can still be called into from
+        those threads, and the worker dies with SIGSEGV.
+        """
+        self.retired.append((time.monotonic() + RETIRE_SECONDS, media))
+
+    def drop_retired(self, *, everything: bool = False) -> None:
+        """Delete the retired objects whose time is up (polling thread)."""
+        now = time.monotonic()
+        while self.retired and (everything or self.retired[0][0] <= now):
+            _, media = self.retired.popleft()
+            destroy_native(media)
+
+
+def destroy_native(media: Any) -> None:
+    """Delete a pjsua2 object's C++ side while its Python side is still alive.
+
+    The C++ destructor unhooks the object from pjmedia's clock thread, and it
+    runs without the GIL. If Python's garbage collection triggered it, that
+    thread could call back into the half-freed Python object meanwhile.
+    """
+    if media.thisown:
+        type(media).__swig_destroy__(media)

@@ -17,7 +17,7 @@ import pjsua2 as pj
 from ..protocol import PROTOCOL_VERSION, wire
 from ..protocol.payloads import EventName, Hello
 from .channel import ProtocolReader, ProtocolWriter
-from .context import WorkerContext
+from .context import RETIRE_SECONDS, WorkerContext
 from .guard import describe_error
 from .handlers import RequestError, RequestHandlers
 from .stack import SipStack, WorkerEndpoint
@@ -92,6 +92,7 @@ class WorkerRuntime:
         for callback in self.context.scheduler.due():
             self._run_safely(callback)
         self._reap_calls()
+        self.context.drop_retired()
 
     def pump(self, done: Callable[[], bool], timeout: float) -> None:
         """Poll pjlib (without taking new requests) until ``done`` or ``timeout``."""
@@ -183,9 +184,11 @@ class WorkerRuntime:
                 self.pump(lambda: not self.context.calls, TEARDOWN_WAIT)
                 self._reap_calls()
                 self.handlers.unregister_all(self.pump, TEARDOWN_WAIT)
+                self.pump(lambda: not self.context.retired, RETIRE_SECONDS + 0.5)
                 self.context.calls.clear()
                 self.context.refused_calls.clear()
                 self.context.scheduler.clear()
+                self.context.drop_retired(everything=True)
                 # Destroy every pjsua2 object while the library is still alive: a Call
                 # destructor running after libDestroy fails a C assert.
                 gc.collect()
