@@ -41,6 +41,15 @@ def worker_factory(
     if unclean:
         # A C assert in pjsua aborts with -6; None means it hung and was killed.
         pytest.fail(f"workers did not exit cleanly: {unclean}")
+    # Accounts and calls are not locked: every SIP callback must run on the
+    # polling thread (worker/guard.py warns when one does not).
+    off_thread = [
+        line
+        for client in launched
+        for line in client.stderr_path.read_text(errors="replace").splitlines()
+        if "ran off the polling thread" in line
+    ]
+    assert not off_thread
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from ..protocol.status import (
 )
 from .backoff import retry_delay
 from .context import WorkerContext
-from .guard import guarded
+from .guard import sip_callback
 from .uris import id_uri, proxy_uri, registrar_uri
 
 if TYPE_CHECKING:
@@ -188,7 +188,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             nat.udpKaIntervalSec = 0
         return config
 
-    @guarded
+    @sip_callback
     def onRegState(self, prm: Any) -> None:
         """Classify a REGISTER's final answer, then retry or keep alive."""
         code = int(prm.code)
@@ -300,7 +300,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             return
         self._options_pending = True
 
-    @guarded
+    @sip_callback
     def onSendRequest(self, prm: Any) -> None:
         """Handle the final answer (or the lack of one) to an OPTIONS keep-alive."""
         self._options_pending = False
@@ -325,12 +325,12 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
 
     # --- inbound requests --------------------------------------------------------
 
-    @guarded
+    @sip_callback
     def onIncomingCall(self, prm: Any) -> None:
         """Hand an INVITE to the call manager."""
         self._on_incoming_call(self, prm)
 
-    @guarded
+    @sip_callback
     def onIncomingSubscribe(self, prm: Any) -> None:
         """Refuse SUBSCRIBE from sources outside the allowed list."""
         if not self._check_source(str(prm.rdata.srcAddress), "SUBSCRIBE"):

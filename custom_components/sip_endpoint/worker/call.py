@@ -19,7 +19,7 @@ from ..protocol.payloads import (
     PlaybackDone,
 )
 from .context import WorkerContext
-from .guard import guarded
+from .guard import guarded, sip_callback
 from .media import FilePlayer, StreamPort
 from .recording import Recording
 from .sipmsg import parse_message, reason_cause
@@ -180,7 +180,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
 
     # --- pjsua2 callbacks (polling thread) ----------------------------------------
 
-    @guarded
+    @sip_callback
     def onCallState(self, prm: Any) -> None:
         """Follow the call through its states."""
         info = self.getInfo()
@@ -200,7 +200,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
             self._note_cancel(received_message(prm.e))
             self._disconnected(info)
 
-    @guarded
+    @sip_callback
     def onCallTsxState(self, prm: Any) -> None:
         """Notice a remote BYE, and a CANCEL's Reason header."""
         event = prm.e
@@ -224,7 +224,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         if self.cancel_cause is None or cause is not None:
             self.cancel_cause = cause if cause is not None else 487
 
-    @guarded
+    @sip_callback
     def onCallMediaState(self, prm: Any) -> None:
         """Pick up the call's audio once it is active and run what waited for it."""
         info = self.getInfo()
@@ -247,7 +247,11 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
 
     @guarded
     def onDtmfDigit(self, prm: Any) -> None:
-        """Report a DTMF digit (RFC 4733 or SIP INFO), once per digit."""
+        """Report a DTMF digit, once per digit.
+
+        RFC 4733 digits arrive on pjsua's media thread, SIP INFO digits on the
+        polling thread; this only sends an event, which is safe from either.
+        """
         if self.silent:
             return
         self.context.emit(

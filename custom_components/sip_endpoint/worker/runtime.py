@@ -18,7 +18,7 @@ from ..protocol import PROTOCOL_VERSION, wire
 from ..protocol.payloads import EventName, Hello
 from .channel import ProtocolReader, ProtocolWriter
 from .context import RETIRE_SECONDS, WorkerContext
-from .guard import describe_error
+from .guard import describe_error, mark_polling_thread
 from .handlers import RequestError, RequestHandlers
 from .stack import SipStack, WorkerEndpoint
 
@@ -59,6 +59,7 @@ class WorkerRuntime:
             level=logging.INFO,
             format="%(levelname)s %(name)s: %(message)s",
         )
+        mark_polling_thread()
         self.writer.start()
         self.context.emit(
             EventName.HELLO,

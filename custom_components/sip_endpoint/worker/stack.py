@@ -116,7 +116,11 @@ class SipStack:
         self.max_calls = max(1, min(params.max_calls, MAX_CALLS_LIMIT))
         ua.maxCalls = self.max_calls
         ua.userAgent = USER_AGENT
-        config.medConfig.hasIoqueue = False
+        # Media gets its own ioqueue and "media" thread. Sharing the SIP ioqueue
+        # would make that thread poll SIP too, so SIP callbacks would run on it as
+        # well as on the polling thread; RTP sockets would also take SIP's slots.
+        config.medConfig.hasIoqueue = True
+        config.medConfig.threadCnt = 1
         config.medConfig.noVad = True
         log = config.logConfig
         # pjsua hands the LogWriter exactly the lines at or below consoleLevel (the
