@@ -180,7 +180,7 @@ _ensure_venv() {
 
 # Let coverage measure every process of a venv when COVERAGE_PROCESS_START is set
 # (pytest-xdist workers in .venv, SIP workers started with "python -I" in .venv-worker).
-# Without it nothing is imported: coverage would add about 14 MiB to every worker.
+# Without it nothing is imported: coverage would add about 8 MiB to every worker.
 # A second argument names coverage's core for that venv (COVERAGE_CORE).
 _install_coverage_pth() {
   local dir="$1" core="${2:-}" site start='__import__("coverage").process_startup()'
