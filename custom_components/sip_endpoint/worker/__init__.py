@@ -5,12 +5,14 @@ started as ``<python3.12> -I <integration>/worker/launch.py``.
 
 Design, and what the pjsua2 2.15.1 wheel allows:
 
-- One thread (the main thread) owns pjlib: ``threadCnt=0``, ``mainThreadOnly``, no
-  media ioqueue thread; it loops on ``libHandleEvents(10 ms)``, then runs queued
-  requests, work posted from other threads and due timers (`runtime.py`). A reader
-  thread feeds stdin lines to that queue; a writer thread writes protocol lines, so
-  the conference bridge's clock thread (player end of file, stream frames) only hands
-  off.
+- One thread (the main thread) owns pjlib: ``threadCnt=0``, ``mainThreadOnly``; it
+  loops on ``libHandleEvents(10 ms)``, then runs queued requests, work posted from
+  other threads and due timers (`runtime.py`). Every SIP callback runs there. Media
+  has its own ioqueue and "media" thread (RTP, RFC 4733 DTMF); a shared ioqueue
+  would make that thread poll SIP too. A reader thread feeds stdin lines to the
+  queue; a writer thread writes protocol lines, so pjmedia's threads (clock: stream
+  frames; event: a player's end of file) only hand off. docs/architecture.md lists
+  the threads.
 - pjlib's log reaches the `LogWriter` only for lines at or below
   ``LogConfig.consoleLevel`` (the writer replaces the console), so both it and
   ``level`` are set to the requested ``log_level``; lines are redacted (`redact.py`).
