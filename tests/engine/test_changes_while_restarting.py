@@ -1,5 +1,6 @@
 """Extensions added while their worker waits to restart are kept, not refused."""
 
+import asyncio
 from collections.abc import Sequence
 import os
 import signal
@@ -69,3 +70,79 @@ async def test_add_while_the_worker_is_down(
     assert sorted(worker.ext_ids) == ["id-2001", "id-2002"]
     await engine.stop()
     assert engine.workers() == []
+
+
+async def test_update_and_remove_while_the_worker_is_down(
+    fake_python: FakePythonFactory,
+    recorder: EventRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Changes made during an outage are kept, and the restarted worker applies them."""
+    monkeypatch.setattr(sip_engine, "RESTART_DELAY_MIN", 0.5)
+    engine = SipEngine(
+        ServerSettings(host="127.0.0.1", port=5060),
+        EngineOptions(worker_python=fake_python(), bind_host="127.0.0.1"),
+        recorder,
+    )
+    await engine.start()
+    await engine.add_extension(_ext(1))
+    await engine.add_extension(_ext(2))
+    await recorder.wait_for(
+        lambda events: (
+            {"id-2001", "id-2002"}
+            <= latest_with_status(events, RegistrationStatus.SUCCESSFUL)
+        )
+    )
+    (worker,) = engine.workers()
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGKILL)
+    await recorder.wait_for(lambda events: _restarting(events, "id-2002"))
+    # The worker is down: neither change can reach it now.
+    changed = ExtensionSettings("id-2001", "2001", "2001", "pw-changed")
+    await engine.update_extension(changed)
+    await engine.remove_extension("id-2002")
+    (worker,) = engine.workers()
+    assert worker.ext_ids == ["id-2001"]
+    assert engine.registration("id-2002") is None
+    # The restarted worker registers only 2001, with the new credentials: the fake
+    # worker accepts only "pw-<auth id>", so the changed password is rejected.
+    await recorder.wait_for(
+        lambda events: (
+            "id-2001"
+            in latest_with_status(events, RegistrationStatus.REJECTED_BY_SERVER)
+        )
+    )
+    (worker,) = engine.workers()
+    assert worker.pid is not None
+    assert (await engine.worker_statuses())[worker.index].accounts == 1
+    await engine.stop()
+
+
+async def test_a_failing_event_callback_does_not_stop_the_engine(
+    fake_python: FakePythonFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception in the event callback is logged; events keep coming."""
+    received: list[object] = []
+    both_registered = asyncio.Event()
+
+    def on_event(event: object) -> None:
+        received.append(event)
+        if {"id-2001", "id-2002"} <= latest_with_status(
+            received, RegistrationStatus.SUCCESSFUL
+        ):
+            both_registered.set()
+        raise RuntimeError("automation bug")
+
+    engine = SipEngine(
+        ServerSettings(host="127.0.0.1", port=5060),
+        EngineOptions(worker_python=fake_python(), bind_host="127.0.0.1"),
+        on_event,
+    )
+    await engine.start()
+    await engine.add_extension(_ext(1))
+    await engine.add_extension(_ext(2))
+    async with asyncio.timeout(30):
+        await both_registered.wait()
+    assert "Error in the SIP engine's event callback" in caplog.text
+    assert "automation bug" in caplog.text
+    await engine.stop()
