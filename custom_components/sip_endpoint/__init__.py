@@ -72,7 +72,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipEndpointConfigEntry) 
         ) from err
     except EngineError as err:
         raise ConfigEntryNotReady(
-            translation_domain=DOMAIN, translation_key="engine_start_failed"
+            translation_domain=DOMAIN,
+            translation_key="engine_start_failed",
+            translation_placeholders={"error": str(err)},
         ) from err
     async_delete_no_worker_python_issue(hass, entry)
     _wire_repairs(hass, entry, runtime)
@@ -95,7 +97,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipEndpointConfigEntry) 
         runtime.shutdown()
         await runtime.engine.stop()
         raise ConfigEntryNotReady(
-            translation_domain=DOMAIN, translation_key="engine_start_failed"
+            translation_domain=DOMAIN,
+            translation_key="engine_start_failed",
+            translation_placeholders={"error": str(err)},
         ) from err
     entry.runtime_data = runtime
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

@@ -2,6 +2,8 @@
 
 from collections.abc import Callable
 import os
+from pathlib import Path
+import socket
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntries, ConfigEntryState
@@ -10,6 +12,8 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry, flush_store
 
 from custom_components.sip_endpoint.const import (
+    CONF_PORT_MAX,
+    CONF_PORT_MIN,
     CONF_WORKER_PYTHON,
     DOMAIN,
     ExtensionRole,
@@ -130,3 +134,45 @@ async def test_configuration_survives_restart(
         for subentry_id, subentry in loaded_entry.subentries.items()
     }
     assert len(entry.subentries) == 2
+
+
+def _worker_children() -> list[int]:
+    """Return the pids of this process's children that are SIP workers."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == os.getpid() and b"worker/launch.py" in cmdline:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+async def test_sip_ports_taken_retries_and_leaves_nothing_running(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> None:
+    """Another program holds the SIP port range: setup retries, no worker is left."""
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+    ):
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+        tcp.bind(("127.0.0.1", port))
+        hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_PORT_MIN: port, CONF_PORT_MAX: port}
+        )
+
+        assert not await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason is not None
+    assert entry.reason.startswith("The SIP workers could not be started: ")
+    assert f"{port}" in entry.reason, entry.reason
+    assert _worker_children() == []
