@@ -1,7 +1,7 @@
 """Extensions added while their worker waits to restart are kept, not refused."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 import os
 import signal
 
@@ -10,6 +10,7 @@ import pytest
 from custom_components.sip_endpoint.engine import sip_engine
 from custom_components.sip_endpoint.engine.errors import EngineNotRunningError
 from custom_components.sip_endpoint.engine.models import (
+    EngineEvent,
     EngineOptions,
     ExtensionSettings,
     ServerSettings,
@@ -29,6 +30,22 @@ def _ext(number: int) -> ExtensionSettings:
     return ExtensionSettings(f"id-{ext}", ext, ext, f"pw-{ext}")
 
 
+def _engine(
+    fake_python: FakePythonFactory, on_event: Callable[[EngineEvent], None]
+) -> SipEngine:
+    return SipEngine(
+        ServerSettings(host="127.0.0.1", port=5060),
+        EngineOptions(worker_python=fake_python(), bind_host="127.0.0.1"),
+        on_event,
+    )
+
+
+def _kill_the_worker(engine: SipEngine) -> None:
+    (worker,) = engine.workers()
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGKILL)
+
+
 def _restarting(events: Sequence[object], ext_id: str) -> bool:
     states = [e for e in events if isinstance(e, RegistrationState)]
     latest = [s for s in states if s.ext_id == ext_id][-1:]
@@ -42,11 +59,7 @@ async def test_add_while_the_worker_is_down(
 ) -> None:
     """The new extension is reported as waiting; asking to re-register is refused."""
     monkeypatch.setattr(sip_engine, "RESTART_DELAY_MIN", 600.0)
-    engine = SipEngine(
-        ServerSettings(host="127.0.0.1", port=5060),
-        EngineOptions(worker_python=fake_python(), bind_host="127.0.0.1"),
-        recorder,
-    )
+    engine = _engine(fake_python, recorder)
     await engine.start()
     await engine.add_extension(_ext(1))
     await recorder.wait_for(
@@ -54,9 +67,7 @@ async def test_add_while_the_worker_is_down(
             "id-2001" in latest_with_status(events, RegistrationStatus.SUCCESSFUL)
         )
     )
-    (worker,) = engine.workers()
-    assert worker.pid is not None
-    os.kill(worker.pid, signal.SIGKILL)
+    _kill_the_worker(engine)
     await recorder.wait_for(lambda events: _restarting(events, "id-2001"))
 
     await engine.add_extension(_ext(2))
@@ -79,11 +90,7 @@ async def test_update_and_remove_while_the_worker_is_down(
 ) -> None:
     """Changes made during an outage are kept, and the restarted worker applies them."""
     monkeypatch.setattr(sip_engine, "RESTART_DELAY_MIN", 0.5)
-    engine = SipEngine(
-        ServerSettings(host="127.0.0.1", port=5060),
-        EngineOptions(worker_python=fake_python(), bind_host="127.0.0.1"),
-        recorder,
-    )
+    engine = _engine(fake_python, recorder)
     await engine.start()
     await engine.add_extension(_ext(1))
     await engine.add_extension(_ext(2))
@@ -93,9 +100,7 @@ async def test_update_and_remove_while_the_worker_is_down(
             <= latest_with_status(events, RegistrationStatus.SUCCESSFUL)
         )
     )
-    (worker,) = engine.workers()
-    assert worker.pid is not None
-    os.kill(worker.pid, signal.SIGKILL)
+    _kill_the_worker(engine)
     await recorder.wait_for(lambda events: _restarting(events, "id-2002"))
     # The worker is down: neither change can reach it now.
     changed = ExtensionSettings("id-2001", "2001", "2001", "pw-changed")
@@ -122,10 +127,10 @@ async def test_a_failing_event_callback_does_not_stop_the_engine(
     fake_python: FakePythonFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An exception in the event callback is logged; events keep coming."""
-    received: list[object] = []
+    received: list[EngineEvent] = []
     both_registered = asyncio.Event()
 
-    def on_event(event: object) -> None:
+    def on_event(event: EngineEvent) -> None:
         received.append(event)
         if {"id-2001", "id-2002"} <= latest_with_status(
             received, RegistrationStatus.SUCCESSFUL
@@ -133,11 +138,7 @@ async def test_a_failing_event_callback_does_not_stop_the_engine(
             both_registered.set()
         raise RuntimeError("automation bug")
 
-    engine = SipEngine(
-        ServerSettings(host="127.0.0.1", port=5060),
-        EngineOptions(worker_python=fake_python(), bind_host="127.0.0.1"),
-        on_event,
-    )
+    engine = _engine(fake_python, on_event)
     await engine.start()
     await engine.add_extension(_ext(1))
     await engine.add_extension(_ext(2))
