@@ -135,7 +135,10 @@ async def _async_page(call: ServiceCall) -> ServiceResponse:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="call_failed",
-            translation_placeholders={"target": call.data[ATTR_TARGET]},
+            translation_placeholders={
+                "target": call.data[ATTR_TARGET],
+                "error": str(err),
+            },
         ) from err
     finally:
         await hass.async_add_executor_job(Path(audio).unlink, True)

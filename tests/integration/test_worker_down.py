@@ -79,6 +79,9 @@ async def test_page_action_while_the_worker_restarts(
             return_response=True,
         )
     assert caught.value.translation_key == "call_failed"
+    assert str(caught.value) == (
+        "The call to 9001 could not be made: SIP worker 0 is not running"
+    )
     leftovers = await hass.async_add_executor_job(
         lambda: list(audio_dir(hass).glob("call-*.wav"))
     )
