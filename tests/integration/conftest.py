@@ -31,6 +31,8 @@ from custom_components.sip_endpoint.const import (
 )
 from tests.sipbed.kamailio import Kamailio
 
+from .roles import RoleEntryFactory, role_entries
+
 type ExtensionSpec = tuple[ExtensionRole, str, str]  # role, extension, password
 
 
@@ -120,6 +122,17 @@ def make_entry(
         return entry
 
     return make
+
+
+@pytest.fixture
+async def create_entry(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> AsyncIterator[RoleEntryFactory]:
+    """Create loaded entries with role options (removed at the end of the test)."""
+    async with role_entries(hass, kamailio, make_entry) as create:
+        yield create
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Emergency alerts: started by a call, stopped by call-to-cancel, a timer or the siren."""
 
-from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -9,9 +8,7 @@ from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_O
 from homeassistant.core import Event, HomeAssistant, State, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
-import pytest
 from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
     async_fire_time_changed,
     mock_restore_cache,
 )
@@ -34,22 +31,11 @@ from tests.sipbed.users import password_for
 
 from .helpers import async_wait_for_state, state_of
 from .media_fakes import RecordingMediaPlayer, async_setup_players
-from .roles import RoleEntryFactory, role_entries, until
+from .roles import RoleEntryFactory, until
 
 SIREN = "siren.emergency_alert_2003_alert"
 ALERT_STATE = "sensor.emergency_alert_2003_call_state"
 ALERT_MEDIA = "http://media.example/evacuate.mp3"
-
-
-@pytest.fixture
-async def create_entry(
-    hass: HomeAssistant,
-    kamailio: Kamailio,
-    make_entry: Callable[..., MockConfigEntry],
-) -> AsyncIterator[RoleEntryFactory]:
-    """Create loaded entries with role options."""
-    async with role_entries(hass, kamailio, make_entry) as create:
-        yield create
 
 
 def _alert_events(hass: HomeAssistant) -> list[dict[str, Any]]:

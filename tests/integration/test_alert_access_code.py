@@ -1,11 +1,9 @@
 """An answered alert call without the right access code hangs up and starts nothing."""
 
-from collections.abc import AsyncIterator, Callable
 import logging
 
 from homeassistant.core import HomeAssistant
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sip_endpoint import alert
 from custom_components.sip_endpoint.const import (
@@ -21,21 +19,10 @@ from tests.sipbed.users import password_for
 
 from .helpers import state_of
 from .media_fakes import RecordingMediaPlayer, async_setup_players
-from .roles import RoleEntryFactory, role_entries
+from .roles import RoleEntryFactory
 
 SIREN = "siren.emergency_alert_2003_alert"
 NO_CODE = "No valid access code"
-
-
-@pytest.fixture
-async def create_entry(
-    hass: HomeAssistant,
-    kamailio: Kamailio,
-    make_entry: Callable[..., MockConfigEntry],
-) -> AsyncIterator[RoleEntryFactory]:
-    """Create loaded entries with role options."""
-    async with role_entries(hass, kamailio, make_entry) as create:
-        yield create
 
 
 async def _setup(

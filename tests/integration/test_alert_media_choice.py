@@ -1,13 +1,10 @@
 """Which sound an alert plays: the action's media, or the configured TTS message."""
 
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
-import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from yarl import URL
 
 from custom_components.sip_endpoint.const import (
@@ -17,7 +14,6 @@ from custom_components.sip_endpoint.const import (
     DOMAIN,
     ExtensionRole,
 )
-from tests.sipbed.kamailio import Kamailio
 
 from .helpers import state_of
 from .media_fakes import (
@@ -25,21 +21,10 @@ from .media_fakes import (
     async_setup_players,
     async_setup_tone_tts,
 )
-from .roles import RoleEntryFactory, role_entries
+from .roles import RoleEntryFactory
 
 SIREN = "siren.emergency_alert_2003_alert"
 CONFIGURED_MEDIA = "http://media.example/evacuate.mp3"
-
-
-@pytest.fixture
-async def create_entry(
-    hass: HomeAssistant,
-    kamailio: Kamailio,
-    make_entry: Callable[..., MockConfigEntry],
-) -> AsyncIterator[RoleEntryFactory]:
-    """Create loaded entries with role options."""
-    async with role_entries(hass, kamailio, make_entry) as create:
-        yield create
 
 
 async def _alert_extension(

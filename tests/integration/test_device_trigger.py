@@ -1,6 +1,6 @@
 """Device triggers fire automations; bus events get logbook entries."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from homeassistant.components.device_automation import DeviceAutomationType
@@ -14,9 +14,7 @@ from homeassistant.const import (
 from homeassistant.core import Event, HomeAssistant, ServiceCall
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
-import pytest
 from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
     async_get_device_automations,
     async_mock_service,
 )
@@ -37,20 +35,9 @@ from tests.sipbed.users import password_for
 
 from .helpers import async_wait_for_state
 from .media_fakes import async_setup_players
-from .roles import RoleEntryFactory, role_entries, until
+from .roles import RoleEntryFactory, until
 
 AUTOMATION_DOMAIN = "automation"
-
-
-@pytest.fixture
-async def create_entry(
-    hass: HomeAssistant,
-    kamailio: Kamailio,
-    make_entry: Callable[..., MockConfigEntry],
-) -> AsyncIterator[RoleEntryFactory]:
-    """Create loaded entries with role options."""
-    async with role_entries(hass, kamailio, make_entry) as create:
-        yield create
 
 
 def _device(hass: HomeAssistant, ext_id: str) -> str:

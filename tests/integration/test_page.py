@@ -1,7 +1,6 @@
 """Page extensions: the caller's voice reaches the media players, live or recorded."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 import io
 import struct
@@ -9,9 +8,7 @@ import wave
 
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
-import pytest
 from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
     async_fire_time_changed,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -35,21 +32,10 @@ from tests.worker.rawcall import RawCaller
 
 from .helpers import async_wait_for_state, state_of
 from .media_fakes import RecordingMediaPlayer, async_setup_players
-from .roles import RoleEntryFactory, role_entries, until
+from .roles import RoleEntryFactory, until
 
 PAGE_STATE = "sensor.page_2001_call_state"
 CHIME_SECONDS = 1.05  # sounds.py: 0.35 s + 0.5 s notes and 0.2 s of silence
-
-
-@pytest.fixture
-async def create_entry(
-    hass: HomeAssistant,
-    kamailio: Kamailio,
-    make_entry: Callable[..., MockConfigEntry],
-) -> AsyncIterator[RoleEntryFactory]:
-    """Create loaded entries with role options."""
-    async with role_entries(hass, kamailio, make_entry) as create:
-        yield create
 
 
 async def _caller(

@@ -1,32 +1,17 @@
 """A page whose caller gives up during the answer-after delay is never answered."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
 from homeassistant.core import HomeAssistant
-import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sip_endpoint.const import CONF_MEDIA_PLAYERS, ExtensionRole
-from tests.sipbed.kamailio import Kamailio
 from tests.worker.rawcall import RawCaller
 
 from .helpers import async_wait_for_state, state_of
 from .media_fakes import async_setup_players
-from .roles import RoleEntryFactory, role_entries
+from .roles import RoleEntryFactory
 
 PAGE_STATE = "sensor.page_2001_call_state"
-
-
-@pytest.fixture
-async def create_entry(
-    hass: HomeAssistant,
-    kamailio: Kamailio,
-    make_entry: Callable[..., MockConfigEntry],
-) -> AsyncIterator[RoleEntryFactory]:
-    """Create loaded entries with role options."""
-    async with role_entries(hass, kamailio, make_entry) as create:
-        yield create
 
 
 async def test_cancel_during_answer_after(

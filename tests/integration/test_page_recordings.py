@@ -1,11 +1,8 @@
 """Record-then-play pages keep only the newest recording of each extension."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
 from homeassistant.core import HomeAssistant
-import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from yarl import URL
 
 from custom_components.sip_endpoint.const import (
@@ -22,20 +19,9 @@ from tests.sipbed.users import password_for
 
 from .helpers import async_wait_for_state
 from .media_fakes import async_setup_players
-from .roles import RoleEntryFactory, role_entries, until
+from .roles import RoleEntryFactory, until
 
 PAGE_STATE = "sensor.page_2001_call_state"
-
-
-@pytest.fixture
-async def create_entry(
-    hass: HomeAssistant,
-    kamailio: Kamailio,
-    make_entry: Callable[..., MockConfigEntry],
-) -> AsyncIterator[RoleEntryFactory]:
-    """Create loaded entries with role options."""
-    async with role_entries(hass, kamailio, make_entry) as create:
-        yield create
 
 
 async def test_second_page_replaces_the_first_recording(

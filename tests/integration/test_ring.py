@@ -1,11 +1,7 @@
 """Ring extensions: the ringtone plays on the media players while a call rings."""
 
-from collections.abc import AsyncIterator, Callable
-
 from homeassistant.components.media_player.const import RepeatMode
 from homeassistant.core import HomeAssistant
-import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
@@ -21,20 +17,9 @@ from tests.worker.rawcall import RawCaller
 
 from .helpers import async_wait_for_state, state_of
 from .media_fakes import async_setup_players
-from .roles import RoleEntryFactory, role_entries, until
+from .roles import RoleEntryFactory, until
 
 RING_STATE = "sensor.ring_2002_call_state"
-
-
-@pytest.fixture
-async def create_entry(
-    hass: HomeAssistant,
-    kamailio: Kamailio,
-    make_entry: Callable[..., MockConfigEntry],
-) -> AsyncIterator[RoleEntryFactory]:
-    """Create loaded entries with role options."""
-    async with role_entries(hass, kamailio, make_entry) as create:
-        yield create
 
 
 async def test_ringtone_plays_until_the_caller_cancels(

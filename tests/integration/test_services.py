@@ -1,7 +1,6 @@
 """Actions: play_alert, cancel_alert, page (outbound, TTS) and hangup, with their errors."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +24,9 @@ from tests.sipbed.users import password_for
 
 from .helpers import async_wait_for_state, state_of
 from .media_fakes import TTS_TONE_HZ, async_setup_players, async_setup_tone_tts
-from .roles import RoleEntryFactory, role_entries
+from .roles import RoleEntryFactory
 
 SIREN = "siren.emergency_alert_2003_alert"
-
-
-@pytest.fixture
-async def create_entry(
-    hass: HomeAssistant,
-    kamailio: Kamailio,
-    make_entry: Callable[..., MockConfigEntry],
-) -> AsyncIterator[RoleEntryFactory]:
-    """Create loaded entries with role options."""
-    async with role_entries(hass, kamailio, make_entry) as create:
-        yield create
 
 
 def _device(hass: HomeAssistant, ext_id: str) -> str:
