@@ -12,6 +12,10 @@ from homeassistant.core import (
 )
 from homeassistant.helpers.event import async_track_state_change_event
 
+from tests.sipbed.baresip import Baresip, BaresipFactory
+from tests.sipbed.kamailio import Kamailio
+from tests.sipbed.users import password_for
+
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -60,3 +64,15 @@ def state_of(hass: HomeAssistant, entity_id: str) -> State:
     state = hass.states.get(entity_id)
     assert state is not None, f"{entity_id} has no state"
     return state
+
+
+async def async_registered_phone(
+    hass: HomeAssistant,
+    baresip_factory: BaresipFactory,
+    kamailio: Kamailio,
+    user: str,
+) -> Baresip:
+    """Start a baresip as test user ``user`` and wait until Kamailio registered it."""
+    phone = baresip_factory(user=user, password=password_for(user), registrar=kamailio)
+    await hass.async_add_executor_job(phone.wait_registered)
+    return phone

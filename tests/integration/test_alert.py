@@ -27,9 +27,8 @@ from custom_components.sip_endpoint.const import (
 from tests.sipbed.audio import dominant_frequency, read_pcm, trim_silence
 from tests.sipbed.baresip import Baresip, BaresipFactory
 from tests.sipbed.kamailio import Kamailio
-from tests.sipbed.users import password_for
 
-from .helpers import async_wait_for_state, state_of
+from .helpers import async_registered_phone, async_wait_for_state, state_of
 from .media_fakes import RecordingMediaPlayer, async_setup_players
 from .roles import RoleEntryFactory, until
 
@@ -52,11 +51,7 @@ def _alert_events(hass: HomeAssistant) -> list[dict[str, Any]]:
 async def _caller(
     hass: HomeAssistant, baresip_factory: BaresipFactory, kamailio: Kamailio
 ) -> Baresip:
-    caller = baresip_factory(
-        user="9003", password=password_for("9003"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(caller.wait_registered)
-    return caller
+    return await async_registered_phone(hass, baresip_factory, kamailio, "9003")
 
 
 async def _setup(

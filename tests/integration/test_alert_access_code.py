@@ -15,9 +15,8 @@ from custom_components.sip_endpoint.const import (
 )
 from tests.sipbed.baresip import Baresip, BaresipFactory
 from tests.sipbed.kamailio import Kamailio
-from tests.sipbed.users import password_for
 
-from .helpers import state_of
+from .helpers import async_registered_phone, state_of
 from .media_fakes import RecordingMediaPlayer, async_setup_players
 from .roles import RoleEntryFactory
 
@@ -46,10 +45,7 @@ async def _setup(
             )
         ]
     )
-    caller = baresip_factory(
-        user="9003", password=password_for("9003"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(caller.wait_registered)
+    caller = await async_registered_phone(hass, baresip_factory, kamailio, "9003")
     return next(iter(players.values())), caller
 
 

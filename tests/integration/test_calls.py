@@ -10,9 +10,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
-from tests.sipbed.users import password_for
 
-from .helpers import async_wait_for_state, state_of
+from .helpers import async_registered_phone, async_wait_for_state, state_of
 
 
 def _record_events(hass: HomeAssistant, entity_id: str) -> list[dict[str, Any]]:
@@ -48,10 +47,7 @@ async def test_page_call_is_answered_and_reported(
     """A page is answered: paging state, incoming/answered/dtmf/ended events."""
     await async_wait_for_state(hass, "sensor.page_2001_registration", "successful")
     events = _record_events(hass, "event.page_2001_call")
-    caller = baresip_factory(
-        user="9001", password=password_for("9001"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(caller.wait_registered)
+    caller = await async_registered_phone(hass, baresip_factory, kamailio, "9001")
 
     caller.dial("2001")
     await hass.async_add_executor_job(caller.wait_established)
@@ -79,10 +75,7 @@ async def test_ring_call_cancelled_is_missed(
     """A ring extension rings without answering; a cancelled ring is missed."""
     await async_wait_for_state(hass, "sensor.ring_2002_registration", "successful")
     events = _record_events(hass, "event.ring_2002_call")
-    caller = baresip_factory(
-        user="9002", password=password_for("9002"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(caller.wait_registered)
+    caller = await async_registered_phone(hass, baresip_factory, kamailio, "9002")
 
     caller.dial("2002")
     await hass.async_add_executor_job(caller.wait_ringing)

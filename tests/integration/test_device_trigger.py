@@ -31,9 +31,8 @@ from custom_components.sip_endpoint.const import (
 from custom_components.sip_endpoint.device_trigger import TRIGGERS
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
-from tests.sipbed.users import password_for
 
-from .helpers import async_wait_for_state
+from .helpers import async_registered_phone, async_wait_for_state
 from .media_fakes import async_setup_players
 from .roles import RoleEntryFactory, until
 
@@ -114,10 +113,7 @@ async def test_each_trigger_fires_an_automation(
     def fired() -> list[str]:
         return [call.data["type"] for call in calls]
 
-    caller = baresip_factory(
-        user="9001", password=password_for("9001"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(caller.wait_registered)
+    caller = await async_registered_phone(hass, baresip_factory, kamailio, "9001")
     caller.dial("2001")
     await hass.async_add_executor_job(caller.wait_established)
     await hass.async_add_executor_job(caller.send_dtmf, "5")

@@ -27,10 +27,9 @@ from custom_components.sip_endpoint.sounds import audio_dir
 from tests.sipbed.audio import dominant_frequency, rms, trim_silence
 from tests.sipbed.baresip import DEFAULT_TONE_HZ, Baresip, BaresipFactory
 from tests.sipbed.kamailio import Kamailio
-from tests.sipbed.users import password_for
 from tests.worker.rawcall import RawCaller
 
-from .helpers import async_wait_for_state, state_of
+from .helpers import async_registered_phone, async_wait_for_state, state_of
 from .media_fakes import RecordingMediaPlayer, async_setup_players
 from .roles import RoleEntryFactory, until
 
@@ -41,11 +40,7 @@ CHIME_SECONDS = 1.05  # sounds.py: 0.35 s + 0.5 s notes and 0.2 s of silence
 async def _caller(
     hass: HomeAssistant, baresip_factory: BaresipFactory, kamailio: Kamailio
 ) -> Baresip:
-    caller = baresip_factory(
-        user="9001", password=password_for("9001"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(caller.wait_registered)
-    return caller
+    return await async_registered_phone(hass, baresip_factory, kamailio, "9001")
 
 
 def _pcm(data: bytes) -> list[int]:

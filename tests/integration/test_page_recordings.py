@@ -15,9 +15,8 @@ from custom_components.sip_endpoint.const import (
 from custom_components.sip_endpoint.sounds import audio_dir
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
-from tests.sipbed.users import password_for
 
-from .helpers import async_wait_for_state
+from .helpers import async_registered_phone, async_wait_for_state
 from .media_fakes import async_setup_players
 from .roles import RoleEntryFactory, until
 
@@ -46,10 +45,7 @@ async def test_second_page_replaces_the_first_recording(
             )
         ]
     )
-    caller = baresip_factory(
-        user="9001", password=password_for("9001"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(caller.wait_registered)
+    caller = await async_registered_phone(hass, baresip_factory, kamailio, "9001")
 
     def recordings() -> list[str]:
         return sorted(path.name for path in audio_dir(hass).glob("page-*.wav"))

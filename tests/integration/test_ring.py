@@ -12,10 +12,9 @@ from custom_components.sip_endpoint.const import (
 )
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
-from tests.sipbed.users import password_for
 from tests.worker.rawcall import RawCaller
 
-from .helpers import async_wait_for_state, state_of
+from .helpers import async_registered_phone, async_wait_for_state, state_of
 from .media_fakes import async_setup_players
 from .roles import RoleEntryFactory, until
 
@@ -34,10 +33,7 @@ async def test_ringtone_plays_until_the_caller_cancels(
     await create_entry(
         [(ExtensionRole.RING, "2002", {CONF_MEDIA_PLAYERS: list(players)})]
     )
-    caller = baresip_factory(
-        user="9002", password=password_for("9002"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(caller.wait_registered)
+    caller = await async_registered_phone(hass, baresip_factory, kamailio, "9002")
 
     caller.dial("2002")
     await hass.async_add_executor_job(caller.wait_ringing)
@@ -82,10 +78,7 @@ async def test_configured_ringtone(
             )
         ]
     )
-    caller = baresip_factory(
-        user="9002", password=password_for("9002"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(caller.wait_registered)
+    caller = await async_registered_phone(hass, baresip_factory, kamailio, "9002")
     caller.dial("2002")
     player = next(iter(players.values()))
     await until(lambda: bool(player.played()), "the ringtone")

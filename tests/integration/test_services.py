@@ -20,9 +20,8 @@ from custom_components.sip_endpoint.sounds import audio_dir
 from tests.sipbed.audio import dominant_frequency, read_pcm, trim_silence, write_tone
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
-from tests.sipbed.users import password_for
 
-from .helpers import async_wait_for_state, state_of
+from .helpers import async_registered_phone, async_wait_for_state, state_of
 from .media_fakes import TTS_TONE_HZ, async_setup_players, async_setup_tone_tts
 from .roles import RoleEntryFactory
 
@@ -138,10 +137,7 @@ async def test_outbound_page_with_a_tts_message(
 ) -> None:
     """The page action dials, plays the spoken message (a 600 Hz tone here), hangs up, reports."""
     await _setup(hass, create_entry, tmp_path)
-    phone = baresip_factory(
-        user="9001", password=password_for("9001"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(phone.wait_registered)
+    phone = await async_registered_phone(hass, baresip_factory, kamailio, "9001")
 
     action = asyncio.ensure_future(
         _call(
@@ -184,10 +180,7 @@ async def test_outbound_page_with_a_local_file(
     media = await hass.async_add_executor_job(
         write_tone, tmp_path / "announce.wav", 700.0, 1.5, 44100
     )
-    phone = baresip_factory(
-        user="9001", password=password_for("9001"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(phone.wait_registered)
+    phone = await async_registered_phone(hass, baresip_factory, kamailio, "9001")
     page = _device(hass, "subentry_2001")
 
     action = asyncio.ensure_future(
@@ -224,10 +217,7 @@ async def test_unanswered_outbound_page(
 ) -> None:
     """A page nobody answers within its timeout reports it."""
     await _setup(hass, create_entry, tmp_path)
-    phone = baresip_factory(
-        user="9001", password=password_for("9001"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(phone.wait_registered)
+    await async_registered_phone(hass, baresip_factory, kamailio, "9001")
     result = await _call(
         hass,
         "page",
@@ -251,10 +241,7 @@ async def test_hangup_ends_a_ringing_call(
 ) -> None:
     """The hangup action ends the extension's current call."""
     await _setup(hass, create_entry, tmp_path)
-    caller = baresip_factory(
-        user="9002", password=password_for("9002"), registrar=kamailio
-    )
-    await hass.async_add_executor_job(caller.wait_registered)
+    caller = await async_registered_phone(hass, baresip_factory, kamailio, "9002")
     caller.dial("2002")
     await async_wait_for_state(hass, "sensor.ring_2002_call_state", "ringing")
 
