@@ -482,20 +482,8 @@ class SipEngine:
         if client is None or not client.running or extension.ext_id in slot.accounts:
             return
         slot.accounts.add(extension.ext_id)
-        previous = self._states.get(extension.ext_id)
-        self._set_state(
-            RegistrationState(
-                ext_id=extension.ext_id,
-                status=RegistrationStatus.REGISTERING,
-                code=None,
-                reason="Registering",
-                changed_at=time.time(),
-                last_success=previous.last_success if previous else None,
-                expires=0,
-                registrar=previous.registrar
-                if previous
-                else registrar_uri(self._server),
-            )
+        self._set_interim_state(
+            extension.ext_id, RegistrationStatus.REGISTERING, "Registering"
         )
         try:
             await client.request(
@@ -612,21 +600,29 @@ class SipEngine:
 
     def _report_restarting(self, slot: _WorkerSlot, ext_ids: list[str]) -> None:
         for ext_id in ext_ids:
-            previous = self._states.get(ext_id)
-            self._set_state(
-                RegistrationState(
-                    ext_id=ext_id,
-                    status=RegistrationStatus.UNREGISTERED,
-                    code=None,
-                    reason=RESTARTING_REASON,
-                    changed_at=time.time(),
-                    last_success=previous.last_success if previous else None,
-                    expires=0,
-                    registrar=previous.registrar
-                    if previous
-                    else registrar_uri(self._server),
-                )
+            self._set_interim_state(
+                ext_id, RegistrationStatus.UNREGISTERED, RESTARTING_REASON
             )
+
+    def _set_interim_state(
+        self, ext_id: str, status: RegistrationStatus, reason: str
+    ) -> None:
+        """Report a state the engine knows before the registrar answers."""
+        previous = self._states.get(ext_id)
+        self._set_state(
+            RegistrationState(
+                ext_id=ext_id,
+                status=status,
+                code=None,
+                reason=reason,
+                changed_at=time.time(),
+                last_success=previous.last_success if previous else None,
+                expires=0,
+                registrar=previous.registrar
+                if previous
+                else registrar_uri(self._server),
+            )
+        )
 
     def _set_state(self, state: RegistrationState) -> None:
         self._states[state.ext_id] = state
