@@ -5,4 +5,4 @@ Home Assistant and on CPython 3.12 inside a worker. It must not import homeassis
 or pjsua2. The wire format is described in docs/protocol.md.
 """
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2

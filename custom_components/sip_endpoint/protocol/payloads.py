@@ -155,9 +155,12 @@ class Hello(Payload):
     """First line a worker writes: who it is."""
 
     protocol: int
-    pjsua2: str
+    engine: str  # "pjsua2" or "builtin"
+    engine_version: str
     python: str
     pid: int
+    max_accounts: int  # extensions one worker holds
+    max_calls: int  # calls one worker holds at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +174,8 @@ class StartParams(Payload):
     allowed_sources: list[str] = field(default_factory=list)
     max_calls: int = 16
     log_level: int = 1
+    tls_verify: bool = True  # check the server's certificate and host name
+    tls_ca_file: str | None = None  # trusted besides the system's CA store
 
 
 @dataclass(frozen=True, slots=True)

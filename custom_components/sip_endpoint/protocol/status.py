@@ -12,6 +12,7 @@ class RegistrationStatus(StrEnum):
     NOT_FOUND = "not_found"
     NO_REPLY_FROM_SERVER = "no_reply_from_server"
     SERVER_ERROR = "server_error"
+    TLS_CERTIFICATE_INVALID = "tls_certificate_invalid"
     UNREGISTERED = "unregistered"
     DISABLED = "disabled"
 
@@ -22,6 +23,7 @@ FAILURE_STATUSES = frozenset(
         RegistrationStatus.NOT_FOUND,
         RegistrationStatus.NO_REPLY_FROM_SERVER,
         RegistrationStatus.SERVER_ERROR,
+        RegistrationStatus.TLS_CERTIFICATE_INVALID,
     }
 )
 
