@@ -1,0 +1,1 @@
+"""The built-in SIP engine: asyncio, standard library and audioop only."""
