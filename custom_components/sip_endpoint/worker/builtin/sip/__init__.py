@@ -1,0 +1,1 @@
+"""Signalling of the built-in engine, to RFC 3261: messages, transports, transactions."""
