@@ -42,7 +42,7 @@ def worker_factory(
         # A C assert in pjsua aborts with -6; None means it hung and was killed.
         pytest.fail(f"workers did not exit cleanly: {unclean}")
     # Accounts and calls are not locked: every SIP callback must run on the
-    # polling thread (worker/guard.py warns when one does not).
+    # polling thread (worker/pjsua2/guard.py warns when one does not).
     off_thread = [
         line
         for client in launched

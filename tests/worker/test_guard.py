@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from custom_components.sip_endpoint.worker import guard
+from custom_components.sip_endpoint.worker.pjsua2 import guard
 
 if TYPE_CHECKING:
     import pytest

@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 
 
 def test_hello_names_versions(launched_worker: WorkerClient) -> None:
-    """The first line is `hello` with the protocol, pjsua2 and Python versions."""
+    """The first line is `hello`: protocol, engine and Python versions, limits."""
     hello = launched_worker.hello
     assert hello is not None
     assert hello.protocol == PROTOCOL_VERSION
-    assert hello.pjsua2.startswith("2.15")
+    assert hello.engine == "pjsua2"
+    assert hello.engine_version.startswith("2.15")
+    assert (hello.max_accounts, hello.max_calls) == (8, 4)
     assert hello.python.startswith("3.12.")
     assert hello.pid == launched_worker.process.pid
     assert hello.pid != os.getpid()

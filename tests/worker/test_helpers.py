@@ -8,14 +8,13 @@ import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import AccountParams, Transport
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
-from custom_components.sip_endpoint.worker.backoff import (
+from custom_components.sip_endpoint.worker.core.backoff import (
     MAX_DELAY,
     MAX_DELAY_REJECTED,
     retry_delay,
 )
-from custom_components.sip_endpoint.worker.redact import REDACTED, redact
-from custom_components.sip_endpoint.worker.scheduler import Scheduler
-from custom_components.sip_endpoint.worker.sipmsg import (
+from custom_components.sip_endpoint.worker.core.redact import REDACTED, redact
+from custom_components.sip_endpoint.worker.core.sipmsg import (
     answer_after,
     display_name,
     parse_message,
@@ -23,12 +22,13 @@ from custom_components.sip_endpoint.worker.sipmsg import (
     source_host,
     uri_user,
 )
-from custom_components.sip_endpoint.worker.uris import (
+from custom_components.sip_endpoint.worker.core.uris import (
     id_uri,
     proxy_uri,
     registrar_uri,
     target_uri,
 )
+from custom_components.sip_endpoint.worker.pjsua2.scheduler import Scheduler
 
 INVITE = (
     "INVITE sip:2030@10.0.0.5:5062;transport=udp SIP/2.0\r\n"

@@ -1,0 +1,50 @@
+"""Build the SIP URIs an account uses from its settings."""
+
+from ...protocol.payloads import AccountParams, Transport
+
+
+def _host_port(host: str, port: int | None) -> str:
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"{host}:{port}" if port else host
+
+
+def _transport_param(transport: Transport) -> str:
+    return "" if transport is Transport.AUTO else f";transport={transport.value}"
+
+
+def id_uri(params: AccountParams) -> str:
+    """Return the account's address of record, ``sip:<extension>@<domain>``."""
+    return f"sip:{params.extension}@{_host_port(params.domain, None)}"
+
+
+def registrar_uri(params: AccountParams) -> str:
+    """Return the registrar, ``sip:<domain>[:port][;transport=..]``."""
+    return (
+        f"sip:{_host_port(params.domain, params.port)}"
+        f"{_transport_param(params.transport)}"
+    )
+
+
+def proxy_uri(params: AccountParams) -> str | None:
+    """Return the outbound proxy as a loose route, or None."""
+    proxy = (params.outbound_proxy or "").strip()
+    if not proxy:
+        return None
+    if not proxy.lower().startswith(("sip:", "sips:")):
+        proxy = f"sip:{proxy}"
+    if ";transport=" not in proxy.lower():
+        proxy += _transport_param(params.transport)
+    if ";lr" not in proxy.lower():
+        proxy += ";lr"
+    return proxy
+
+
+def target_uri(target: str, params: AccountParams) -> str:
+    """Return the URI to call: a SIP URI as given, or a number at the account's domain."""
+    target = target.strip()
+    if target.lower().startswith(("sip:", "sips:", "tel:")):
+        return target
+    if "@" in target:
+        return f"sip:{target}"
+    return f"sip:{target}@{_host_port(params.domain, params.port)}"

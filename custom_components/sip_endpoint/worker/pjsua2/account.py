@@ -1,0 +1,338 @@
+"""One extension: its pjsua2 account, registration, retry backoff and keep-alive."""
+
+from collections.abc import Callable
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import pjsua2 as pj
+
+from ...protocol.payloads import (
+    AccountParams,
+    EventName,
+    KeepaliveMethod,
+    RegistrationExchange,
+    RegistrationState,
+    Transport,
+)
+from ...protocol.status import (
+    FAILURE_STATUSES,
+    RegistrationStatus,
+    classify_registration_reply,
+)
+from ..core.backoff import retry_delay
+from ..core.uris import id_uri, proxy_uri, registrar_uri
+from .context import WorkerContext
+from .guard import sip_callback
+
+if TYPE_CHECKING:
+    from .scheduler import TimerHandle
+
+_LOGGER = logging.getLogger(__name__)
+
+DOUBLE_CRLF = "\r\n\r\n"
+OPTIONS_NO_REPLY_CODES = frozenset({0, 408, 503})
+CONNECTION_CHECK_DELAY = 0.5
+
+type IncomingCallHandler = Callable[["ExtensionAccount", Any], None]
+type SourceCheck = Callable[[str, str], bool]
+
+
+class ExtensionAccount(pj.Account):  # type: ignore[misc]
+    """A registered extension."""
+
+    def __init__(
+        self,
+        context: WorkerContext,
+        params: AccountParams,
+        transport_ids: dict[Transport, int],
+        bind_host: str,
+        on_incoming_call: IncomingCallHandler,
+        check_source: SourceCheck,
+    ) -> None:
+        """Prepare the account; `register` creates it in pjsua."""
+        super().__init__()
+        self.context = context
+        self.params = params
+        self.registrar = registrar_uri(params)
+        self._transport_ids = transport_ids
+        self._bind_host = bind_host
+        self._on_incoming_call = on_incoming_call
+        self._check_source = check_source
+        self.status = RegistrationStatus.REGISTERING
+        self.code: int | None = None
+        self.reason = ""
+        self.changed_at = time.time()
+        self.last_success: float | None = None
+        self.expires = 0
+        self.failures = 0
+        self.created = False
+        self.removing = False
+        self.unregister_answered = False
+        self._retry_timer: TimerHandle | None = None
+        self._keepalive_timer: TimerHandle | None = None
+        self._options_pending = False
+        self._connection_check: TimerHandle | None = None
+
+    # --- registration ------------------------------------------------------------
+
+    def register(self) -> None:
+        """Send a REGISTER now (creating the pjsua account the first time)."""
+        self._cancel_retry()
+        config = None if self.created else self._config()
+        self._set_status(RegistrationStatus.REGISTERING, None, "", self.expires)
+        if config is not None:
+            self.create(config)
+            self.created = True
+        else:
+            self.setRegistration(True)
+
+    def check_connection(self) -> None:
+        """Re-register soon, quietly, after a TCP/TLS connection was lost.
+
+        pjsua (with its own retry off) would wait for the next refresh. pjsua2 does
+        not say which connection closed, so every registered TCP/TLS account checks;
+        a successful REGISTER changes nothing visible, a failed one is reported.
+        """
+        if (
+            self.removing
+            or not self.created
+            or self.status is not RegistrationStatus.SUCCESSFUL
+            or self.params.transport not in (Transport.TCP, Transport.TLS)
+            or self._connection_check is not None
+        ):
+            return
+        self._connection_check = self.context.scheduler.call_later(
+            CONNECTION_CHECK_DELAY, self._check_registration
+        )
+
+    def _check_registration(self) -> None:
+        self._connection_check = None
+        if self.removing or self.status is not RegistrationStatus.SUCCESSFUL:
+            return
+        try:
+            self.setRegistration(True)
+        except pj.Error as err:
+            _LOGGER.info("REGISTER after a lost connection failed: %s", err.info())
+
+    def unregister(self) -> None:
+        """Send REGISTER with Expires: 0 if the extension is registered."""
+        self.removing = True
+        self._cancel_retry()
+        self._cancel_keepalive()
+        if self.created and self.status is RegistrationStatus.SUCCESSFUL:
+            self.setRegistration(False)
+        else:
+            self.unregister_answered = True
+
+    def close(self) -> None:
+        """Forget timers and delete the account from pjsua."""
+        self._cancel_retry()
+        self._cancel_keepalive()
+        if self._connection_check is not None:
+            self._connection_check.cancel()
+            self._connection_check = None
+        if self.created:
+            self.shutdown()
+            self.created = False
+
+    def announce_unregistered(self) -> None:
+        """Report the extension as unregistered."""
+        self._set_status(RegistrationStatus.UNREGISTERED, self.code, self.reason, 0)
+
+    def _config(self) -> Any:
+        params = self.params
+        config = pj.AccountConfig()
+        config.idUri = id_uri(params)
+        reg = config.regConfig
+        reg.registrarUri = self.registrar
+        reg.registerOnAdd = True
+        reg.timeoutSec = params.expiry
+        reg.retryIntervalSec = 0  # the worker retries itself, with backoff
+        reg.firstRetryIntervalSec = 0
+        reg.randomRetryIntervalSec = 0
+        reg.dropCallsOnFail = False
+        reg.unregWaitMsec = 2000
+        config.sipConfig.authCreds.append(
+            pj.AuthCredInfo("digest", "*", params.auth_id, 0, params.password)
+        )
+        if proxy := proxy_uri(params):
+            config.sipConfig.proxies.append(proxy)
+        if params.transport is not Transport.AUTO:
+            transport_id = self._transport_ids.get(params.transport)
+            if transport_id is None:
+                raise ValueError(
+                    f"no {params.transport.value} transport in this worker"
+                )
+            config.sipConfig.transportId = transport_id
+        if self._bind_host:
+            # RTP on the same address as SIP, and SDP announcing exactly that.
+            media = config.mediaConfig.transportConfig
+            media.boundAddress = self._bind_host
+            media.publicAddress = self._bind_host
+        if ":" in self._bind_host:
+            config.sipConfig.ipv6Use = pj.PJSUA_IPV6_ENABLED_USE_IPV6_ONLY
+            config.mediaConfig.ipv6Use = pj.PJSUA_IPV6_ENABLED_USE_IPV6_ONLY
+        nat = config.natConfig
+        # Advertise the address the transport is bound to, never a rewritten one.
+        nat.contactRewriteUse = 0
+        nat.viaRewriteUse = 0
+        nat.sdpNatRewriteUse = 0
+        nat.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
+        nat.mediaStunUse = pj.PJSUA_STUN_USE_DISABLED
+        if params.keepalive is KeepaliveMethod.DOUBLE_CRLF:
+            # UDP only: on TCP and TLS pjsip sends its own CRLF keep-alive instead.
+            nat.udpKaIntervalSec = params.keepalive_interval
+            nat.udpKaData = DOUBLE_CRLF
+        else:
+            nat.udpKaIntervalSec = 0
+        return config
+
+    @sip_callback
+    def onRegState(self, prm: Any) -> None:
+        """Classify a REGISTER's final answer, then retry or keep alive."""
+        code = int(prm.code)
+        from_server = bool(prm.rdata.wholeMsg)
+        expires = int(prm.expiration)
+        status = classify_registration_reply(
+            code, from_server=from_server, expires=expires
+        )
+        self.context.exchanges.append(
+            RegistrationExchange(
+                ext_id=self.params.ext_id,
+                at=time.time(),
+                code=code,
+                reason=str(prm.reason),
+                from_server=from_server,
+            )
+        )
+        if self.removing:
+            self.code, self.reason = code, str(prm.reason)
+            self.unregister_answered = True
+            return
+        if status is RegistrationStatus.SUCCESSFUL:
+            self.failures = 0
+            self.last_success = time.time()
+            self._schedule_keepalive()
+        elif status in FAILURE_STATUSES:
+            self.failures += 1
+            self._cancel_keepalive()
+            self._schedule_retry(status)
+        self._set_status(status, code, str(prm.reason), expires)
+
+    def _set_status(
+        self, status: RegistrationStatus, code: int | None, reason: str, expires: int
+    ) -> None:
+        if status is not self.status:
+            self.changed_at = time.time()
+        self.status, self.code, self.reason, self.expires = (
+            status,
+            code,
+            reason,
+            expires,
+        )
+        self.context.emit(EventName.REGISTRATION, self.state())
+
+    def state(self) -> RegistrationState:
+        """Return where the registration stands."""
+        return RegistrationState(
+            ext_id=self.params.ext_id,
+            status=self.status,
+            code=self.code,
+            reason=self.reason,
+            changed_at=self.changed_at,
+            last_success=self.last_success,
+            expires=self.expires,
+            registrar=self.registrar,
+        )
+
+    def _schedule_retry(self, status: RegistrationStatus) -> None:
+        self._cancel_retry()
+        delay = retry_delay(status, self.failures, self.params.retry_interval)
+        self._retry_timer = self.context.scheduler.call_later(delay, self._retry)
+
+    def _retry(self) -> None:
+        self._retry_timer = None
+        if self.removing:
+            return
+        try:
+            self.register()
+        except pj.Error as err:
+            _LOGGER.warning("REGISTER retry failed to start: %s", err.info())
+            self.failures += 1
+            self._schedule_retry(RegistrationStatus.NO_REPLY_FROM_SERVER)
+
+    def _cancel_retry(self) -> None:
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+            self._retry_timer = None
+
+    # --- OPTIONS keep-alive ------------------------------------------------------
+
+    def _schedule_keepalive(self) -> None:
+        if (
+            self.params.keepalive is not KeepaliveMethod.SIP_OPTIONS
+            or self._keepalive_timer is not None
+            or self.params.keepalive_interval <= 0
+        ):
+            return
+        self._keepalive_timer = self.context.scheduler.call_later(
+            self.params.keepalive_interval, self._send_options
+        )
+
+    def _cancel_keepalive(self) -> None:
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = None
+
+    def _send_options(self) -> None:
+        self._keepalive_timer = None
+        if self.removing or self._options_pending:
+            return
+        prm = pj.SendRequestParam()
+        prm.method = "OPTIONS"
+        prm.txOption.targetUri = self.registrar
+        try:
+            self.sendRequest(prm)
+        except pj.Error as err:
+            _LOGGER.info("OPTIONS keep-alive could not be sent: %s", err.info())
+            self._no_reply_from_server(503, "OPTIONS not sent")
+            return
+        self._options_pending = True
+
+    @sip_callback
+    def onSendRequest(self, prm: Any) -> None:
+        """Handle the final answer (or the lack of one) to an OPTIONS keep-alive."""
+        self._options_pending = False
+        tsx_state = prm.e.body.tsxState
+        code = int(tsx_state.tsx.statusCode)
+        try:
+            from_server = bool(tsx_state.src.rdata.wholeMsg)
+        except (AttributeError, TypeError):
+            from_server = False
+        if self.removing:
+            return
+        if code in OPTIONS_NO_REPLY_CODES and not (from_server and code == 503):
+            self._no_reply_from_server(code, str(tsx_state.tsx.statusText))
+        else:
+            self._schedule_keepalive()
+
+    def _no_reply_from_server(self, code: int, reason: str) -> None:
+        """Report a silent server now and schedule a REGISTER soon."""
+        self.failures += 1
+        self._set_status(RegistrationStatus.NO_REPLY_FROM_SERVER, code, reason, 0)
+        self._schedule_retry(RegistrationStatus.NO_REPLY_FROM_SERVER)
+
+    # --- inbound requests --------------------------------------------------------
+
+    @sip_callback
+    def onIncomingCall(self, prm: Any) -> None:
+        """Hand an INVITE to the call manager."""
+        self._on_incoming_call(self, prm)
+
+    @sip_callback
+    def onIncomingSubscribe(self, prm: Any) -> None:
+        """Refuse SUBSCRIBE from sources outside the allowed list."""
+        if not self._check_source(str(prm.rdata.srcAddress), "SUBSCRIBE"):
+            prm.code = 403
+            prm.reason = "Forbidden"

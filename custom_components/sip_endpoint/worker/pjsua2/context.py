@@ -1,0 +1,83 @@
+"""State shared by the worker's accounts and calls, owned by the polling thread."""
+
+from collections import deque
+from collections.abc import Callable
+import queue
+import time
+from typing import TYPE_CHECKING, Any
+
+from ...protocol.payloads import EventName, Payload, RegistrationExchange
+from ..core.channel import ProtocolWriter
+from ..core.redact import redact
+from .scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from .call import WorkerCall
+
+MAX_EXCHANGES = 50
+# How long a disconnected player or stream port is kept before it is deleted.
+RETIRE_SECONDS = 0.5
+
+type Posted = Callable[[], None]
+
+
+class WorkerContext:
+    """What accounts and calls need from the worker: events, timers, shared state."""
+
+    def __init__(self, writer: ProtocolWriter) -> None:
+        """Start empty; the runtime fills in the source policy at `start`."""
+        self.writer = writer
+        self.scheduler = Scheduler()
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.restrict_sources = True
+        self.allowed_sources: frozenset[str] = frozenset()
+        self.secrets: set[str] = set()
+        self.calls: dict[str, WorkerCall] = {}
+        self.refused_calls: list[WorkerCall] = []
+        self.finished_calls: list[WorkerCall] = []
+        self.exchanges: deque[RegistrationExchange] = deque(maxlen=MAX_EXCHANGES)
+        self.retired: deque[tuple[float, Any]] = deque()
+
+    def emit(self, name: EventName, payload: Payload) -> None:
+        """Send an event to the Home Assistant side (any thread)."""
+        self.writer.event(name, payload)
+
+    def post(self, work: Posted) -> None:
+        """Run ``work`` on the polling thread soon (any thread)."""
+        self.inbox.put(work)
+
+    def source_allowed(self, host: str) -> bool:
+        """Return whether SIP requests from ``host`` are accepted."""
+        return not self.restrict_sources or host in self.allowed_sources
+
+    def scrub(self, text: str) -> str:
+        """Return ``text`` without any credential."""
+        return redact(text, self.secrets)
+
+    def retire(self, media: Any) -> None:
+        """Delete a disconnected pjsua2 player or port after `RETIRE_SECONDS`.
+
+        pjsua2 2.15 removes conference ports asynchronously and delivers a
+        player's end-of-file callback from its media event thread. An object
+        deleted right after it was disconnected can still be called into from
+        those threads, and the worker dies with SIGSEGV.
+        """
+        self.retired.append((time.monotonic() + RETIRE_SECONDS, media))
+
+    def drop_retired(self, *, everything: bool = False) -> None:
+        """Delete the retired objects whose time is up (polling thread)."""
+        now = time.monotonic()
+        while self.retired and (everything or self.retired[0][0] <= now):
+            _, media = self.retired.popleft()
+            destroy_native(media)
+
+
+def destroy_native(media: Any) -> None:
+    """Delete a pjsua2 object's C++ side while its Python side is still alive.
+
+    The C++ destructor unhooks the object from pjmedia's clock thread, and it
+    runs without the GIL. If Python's garbage collection triggered it, that
+    thread could call back into the half-freed Python object meanwhile.
+    """
+    if media.thisown:
+        type(media).__swig_destroy__(media)
