@@ -1,0 +1,146 @@
+"""What the built-in engine's parts call on each other.
+
+The stack (`stack.py`) and the request handlers (`handlers.py`) are written against
+these protocols; `account.py` (`BuiltinAccount`) and `call.py` (`BuiltinCall` and the
+two entry points) implement them. Everything runs on the worker's one asyncio loop
+thread: no locks, nothing here blocks.
+
+Construction, by the handlers and the stack:
+
+- ``BuiltinAccount(stack, params)``: an extension; ``register()`` starts it.
+- ``start_outbound_call(stack, account, params) -> Call`` (`make_call`): sends the
+  INVITE and returns at once; the call is already in ``stack.calls``. It gives up
+  (CANCEL, ``call_ended`` cause 487) after ``params.timeout`` s unanswered; once
+  answered it plays ``params.play`` once, then hangs up (or hangs up at once).
+- ``accept_incoming_call(stack, account, transaction) -> None``: a new INVITE that
+  passed the source filter, is for ``account``'s extension, and found room (the stack
+  answered 486 past ``stack.max_calls``). It puts the call into ``stack.calls`` and
+  emits ``incoming_call``.
+
+A call removes itself with ``stack.forget_call(call)`` once it has ended
+(``call_ended`` sent); an account is dropped by the handlers after ``await account.unregister()``.
+
+Errors: a request a call or account cannot carry out in its current state raises
+``core.dispatch.RequestError`` (``ErrorCode.SIP_ERROR`` for SIP state, e.g. ``ring``
+after the answer); ``record`` raises ``ValueError`` for a path it cannot use
+(answered ``bad_request``). Anything else is a bug, answered ``internal``.
+"""
+
+from typing import Protocol
+
+from ...protocol.payloads import AccountParams
+from ...protocol.status import RegistrationStatus
+from .sip.message import SipRequest, SipResponse
+
+
+class RequestSource(Protocol):
+    """Where a request came from (the transport layer's view of the peer)."""
+
+    @property
+    def host(self) -> str:
+        """Return the source IP address, as text (IPv6 without brackets)."""
+
+    @property
+    def port(self) -> int:
+        """Return the source port."""
+
+    @property
+    def transport(self) -> str:
+        """Return "udp", "tcp" or "tls"."""
+
+
+class ServerTransaction(Protocol):
+    """A request received, answered through its server transaction."""
+
+    @property
+    def request(self) -> SipRequest:
+        """Return the request that created the transaction."""
+
+    @property
+    def source(self) -> RequestSource:
+        """Return where the request came from."""
+
+    def respond(self, response: SipResponse) -> None:
+        """Send (and, per the transaction's rules, retransmit) a response."""
+
+
+class Account(Protocol):
+    """One extension (``account.BuiltinAccount``)."""
+
+    @property
+    def params(self) -> AccountParams:
+        """Return the settings the account was added with."""
+
+    @property
+    def status(self) -> RegistrationStatus:
+        """Return the last reported registration status."""
+
+    def register(self) -> None:
+        """Send a fresh REGISTER now (``add_account``, ``reregister``).
+
+        Failures (no answer, refused, network errors) are reported as
+        ``registration`` events and retried with ``core.backoff``; they never raise.
+        """
+
+    async def unregister(self) -> None:
+        """Stop: REGISTER with Expires: 0, wait about 2 s at most for its answer.
+
+        (``registration.timing.UNREGISTER_TIMEOUT``; the teardown unregisters every
+        account at once, so it takes that long in all.)
+
+        Then emit ``registration`` with status ``unregistered`` and expires 0 (unless
+        that was the last status reported) and release timers, transactions and
+        connections. Never raises; the account is not used afterwards.
+        """
+
+
+class Call(Protocol):
+    """One call (``call.BuiltinCall``), inbound or outbound."""
+
+    @property
+    def call_id(self) -> str:
+        """Return the call's id in the worker protocol (not the SIP Call-ID)."""
+
+    @property
+    def account(self) -> Account:
+        """Return the extension the call belongs to."""
+
+    @property
+    def ended(self) -> bool:
+        """Return whether the call is over (``call_ended`` sent or on its way)."""
+
+    @property
+    def has_audio(self) -> bool:
+        """Return whether the call's audio is up (media requests are allowed)."""
+
+    def owns(self, request: SipRequest) -> bool:
+        """Return whether ``request`` belongs to this call.
+
+        In-dialog requests: the Call-ID and our tag (the To tag) match the dialog.
+        CANCEL (no To tag): it matches the INVITE this call is answering (Call-ID and
+        the top Via branch, RFC 3261 9.2).
+        """
+
+    def handle_request(self, transaction: ServerTransaction) -> None:
+        """Answer a request `owns` accepted: BYE, ACK, re-INVITE, UPDATE, INFO, CANCEL."""
+
+    def ring(self) -> None:
+        """Send 180 Ringing (inbound, before the answer)."""
+
+    def answer(self, tone: str | None) -> None:
+        """Answer 200 OK; play ``tone`` (a WAV path) once the call is confirmed."""
+
+    def play(self, path: str, *, loop: bool) -> None:
+        """Play a WAV file into the call (replacing what plays); ``playback_done``."""
+
+    def stop_playing(self) -> None:
+        """Stop playing (no ``playback_done``)."""
+
+    def record(self, path: str) -> None:
+        """Record the caller's audio to a WAV until the call ends; ``recording_done``."""
+
+    def set_streaming(self, enable: bool) -> None:
+        """Start or stop ``audio`` events with the caller's audio."""
+
+    def hangup(self, code: int) -> None:
+        """End the call: BYE when confirmed, else ``code`` (inbound) or CANCEL."""
