@@ -1,0 +1,600 @@
+"""SIP transports over asyncio: UDP, TCP and TLS (RFC 3261 18, RFC 3581, RFC 5626 3.5.1).
+
+Public API
+----------
+``SipTransportLayer(on_message, *, bind_host, port_min, port_max,
+tls_server_context=None)``
+    ``await start()`` binds UDP and TCP on the first port of ``port_min..port_max``
+    free for both (0..0 picks any), and a TLS server on the next free port when
+    ``tls_server_context`` is given. ``port`` (UDP and TCP), ``tls_port`` (or None),
+    ``bind_host``, ``local_port(transport)``.
+    ``await send(message, target) -> Connection | None`` sends a request (or raw
+    bytes) to a :class:`Target`; TCP and TLS reuse an open connection to the same
+    host:port (opened by us or by the peer) or open one. Raises
+    :class:`TransportError`, or :class:`TlsVerificationError` when the server
+    certificate is refused.
+    ``await send_response(response, source=None)`` sends a response per RFC 3261
+    18.2.2 and RFC 3581: over the connection the request came on while it is open,
+    else to the top Via's ``received``/``rport``/sent-by (``maddr`` first).
+    ``await send_keepalive(target)`` sends a CRLF CRLF ping (UDP datagram, or on the
+    open connection; nothing when there is none).
+    ``connection_for(target) -> Connection | None``; ``await close()``.
+``on_message(message, source)`` is called for each received
+:class:`~.message.SipRequest` / :class:`~.message.SipResponse`; requests already have
+``received`` (and ``rport`` when asked for) in their top Via. Exceptions raised by the
+callback are logged, never propagated. A request that fails to parse but can be
+answered gets a 400 (or 505/416/414/513) here; everything else malformed is dropped.
+``Source(transport, host, port, connection)`` is where a message came from (the
+source filter uses ``host``). ``Target(transport, host, port, server_name=None,
+tls_context=None)``: ``server_name`` is the TLS host name to verify and send as SNI.
+``Connection``: ``transport``, ``remote`` (host, port), ``closed``, ``write(data)``,
+``close()``.
+``client_tls_context(verify=True, ca_file=None) -> ssl.SSLContext``.
+``TransportError(reason)``; ``TlsVerificationError(TransportError)`` carries the ssl
+reason ("certificate verify failed: ...", hostname mismatch, expired).
+``KEEPALIVE_PING``, ``KEEPALIVE_PONG``, ``MAX_CONNECTIONS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import contextlib
+from dataclasses import dataclass, field
+import ipaddress
+import logging
+import ssl
+from typing import Final
+
+from .message import (
+    MAX_MESSAGE_BYTES,
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    Via,
+    make_response,
+    parse_message,
+    stream_message_length,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+KEEPALIVE_PING: Final = b"\r\n\r\n"
+KEEPALIVE_PONG: Final = b"\r\n"
+MAX_CONNECTIONS: Final = 512
+CONNECT_TIMEOUT: Final = 10.0
+_TRANSPORTS: Final = ("udp", "tcp", "tls")
+
+
+class TransportError(Exception):
+    """A message could not be sent: connection refused, reset, TLS failure."""
+
+    def __init__(self, reason: str) -> None:
+        """Keep the reason."""
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TlsVerificationError(TransportError):
+    """The TLS server certificate was refused (untrusted, wrong host, expired)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where to send: transport (udp, tcp, tls), host (no brackets) and port."""
+
+    transport: str
+    host: str
+    port: int
+    server_name: str | None = None
+    tls_context: ssl.SSLContext | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """Return the connection key (transport, host, port)."""
+        return (self.transport.lower(), _bare_host(self.host), self.port)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a message came from; ``connection`` is None for UDP."""
+
+    transport: str
+    host: str
+    port: int
+    connection: Connection | None = None
+
+
+def _bare_host(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _via_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def client_tls_context(
+    verify: bool = True, ca_file: str | None = None
+) -> ssl.SSLContext:
+    """Return a client TLS context.
+
+    With ``verify`` the server certificate is checked against the system store and
+    ``ca_file`` (when given), host name included. Without, any certificate is
+    accepted (the caller logs a warning).
+    """
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if verify:
+        if ca_file:
+            context.load_verify_locations(cafile=ca_file)
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _local_addr(bind_host: str, remote_host: str) -> tuple[str, int] | None:
+    """Return the local address for an outgoing connection (the bind host's family)."""
+    try:
+        local = ipaddress.ip_address(bind_host)
+    except ValueError:
+        return None
+    if local.is_unspecified:
+        return None
+    remote_v6 = ":" in remote_host
+    return (bind_host, 0) if (local.version == 6) == remote_v6 else None
+
+
+def _tls_error(err: BaseException) -> TransportError:
+    if isinstance(err, ssl.SSLCertVerificationError):
+        message = err.verify_message or err.reason or str(err)
+        return TlsVerificationError(f"certificate verify failed: {message}")
+    if isinstance(err, ssl.CertificateError):
+        return TlsVerificationError(f"certificate verify failed: {err}")
+    if isinstance(err, ssl.SSLError):
+        return TransportError(f"TLS failed: {err.reason or err}")
+    return TransportError(str(err) or type(err).__name__)
+
+
+class Connection(asyncio.Protocol):
+    """One TCP or TLS connection, framed by Content-Length."""
+
+    def __init__(self, layer: SipTransportLayer, transport_name: str) -> None:
+        """Belong to ``layer``; ``transport_name`` is tcp or tls."""
+        self._layer = layer
+        self.transport = transport_name
+        self.remote: tuple[str, int] = ("", 0)
+        self.closed = False
+        self._stream: asyncio.Transport | None = None
+        self._buffer = bytearray()
+
+    def __repr__(self) -> str:
+        """Return a short description."""
+        return f"<Connection {self.transport} {self.remote[0]}:{self.remote[1]}>"
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """Return (transport, host, port) of the peer."""
+        return (self.transport, self.remote[0], self.remote[1])
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Remember the stream and register the connection."""
+        try:
+            assert isinstance(transport, asyncio.Transport)
+            self._stream = transport
+            peer = transport.get_extra_info("peername")
+            self.remote = (str(peer[0]), int(peer[1])) if peer else ("", 0)
+            self._layer.connection_opened(self)
+        except Exception:
+            _LOGGER.exception("SIP connection setup failed")
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the connection."""
+        try:
+            self.closed = True
+            self._buffer.clear()
+            self._layer.connection_closed(self)
+        except Exception:
+            _LOGGER.exception("SIP connection teardown failed")
+
+    def write(self, data: bytes) -> None:
+        """Send bytes (raises :class:`TransportError` when closed)."""
+        if self.closed or self._stream is None or self._stream.is_closing():
+            raise TransportError("connection closed")
+        self._stream.write(data)
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._stream is not None and not self.closed:
+            self._stream.close()
+        self.closed = True
+
+    def data_received(self, data: bytes) -> None:
+        """Frame messages: skip keep-alives, answer pings, drop broken framing."""
+        try:
+            self._buffer += data
+            self._drain()
+        except Exception:
+            _LOGGER.exception("SIP stream handling failed; closing %r", self)
+            self.close()
+
+    def _drain(self) -> None:
+        buffer = self._buffer
+        while buffer and not self.closed:
+            if buffer.startswith(KEEPALIVE_PING):
+                del buffer[:4]
+                self.write(KEEPALIVE_PONG)
+                continue
+            if bytes(buffer) in (b"\r\n", b"\r"):
+                return
+            if buffer.startswith(b"\r\n"):
+                del buffer[:2]
+                continue
+            try:
+                length = stream_message_length(buffer)
+            except SipParseError as err:
+                _LOGGER.warning("Closing %r: %s", self, err.reason)
+                self.close()
+                return
+            if length is None:
+                return
+            data = bytes(buffer[:length])
+            del buffer[:length]
+            self._layer.received(
+                data, Source(self.transport, self.remote[0], self.remote[1], self)
+            )
+
+
+class _Datagram(asyncio.DatagramProtocol):
+    """The UDP socket."""
+
+    def __init__(self, layer: SipTransportLayer) -> None:
+        self._layer = layer
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        try:
+            if not data.strip(b"\r\n"):
+                return  # keep-alive
+            if len(data) > MAX_MESSAGE_BYTES:
+                return
+            self._layer.received(data, Source("udp", str(addr[0]), int(str(addr[1]))))
+        except Exception:
+            _LOGGER.exception("SIP datagram handling failed")
+
+    def error_received(self, exc: Exception) -> None:
+        _LOGGER.debug("UDP error: %s", exc)
+
+
+MessageCallback = Callable[[SipRequest | SipResponse, Source], None]
+
+
+class SipTransportLayer:
+    """UDP, TCP and TLS sockets of one SIP endpoint."""
+
+    def __init__(
+        self,
+        on_message: MessageCallback,
+        *,
+        bind_host: str,
+        port_min: int,
+        port_max: int,
+        tls_server_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """Keep the settings; nothing is bound before :meth:`start`."""
+        self._on_message = on_message
+        self.bind_host = bind_host
+        self._port_min = port_min
+        self._port_max = port_max
+        self._tls_server_context = tls_server_context
+        self.port = 0
+        self.tls_port: int | None = None
+        self._udp: _Datagram | None = None
+        self._servers: list[asyncio.Server] = []
+        self._connections: dict[tuple[str, str, int], Connection] = {}
+        self._all: set[Connection] = set()
+        self._connecting: dict[tuple[str, str, int], asyncio.Future[Connection]] = {}
+        self._closing = False
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind UDP and TCP on one port, TLS on the next free one."""
+        loop = asyncio.get_running_loop()
+        candidates = (
+            [0] * 20
+            if self._port_min == 0
+            else list(range(self._port_min, self._port_max + 1))
+        )
+        for candidate in candidates:
+            try:
+                udp_transport, protocol = await loop.create_datagram_endpoint(
+                    lambda: _Datagram(self), local_addr=(self.bind_host, candidate)
+                )
+            except OSError:
+                continue
+            port = int(udp_transport.get_extra_info("sockname")[1])
+            try:
+                server = await loop.create_server(
+                    lambda: Connection(self, "tcp"), self.bind_host, port
+                )
+            except OSError:
+                udp_transport.close()
+                continue
+            self._udp = protocol
+            self._servers.append(server)
+            self.port = port
+            break
+        else:
+            raise TransportError(
+                f"no port free for UDP and TCP in {self._port_min}-{self._port_max}"
+            )
+        if self._tls_server_context is not None:
+            await self._start_tls(loop)
+
+    async def _start_tls(self, loop: asyncio.AbstractEventLoop) -> None:
+        tls_candidates = (
+            [0]
+            if self._port_min == 0
+            else list(range(self.port + 1, self._port_max + 1))
+        )
+        for candidate in tls_candidates:
+            try:
+                server = await loop.create_server(
+                    lambda: Connection(self, "tls"),
+                    self.bind_host,
+                    candidate,
+                    ssl=self._tls_server_context,
+                )
+            except OSError:
+                continue
+            self._servers.append(server)
+            self.tls_port = int(server.sockets[0].getsockname()[1])
+            return
+        _LOGGER.warning("No free port for the TLS server")
+
+    def local_port(self, transport: str) -> int:
+        """Return the listening port for ``transport`` (udp, tcp or tls)."""
+        if transport.lower() == "tls":
+            return self.tls_port or self.port
+        return self.port
+
+    async def close(self) -> None:
+        """Close every socket and connection."""
+        self._closing = True
+        for future in list(self._connecting.values()):
+            future.cancel()
+        for connection in list(self._all):
+            connection.close()
+        for server in self._servers:
+            server.close()
+        if self._udp is not None and self._udp.transport is not None:
+            self._udp.transport.close()
+        for server in self._servers:
+            with contextlib.suppress(TimeoutError, OSError):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+        self._servers.clear()
+        self._connections.clear()
+        self._all.clear()
+
+    # --- connections ----------------------------------------------------------------
+
+    def connection_opened(self, connection: Connection) -> None:
+        """Register a new connection (ours or the peer's)."""
+        if self._closing or len(self._all) >= MAX_CONNECTIONS:
+            _LOGGER.warning("Refusing %r: too many connections", connection)
+            connection.close()
+            return
+        self._all.add(connection)
+        current = self._connections.get(connection.key)
+        if current is None or current.closed:
+            self._connections[connection.key] = connection
+
+    def connection_closed(self, connection: Connection) -> None:
+        """Forget a closed connection."""
+        self._all.discard(connection)
+        for key in [k for k, v in self._connections.items() if v is connection]:
+            del self._connections[key]
+
+    def connection_for(self, target: Target) -> Connection | None:
+        """Return an open connection to the target, or None."""
+        connection = self._connections.get(target.key)
+        if connection is None or connection.closed:
+            return None
+        return connection
+
+    async def _connect(self, target: Target) -> Connection:
+        existing = self.connection_for(target)
+        if existing is not None:
+            return existing
+        key = target.key
+        pending = self._connecting.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Connection] = loop.create_future()
+        self._connecting[key] = future
+        try:
+            connection = await self._open(target)
+        except BaseException as err:
+            if not future.done():
+                future.set_exception(
+                    err if isinstance(err, TransportError) else TransportError(str(err))
+                )
+                future.exception()  # retrieved: waiters re-raise it
+            raise
+        else:
+            future.set_result(connection)
+            return connection
+        finally:
+            self._connecting.pop(key, None)
+
+    async def _open(self, target: Target) -> Connection:
+        loop = asyncio.get_running_loop()
+        transport = target.transport.lower()
+        host = _bare_host(target.host)
+        context: ssl.SSLContext | None = None
+        server_name: str | None = None
+        if transport == "tls":
+            context = target.tls_context or client_tls_context()
+            server_name = target.server_name or host
+        local_addr = _local_addr(self.bind_host, host)
+        try:
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: Connection(self, transport),
+                    host,
+                    target.port,
+                    ssl=context,
+                    server_hostname=server_name,
+                    local_addr=local_addr,
+                ),
+                CONNECT_TIMEOUT,
+            )
+        except TimeoutError as err:
+            raise TransportError("connection timed out") from err
+        except (OSError, ssl.SSLError, ssl.CertificateError) as err:
+            raise _tls_error(err) from err
+        if protocol.closed:
+            raise TransportError("connection closed")
+        # Key the connection by the name we dialled too, so later sends reuse it.
+        self._connections[target.key] = protocol
+        return protocol
+
+    # --- sending --------------------------------------------------------------------
+
+    async def send(
+        self, message: SipRequest | SipResponse | bytes, target: Target
+    ) -> Connection | None:
+        """Send to ``target``; return the connection used (None for UDP)."""
+        data = message if isinstance(message, bytes) else message.to_bytes()
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise TransportError("message too large")
+        transport = target.transport.lower()
+        if transport not in _TRANSPORTS:
+            raise TransportError(f"unknown transport {target.transport}")
+        if transport == "udp":
+            self._send_datagram(data, _bare_host(target.host), target.port)
+            return None
+        connection = await self._connect(target)
+        connection.write(data)
+        return connection
+
+    def _send_datagram(self, data: bytes, host: str, port: int) -> None:
+        if self._udp is None or self._udp.transport is None:
+            raise TransportError("UDP not started")
+        if self._udp.transport.is_closing():
+            raise TransportError("UDP closed")
+        try:
+            self._udp.transport.sendto(data, (host, port))
+        except OSError as err:
+            raise TransportError(str(err)) from err
+
+    async def send_keepalive(self, target: Target) -> None:
+        """Send a CRLF CRLF keep-alive to the target (streams: only when connected)."""
+        if target.transport.lower() == "udp":
+            self._send_datagram(KEEPALIVE_PING, _bare_host(target.host), target.port)
+            return
+        connection = self.connection_for(target)
+        if connection is not None:
+            connection.write(KEEPALIVE_PING)
+
+    async def send_response(
+        self, response: SipResponse, source: Source | None = None
+    ) -> None:
+        """Send a response (RFC 3261 18.2.2, RFC 3581 4)."""
+        data = response.to_bytes()
+        connection = source.connection if source is not None else None
+        if connection is not None and not connection.closed:
+            connection.write(data)
+            return
+        via = response.top_via
+        await self.send(data, response_target(via, source))
+
+    # --- receiving ------------------------------------------------------------------
+
+    def received(self, data: bytes, source: Source) -> None:
+        """Parse and deliver one message (called by the protocols)."""
+        try:
+            message = parse_message(data)
+        except SipParseError as err:
+            _LOGGER.debug(
+                "Malformed SIP from %s:%s (%s): %s",
+                source.host,
+                source.port,
+                source.transport,
+                err.reason,
+            )
+            self._refuse(err, source)
+            return
+        try:
+            if isinstance(message, SipRequest):
+                _stamp_via(message, source)
+            self._on_message(message, source)
+        except Exception:
+            _LOGGER.exception("SIP message handler failed")
+
+    def _refuse(self, err: SipParseError, source: Source) -> None:
+        request = err.answerable
+        if request is None or self._closing:
+            return
+        try:
+            _stamp_via(request, source)
+            response = make_response(request, err.status, headers=[])
+            if err.status == 400:
+                response.reason = f"Bad Request ({err.reason[:60]})"
+            task = asyncio.get_running_loop().create_task(
+                self.send_response(response, source)
+            )
+            task.add_done_callback(_log_task_error)
+        except Exception:  # never raise out of a protocol callback
+            _LOGGER.debug("Cannot answer a malformed request", exc_info=True)
+
+
+def _log_task_error(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        _LOGGER.debug("Sending an error response failed: %s", error)
+
+
+def _stamp_via(request: SipRequest, source: Source) -> None:
+    """Add ``received`` and fill ``rport`` in the top Via (RFC 3261 18.2.1, RFC 3581)."""
+    via = request.top_via
+    changed = False
+    if via.has_rport:
+        via.params["rport"] = str(source.port)
+        via.params["received"] = source.host
+        changed = True
+    elif _bare_host(via.host) != source.host:
+        via.params["received"] = source.host
+        changed = True
+    if changed:
+        request.replace_top_via(via)
+
+
+def response_target(via: Via, source: Source | None) -> Target:
+    """Return where a response goes when no connection carries it (18.2.2, RFC 3581)."""
+    transport = via.transport.lower()
+    if transport not in _TRANSPORTS:
+        transport = "udp"
+    default_port = 5061 if transport == "tls" else 5060
+    if via.maddr:
+        return Target(transport, via.maddr, via.port or default_port)
+    host = via.received or _bare_host(via.host)
+    port = via.rport or via.port or default_port
+    if transport == "udp" and source is not None and via.has_rport:
+        return Target("udp", source.host, source.port)
+    return Target(transport, host, port)
+
+
+def via_for(layer: SipTransportLayer, transport: str, host: str, branch: str) -> Via:
+    """Return a top Via for a request we send (rport asked for, RFC 3581)."""
+    return Via(
+        transport.upper(),
+        _via_host(host),
+        layer.local_port(transport),
+        {"branch": branch, "rport": None},
+    )

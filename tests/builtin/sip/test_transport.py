@@ -1,0 +1,494 @@
+"""The built-in engine's SIP transports on loopback: UDP, TCP, TLS, framing, reuse."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import subprocess
+from typing import TYPE_CHECKING
+
+import pytest
+
+from custom_components.sip_endpoint.worker.builtin.sip.message import (
+    MAX_MESSAGE_BYTES,
+    Headers,
+    SipRequest,
+    SipResponse,
+    SipUri,
+    Via,
+    make_response,
+    new_branch,
+    parse_message,
+)
+from custom_components.sip_endpoint.worker.builtin.sip.transport import (
+    KEEPALIVE_PING,
+    KEEPALIVE_PONG,
+    SipTransportLayer,
+    Source,
+    Target,
+    TlsVerificationError,
+    TransportError,
+    client_tls_context,
+    response_target,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+HOST = "127.0.0.1"
+
+
+class Inbox:
+    """Collects what a transport layer delivers."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self.items: asyncio.Queue[tuple[SipRequest | SipResponse, Source]] = (
+            asyncio.Queue()
+        )
+
+    def __call__(self, message: SipRequest | SipResponse, source: Source) -> None:
+        """Keep a delivered message."""
+        self.items.put_nowait((message, source))
+
+    async def get(self) -> tuple[SipRequest | SipResponse, Source]:
+        """Return the next message (fails after 5 s)."""
+        return await asyncio.wait_for(self.items.get(), 5)
+
+
+def options(transport: str, port: int, *, call_id: str = "c1@test") -> SipRequest:
+    headers = Headers(
+        [
+            (
+                "Via",
+                f"SIP/2.0/{transport.upper()} {HOST}:{port};branch={new_branch()};rport",
+            ),
+            ("Max-Forwards", "70"),
+            ("From", "<sip:a@127.0.0.1>;tag=1"),
+            ("To", "<sip:b@127.0.0.1>"),
+            ("Call-ID", call_id),
+            ("CSeq", "1 OPTIONS"),
+        ]
+    )
+    return SipRequest("OPTIONS", SipUri(user="b", host=HOST), headers)
+
+
+async def layer(
+    inbox: Inbox, tls_server: ssl.SSLContext | None = None
+) -> SipTransportLayer:
+    sip = SipTransportLayer(
+        inbox, bind_host=HOST, port_min=0, port_max=0, tls_server_context=tls_server
+    )
+    await sip.start()
+    return sip
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[
+    tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox]
+]:
+    inbox_a, inbox_b = Inbox(), Inbox()
+    a = await layer(inbox_a)
+    b = await layer(inbox_b)
+    yield a, inbox_a, b, inbox_b
+    await a.close()
+    await b.close()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_request_and_response_round_trip(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox], transport: str
+) -> None:
+    a, inbox_a, b, inbox_b = pair
+    request = options(transport, a.port)
+    await a.send(request, Target(transport, HOST, b.port))
+    received, source = await inbox_b.get()
+    assert isinstance(received, SipRequest)
+    assert received.method == "OPTIONS"
+    assert source.transport == transport
+    assert source.host == HOST
+    # rport and received are filled in from the source (RFC 3581).
+    assert received.top_via.rport == source.port
+    assert received.top_via.received == HOST
+    assert (source.connection is None) == (transport == "udp")
+    await b.send_response(make_response(received, 200), source)
+    answer, answer_source = await inbox_a.get()
+    assert isinstance(answer, SipResponse)
+    assert answer.status == 200
+    assert answer.call_id == "c1@test"
+    assert answer_source.port == b.port
+
+
+async def test_bind_uses_first_port_free_for_udp_and_tcp() -> None:
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind((HOST, 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    sip = SipTransportLayer(
+        Inbox(), bind_host=HOST, port_min=busy, port_max=min(busy + 20, 65535)
+    )
+    try:
+        await sip.start()
+        assert busy < sip.port <= busy + 20
+    finally:
+        await sip.close()
+        taken.close()
+
+
+async def test_tcp_connection_is_reused_both_ways(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    a, _inbox_a, b, inbox_b = pair
+    first = await a.send(
+        options("tcp", a.port, call_id="one"), Target("tcp", HOST, b.port)
+    )
+    second = await a.send(
+        options("tcp", a.port, call_id="two"), Target("tcp", HOST, b.port)
+    )
+    assert first is not None
+    assert first is second
+    one, source_one = await inbox_b.get()
+    two, source_two = await inbox_b.get()
+    assert (one.call_id, two.call_id) == ("one", "two")
+    assert source_one.connection is source_two.connection
+    # The server side sends a request down the connection the client opened (as a
+    # registrar sends INVITE over the REGISTER connection): the client receives it.
+    assert source_one.connection is not None
+    back = options("tcp", b.port, call_id="back")
+    await b.send(back, Target("tcp", HOST, source_one.port))
+    assert (
+        b.connection_for(Target("tcp", HOST, source_one.port)) is source_one.connection
+    )
+
+
+async def test_request_down_registered_connection_reaches_client(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    a, inbox_a, b, inbox_b = pair
+    await a.send(options("tcp", a.port, call_id="reg"), Target("tcp", HOST, b.port))
+    _, source = await inbox_b.get()
+    assert source.connection is not None
+    source.connection.write(options("tcp", b.port, call_id="down").to_bytes())
+    message, from_server = await inbox_a.get()
+    assert message.call_id == "down"
+    assert from_server.port == b.port
+
+
+async def raw_tcp(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(HOST, port)
+
+
+async def test_tcp_framing_split_and_joined_reads(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    _a, _ia, b, inbox_b = pair
+    reader, writer = await raw_tcp(b.port)
+    body = b"v=0\r\n"
+    first = options("tcp", 5060, call_id="split")
+    first.body = body
+    second = options("tcp", 5060, call_id="joined")
+    third = options("tcp", 5060, call_id="after-crlf")
+    data = first.to_bytes()
+    for index in range(0, len(data), 7):  # many small reads, split everywhere
+        writer.write(data[index : index + 7])
+        await writer.drain()
+        await asyncio.sleep(0)
+    writer.write(second.to_bytes() + b"\r\n" + third.to_bytes())  # joined in one read
+    await writer.drain()
+    got = [await inbox_b.get() for _ in range(3)]
+    assert [message.call_id for message, _ in got] == ["split", "joined", "after-crlf"]
+    assert got[0][0].body == body
+    writer.close()
+    assert reader is not None
+
+
+async def test_crlf_ping_answered_with_pong(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    _a, _ia, b, inbox_b = pair
+    reader, writer = await raw_tcp(b.port)
+    writer.write(KEEPALIVE_PING)
+    await writer.drain()
+    assert await asyncio.wait_for(reader.readexactly(2), 5) == KEEPALIVE_PONG
+    # A message after the ping is still framed correctly.
+    writer.write(options("tcp", 5060, call_id="after-ping").to_bytes())
+    await writer.drain()
+    message, _ = await inbox_b.get()
+    assert message.call_id == "after-ping"
+    writer.close()
+
+
+async def test_oversize_tcp_message_drops_connection(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    _a, _ia, b, inbox_b = pair
+    reader, writer = await raw_tcp(b.port)
+    huge = options("tcp", 5060, call_id="huge")
+    huge.headers.set("Content-Length", str(MAX_MESSAGE_BYTES))
+    head = huge.to_bytes().replace(
+        b"Content-Length: 0", f"Content-Length: {MAX_MESSAGE_BYTES}".encode()
+    )
+    writer.write(head)
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
+    assert inbox_b.items.empty()
+
+
+async def test_endless_tcp_head_drops_connection(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    _a, _ia, b, inbox_b = pair
+    reader, writer = await raw_tcp(b.port)
+    line = b"X-Junk: " + b"a" * 1000 + b"\r\n"
+    writer.write(b"OPTIONS sip:b@127.0.0.1 SIP/2.0\r\n")
+    try:
+        for _ in range(MAX_MESSAGE_BYTES // len(line) + 2):
+            writer.write(line)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    assert inbox_b.items.empty()
+
+
+async def test_missing_content_length_on_tcp_drops_connection(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    _a, _ia, b, inbox_b = pair
+    reader, writer = await raw_tcp(b.port)
+    data = options("tcp", 5060).to_bytes().replace(b"Content-Length: 0\r\n", b"")
+    writer.write(data)
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    assert inbox_b.items.empty()
+
+
+async def test_malformed_request_answered_400_on_udp(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    _a, _ia, b, inbox_b = pair
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, 0))
+    sock.setblocking(False)
+    port = sock.getsockname()[1]
+    loop = asyncio.get_running_loop()
+    try:
+        bad = (
+            options("udp", port)
+            .to_bytes()
+            .replace(b"Max-Forwards: 70", b"Max-Forwards: many")
+        )
+        await loop.sock_sendto(sock, bad, (HOST, b.port))
+        data = await asyncio.wait_for(loop.sock_recv(sock, 65535), 5)
+        response = parse_message(data)
+        assert isinstance(response, SipResponse)
+        assert response.status == 400
+        assert response.call_id == "c1@test"
+        assert response.top_via.received == HOST
+        # Garbage that cannot be answered is dropped without a reply.
+        await loop.sock_sendto(sock, b"\x00\xffgarbage\r\n\r\n", (HOST, b.port))
+        await loop.sock_sendto(
+            sock, options("udp", port, call_id="ok").to_bytes(), (HOST, b.port)
+        )
+        message, _ = await inbox_b.get()
+        assert message.call_id == "ok"
+        assert inbox_b.items.empty()
+    finally:
+        sock.close()
+
+
+async def test_udp_keepalive_datagram_is_sent_and_ignored(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    a, _ia, b, inbox_b = pair
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, 0))
+    sock.settimeout(5)
+    try:
+        await a.send_keepalive(Target("udp", HOST, sock.getsockname()[1]))
+        data = await asyncio.to_thread(sock.recv, 100)
+        assert data == KEEPALIVE_PING
+        sock.sendto(KEEPALIVE_PING, (HOST, b.port))
+        sock.sendto(options("udp", 5060, call_id="after").to_bytes(), (HOST, b.port))
+        message, _ = await inbox_b.get()
+        assert message.call_id == "after"
+    finally:
+        sock.close()
+
+
+async def test_connection_refused_is_a_transport_error(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    a, _ia, _b, _ib = pair
+    closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    closed.bind((HOST, 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    with pytest.raises(TransportError) as info:
+        await a.send(options("tcp", a.port), Target("tcp", HOST, port))
+    assert not isinstance(info.value, TlsVerificationError)
+
+
+def test_response_target_follows_rport_received_and_maddr() -> None:
+    via = Via(
+        "UDP",
+        "10.0.0.1",
+        5070,
+        {"branch": "z9hG4bK1", "rport": "6000", "received": "192.0.2.1"},
+    )
+    assert response_target(via, None) == Target("udp", "192.0.2.1", 6000)
+    via = Via("UDP", "10.0.0.1", 5070, {"branch": "z9hG4bK1", "received": "192.0.2.1"})
+    assert response_target(via, None) == Target("udp", "192.0.2.1", 5070)
+    via = Via("TLS", "example.com", None, {"branch": "z9hG4bK1"})
+    assert response_target(via, None) == Target("tls", "example.com", 5061)
+    via = Via("UDP", "10.0.0.1", 5070, {"branch": "z9hG4bK1", "maddr": "239.1.1.1"})
+    assert response_target(via, None) == Target("udp", "239.1.1.1", 5070)
+
+
+# --- TLS with a throwaway CA --------------------------------------------------------
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_ca(directory: Path, name: str) -> tuple[Path, Path]:
+    """Make a self-signed CA; return (cert, key)."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    _openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert),
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=directory,
+    )  # fmt: skip
+    return cert, key
+
+
+def make_server_cert(
+    directory: Path, ca: tuple[Path, Path], host_dns: str, ip: str
+) -> tuple[Path, Path]:
+    """Make a server certificate for ``host_dns`` and ``ip`` signed by ``ca``."""
+    key, csr, cert = (
+        directory / "server.key",
+        directory / "server.csr",
+        directory / "server.crt",
+    )
+    ext = directory / "server.ext"
+    ext.write_text(
+        f"subjectAltName=DNS:{host_dns},IP:{ip}\nextendedKeyUsage=serverAuth\n"
+    )
+    _openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host_dns}",
+        "-keyout", str(key), "-out", str(csr), cwd=directory,
+    )  # fmt: skip
+    _openssl(
+        "x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
+        "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert),
+        cwd=directory,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("tls")
+    ca = make_ca(directory, "test-ca")
+    other_ca = make_ca(directory, "other-ca")
+    cert, key = make_server_cert(directory, ca, "sip.test", HOST)
+    return {"ca": ca[0], "other_ca": other_ca[0], "cert": cert, "key": key}
+
+
+@pytest.fixture
+async def tls_server(
+    tls_material: dict[str, Path],
+) -> AsyncIterator[tuple[SipTransportLayer, Inbox]]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_material["cert"], tls_material["key"])
+    inbox = Inbox()
+    server = await layer(inbox, context)
+    assert server.tls_port is not None
+    yield server, inbox
+    await server.close()
+
+
+async def test_tls_verified_with_ca_file(
+    tls_server: tuple[SipTransportLayer, Inbox], tls_material: dict[str, Path]
+) -> None:
+    server, inbox = tls_server
+    assert server.tls_port is not None
+    client_inbox = Inbox()
+    client = await layer(client_inbox)
+    try:
+        context = client_tls_context(True, str(tls_material["ca"]))
+        target = Target(
+            "tls", HOST, server.tls_port, server_name="sip.test", tls_context=context
+        )
+        first = await client.send(options("tls", client.port, call_id="tls-1"), target)
+        second = await client.send(options("tls", client.port, call_id="tls-2"), target)
+        assert first is not None
+        assert first is second
+        message, source = await inbox.get()
+        assert message.call_id == "tls-1"
+        assert source.transport == "tls"
+        assert isinstance(message, SipRequest)
+        await server.send_response(make_response(message, 200), source)
+        answer, _ = await client_inbox.get()
+        assert isinstance(answer, SipResponse)
+        assert answer.status == 200
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("ca_key", "server_name", "expected"),
+    [
+        ("other_ca", "sip.test", "unable to get local issuer certificate"),
+        ("ca", "wrong.test", "Hostname mismatch"),
+    ],
+)
+async def test_tls_refused_with_distinct_error(
+    tls_server: tuple[SipTransportLayer, Inbox],
+    tls_material: dict[str, Path],
+    ca_key: str,
+    server_name: str,
+    expected: str,
+) -> None:
+    server, inbox = tls_server
+    assert server.tls_port is not None
+    client = await layer(Inbox())
+    try:
+        context = client_tls_context(True, str(tls_material[ca_key]))
+        target = Target(
+            "tls", HOST, server.tls_port, server_name=server_name, tls_context=context
+        )
+        with pytest.raises(TlsVerificationError) as info:
+            await client.send(options("tls", client.port), target)
+        assert info.value.reason.startswith("certificate verify failed: ")
+        assert expected in info.value.reason
+        assert inbox.items.empty()
+    finally:
+        await client.close()
+
+
+async def test_tls_without_verification_accepts_any_certificate(
+    tls_server: tuple[SipTransportLayer, Inbox],
+) -> None:
+    server, inbox = tls_server
+    assert server.tls_port is not None
+    client = await layer(Inbox())
+    try:
+        context = client_tls_context(False)
+        assert context.verify_mode == ssl.CERT_NONE
+        target = Target(
+            "tls", HOST, server.tls_port, server_name="wrong.test", tls_context=context
+        )
+        await client.send(options("tls", client.port, call_id="noverify"), target)
+        message, _ = await inbox.get()
+        assert message.call_id == "noverify"
+    finally:
+        await client.close()
