@@ -1,0 +1,486 @@
+"""One extension of the built-in engine: REGISTER, digest, refresh, retry, liveness.
+
+The account behaves like the pjsua2 worker's ``ExtensionAccount``: the same
+``registration`` events (``registering`` before a first try, a retry or a
+``reregister``; the outcome after every REGISTER, refreshes included), the same
+status classification, the same ``RegistrationExchange`` records and the same retry
+backoff. Beyond pjsua2 it notices a silent registrar (issue 11): a liveness OPTIONS
+goes to the registrar every keep-alive interval with a short timeout, and once a
+silent registrar answers again the extension registers again at once.
+
+One asyncio task runs the REGISTER schedule and one the liveness probe; both end
+with ``unregister`` or ``close``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from enum import Enum
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from ....protocol.payloads import (
+    AccountParams,
+    EventName,
+    KeepaliveMethod,
+    RegistrationExchange,
+    RegistrationState,
+    Transport,
+)
+from ....protocol.status import (
+    FAILURE_STATUSES,
+    RegistrationStatus,
+    classify_registration_reply,
+)
+from ...core.backoff import retry_delay
+from ...core.dispatch import MIN_SECRET_LENGTH
+from ..sip.digest import CredentialsRejected, DigestError, DigestSession
+from ..sip.message import SipRequest, SipResponse, SipUri
+from .bindings import granted_expires, min_expires
+from .host import TIMEOUT_CODE, TRANSPORT_ERROR_CODE, NoAnswer, Outcome
+from .requests import RegisterSequence, build_options, build_register
+from .target import AccountAddresses, Destination, TargetError, local_address, resolve
+from .timing import (
+    MAX_INTERVAL_RETRIES,
+    UNREGISTER_TIMEOUT,
+    probe_timeout,
+    refresh_delay,
+)
+
+if TYPE_CHECKING:
+    from .host import AccountHost
+
+_LOGGER = logging.getLogger(__name__)
+
+# A REGISTER attempt sends at most this many requests: challenges, stale nonces and
+# 423 Interval Too Brief each add one.
+MAX_REQUESTS_PER_ATTEMPT = 6
+_ANY_HOST = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - compared, not bound
+
+
+class Attempt(Enum):
+    """How a REGISTER attempt is shown."""
+
+    ANNOUNCED = "announced"  # `registering` first: a first try, a retry, `reregister`
+    QUIET = "quiet"  # only the outcome: a refresh, a lost TCP/TLS connection
+
+
+class BuiltinAccount:
+    """One extension's registration with its registrar."""
+
+    def __init__(self, host: AccountHost, params: AccountParams) -> None:
+        """Prepare the account; ``start`` sends the first REGISTER.
+
+        Raises ``ValueError`` for a domain, proxy or credentials that cannot be used.
+        """
+        self._host = host
+        self.params = params
+        try:
+            self.addresses = AccountAddresses.from_params(params)
+            self._digest = DigestSession(params.auth_id, params.password)
+        except (TargetError, DigestError) as err:
+            raise ValueError(str(err)) from err
+        if len(params.password) >= MIN_SECRET_LENGTH:
+            host.secrets.add(params.password)
+        self.registrar = self.addresses.registrar_text
+        self.status = RegistrationStatus.REGISTERING
+        self.code: int | None = None
+        self.reason = ""
+        self.changed_at = time.time()
+        self.last_success: float | None = None
+        self.expires = 0
+        self.failures = 0
+        self.removing = False
+        self.destination: Destination | None = None
+        self.contact: SipUri | None = None
+        self._sequence = RegisterSequence(host.bind_host)
+        self._registering = False
+        self._granted = 0
+        self._due: float | None = None
+        self._due_mode = Attempt.ANNOUNCED
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- what calls use ----------------------------------------------------------
+
+    @property
+    def ext_id(self) -> str:
+        """The extension's id in the protocol."""
+        return self.params.ext_id
+
+    @property
+    def aor(self) -> SipUri:
+        """The address of record, ``sip:<extension>@<domain>`` (From of calls)."""
+        return self.addresses.aor
+
+    @property
+    def route_set(self) -> tuple[SipUri, ...]:
+        """The outbound proxy as a loose route (Route of out-of-dialog requests)."""
+        return self.addresses.route_set
+
+    @property
+    def transport(self) -> Transport:
+        """The transport toward the registrar (never AUTO)."""
+        return self.addresses.transport
+
+    async def next_hop(self) -> Destination:
+        """Resolve where out-of-dialog requests go: the proxy, else the registrar."""
+        return await resolve(
+            self.addresses.next_hop,
+            self.transport,
+            prefer_ipv6=":" in self._host.bind_host,
+        )
+
+    def contact_for(self, destination: Destination) -> SipUri:
+        """Return our Contact for requests sent to ``destination``."""
+        host = self._host.bind_host
+        if host in _ANY_HOST:
+            host = local_address(destination)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        params: dict[str, str | None] = {}
+        if self.transport is not Transport.UDP:
+            params["transport"] = self.transport.value
+        return SipUri(
+            "sip",
+            self.params.extension,
+            host,
+            self._host.contact_port(self.transport),
+            params,
+        )
+
+    def new_digest(self) -> DigestSession:
+        """Return a digest session with this extension's credentials (one per call)."""
+        return DigestSession(self.params.auth_id, self.params.password)
+
+    @staticmethod
+    def authorize(
+        session: DigestSession, request: SipRequest, response: SipResponse
+    ) -> bool:
+        """Add the answer to ``response``'s 401/407 challenge to ``request``.
+
+        Returns False when the challenge cannot be answered, or answers our last
+        try again (the credentials are wrong): the request should not be resent.
+        The caller gives the resent request a new CSeq and Via branch.
+        """
+        name = "Proxy-Authenticate" if response.status == 407 else "WWW-Authenticate"
+        try:
+            headers = session.answer(
+                response.status,
+                response.headers.get_lines(name),
+                method=request.method,
+                uri=str(request.uri),
+                body=request.body,
+            )
+        except (CredentialsRejected, DigestError):
+            return False
+        request.headers.remove("Authorization")
+        request.headers.remove("Proxy-Authorization")
+        for header, value in headers:
+            request.headers.add(header, value)
+        return True
+
+    # --- life cycle --------------------------------------------------------------
+
+    def register(self) -> None:
+        """Send a REGISTER now, shown as `registering` first (never raises).
+
+        The first call starts the account: from then on it refreshes, retries with
+        backoff and probes the registrar by itself. Later calls are `reregister`.
+        """
+        if self._tasks:
+            self._request(Attempt.ANNOUNCED)
+        elif not self.removing:
+            self._start()
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._due = loop.time()
+        self._tasks.append(
+            loop.create_task(self._run(), name=f"REGISTER {self.ext_id}")
+        )
+        if (
+            self.params.keepalive is not KeepaliveMethod.OFF
+            and self.params.keepalive_interval > 0
+        ):
+            self._tasks.append(
+                loop.create_task(self._probe(), name=f"liveness {self.ext_id}")
+            )
+
+    def connection_lost(self) -> None:
+        """Register again at once, quietly, after our TCP/TLS connection closed."""
+        if (
+            self.status is RegistrationStatus.SUCCESSFUL
+            and self.transport is not Transport.UDP
+        ):
+            self._request(Attempt.QUIET)
+
+    async def unregister(self, wait: float = UNREGISTER_TIMEOUT) -> None:
+        """Stop: REGISTER with Expires: 0 if registered, waiting ``wait`` s at most.
+
+        Then report `unregistered` (unless that was the last status reported) and
+        release the account's tasks. Never raises; the account is done afterwards.
+        """
+        was_registered = self.status is RegistrationStatus.SUCCESSFUL
+        await self._stop_tasks()
+        if was_registered:
+            try:
+                async with asyncio.timeout(wait):
+                    outcome = await self._exchange(0, wait)
+            except TimeoutError:
+                outcome = NoAnswer(TIMEOUT_CODE, "Request Timeout")
+            except Exception:  # never raise out of a teardown
+                _LOGGER.exception("%s: unregistering failed", self.ext_id)
+                outcome = NoAnswer(TRANSPORT_ERROR_CODE, "internal error")
+            self._record(outcome)
+            self.code, self.reason = _code_reason(outcome)
+        if self.status is not RegistrationStatus.UNREGISTERED:
+            self._set_status(RegistrationStatus.UNREGISTERED, self.code, self.reason, 0)
+
+    def close(self) -> None:
+        """Stop at once, without unregistering (the worker is going away)."""
+        self.removing = True
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+
+    async def _stop_tasks(self) -> None:
+        self.removing = True
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- the REGISTER schedule ---------------------------------------------------
+
+    def _request(self, mode: Attempt) -> None:
+        """Ask for a REGISTER now (ignored while one is in flight)."""
+        if self.removing or self._registering:
+            return
+        self._schedule(0.0, mode)
+
+    def _schedule(self, delay: float, mode: Attempt) -> None:
+        self._due = asyncio.get_running_loop().time() + delay
+        self._due_mode = mode
+        self._wake.set()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.removing:
+            now = loop.time()
+            if self._due is not None and self._due <= now:
+                self._due = None
+                try:
+                    await self._attempt(self._due_mode)
+                except Exception:
+                    # A bug must not end the schedule: report it, retry later.
+                    _LOGGER.exception("%s: REGISTER failed", self.ext_id)
+                    self._registering = False
+                    self._failed(NoAnswer(TRANSPORT_ERROR_CODE, "internal error"))
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(
+                    None if self._due is None else self._due - now
+                ):
+                    await self._wake.wait()
+
+    async def _attempt(self, mode: Attempt) -> None:
+        """Send one REGISTER (with its challenges), report it, plan the next."""
+        if mode is Attempt.ANNOUNCED:
+            self._set_status(RegistrationStatus.REGISTERING, None, "", self.expires)
+        self._registering = True
+        try:
+            outcome = await self._exchange(self.params.expiry, None)
+        finally:
+            self._registering = False
+        if self.removing:
+            return
+        self._record(outcome)
+        code, reason = _code_reason(outcome)
+        if isinstance(outcome, NoAnswer):
+            status = outcome.status
+            expires = 0
+        else:
+            expires = self._granted if 200 <= code < 300 else 0
+            status = classify_registration_reply(
+                code, from_server=True, expires=expires
+            )
+        if status is RegistrationStatus.SUCCESSFUL:
+            self.failures = 0
+            self.last_success = time.time()
+            self._schedule(refresh_delay(expires), Attempt.QUIET)
+            self._set_status(status, code, reason, expires)
+        elif status in FAILURE_STATUSES:
+            self._failed(outcome, status)
+        else:  # a 2xx granting no time at all: try again later
+            self._schedule(float(max(self.params.retry_interval, 1)), Attempt.ANNOUNCED)
+            self._set_status(status, code, reason, expires)
+
+    def _failed(
+        self,
+        outcome: Outcome,
+        status: RegistrationStatus = RegistrationStatus.NO_REPLY_FROM_SERVER,
+    ) -> None:
+        """Report a failure and plan the retry with backoff."""
+        if isinstance(outcome, NoAnswer):
+            status = outcome.status
+        code, reason = _code_reason(outcome)
+        self.failures += 1
+        self._schedule(
+            retry_delay(status, self.failures, self.params.retry_interval),
+            Attempt.ANNOUNCED,
+        )
+        self._set_status(status, code, reason, 0)
+
+    async def _exchange(self, expires: int, limit: float | None) -> Outcome:
+        """Send REGISTER, answering challenges and 423; return the final outcome."""
+        self._granted = 0
+        try:
+            destination = await self.next_hop()
+        except TargetError as err:
+            return NoAnswer(TRANSPORT_ERROR_CODE, str(err))
+        self.destination = destination
+        contact = self.contact = self.contact_for(destination)
+        uri = str(self.addresses.registrar)
+        auth = self._digest.preemptive(method="REGISTER", uri=uri)
+        interval_retries = 0
+        outcome: Outcome = NoAnswer(TRANSPORT_ERROR_CODE, "not sent")
+        for _ in range(MAX_REQUESTS_PER_ATTEMPT):
+            request = build_register(
+                self._sequence,
+                registrar=self.addresses.registrar,
+                aor=self.addresses.aor,
+                contact=contact,
+                expires=expires,
+                route_set=self.addresses.route_set,
+            )
+            for name, value in auth:
+                request.headers.add(name, value)
+            outcome = await self._host.send_request(request, destination, limit)
+            if isinstance(outcome, NoAnswer):
+                return outcome
+            if outcome.status in (401, 407):
+                name = (
+                    "Proxy-Authenticate"
+                    if outcome.status == 407
+                    else "WWW-Authenticate"
+                )
+                try:
+                    auth = self._digest.answer(
+                        outcome.status,
+                        outcome.headers.get_lines(name),
+                        method="REGISTER",
+                        uri=uri,
+                    )
+                except (CredentialsRejected, DigestError) as err:
+                    _LOGGER.info("%s: credentials refused: %s", self.ext_id, err)
+                    return outcome
+                continue
+            if (
+                outcome.status == 423
+                and expires
+                and interval_retries < (MAX_INTERVAL_RETRIES)
+            ):
+                interval_retries += 1
+                least = min_expires(outcome)
+                if least is None or least <= expires:
+                    return outcome
+                expires = least
+                auth = self._digest.preemptive(method="REGISTER", uri=uri)
+                continue
+            if 200 <= outcome.status < 300:
+                self._digest.accepted()
+                self._granted = granted_expires(outcome, contact, expires)
+            return outcome
+        return outcome
+
+    # --- the liveness probe ------------------------------------------------------
+
+    async def _probe(self) -> None:
+        """Every keep-alive interval: double CRLF (if chosen) and an OPTIONS probe."""
+        loop = asyncio.get_running_loop()
+        interval = float(self.params.keepalive_interval)
+        next_at = loop.time() + interval
+        while not self.removing:
+            await asyncio.sleep(max(next_at - loop.time(), 0.0))
+            next_at = max(next_at + interval, loop.time())
+            destination = self.destination
+            if self._registering or destination is None:
+                continue
+            if self.params.keepalive is KeepaliveMethod.DOUBLE_CRLF:
+                self._host.send_keepalive(destination)
+            outcome = await self._send_options(destination, probe_timeout(interval))
+            if not self.removing and not self._registering:
+                self._probe_answered(outcome)
+
+    async def _send_options(self, destination: Destination, limit: float) -> Outcome:
+        request = build_options(
+            target=self.addresses.registrar,
+            aor=self.addresses.aor,
+            contact=self.contact or self.contact_for(destination),
+            route_set=self.addresses.route_set,
+        )
+        return await self._host.send_request(request, destination, limit)
+
+    def _probe_answered(self, outcome: Outcome) -> None:
+        """Report a silent registrar; register again with one that answers again."""
+        alive = isinstance(outcome, SipResponse) and outcome.status != 408
+        if alive and self.status is RegistrationStatus.NO_REPLY_FROM_SERVER:
+            _LOGGER.info("%s: the registrar answers again", self.ext_id)
+            self._request(Attempt.ANNOUNCED)
+        elif not alive and self.status is RegistrationStatus.SUCCESSFUL:
+            _LOGGER.info("%s: no answer to OPTIONS: %s", self.ext_id, outcome)
+            if isinstance(outcome, SipResponse):  # a 408 from a proxy
+                outcome = NoAnswer(outcome.status, outcome.reason)
+            self._failed(outcome)
+
+    # --- reporting ---------------------------------------------------------------
+
+    def _record(self, outcome: Outcome) -> None:
+        code, reason = _code_reason(outcome)
+        self._host.exchanges.append(
+            RegistrationExchange(
+                ext_id=self.ext_id,
+                at=time.time(),
+                code=code,
+                reason=reason,
+                from_server=isinstance(outcome, SipResponse),
+            )
+        )
+
+    def _set_status(
+        self, status: RegistrationStatus, code: int | None, reason: str, expires: int
+    ) -> None:
+        if status is not self.status:
+            self.changed_at = time.time()
+        self.status, self.code, self.reason, self.expires = (
+            status,
+            code,
+            reason,
+            expires,
+        )
+        self._host.emit(EventName.REGISTRATION, self.state())
+
+    def state(self) -> RegistrationState:
+        """Return where the registration stands."""
+        return RegistrationState(
+            ext_id=self.ext_id,
+            status=self.status,
+            code=self.code,
+            reason=self.reason,
+            changed_at=self.changed_at,
+            last_success=self.last_success,
+            expires=self.expires,
+            registrar=self.registrar,
+        )
+
+
+def _code_reason(outcome: Outcome) -> tuple[int, str]:
+    if isinstance(outcome, NoAnswer):
+        return outcome.code, outcome.reason
+    return outcome.status, outcome.reason
