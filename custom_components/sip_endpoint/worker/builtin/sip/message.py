@@ -24,7 +24,8 @@ Messages
     a stream buffer (headers + Content-Length), None while incomplete; raises
     :class:`SipParseError` when the framing is broken or too big.
     ``SipMessage`` (base), ``SipRequest(method, uri, headers, body=b"")``,
-    ``SipResponse(status, reason, headers, body=b"")``; both have ``to_bytes()`` (sets
+    ``SipResponse(status, reason, headers, body=b"")`` (``from_network``: True when
+    parsed, False when built locally); both have ``to_bytes()`` (sets
     Content-Length from the body) and typed accessors: ``call_id``, ``cseq``, ``vias``,
     ``top_via``, ``from_addr``, ``to_addr``, ``max_forwards``, ``expires``,
     ``min_expires``, ``contacts()``, ``content_type``, ``header(name)``,
@@ -936,9 +937,13 @@ class SipRequest(SipMessage):
 
 
 class SipResponse(SipMessage):
-    """A SIP response."""
+    """A SIP response.
 
-    __slots__ = ("reason", "status")
+    ``from_network`` is True for a response parsed from the network and False for one
+    built here (a transaction's local 408 or 503, or one we are about to send).
+    """
+
+    __slots__ = ("from_network", "reason", "status")
 
     def __init__(
         self,
@@ -951,6 +956,7 @@ class SipResponse(SipMessage):
         super().__init__(headers, body)
         self.status = status
         self.reason = REASON_PHRASES.get(status, "") if reason is None else reason
+        self.from_network = False
 
     def __repr__(self) -> str:
         """Return a short description."""
@@ -1144,6 +1150,8 @@ def _parse_message(data: bytes) -> SipRequest | SipResponse:
         message.headers = headers
         _check_common(headers)
         message.body = _body(headers, body)
+        if isinstance(message, SipResponse):
+            message.from_network = True
         _check_request(message)
     except SipParseError as err:
         is_request = isinstance(message, SipRequest) or (
