@@ -36,6 +36,16 @@ def fake_python(tmp_path: Path) -> FakePythonFactory:
     return make
 
 
+@pytest.fixture
+def empty_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point PATH at an empty folder (no python3.12, no pyenv) and clear the env var."""
+    folder = tmp_path / "path"
+    folder.mkdir()
+    monkeypatch.setenv("PATH", str(folder))
+    monkeypatch.delenv("SIP_ENDPOINT_WORKER_PYTHON", raising=False)
+    return folder
+
+
 class EventRecorder:
     """Collects engine events and waits for conditions on them."""
 

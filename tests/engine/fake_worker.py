@@ -3,8 +3,10 @@
 It is started through a small shell script that poses as a Python interpreter:
 ``fake-python --mode=... -- <interpreter args>``. Called with ``-c`` (the engine's
 pjsua2 probe) it prints versions like a real interpreter with pjsua2; otherwise it
-speaks the worker protocol on stdin/stdout with canned answers. Flags select the
-misbehaviour under test. It never touches SIP.
+speaks the worker protocol on stdin/stdout with canned answers. Its hello names the
+engine the launcher asked for (``--engine``) and the limits its flags give, and it
+refuses accounts past its `--max-accounts`. Flags select the misbehaviour under test.
+It never touches SIP.
 """
 
 import argparse
@@ -59,7 +61,19 @@ def _options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--incoming-call", action="store_true")
     parser.add_argument("--die-if-exists", default="")
     parser.add_argument("--hello-delay", type=float, default=0.0)
+    parser.add_argument("--max-accounts", type=int, default=8)
+    parser.add_argument("--max-calls", type=int, default=4)
+    parser.add_argument("--hello-engine", default="", help="default: as asked")
     return parser.parse_args(own), rest
+
+
+def _asked_engine(interpreter_args: list[str]) -> str:
+    """Return the engine `launch.py --engine` was asked for (pjsua2 by default)."""
+    if "--engine" in interpreter_args:
+        index = interpreter_args.index("--engine")
+        if index + 1 < len(interpreter_args):
+            return interpreter_args[index + 1]
+    return "pjsua2"
 
 
 def _split(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -129,7 +143,7 @@ class FakeWorker:
                 os.abort()
             return {"sip_port": params["port_min"], "tls_port": None}
         if method == "add_account":
-            if len(self.accounts) >= 8:
+            if len(self.accounts) >= self.options.max_accounts:
                 raise LookupError("limit_reached")
             ext_id = params["ext_id"]
             self.accounts[ext_id] = params
@@ -223,9 +237,12 @@ def main(argv: list[str]) -> int:
         "hello",
         {
             "protocol": options.protocol,
-            "pjsua2": "0.0-fake",
+            "engine": options.hello_engine or _asked_engine(interpreter_args),
+            "engine_version": "0.0-fake",
             "python": "3.12.99",
             "pid": os.getpid(),
+            "max_accounts": options.max_accounts,
+            "max_calls": options.max_calls,
         },
     )
     for line in sys.stdin.buffer:

@@ -64,7 +64,11 @@ async def test_shards_eight_per_worker(
     assert [len(worker.ext_ids) for worker in workers] == [8, 8, 4]
     assert [worker.index for worker in workers] == [0, 1, 2]
     assert all(worker.pid for worker in workers)
-    assert all(worker.pjsua2 == "0.0-fake" for worker in workers)
+    assert all(
+        (worker.engine, worker.engine_version, worker.max_accounts)
+        == ("pjsua2", "0.0-fake", 8)
+        for worker in workers
+    )
     states = [engine.registration(f"id-{2000 + n}") for n in range(20)]
     assert all(
         state and state.status is RegistrationStatus.SUCCESSFUL for state in states
@@ -213,9 +217,9 @@ async def test_first_worker_start_failure(
     fake_python: FakePythonFactory, recorder: EventRecorder
 ) -> None:
     """A worker that cannot start makes add_extension fail clearly; nothing is left."""
-    engine = _engine(fake_python("--protocol", "2"), recorder)
+    engine = _engine(fake_python("--protocol", "1"), recorder)
     await engine.start()
-    with pytest.raises(WorkerStartError, match="speaks protocol 2"):
+    with pytest.raises(WorkerStartError, match="speaks protocol 1"):
         await engine.add_extension(_ext(1))
     assert engine.workers() == []
     assert engine.registration("id-2001") is None

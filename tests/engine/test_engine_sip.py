@@ -122,7 +122,9 @@ async def test_register_and_stop(
     }
     (worker,) = engine.workers()
     assert worker.pid is not None and pid_alive(worker.pid)
-    assert worker.python.startswith("3.12") and worker.pjsua2.startswith("2.15.1")
+    assert worker.python.startswith("3.12")
+    assert (worker.engine, worker.max_accounts) == ("pjsua2", 8)
+    assert worker.engine_version.startswith("2.15.1")
     assert worker.sip_port is not None
     await engine.stop()
     assert not pid_alive(worker.pid)

@@ -31,9 +31,10 @@ async def test_add_twice_replaces_and_update_of_a_new_one_adds(
         recorder,
     )
     await engine.start()
-    python = engine.worker_python
+    selected = engine.selected_engine
+    assert selected is not None
     await engine.start()  # already running: nothing changes
-    assert engine.worker_python is python
+    assert engine.selected_engine is selected
     await engine.add_extension(_ext(1, password="wrong"))
     await recorder.wait_for(
         lambda events: (

@@ -16,16 +16,6 @@ from .conftest import FakePythonFactory
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def empty_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point PATH at an empty folder (no python3.12, no pyenv) and clear the env var."""
-    folder = tmp_path / "path"
-    folder.mkdir()
-    monkeypatch.setenv("PATH", str(folder))
-    monkeypatch.delenv("SIP_ENDPOINT_WORKER_PYTHON", raising=False)
-    return folder
-
-
 async def test_real_worker_interpreter(worker_python: Path) -> None:
     """The test bed's interpreter imports pjsua2 and reports its versions."""
     found = await find_worker_python(str(worker_python))

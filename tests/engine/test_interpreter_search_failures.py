@@ -14,16 +14,6 @@ from custom_components.sip_endpoint.engine.interpreter import (
 from .conftest import FakePythonFactory, pid_alive
 
 
-@pytest.fixture
-def empty_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point PATH at an empty folder (no python3.12, no pyenv) and clear the env var."""
-    folder = tmp_path / "path"
-    folder.mkdir()
-    monkeypatch.setenv("PATH", str(folder))
-    monkeypatch.delenv("SIP_ENDPOINT_WORKER_PYTHON", raising=False)
-    return folder
-
-
 def _pyenv(folder: Path, prints: str) -> None:
     pyenv = folder / "pyenv"
     pyenv.write_text(f'#!/bin/sh\n[ "$1 $2" = "prefix 3.12" ] && echo "{prints}"\n')

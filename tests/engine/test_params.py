@@ -108,6 +108,16 @@ def test_account_and_start_params() -> None:
         "127.0.0.1",
     )
     assert (start.restrict_sources, start.allowed_sources) == (False, ["192.0.2.1"])
+    assert (start.tls_verify, start.tls_ca_file) == (True, None)
+
+
+def test_start_params_carry_tls_settings() -> None:
+    """The TLS verification options reach the worker's `start`."""
+    options = EngineOptions(
+        bind_host="127.0.0.1", tls_verify=False, tls_ca_file="/config/pbx-ca.pem"
+    )
+    start = start_params(options, ["192.0.2.1"])
+    assert (start.tls_verify, start.tls_ca_file) == (False, "/config/pbx-ca.pem")
 
 
 def test_registrar_uri() -> None:

@@ -16,6 +16,8 @@ from custom_components.sip_endpoint.engine.worker_client import (
     WorkerClient,
     describe_exit,
 )
+from custom_components.sip_endpoint.protocol import PROTOCOL_VERSION
+from custom_components.sip_endpoint.protocol.engines import EngineLimits, EngineName
 from custom_components.sip_endpoint.protocol.payloads import (
     AccountParams,
     EventName,
@@ -61,7 +63,9 @@ async def test_start_request_and_events(fake_python: FakePythonFactory) -> None:
     client = WorkerClient(fake_python(), name="fake", on_event=on_event)
     result = await client.start(START)
     assert result.sip_port == 5800
-    assert client.hello is not None and client.hello.pjsua2 == "0.0-fake"
+    assert client.hello is not None
+    assert (client.hello.engine, client.hello.engine_version) == ("pjsua2", "0.0-fake")
+    assert client.limits == EngineLimits(max_accounts=8, max_calls=4)
     pid = client.pid
     assert pid is not None and pid_alive(pid)
     assert await client.request(Method.ADD_ACCOUNT, _account("2000")) == {}
@@ -72,6 +76,47 @@ async def test_start_request_and_events(fake_python: FakePythonFactory) -> None:
     await client.stop()
     assert client.returncode == 0
     assert not pid_alive(pid)
+
+
+async def test_engine_asked_for_and_limits_kept(fake_python: FakePythonFactory) -> None:
+    """The launcher is asked for the engine; the hello's engine and limits are kept."""
+    client = WorkerClient(
+        fake_python("--max-accounts", "3", "--max-calls", "2"),
+        name="fake",
+        on_event=print,
+        engine=EngineName.BUILTIN,
+    )
+    await client.start(START)
+    assert client.hello is not None and client.hello.engine == "builtin"
+    assert client.limits == EngineLimits(max_accounts=3, max_calls=2)
+    await client.stop()
+
+
+async def test_worker_of_another_engine_is_refused(
+    fake_python: FakePythonFactory,
+) -> None:
+    """A worker whose hello names another engine than asked is ended."""
+    client = WorkerClient(
+        fake_python("--hello-engine", "pjsua2"),
+        name="fake",
+        on_event=print,
+        engine=EngineName.BUILTIN,
+    )
+    with pytest.raises(WorkerStartError, match="runs engine 'pjsua2', not 'builtin'"):
+        await client.start(START)
+    assert client.pid is not None
+    assert not pid_alive(client.pid)
+
+
+@pytest.mark.parametrize("flag", ["--max-accounts", "--max-calls"])
+async def test_worker_without_room_is_refused(
+    fake_python: FakePythonFactory, flag: str
+) -> None:
+    """A hello that admits no account or no call is a start error."""
+    client = WorkerClient(fake_python(flag, "0"), name="fake", on_event=print)
+    with pytest.raises(WorkerStartError, match="holds no accounts or calls"):
+        await client.start(START)
+    assert client.limits is None
 
 
 async def test_garbage_lines_are_skipped(
@@ -94,7 +139,8 @@ async def test_protocol_mismatch(fake_python: FakePythonFactory) -> None:
     """A worker speaking another protocol version is ended with a clear error."""
     client = WorkerClient(fake_python("--protocol", "99"), name="fake", on_event=print)
     with pytest.raises(
-        WorkerStartError, match="speaks protocol 99, this integration speaks 1"
+        WorkerStartError,
+        match=f"speaks protocol 99, this integration speaks {PROTOCOL_VERSION}",
     ):
         await client.start(START)
     assert client.pid is not None

@@ -36,7 +36,15 @@ if TYPE_CHECKING:
     from .conftest import FakePythonFactory
 
 START = StartParams(bind_host="127.0.0.1", port_min=5900, port_max=5999)
-HELLO = {"protocol": PROTOCOL_VERSION, "pjsua2": "0.0-odd", "python": "3.12", "pid": 1}
+HELLO = {
+    "protocol": PROTOCOL_VERSION,
+    "engine": "pjsua2",
+    "engine_version": "0.0-odd",
+    "python": "3.12",
+    "pid": 1,
+    "max_accounts": 8,
+    "max_calls": 4,
+}
 
 # Poses as the worker's interpreter. It answers the interpreter probe (`-c`), says
 # hello, and answers requests with {"sip_port": 5900} until `shutdown` or the end of
@@ -54,7 +62,7 @@ if "-c" in sys.argv:
 hello, mode = json.loads(sys.argv[1]), sys.argv[2]
 out({"type": "event", "event": "hello", "data": hello})
 if mode == "odd":
-    out({"type": "event", "event": "hello", "data": dict(hello, pjsua2="second")})
+    out({"type": "event", "event": "hello", "data": dict(hello, engine_version="second")})
     out({"type": "request", "id": 7, "method": "status", "params": {}})
     for text in ("first", "second"):
         out({"type": "event", "event": "log", "data": {"level": 3, "message": text}})
@@ -109,7 +117,7 @@ async def test_second_hello_requests_and_failing_handlers_are_skipped(
     )
     result = await client.start(START)
     assert result.sip_port == 5900
-    assert client.hello is not None and client.hello.pjsua2 == "0.0-odd"
+    assert client.hello is not None and client.hello.engine_version == "0.0-odd"
     async with asyncio.timeout(10):
         await both_seen.wait()
     assert seen == ["first", "second"]

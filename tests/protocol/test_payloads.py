@@ -37,9 +37,24 @@ ALL_PAYLOADS = sorted(
 )
 
 SAMPLES: list[Payload] = [
-    Hello(protocol=1, pjsua2="2.15.1", python="3.12.1", pid=42),
+    Hello(
+        protocol=2,
+        engine="builtin",
+        engine_version="0.9.0",
+        python="3.13.1",
+        pid=42,
+        max_accounts=100,
+        max_calls=32,
+    ),
     StartParams(
         bind_host="127.0.0.1", port_min=5062, port_max=5199, allowed_sources=["::1"]
+    ),
+    StartParams(
+        bind_host="127.0.0.1",
+        port_min=5062,
+        port_max=5199,
+        tls_verify=False,
+        tls_ca_file="/config/pbx-ca.pem",
     ),
     StartResult(sip_port=5062),
     AccountParams(
@@ -114,25 +129,38 @@ def test_defaults_fill_missing_optional_fields() -> None:
     assert params.restrict_sources is True
     assert params.allowed_sources == []
     assert params.max_calls == 16
+    assert (params.tls_verify, params.tls_ca_file) == (True, None)
     assert StartResult.from_wire({"sip_port": 5}).tls_port is None
 
 
 def test_password_never_in_repr() -> None:
     """Secrets stay out of reprs (and so out of logs and exceptions)."""
-    account = SAMPLES[3]
+    account = SAMPLES[4]
     assert isinstance(account, AccountParams)
     assert "s3cret" not in repr(account)
     assert account.to_wire()["password"] == "s3cret"
 
 
 def _hello(**changes: Any) -> dict[str, Any]:
-    return {"protocol": 1, "pjsua2": "x", "python": "3.12", "pid": 1, **changes}
+    return {
+        "protocol": 2,
+        "engine": "builtin",
+        "engine_version": "x",
+        "python": "3.12",
+        "pid": 1,
+        "max_accounts": 100,
+        "max_calls": 32,
+        **changes,
+    }
 
 
 @pytest.mark.parametrize(
     ("cls", "data", "why"),
     [
-        (Hello, {"protocol": 1, "pjsua2": "x", "python": "y"}, "missing field pid"),
+        (Hello, {"protocol": 1, "pjsua2": "x", "python": "y"}, "missing field engine"),
+        (Hello, _hello(max_accounts="8"), "max_accounts must be int"),
+        (Hello, _hello(max_calls=None), "max_calls must be int"),
+        (Hello, _hello(engine=2), "engine must be str"),
         (Hello, _hello(pid="1"), "pid must be int"),
         (Hello, _hello(pid=True), "pid must be int"),
         (Hello, _hello(pid=1.0), "pid must be int"),

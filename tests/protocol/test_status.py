@@ -58,6 +58,7 @@ def test_failure_statuses() -> None:
         RegistrationStatus.NOT_FOUND,
         RegistrationStatus.NO_REPLY_FROM_SERVER,
         RegistrationStatus.SERVER_ERROR,
+        RegistrationStatus.TLS_CERTIFICATE_INVALID,
     } == FAILURE_STATUSES
     assert RegistrationStatus.SUCCESSFUL not in FAILURE_STATUSES
     assert RegistrationStatus.DISABLED not in FAILURE_STATUSES
@@ -72,6 +73,7 @@ def test_values_are_the_wire_strings() -> None:
         "not_found",
         "no_reply_from_server",
         "server_error",
+        "tls_certificate_invalid",
         "unregistered",
         "disabled",
     ]

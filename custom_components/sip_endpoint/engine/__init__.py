@@ -1,5 +1,6 @@
 """The SIP engine as Home Assistant's process sees it.
 
-An asyncio client and supervisor for the pjsua2 worker processes. It imports neither
-homeassistant nor pjsua2, so `scripts/sip-check` runs it outside Home Assistant.
+An asyncio client and supervisor for the worker processes, which run the pjsua2 or
+the built-in engine. It imports neither homeassistant nor pjsua2, so
+`scripts/sip-check` runs it outside Home Assistant.
 """

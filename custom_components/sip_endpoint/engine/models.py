@@ -1,6 +1,7 @@
 """Settings and reports of the SIP engine."""
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from ..protocol.payloads import (
     AudioFrame,
@@ -21,7 +22,14 @@ DEFAULT_KEEPALIVE_INTERVAL = 30
 DEFAULT_RETRY_INTERVAL = 30
 DEFAULT_PORT_MIN = 5062
 DEFAULT_PORT_MAX = 5199
-MAX_EXTENSIONS_PER_WORKER = 8  # PJSUA_MAX_ACC of the pjsua2 wheel
+
+
+class EngineChoice(StrEnum):
+    """Which worker engine runs the extensions."""
+
+    AUTO = "auto"  # pjsua2 when an interpreter with it is configured or found
+    BUILTIN = "builtin"  # the pure-Python engine, on this process's interpreter
+    PJSUA2 = "pjsua2"  # pjsua2 only; an error when no interpreter has it
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +54,10 @@ class EngineOptions:
     port_max: int = DEFAULT_PORT_MAX
     bind_host: str = "0.0.0.0"  # noqa: S104 - the PBX must reach the workers
     restrict_sources: bool = True
-    worker_python: str | None = None  # None: autodetect
+    engine: EngineChoice = EngineChoice.AUTO
+    worker_python: str | None = None  # pjsua2's interpreter; None: autodetect
+    tls_verify: bool = True  # check the server's certificate and host name
+    tls_ca_file: str | None = None  # trusted besides the system's CA store
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +76,11 @@ class WorkerInfo:
 
     index: int
     pid: int | None
+    engine: str  # "pjsua2" or "builtin"
+    engine_version: str
     python: str
-    pjsua2: str
+    max_accounts: int
+    max_calls: int
     started_at: float | None
     restarts: int
     sip_port: int | None

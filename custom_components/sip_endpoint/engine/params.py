@@ -99,6 +99,8 @@ def start_params(options: EngineOptions, allowed_sources: list[str]) -> StartPar
         port_max=options.port_max,
         restrict_sources=options.restrict_sources,
         allowed_sources=allowed_sources,
+        tls_verify=options.tls_verify,
+        tls_ca_file=options.tls_ca_file,
     )
 
 

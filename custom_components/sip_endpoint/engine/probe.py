@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 import logging
 import time
 from typing import Any
@@ -10,14 +11,24 @@ from ..protocol.payloads import EventName, ExtensionRef, Method, RegistrationSta
 from ..protocol.status import RegistrationStatus
 from ..protocol.wire import Event, ProtocolError
 from .errors import EngineError, WorkerStartError
-from .interpreter import find_worker_python
 from .models import EngineOptions, ExtensionSettings, ServerSettings
 from .params import account_params, registrar_uri, resolve_allowed_sources, start_params
+from .selection import select_engine
 from .worker_client import WorkerClient, describe_exit
 
 _LOGGER = logging.getLogger(__name__)
 
 PROBE_STOP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOutcome:
+    """How a registration test went, and which engine ran it."""
+
+    state: RegistrationState
+    engine: str  # "pjsua2" or "builtin", as the worker's hello said
+    engine_version: str
+    python: str
 
 
 async def probe_registration(
@@ -30,10 +41,32 @@ async def probe_registration(
 ) -> RegistrationState:
     """Register once in a short-lived worker, unregister, and return the final state.
 
-    Used by the config flow's test-before-configure and by scripts/sip-check. Raises
-    WorkerPythonNotFoundError or WorkerStartError; a SIP failure is a returned state.
+    Used by the config flow's test-before-configure. Raises WorkerPythonNotFoundError
+    (engine `pjsua2` without an interpreter) or WorkerStartError; a SIP failure is a
+    returned state.
     """
-    python = await find_worker_python(options.worker_python, worker_python_candidates)
+    outcome = await run_probe(
+        server,
+        options,
+        extension,
+        timeout=timeout,
+        worker_python_candidates=worker_python_candidates,
+    )
+    return outcome.state
+
+
+async def run_probe(
+    server: ServerSettings,
+    options: EngineOptions,
+    extension: ExtensionSettings,
+    *,
+    timeout: float = 40.0,  # noqa: ASYNC109
+    worker_python_candidates: tuple[str, ...] = (),
+) -> ProbeOutcome:
+    """Do what `probe_registration` does; also say which engine ran (scripts/sip-check)."""
+    selected = await select_engine(
+        options.engine, options.worker_python, worker_python_candidates
+    )
     loop = asyncio.get_running_loop()
     final: asyncio.Future[RegistrationState] = loop.create_future()
 
@@ -48,7 +81,12 @@ async def probe_registration(
         if state.ext_id == extension.ext_id and _is_final(state):
             final.set_result(state)
 
-    client = WorkerClient(python.path, name="SIP probe worker", on_event=on_event)
+    client = WorkerClient(
+        selected.python,
+        name="SIP probe worker",
+        on_event=on_event,
+        engine=selected.name,
+    )
     try:
         allowed = await resolve_allowed_sources(server)
         await client.start(start_params(options, allowed))
@@ -68,7 +106,14 @@ async def probe_registration(
                     ExtensionRef(extension.ext_id),
                     timeout=PROBE_STOP_TIMEOUT,
                 )
-        return state
+        hello = client.hello
+        assert hello is not None  # `start` checked it
+        return ProbeOutcome(
+            state=state,
+            engine=hello.engine,
+            engine_version=hello.engine_version,
+            python=hello.python,
+        )
     finally:
         await client.stop(timeout=PROBE_STOP_TIMEOUT)
 

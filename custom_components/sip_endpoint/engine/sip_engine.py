@@ -1,4 +1,4 @@
-"""SipEngine: registers one SIP server's extensions through pjsua2 worker processes."""
+"""SipEngine: registers one SIP server's extensions through worker processes."""
 
 import asyncio
 from collections.abc import Callable
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import logging
 import time
 
+from ..protocol.engines import EngineLimits
 from ..protocol.payloads import (
     AnswerParams,
     AudioFrame,
@@ -43,9 +44,7 @@ from .errors import (
     ExtensionLimitError,
     RequestFailedError,
 )
-from .interpreter import WorkerPython, find_worker_python
 from .models import (
-    MAX_EXTENSIONS_PER_WORKER,
     EngineEvent,
     EngineOptions,
     ExtensionSettings,
@@ -59,6 +58,7 @@ from .params import (
     start_params,
 )
 from .probe import probe_registration
+from .selection import SelectedEngine, select_engine
 from .worker_client import WorkerClient, describe_exit
 
 __all__ = ["SipEngine", "probe_registration"]
@@ -139,7 +139,12 @@ class _WorkerSlot:
 
 
 class SipEngine:
-    """Shards extensions over workers (at most 8 each), supervises and restarts them.
+    """Shards extensions over workers, supervises and restarts them.
+
+    `start` chooses the engine (`EngineOptions.engine`, engine/selection.py). A worker
+    holds as many extensions as its hello's `max_accounts` says; until the first hello
+    arrives, the engine goes by the chosen engine's known limits (ENGINE_LIMITS) and
+    places nothing beside the first extension.
 
     Events (registration changes, incoming calls, DTMF, call ends, audio frames, ...) are
     delivered to `on_event`, always from the event loop the engine was started on, as
@@ -165,7 +170,9 @@ class SipEngine:
         self._options = options
         self._on_event = on_event
         self._candidates = worker_python_candidates
-        self._python: WorkerPython | None = None
+        self._selected: SelectedEngine | None = None
+        self._limits = EngineLimits(max_accounts=1, max_calls=1)  # set by `start`
+        self._limits_from_hello = False
         self._running = False
         self._slots: list[_WorkerSlot] = []
         self._ext_slots: dict[str, _WorkerSlot] = {}
@@ -176,25 +183,33 @@ class SipEngine:
         self._start_lock = asyncio.Lock()
 
     @property
-    def worker_python(self) -> WorkerPython | None:
-        """The interpreter the workers run on, once started."""
-        return self._python
+    def selected_engine(self) -> SelectedEngine | None:
+        """The engine and interpreter the workers run on, once started."""
+        return self._selected
+
+    @property
+    def limits(self) -> EngineLimits:
+        """What one worker holds: from the last hello, else the engine's known limits."""
+        return self._limits
 
     async def start(self) -> None:
-        """Find the worker interpreter and get ready to add extensions.
+        """Choose the engine and its interpreter, and get ready to add extensions.
 
-        Raises WorkerPythonNotFoundError when no interpreter with pjsua2 exists.
+        Raises WorkerPythonNotFoundError when the engine option is `pjsua2` and no
+        interpreter with pjsua2 exists (`auto` runs the built-in engine then).
         """
         if self._running:
             return
-        self._python = await find_worker_python(
-            self._options.worker_python, self._candidates
+        self._selected = await select_engine(
+            self._options.engine, self._options.worker_python, self._candidates
         )
+        self._limits = self._selected.limits
+        self._limits_from_hello = False
         _LOGGER.debug(
-            "SIP workers run on %s (Python %s, pjsua2 %s)",
-            self._python.path,
-            self._python.python_version,
-            self._python.pjsua2_version,
+            "SIP workers run the %s engine on %s (Python %s)",
+            self._selected.name,
+            self._selected.python,
+            self._selected.python_version,
         )
         self._running = True
 
@@ -210,6 +225,8 @@ class SipEngine:
 
     async def add_extension(self, extension: ExtensionSettings) -> None:
         """Register an extension (status events follow). ExtensionLimitError past the cap."""
+        self._ensure_running()
+        await self._limits_known()
         self._ensure_running()
         if extension.ext_id in self._ext_slots:
             await self.update_extension(extension)
@@ -345,22 +362,7 @@ class SipEngine:
 
     def workers(self) -> list[WorkerInfo]:
         """Describe the worker processes (for diagnostics)."""
-        infos = []
-        for slot in self._slots:
-            hello = slot.client.hello if slot.client is not None else None
-            infos.append(
-                WorkerInfo(
-                    index=slot.index,
-                    pid=slot.client.pid if slot.up and slot.client else None,
-                    python=hello.python if hello else self._python_version(),
-                    pjsua2=hello.pjsua2 if hello else self._pjsua2_version(),
-                    started_at=slot.started_at if slot.up else None,
-                    restarts=slot.restarts,
-                    sip_port=slot.sip_port if slot.up else None,
-                    ext_ids=list(slot.extensions),
-                )
-            )
-        return infos
+        return [self._describe(slot) for slot in self._slots]
 
     async def registration_exchanges(self) -> list[RegistrationExchange]:
         """Recent REGISTER answers of all workers, without secrets (for diagnostics)."""
@@ -383,14 +385,67 @@ class SipEngine:
 
     # --- workers ----------------------------------------------------------------------
 
+    def _describe(self, slot: _WorkerSlot) -> WorkerInfo:
+        """Describe a worker by its hello, or by the chosen engine before one."""
+        hello = slot.client.hello if slot.client is not None else None
+        if hello is not None:
+            engine, version, python = hello.engine, hello.engine_version, hello.python
+            limits = EngineLimits(hello.max_accounts, hello.max_calls)
+        else:
+            selected = self._selected
+            engine = str(selected.name) if selected else ""
+            version = selected.engine_version if selected else ""
+            python = selected.python_version if selected else ""
+            limits = self._limits
+        return WorkerInfo(
+            index=slot.index,
+            pid=slot.client.pid if slot.up and slot.client else None,
+            engine=engine,
+            engine_version=version,
+            python=python,
+            max_accounts=limits.max_accounts,
+            max_calls=limits.max_calls,
+            started_at=slot.started_at if slot.up else None,
+            restarts=slot.restarts,
+            sip_port=slot.sip_port if slot.up else None,
+            ext_ids=list(slot.extensions),
+        )
+
     def _capacity(self) -> int:
+        """Extensions the port range holds: one worker per PORTS_PER_WORKER ports."""
         ports = self._options.port_max - self._options.port_min + 1
-        return max(1, ports // PORTS_PER_WORKER) * MAX_EXTENSIONS_PER_WORKER
+        return max(1, ports // PORTS_PER_WORKER) * self._limits.max_accounts
+
+    async def _limits_known(self) -> None:
+        """Wait until a worker's hello has told the limits, while one is on its way."""
+        while not self._limits_from_hello:
+            launching = [
+                slot.first_launch
+                for slot in self._slots
+                if not slot.first_launch.done()
+            ]
+            if not launching:
+                return
+            await asyncio.wait(launching, return_when=asyncio.FIRST_COMPLETED)
+
+    def _take_limits(self, client: WorkerClient) -> None:
+        """Go by the limits a worker's hello states."""
+        limits = client.limits
+        if limits is None:
+            return
+        if limits != self._limits:
+            _LOGGER.debug(
+                "SIP workers hold %s extensions and %s calls each",
+                limits.max_accounts,
+                limits.max_calls,
+            )
+        self._limits = limits
+        self._limits_from_hello = True
 
     def _slot_with_room(self) -> _WorkerSlot:
         """Return the first worker with room for one more extension, or a new one."""
         for slot in self._slots:
-            if not slot.retired and len(slot.extensions) < MAX_EXTENSIONS_PER_WORKER:
+            if not slot.retired and len(slot.extensions) < self._limits.max_accounts:
                 return slot
         used = {slot.index for slot in self._slots}
         index = next(i for i in range(len(used) + 1) if i not in used)
@@ -443,11 +498,12 @@ class SipEngine:
 
     async def _launch(self, slot: _WorkerSlot) -> WorkerClient:
         """Start a worker process for a slot and add its extensions."""
-        assert self._python is not None
+        assert self._selected is not None
         client = WorkerClient(
-            self._python.path,
+            self._selected.python,
             name=f"SIP worker {slot.index}",
             on_event=lambda event: self._handle_event(slot, event),
+            engine=self._selected.name,
         )
         slot.client = client
         slot.accounts = set()
@@ -455,6 +511,7 @@ class SipEngine:
         result = await client.start(
             start_params(self._options, allowed), start_lock=self._start_lock
         )
+        self._take_limits(client)
         slot.sip_port = result.sip_port
         slot.started_at = time.time()
         _LOGGER.debug(
@@ -651,9 +708,3 @@ class SipEngine:
         if call is None:
             raise RequestFailedError("unknown_call", f"no call {call_id}")
         await call.slot.running_client().request(method, params)
-
-    def _python_version(self) -> str:
-        return self._python.python_version if self._python else ""
-
-    def _pjsua2_version(self) -> str:
-        return self._python.pjsua2_version if self._python else ""

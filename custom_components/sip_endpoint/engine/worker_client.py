@@ -1,6 +1,7 @@
 """One SIP worker process, driven over its stdin/stdout (docs/protocol.md).
 
-`WorkerClient` launches the worker, checks its `hello`, sends `start`, correlates
+`WorkerClient` launches the worker (``<python> -I launch.py --engine <name>``), checks
+its `hello` (protocol version, engine, limits), sends `start`, correlates
 requests with responses, hands events to a callback and notices when the process goes
 away, whatever the reason. A line it cannot parse is logged and skipped.
 """
@@ -15,6 +16,7 @@ import signal
 from typing import Any
 
 from ..protocol import PROTOCOL_VERSION
+from ..protocol.engines import EngineLimits, EngineName
 from ..protocol.payloads import (
     EventName,
     Hello,
@@ -73,10 +75,16 @@ class WorkerClient:
         name: str,
         on_event: Callable[[Event], None],
         launcher: Path = WORKER_LAUNCHER,
+        engine: EngineName | None = None,
     ) -> None:
-        """Prepare a client; `start` launches the process."""
+        """Prepare a client; `start` launches the process.
+
+        With `engine`, the worker is asked for that engine and its hello must name it;
+        without, the worker runs its default engine.
+        """
         self._python = python
         self._launcher = launcher
+        self._engine = engine
         self.name = name
         self._on_event = on_event
         self._process: asyncio.subprocess.Process | None = None
@@ -98,6 +106,13 @@ class WorkerClient:
     def returncode(self) -> int | None:
         """How the worker exited; None while it runs."""
         return self._process.returncode if self._process else None
+
+    @property
+    def limits(self) -> EngineLimits | None:
+        """What this worker holds, as its hello said; None before the hello."""
+        if self.hello is None:
+            return None
+        return EngineLimits(self.hello.max_accounts, self.hello.max_calls)
 
     @property
     def running(self) -> bool:
@@ -127,11 +142,13 @@ class WorkerClient:
         self, params: StartParams, start_lock: asyncio.Lock | None, start_timeout: float
     ) -> StartResult:
         loop = asyncio.get_running_loop()
+        engine_args = ("--engine", str(self._engine)) if self._engine else ()
         try:
             self._process = await asyncio.create_subprocess_exec(
                 self._python,
                 "-I",
                 str(self._launcher),
+                *engine_args,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -155,11 +172,7 @@ class WorkerClient:
             raise WorkerStartError(
                 f"{self.name} sent no hello within {HELLO_TIMEOUT:.0f} s"
             ) from None
-        if hello.protocol != PROTOCOL_VERSION:
-            raise WorkerStartError(
-                f"{self.name} speaks protocol {hello.protocol}, this integration speaks "
-                f"{PROTOCOL_VERSION}: a stale worker or a broken install"
-            )
+        self._check_hello(hello)
         self.hello = hello
         try:
             async with start_lock or contextlib.nullcontext():
@@ -168,6 +181,23 @@ class WorkerClient:
         except (EngineError, ProtocolError) as err:
             raise WorkerStartError(f"{self.name} did not start: {err}") from err
         return self.start_result
+
+    def _check_hello(self, hello: Hello) -> None:
+        """Refuse a worker of another protocol, another engine, or without room."""
+        if hello.protocol != PROTOCOL_VERSION:
+            raise WorkerStartError(
+                f"{self.name} speaks protocol {hello.protocol}, this integration speaks "
+                f"{PROTOCOL_VERSION}: a stale worker or a broken install"
+            )
+        if self._engine is not None and hello.engine != self._engine:
+            raise WorkerStartError(
+                f"{self.name} runs engine {hello.engine!r}, not {str(self._engine)!r}"
+            )
+        if hello.max_accounts < 1 or hello.max_calls < 1:
+            raise WorkerStartError(
+                f"{self.name} holds no accounts or calls "
+                f"(max_accounts {hello.max_accounts}, max_calls {hello.max_calls})"
+            )
 
     async def request(
         self,
