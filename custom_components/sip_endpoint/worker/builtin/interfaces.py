@@ -12,10 +12,11 @@ Construction, by the handlers and the stack:
   INVITE and returns at once; the call is already in ``stack.calls``. It gives up
   (CANCEL, ``call_ended`` cause 487) after ``params.timeout`` s unanswered; once
   answered it plays ``params.play`` once, then hangs up (or hangs up at once).
-- ``accept_incoming_call(stack, account, transaction) -> None``: a new INVITE that
-  passed the source filter, is for ``account``'s extension, and found room (the stack
-  answered 486 past ``stack.max_calls``). It puts the call into ``stack.calls`` and
-  emits ``incoming_call``.
+- ``accept_incoming_call(stack, account, transaction) -> None``: a new INVITE (its
+  ``ServerInviteTransaction``; ``transaction.request``, ``transaction.source``) that
+  passed the source filter and the Require check, is for ``account``'s extension, and
+  found room (the stack answered 486 past ``stack.max_calls``). It puts the call into
+  ``stack.calls`` and emits ``incoming_call``.
 
 A call removes itself with ``stack.forget_call(call)`` once it has ended
 (``call_ended`` sent); an account is dropped by the handlers after ``await account.unregister()``.
@@ -30,38 +31,16 @@ from typing import Protocol
 
 from ...protocol.payloads import AccountParams
 from ...protocol.status import RegistrationStatus
-from .sip.message import SipRequest, SipResponse
+from .sip.message import SipRequest
+from .sip.transaction import ServerTransaction
+from .sip.transport import Source
 
+# The transport layer's view of where a request came from (host, port, transport,
+# connection), and a received request's server transaction (request, source,
+# respond(), cancelled, on_ack_timeout): SIP-CORE's classes.
+type RequestSource = Source
 
-class RequestSource(Protocol):
-    """Where a request came from (the transport layer's view of the peer)."""
-
-    @property
-    def host(self) -> str:
-        """Return the source IP address, as text (IPv6 without brackets)."""
-
-    @property
-    def port(self) -> int:
-        """Return the source port."""
-
-    @property
-    def transport(self) -> str:
-        """Return "udp", "tcp" or "tls"."""
-
-
-class ServerTransaction(Protocol):
-    """A request received, answered through its server transaction."""
-
-    @property
-    def request(self) -> SipRequest:
-        """Return the request that created the transaction."""
-
-    @property
-    def source(self) -> RequestSource:
-        """Return where the request came from."""
-
-    def respond(self, response: SipResponse) -> None:
-        """Send (and, per the transaction's rules, retransmit) a response."""
+__all__ = ["Account", "Call", "RequestSource", "ServerTransaction"]
 
 
 class Account(Protocol):
@@ -93,6 +72,9 @@ class Account(Protocol):
         connections. Never raises; the account is not used afterwards.
         """
 
+    def connection_lost(self) -> None:
+        """React to the close of a TCP/TLS connection to its next hop (re-register)."""
+
 
 class Call(Protocol):
     """One call (``call.BuiltinCall``), inbound or outbound."""
@@ -117,12 +99,21 @@ class Call(Protocol):
         """Return whether ``request`` belongs to this call.
 
         In-dialog requests: the Call-ID and our tag (the To tag) match the dialog.
-        CANCEL (no To tag): it matches the INVITE this call is answering (Call-ID and
-        the top Via branch, RFC 3261 9.2).
+        CANCEL (no To tag): it cancels the INVITE this call is answering
+        (``stack.transactions.find_invite_for_cancel(cancel)`` is that INVITE's server
+        transaction, RFC 3261 9.2).
         """
 
-    def handle_request(self, transaction: ServerTransaction) -> None:
-        """Answer a request `owns` accepted: BYE, ACK, re-INVITE, UPDATE, INFO, CANCEL."""
+    def handle_request(
+        self,
+        request: SipRequest,
+        source: RequestSource,
+        transaction: ServerTransaction | None,
+    ) -> None:
+        """Answer a request `owns` accepted: BYE, re-INVITE, UPDATE, INFO, CANCEL, ACK.
+
+        ``transaction`` is None only for an ACK (of our 2xx: it has no transaction).
+        """
 
     def ring(self) -> None:
         """Send 180 Ringing (inbound, before the answer)."""
