@@ -16,6 +16,8 @@ from tests.sipbed.baresip import (
     stop_all,
 )
 from tests.sipbed.kamailio import (
+    DEFAULT_AUTH,
+    AuthOptions,
     Kamailio,
     KamailioFactory,
     UnknownUserPolicy,
@@ -30,6 +32,8 @@ from tests.sipbed.users import TEST_USERS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+
+    from tests.sipbed.tls import ServerCertificate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_PYTHON_ENV = "SIP_ENDPOINT_WORKER_PYTHON"
@@ -49,6 +53,8 @@ def kamailio_factory(tmp_path: Path, socket_enabled: None) -> Iterator[KamailioF
         port: int | None = None,
         netns: NetworkNamespace | None = None,
         tls: bool = False,
+        tls_certificate: ServerCertificate | None = None,
+        auth: AuthOptions = DEFAULT_AUTH,
     ) -> Kamailio:
         kamailio = Kamailio(
             tmp_path / f"kamailio-{len(started)}",
@@ -59,6 +65,8 @@ def kamailio_factory(tmp_path: Path, socket_enabled: None) -> Iterator[KamailioF
             port=port,
             netns=netns,
             tls=tls,
+            tls_certificate=tls_certificate,
+            auth=auth,
         )
         started.append(kamailio)
         kamailio.start()

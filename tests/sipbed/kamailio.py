@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from dataclasses import dataclass
 import os
 from pathlib import Path
 import re
@@ -22,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from .netutil import free_port, free_tcp_port, parse_status_code, sip_options
+from .tls import ServerCertificate, make_certificates
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 WrongPasswordPolicy = Literal["rechallenge", "forbidden"]
 UnknownUserPolicy = Literal["forbidden", "not_found"]
+DigestAlgorithm = Literal["MD5", "SHA-256"]
+ChallengeKind = Literal["www", "proxy"]
 
 MODULE_DIRS: Final = (
     Path("/usr/lib/x86_64-linux-gnu/kamailio/modules"),
@@ -52,6 +56,54 @@ DEMO_USERS: Final[Mapping[str, str]] = {
 
 class KamailioError(RuntimeError):
     """Kamailio could not be started or did not answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthOptions:
+    """How the test-bed Kamailio challenges (the defaults are its historic behaviour).
+
+    - ``qop``: challenges carry ``qop="auth"`` (www/proxy_challenge flag 1).
+    - ``algorithm``: the auth module's ``algorithm`` parameter: ``"SHA-256"`` makes
+      every challenge and check SHA-256 (Kamailio 5.6 and later: ``MD5`` or
+      ``SHA-256`` only, one per instance); None leaves it out (MD5, no parameter).
+    - ``register_challenge``: ``"proxy"`` answers REGISTER with 407 and checks
+      Proxy-Authorization, as a proxy in front of the registrar would.
+    - ``invite_challenge``: initial INVITEs must authenticate with 407 (the caller
+      is the user in From; its password is that user's).
+    - ``nonce_expire``: nonce lifetime in seconds (Kamailio's default is 300); set,
+      an expired nonce is challenged again with ``stale=true`` (challenge flag 16;
+      Kamailio 5.6 does not add it by itself).
+    """
+
+    qop: bool = False
+    algorithm: DigestAlgorithm | None = None
+    register_challenge: ChallengeKind = "www"
+    invite_challenge: bool = False
+    nonce_expire: int | None = None
+
+    @property
+    def flags(self) -> str:
+        """The challenge functions' flags parameter."""
+        return "1" if self.qop else "0"
+
+    @property
+    def stale_flags(self) -> str:
+        """The flags for a challenge after an expired nonce (adds stale=true)."""
+        return str(int(self.flags) | 16)
+
+    def module_params(self) -> str:
+        """Return the auth module's parameters (empty for the defaults)."""
+        lines = []
+        if self.algorithm is not None:
+            lines.append(f'modparam("auth", "algorithm", "{self.algorithm}")\n')
+        if self.nonce_expire is not None:
+            lines.append(
+                f'modparam("auth", "nonce_expire", {int(self.nonce_expire)})\n'
+            )
+        return "".join(lines)
+
+
+DEFAULT_AUTH: Final = AuthOptions()
 
 
 def find_module_dir() -> Path:
@@ -91,6 +143,7 @@ def render_config(
     instance: str = "",
     tls_port: int | None = None,
     tls_config: Path | None = None,
+    auth: AuthOptions = DEFAULT_AUTH,
 ) -> str:
     """Return the Kamailio configuration for the test bed.
 
@@ -104,16 +157,88 @@ def render_config(
         f"    $sht(users=>{user}) = {_quote(password)};"
         for user, password in users.items()
     )
+    register_challenge_function = f"{auth.register_challenge}_challenge"
+    register_challenge = f'{register_challenge_function}("$td", "{auth.flags}")'
+    register_credentials = (
+        ("Authorization", "$au", "pv_www_authenticate")
+        if auth.register_challenge == "www"
+        # $au reads Authorization on REGISTER, so a 407 round looks the password up
+        # by the To user: pv_proxy_authenticate then checks the header's user.
+        else ("Proxy-Authorization", "$tU", "pv_proxy_authenticate")
+    )
     wrong_password_reply = (
         'send_reply("403", "Forbidden"); exit;'
         if wrong_password == "forbidden"
-        else 'www_challenge("$td", "0"); exit;'
+        else f"{register_challenge}; exit;"
+    )
+    register_identity_check = (
+        """    if ($au != $tU) {
+        xlog("L_INFO", "REGISTER for $tU rejected: authenticated as another user\\n");
+        send_reply("403", "Forbidden");
+        exit;
+    }
+"""
+        if auth.register_challenge == "www"
+        else ""
+    )
+    invite_wrong_password_reply = (
+        'send_reply("403", "Forbidden"); exit;'
+        if wrong_password == "forbidden"
+        else f'proxy_challenge("$fd", "{auth.flags}"); exit;'
     )
     unknown_user_reply = (
         'send_reply("404", "Not Found");'
         if unknown_user == "not_found"
         else 'send_reply("403", "Forbidden");'
     )
+    invite_auth_call = ""
+    invite_auth_route = ""
+    register_stale = invite_stale = ""
+    if auth.nonce_expire is not None:
+        # -4: the nonce expired; flag 16 adds stale=true (not set by itself in 5.6).
+        register_stale = (
+            f"    if ($var(auth) == -4) {{\n"
+            f'        {register_challenge_function}("$td", "{auth.stale_flags}");\n'
+            f"        exit;\n    }}\n"
+        )
+        invite_stale = (
+            f"    if ($var(auth) == -4) {{\n"
+            f'        proxy_challenge("$fd", "{auth.stale_flags}");\n'
+            f"        exit;\n    }}\n"
+        )
+    if auth.invite_challenge:
+        invite_auth_call = (
+            '    if (is_method("INVITE")) {\n        route(PROXYAUTH);\n    }\n'
+        )
+        invite_auth_route = f"""route[PROXYAUTH] {{
+    if (!is_present_hf("Proxy-Authorization")) {{
+        proxy_challenge("$fd", "{auth.flags}");
+        exit;
+    }}
+    if ($au == $null || $sht(users=>$au) == $null) {{
+        xlog("L_INFO", "INVITE from $fU rejected: unknown user\\n");
+        send_reply("403", "Forbidden");
+        exit;
+    }}
+    pv_proxy_authenticate("$fd", "$sht(users=>$au)", "0");
+    $var(auth) = $rc;
+    if ($var(auth) == -2) {{
+        xlog("L_INFO", "INVITE from $fU rejected: wrong password\\n");
+        {invite_wrong_password_reply}
+    }}
+{invite_stale}    if ($var(auth) < 0) {{
+        proxy_challenge("$fd", "{auth.flags}");
+        exit;
+    }}
+    if ($au != $fU) {{
+        xlog("L_INFO", "INVITE from $fU rejected: authenticated as $au\\n");
+        send_reply("403", "Forbidden");
+        exit;
+    }}
+    consume_credentials();
+}}
+
+"""
     tls_listen = ""
     tls_module = ""
     if tls_port is not None and tls_config is not None:
@@ -154,7 +279,7 @@ loadmodule "siputils.so"
 loadmodule "xlog.so"
 loadmodule "htable.so"
 loadmodule "auth.so"
-{tls_module}
+{auth.module_params()}{tls_module}
 modparam("htable", "htable", "users=>size=8;")
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
@@ -206,7 +331,7 @@ request_route {{
         sl_send_reply("484", "Address Incomplete");
         exit;
     }}
-    route(LOCATION);
+{invite_auth_call}    route(LOCATION);
 }}
 
 route[WITHINDLG] {{
@@ -225,31 +350,26 @@ route[WITHINDLG] {{
 }}
 
 route[REGISTRAR] {{
-    if (!is_present_hf("Authorization")) {{
-        www_challenge("$td", "0");
+    if (!is_present_hf("{register_credentials[0]}")) {{
+        {register_challenge};
         exit;
     }}
-    if ($au == $null || $sht(users=>$au) == $null) {{
+    if ({register_credentials[1]} == $null || $sht(users=>{register_credentials[1]}) == $null) {{
         xlog("L_INFO", "REGISTER for $tU rejected: unknown user\\n");
         {unknown_user_reply}
         exit;
     }}
-    pv_www_authenticate("$td", "$sht(users=>$au)", "0");
+    {register_credentials[2]}("$td", "$sht(users=>{register_credentials[1]})", "0");
     $var(auth) = $rc;
     if ($var(auth) == -2) {{
         xlog("L_INFO", "REGISTER for $tU rejected: wrong password\\n");
         {wrong_password_reply}
     }}
-    if ($var(auth) < 0) {{
-        www_challenge("$td", "0");
+{register_stale}    if ($var(auth) < 0) {{
+        {register_challenge};
         exit;
     }}
-    if ($au != $tU) {{
-        xlog("L_INFO", "REGISTER for $tU rejected: authenticated as another user\\n");
-        send_reply("403", "Forbidden");
-        exit;
-    }}
-    consume_credentials();
+{register_identity_check}    consume_credentials();
     if (!save("location")) {{
         sl_reply_error();
         exit;
@@ -258,7 +378,7 @@ route[REGISTRAR] {{
     exit;
 }}
 
-route[LOCATION] {{
+{invite_auth_route}route[LOCATION] {{
     if (!lookup("location")) {{
         $var(rc) = $rc;
         t_newtran();
@@ -294,6 +414,8 @@ class KamailioFactory(Protocol):
         port: int | None = None,
         netns: NetworkNamespace | None = None,
         tls: bool = False,
+        tls_certificate: ServerCertificate | None = None,
+        auth: AuthOptions = DEFAULT_AUTH,
     ) -> Kamailio:
         """Start a Kamailio; ``users`` defaults to the standard test users."""
 
@@ -312,12 +434,18 @@ class Kamailio:
         port: int | None = None,
         netns: NetworkNamespace | None = None,
         tls: bool = False,
+        tls_certificate: ServerCertificate | None = None,
+        auth: AuthOptions = DEFAULT_AUTH,
     ) -> None:
         """Prepare (but do not start) a Kamailio in ``workdir``.
 
         With ``netns`` it runs inside that network namespace (see tests.sipbed.netns).
-        With ``tls`` it also listens for SIP over TLS on ``tls_port`` with a self-signed
-        certificate for ``host`` (``certificate_path``, also the CA to trust).
+        With ``tls`` it also listens for SIP over TLS on ``tls_port`` with a
+        certificate for ``host`` and localhost signed by a CA the test bed makes
+        (``ca_path``; ``certificate_path`` is the served chain, leaf and CA, so it can
+        be trusted too). ``tls_certificate`` (implies ``tls``) serves that certificate
+        instead, e.g. one of ``tests.sipbed.tls.make_certificates``. ``auth`` changes
+        how it challenges (``AuthOptions``: qop, SHA-256, 407, nonce lifetime).
         """
         self.workdir = Path(workdir)
         self.host = host
@@ -329,7 +457,9 @@ class Kamailio:
         self._may_change_port = port is None
         self._instance = secrets.token_hex(6)
         self.tls_port: int | None = None
-        if tls:
+        self.auth = auth
+        self._tls_certificate = tls_certificate
+        if tls or tls_certificate is not None:
             with self._in_namespace():
                 self.tls_port = free_tcp_port(host, avoid=self.port)
         self.wrong_password: WrongPasswordPolicy = wrong_password
@@ -352,27 +482,30 @@ class Kamailio:
 
     @property
     def certificate_path(self) -> Path:
-        """The self-signed TLS certificate (PEM) when started with ``tls``."""
+        """The TLS certificate file Kamailio serves (PEM) when started with TLS."""
+        if self._tls_certificate is not None:
+            return self._tls_certificate.certificate
         return self.workdir / "tls-cert.pem"
 
+    @property
+    def ca_path(self) -> Path:
+        """The test-bed CA that signed the default TLS certificate."""
+        return self.workdir / "tls" / "ca.pem"
+
     def _write_tls_files(self) -> Path:
-        """Make the certificate (once) and the tls module's configuration."""
-        key = self.workdir / "tls-key.pem"
-        if not self.certificate_path.exists():
-            result = subprocess.run(
-                [
-                    "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-keyout", str(key), "-out", str(self.certificate_path),
-                    "-days", "7", "-subj", f"/CN={self.host}",
-                    "-addext", f"subjectAltName=IP:{self.host}",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=60,
-            )  # fmt: skip
-            if result.returncode != 0:
-                raise KamailioError(f"openssl failed: {result.stderr.strip()}")
+        """Make the certificates (once) and the tls module's configuration."""
+        if self._tls_certificate is not None:
+            key = self._tls_certificate.key
+        else:
+            try:
+                certificates = make_certificates(self.workdir / "tls", self.host)
+            except (OSError, RuntimeError) as err:
+                raise KamailioError(f"TLS certificates: {err}") from err
+            valid = certificates.server("valid")
+            key = valid.key
+            self.certificate_path.write_text(
+                valid.certificate.read_text() + certificates.ca_path.read_text()
+            )
         tls_config = self.workdir / "tls.cfg"
         tls_config.write_text(
             "[server:default]\n"
@@ -444,6 +577,7 @@ class Kamailio:
                 instance=self._instance,
                 tls_port=self.tls_port,
                 tls_config=tls_config,
+                auth=self.auth,
             )
         )
         self.config_path.chmod(0o600)

@@ -1,0 +1,355 @@
+"""The test bed's extra parts: TLS certificates, Kamailio's auth options, a second peer.
+
+The auth options are checked with a raw UDP client that answers challenges with the
+built-in engine's digest module, so these tests also run that module against the
+real Kamailio.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import ssl
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from custom_components.sip_endpoint.worker.builtin.sip.digest import (
+    CredentialsRejected,
+    DigestSession,
+    parse_challenge,
+)
+
+from .kamailio import AuthOptions, KamailioFactory
+from .rawsip import SipResponse, parse_response
+from .tls import (
+    CERTIFICATE_KINDS,
+    EXPECTED_VERIFY_MESSAGES,
+    CertificateKind,
+    CertificateSet,
+    make_certificates,
+)
+from .users import password_for
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from .kamailio import Kamailio
+
+USER = "2001"
+CALLEE = "2002"
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
+    """One CA and one server certificate of every kind for this module."""
+    return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+def _tls_options(kamailio: Kamailio, context: ssl.SSLContext) -> bytes:
+    """Send OPTIONS over TLS to Kamailio; return the raw response."""
+    assert kamailio.tls_port is not None
+    tag = secrets.token_hex(4)
+    request = (
+        f"OPTIONS sip:{kamailio.host}:{kamailio.tls_port};transport=tls SIP/2.0\r\n"
+        f"Via: SIP/2.0/TLS {kamailio.host}:5061;branch=z9hG4bK{tag};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:probe@{kamailio.host}>;tag={tag}\r\n"
+        f"To: <sip:{kamailio.host}>\r\n"
+        f"Call-ID: {tag}@{kamailio.host}\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    with (
+        socket.create_connection((kamailio.host, kamailio.tls_port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=kamailio.host) as tls,
+    ):
+        tls.sendall(request.encode())
+        return tls.recv(65535)
+
+
+def test_default_tls_certificate_is_signed_by_the_test_bed_ca(
+    kamailio_factory: KamailioFactory,
+) -> None:
+    kamailio = kamailio_factory(tls=True)
+    context = ssl.create_default_context(cafile=str(kamailio.ca_path))
+    assert parse_response(_tls_options(kamailio, context)).code == 200
+    # The CA is not the served certificate: the served leaf names the host.
+    assert (
+        kamailio.ca_path.read_text()
+        not in kamailio.certificate_path.read_text().split(
+            "-----END CERTIFICATE-----", 1
+        )[0]
+    )
+
+
+def test_valid_certificate_verifies_with_the_ca(
+    kamailio_factory: KamailioFactory, certificates: CertificateSet
+) -> None:
+    kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
+    context = ssl.create_default_context(cafile=str(certificates.ca_path))
+    response = parse_response(_tls_options(kamailio, context))
+    assert response.code == 200
+
+
+@pytest.mark.parametrize(
+    "kind", [kind for kind in CERTIFICATE_KINDS if kind != "valid"]
+)
+def test_bad_certificates_are_refused_with_the_reason(
+    kamailio_factory: KamailioFactory,
+    certificates: CertificateSet,
+    kind: CertificateKind,
+) -> None:
+    kamailio = kamailio_factory(tls_certificate=certificates.server(kind))
+    context = ssl.create_default_context(cafile=str(certificates.ca_path))
+    with pytest.raises(ssl.SSLCertVerificationError) as caught:
+        _tls_options(kamailio, context)
+    assert EXPECTED_VERIFY_MESSAGES[kind] in caught.value.verify_message
+    # Without verification the same server answers: only the certificate is wrong.
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    assert parse_response(_tls_options(kamailio, insecure)).code == 200
+
+
+class RawUac:
+    """A UDP client that sends REGISTER or INVITE and answers challenges with digest."""
+
+    def __init__(self, kamailio: Kamailio, user: str, password: str) -> None:
+        """Open a socket towards ``kamailio``."""
+        self.kamailio = kamailio
+        self.user = user
+        self.session = DigestSession(user, password)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind((kamailio.host, 0))
+        self._sock.settimeout(5.0)
+        self._call_id = f"{secrets.token_hex(8)}@{kamailio.host}"
+        self._cseq = 0
+        self._from_tag = secrets.token_hex(4)
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._sock.close()
+
+    def request(
+        self, method: str, uri: str, to_user: str, headers: list[tuple[str, str]]
+    ) -> SipResponse:
+        """Send one request; return its final response."""
+        self._cseq += 1
+        local_host, local_port = self._sock.getsockname()
+        host = self.kamailio.host
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP {local_host}:{local_port};rport;branch=z9hG4bK{secrets.token_hex(8)}",
+            "Max-Forwards: 70",
+            f"From: <sip:{self.user}@{host}>;tag={self._from_tag}",
+            f"To: <sip:{to_user}@{host}>",
+            f"Call-ID: {self._call_id}",
+            f"CSeq: {self._cseq} {method}",
+            f"Contact: <sip:{self.user}@{local_host}:{local_port}>",
+            *(f"{name}: {value}" for name, value in headers),
+            "Content-Length: 0",
+            "",
+            "",
+        ]
+        if method == "REGISTER":
+            lines.insert(-3, "Expires: 60")
+        self._sock.sendto(
+            "\r\n".join(lines).encode(), (self.kamailio.host, self.kamailio.port)
+        )
+        while True:
+            data, _ = self._sock.recvfrom(65535)
+            response = parse_response(data)
+            if response.code >= 200:
+                if method == "INVITE":
+                    self._ack(data, uri)
+                return response
+
+    def _ack(self, data: bytes, uri: str) -> None:
+        """ACK a final INVITE response (same branch: the non-2xx ACK)."""
+        head = data.split(b"\r\n\r\n", 1)[0].decode()
+        keep = [
+            line
+            for line in head.split("\r\n")[1:]
+            if line.split(":", 1)[0].lower() in {"via", "from", "to", "call-id"}
+        ]
+        lines = [
+            f"ACK {uri} SIP/2.0",
+            *keep,
+            "Max-Forwards: 70",
+            f"CSeq: {self._cseq} ACK",
+            "Content-Length: 0",
+            "",
+            "",
+        ]
+        self._sock.sendto(
+            "\r\n".join(lines).encode(), (self.kamailio.host, self.kamailio.port)
+        )
+
+    def authenticated(
+        self, method: str, uri: str, to_user: str, *, rounds: int = 4
+    ) -> list[SipResponse]:
+        """Send a request and answer up to ``rounds`` challenges; return every response."""
+        responses = [self.request(method, uri, to_user, [])]
+        for _ in range(rounds):
+            last = responses[-1]
+            if last.code not in {401, 407}:
+                break
+            name = "www-authenticate" if last.code == 401 else "proxy-authenticate"
+            headers = self.session.answer(
+                last.code, last.headers.get(name, []), method=method, uri=uri
+            )
+            responses.append(self.request(method, uri, to_user, headers))
+        if responses[-1].code < 300:
+            self.session.accepted()
+        return responses
+
+
+@pytest.fixture
+def uac_factory() -> Iterator[Callable[..., RawUac]]:
+    """Return a factory of RawUac clients, closed at teardown."""
+    made: list[RawUac] = []
+
+    def _make(
+        kamailio: Kamailio, user: str = USER, password: str | None = None
+    ) -> RawUac:
+        uac = RawUac(
+            kamailio, user, password_for(user) if password is None else password
+        )
+        made.append(uac)
+        return uac
+
+    yield _make
+    for uac in made:
+        uac.close()
+
+
+def _register_uri(kamailio: Kamailio) -> str:
+    return f"sip:{kamailio.host}:{kamailio.port}"
+
+
+def _challenge(response: SipResponse) -> str:
+    name = "WWW-Authenticate" if response.code == 401 else "Proxy-Authenticate"
+    value = response.header(name)
+    assert value is not None
+    return value
+
+
+def test_default_challenge_is_md5_without_qop(
+    kamailio_factory: KamailioFactory, uac_factory: Callable[..., RawUac]
+) -> None:
+    kamailio = kamailio_factory()
+    uac = uac_factory(kamailio)
+    responses = uac.authenticated("REGISTER", _register_uri(kamailio), USER)
+    assert [response.code for response in responses] == [401, 200]
+    challenge = parse_challenge(_challenge(responses[0]))
+    assert (challenge.algorithm, challenge.qop) == ("MD5", None)
+    assert "algorithm" not in _challenge(responses[0])
+
+
+def test_qop_auth_challenge(
+    kamailio_factory: KamailioFactory, uac_factory: Callable[..., RawUac]
+) -> None:
+    kamailio = kamailio_factory(auth=AuthOptions(qop=True))
+    uac = uac_factory(kamailio)
+    responses = uac.authenticated("REGISTER", _register_uri(kamailio), USER)
+    assert [response.code for response in responses] == [401, 200]
+    challenge = parse_challenge(_challenge(responses[0]))
+    assert challenge.qop == "auth"
+    # The cached nonce is reused with nc=2 and accepted.
+    again = uac.request(
+        "REGISTER",
+        _register_uri(kamailio),
+        USER,
+        uac.session.preemptive(method="REGISTER", uri=_register_uri(kamailio)),
+    )
+    assert again.code == 200
+
+
+def test_sha256_challenge(
+    kamailio_factory: KamailioFactory, uac_factory: Callable[..., RawUac]
+) -> None:
+    kamailio = kamailio_factory(auth=AuthOptions(qop=True, algorithm="SHA-256"))
+    uac = uac_factory(kamailio)
+    responses = uac.authenticated("REGISTER", _register_uri(kamailio), USER)
+    assert [response.code for response in responses] == [401, 200]
+    challenge = parse_challenge(_challenge(responses[0]))
+    assert (challenge.algorithm, challenge.qop) == ("SHA-256", "auth")
+
+
+def test_sha256_wrong_password_is_rejected(
+    kamailio_factory: KamailioFactory, uac_factory: Callable[..., RawUac]
+) -> None:
+    kamailio = kamailio_factory(auth=AuthOptions(algorithm="SHA-256"))
+    uac = uac_factory(kamailio, password="not-the-password")
+    with pytest.raises(CredentialsRejected):
+        uac.authenticated("REGISTER", _register_uri(kamailio), USER)
+
+
+def test_register_challenged_with_407(
+    kamailio_factory: KamailioFactory, uac_factory: Callable[..., RawUac]
+) -> None:
+    kamailio = kamailio_factory(auth=AuthOptions(register_challenge="proxy"))
+    uac = uac_factory(kamailio)
+    responses = uac.authenticated("REGISTER", _register_uri(kamailio), USER)
+    assert [response.code for response in responses] == [407, 200]
+    wrong = uac_factory(kamailio, password="wrong")
+    with pytest.raises(CredentialsRejected):
+        wrong.authenticated("REGISTER", _register_uri(kamailio), USER)
+
+
+def test_invite_challenged_with_407(
+    kamailio_factory: KamailioFactory, uac_factory: Callable[..., RawUac]
+) -> None:
+    kamailio = kamailio_factory(auth=AuthOptions(invite_challenge=True, qop=True))
+    uac = uac_factory(kamailio)
+    uri = f"sip:{CALLEE}@{kamailio.host}:{kamailio.port}"
+    responses = uac.authenticated("INVITE", uri, CALLEE)
+    # Authenticated, the INVITE reaches the location lookup: the callee is a known
+    # user that is not registered, so 480.
+    assert [response.code for response in responses] == [407, 480]
+    assert parse_challenge(_challenge(responses[0]), proxy=True).qop == "auth"
+    # REGISTER is still challenged with 401.
+    register = uac.authenticated("REGISTER", _register_uri(kamailio), USER)
+    assert [response.code for response in register] == [401, 200]
+
+
+def test_default_config_does_not_challenge_invite(
+    kamailio_factory: KamailioFactory, uac_factory: Callable[..., RawUac]
+) -> None:
+    kamailio = kamailio_factory()
+    uac = uac_factory(kamailio)
+    uri = f"sip:{CALLEE}@{kamailio.host}:{kamailio.port}"
+    assert [response.code for response in uac.authenticated("INVITE", uri, CALLEE)] == [
+        480
+    ]
+
+
+def test_expired_nonce_is_challenged_stale(
+    kamailio_factory: KamailioFactory, uac_factory: Callable[..., RawUac]
+) -> None:
+    kamailio = kamailio_factory(auth=AuthOptions(qop=True, nonce_expire=1))
+    uac = uac_factory(kamailio)
+    uri = _register_uri(kamailio)
+    assert [response.code for response in uac.authenticated("REGISTER", uri, USER)] == [
+        401,
+        200,
+    ]
+    deadline = time.monotonic() + 10
+    stale = None
+    while time.monotonic() < deadline:
+        response = uac.request(
+            "REGISTER", uri, USER, uac.session.preemptive(method="REGISTER", uri=uri)
+        )
+        if response.code == 401:
+            stale = response
+            break
+        time.sleep(0.5)
+    assert stale is not None, "the cached nonce never expired"
+    assert parse_challenge(_challenge(stale)).stale
+    # The session retries with the new nonce instead of calling the password wrong.
+    headers = uac.session.answer(
+        401, stale.headers["www-authenticate"], method="REGISTER", uri=uri
+    )
+    assert uac.request("REGISTER", uri, USER, headers).code == 200
