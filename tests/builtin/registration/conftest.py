@@ -1,0 +1,66 @@
+"""Fixtures for account tests: a loopback host and accounts on it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from custom_components.sip_endpoint.protocol.payloads import AccountParams
+from custom_components.sip_endpoint.worker.builtin.registration.account import (
+    BuiltinAccount,
+)
+from tests.sipbed.users import password_for
+
+from .loophost import LoopbackHost
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+
+@pytest.fixture
+async def host(socket_enabled: None) -> AsyncIterator[LoopbackHost]:
+    """Return a started loopback host; its accounts are closed at teardown."""
+    loop_host = LoopbackHost()
+    await loop_host.start()
+    yield loop_host
+    await loop_host.close()
+
+
+def params(ext: str, domain: str, port: int | None, **changes: Any) -> AccountParams:
+    """Return account settings for test user ``ext`` (its standard password)."""
+    values: dict[str, Any] = {
+        "ext_id": f"ext-{ext}",
+        "extension": ext,
+        "auth_id": ext,
+        "password": password_for(ext),
+        "domain": domain,
+        "port": port,
+        "retry_interval": 1,
+    }
+    values.update(changes)
+    return AccountParams(**values)
+
+
+type AccountFactory = Callable[..., BuiltinAccount]
+
+
+@pytest.fixture
+def add_account(host: LoopbackHost) -> AccountFactory:
+    """Return a callable that creates an account on ``host`` and registers it."""
+
+    def _add(
+        ext: str,
+        domain: str,
+        port: int | None,
+        *,
+        on: LoopbackHost | None = None,
+        **changes: Any,
+    ) -> BuiltinAccount:
+        target = on or host
+        account = BuiltinAccount(target, params(ext, domain, port, **changes))
+        target.accounts.append(account)
+        account.register()
+        return account
+
+    return _add
