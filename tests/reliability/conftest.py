@@ -75,6 +75,8 @@ async def engine_factory(
 
 # Worker-level fixtures (a worker process driven directly over the protocol).
 from tests.worker.conftest import (  # noqa: E402, F401
+    engine,
+    engine_python,
     launched_worker,
     sip_ports,
     worker,

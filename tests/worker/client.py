@@ -47,10 +47,11 @@ class WorkerFailedError(AssertionError):
 
 @dataclass
 class WorkerClient:
-    """Starts ``<python> -I launch.py`` and speaks the protocol with it."""
+    """Starts ``<python> -I launch.py --engine <engine>`` and speaks the protocol."""
 
     python: Path
     stderr_path: Path
+    engine: str = "pjsua2"
     process: subprocess.Popen[bytes] = field(init=False)
     events: deque[wire.Event] = field(default_factory=deque)
     responses: dict[int, wire.Response] = field(default_factory=dict)
@@ -64,7 +65,7 @@ class WorkerClient:
         """Start the process and wait for its `hello`."""
         self._stderr = self.stderr_path.open("wb")
         self.process = subprocess.Popen(
-            [str(self.python), "-I", str(LAUNCH)],
+            [str(self.python), "-I", str(LAUNCH), "--engine", self.engine],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,

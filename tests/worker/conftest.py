@@ -1,8 +1,20 @@
-"""Fixtures for the worker tests: a launched worker process and its SIP settings."""
+"""Fixtures for the worker tests: a launched worker process and its SIP settings.
+
+The worker tests are the conformance suite of both engines: every test that launches
+a worker runs once per engine (the `engine` fixture). ``SIP_ENDPOINT_TEST_ENGINES``
+("builtin", "pjsua2" or "builtin,pjsua2") restricts the engines, e.g. where no
+pjsua2 interpreter exists. The pjsua2 engine runs on the `worker_python` fixture's
+interpreter; the built-in engine on ``SIP_ENDPOINT_BUILTIN_PYTHON`` (or, unset, the
+interpreter running the tests). A test that only makes sense for one engine says so
+with ``@pytest.mark.engines("pjsua2", reason=...)``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from pathlib import Path
+import sys
+from typing import TYPE_CHECKING, Final
 
 import pytest
 
@@ -13,23 +25,79 @@ from .client import WorkerClient, start_params, start_result
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     from custom_components.sip_endpoint.protocol.payloads import StartResult
 
 type WorkerFactory = Callable[..., WorkerClient]
 
+ENGINES: Final = ("pjsua2", "builtin")
+ENGINES_ENV: Final = "SIP_ENDPOINT_TEST_ENGINES"
+BUILTIN_PYTHON_ENV: Final = "SIP_ENDPOINT_BUILTIN_PYTHON"
+
+
+def selected_engines() -> list[str]:
+    """Return the engines to test: all, or those ``SIP_ENDPOINT_TEST_ENGINES`` names."""
+    configured = os.environ.get(ENGINES_ENV, "").strip()
+    if not configured:
+        return list(ENGINES)
+    names = [name.strip() for name in configured.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(ENGINES))
+    if unknown:
+        raise pytest.UsageError(f"{ENGINES_ENV}: unknown engines {unknown}")
+    return [name for name in ENGINES if name in names]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the `engines` marker."""
+    config.addinivalue_line(
+        "markers",
+        "engines(*names, reason): the test applies to these worker engines only",
+    )
+
+
+@pytest.fixture(params=selected_engines())
+def engine(request: pytest.FixtureRequest) -> str:
+    """Return the engine under test ("pjsua2" or "builtin")."""
+    name: str = request.param
+    marker = request.node.get_closest_marker("engines")
+    if marker is not None and name not in marker.args:
+        reason = marker.kwargs.get("reason", "")
+        pytest.skip(f"{'/'.join(marker.args)} only: {reason}")
+    return name
+
+
+def builtin_python() -> Path:
+    """Return the interpreter of the built-in engine."""
+    configured = os.environ.get(BUILTIN_PYTHON_ENV)
+    if not configured:
+        return Path(sys.executable)
+    path = Path(configured)
+    if not path.exists():
+        pytest.fail(f"{BUILTIN_PYTHON_ENV}={configured} does not exist")
+    return path
+
+
+@pytest.fixture
+def engine_python(engine: str, request: pytest.FixtureRequest) -> Path:
+    """Return the interpreter that runs ``engine``."""
+    if engine == "builtin":
+        return builtin_python()
+    python: Path = request.getfixturevalue("worker_python")
+    return python
+
 
 @pytest.fixture
 def worker_factory(
-    worker_python: Path, tmp_path: Path, socket_enabled: None
+    engine: str, engine_python: Path, tmp_path: Path, socket_enabled: None
 ) -> Iterator[WorkerFactory]:
     """Return a callable that launches workers; all are ended at teardown."""
     launched: list[WorkerClient] = []
 
-    def _launch() -> WorkerClient:
+    def _launch(python: Path | None = None) -> WorkerClient:
         client = WorkerClient(
-            worker_python, tmp_path / f"worker-{len(launched)}.stderr"
+            python or engine_python,
+            tmp_path / f"worker-{len(launched)}.stderr",
+            engine=engine,
         )
         launched.append(client)
         client.launch()

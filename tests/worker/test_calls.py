@@ -32,7 +32,7 @@ from tests.sipbed.audio import (
 )
 from tests.sipbed.netutil import free_port
 
-from .client import account_params
+from .client import account_params, start_params
 from .rawcall import RawCaller
 
 if TYPE_CHECKING:
@@ -392,18 +392,32 @@ def test_answer_plays_the_tone_once(
     _assert_tone(samples, rate, PLAY_TONE_HZ)
 
 
-def test_simultaneous_calls_up_to_the_wheels_limit(
-    registered: WorkerClient,
+def test_simultaneous_calls_up_to_the_limit(
+    launched_worker: WorkerClient,
+    sip_ports: tuple[int, int],
     kamailio: Kamailio,
     baresip_factory: BaresipFactory,
     tmp_path: Path,
 ) -> None:
     """Four callers at once are answered and hear the announcement; a fifth gets 486.
 
-    The pjsua2 wheel is built with PJSUA_MAX_CALLS = 4: pjsua itself answers the
-    fifth INVITE with 486 Busy Here, and the worker carries on.
+    The worker is started with ``max_calls`` 4 (capped at hello's ``max_calls``). The
+    pjsua2 wheel is built with PJSUA_MAX_CALLS = 4 anyway: pjsua itself answers the
+    fifth INVITE with 486 Busy Here, and the worker carries on. The built-in engine
+    answers 486 past ``max_calls`` itself.
     """
-    worker = registered
+    assert launched_worker.hello is not None
+    limit = min(4, launched_worker.hello.max_calls)
+    assert limit == 4
+    launched_worker.request(
+        Method.START,
+        start_params(port_min=sip_ports[0], port_max=sip_ports[1], max_calls=limit),
+    )
+    launched_worker.request(
+        Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
+    )
+    launched_worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
+    worker = launched_worker
     tone = write_tone(tmp_path / "all.wav", PLAY_TONE_HZ, 1.0)
     phones = [
         baresip_factory(

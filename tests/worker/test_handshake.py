@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 import signal
 import socket
+import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,16 +27,39 @@ if TYPE_CHECKING:
     from .client import WorkerClient
     from .conftest import WorkerFactory
 
+MANIFEST = (
+    Path(__file__).resolve().parents[2]
+    / "custom_components"
+    / "sip_endpoint"
+    / "manifest.json"
+)
+# What each engine announces: its version, and its limits (docs/builtin-engine.md).
+EXPECTED_HELLO = {
+    "pjsua2": ("2.15", 8, 4),
+    "builtin": (json.loads(MANIFEST.read_text())["version"], 100, 32),
+}
 
-def test_hello_names_versions(launched_worker: WorkerClient) -> None:
+
+def test_hello_names_versions(
+    launched_worker: WorkerClient, engine: str, engine_python: Path
+) -> None:
     """The first line is `hello`: protocol, engine and Python versions, limits."""
     hello = launched_worker.hello
     assert hello is not None
     assert hello.protocol == PROTOCOL_VERSION
-    assert hello.engine == "pjsua2"
-    assert hello.engine_version.startswith("2.15")
-    assert (hello.max_accounts, hello.max_calls) == (8, 4)
-    assert hello.python.startswith("3.12.")
+    assert hello.engine == engine
+    version, max_accounts, max_calls = EXPECTED_HELLO[engine]
+    assert hello.engine_version.startswith(version)
+    assert (hello.max_accounts, hello.max_calls) == (max_accounts, max_calls)
+    python_version = subprocess.run(
+        [str(engine_python), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert hello.python == python_version
+    if engine == "pjsua2":
+        assert hello.python.startswith("3.12.")
     assert hello.pid == launched_worker.process.pid
     assert hello.pid != os.getpid()
 

@@ -17,6 +17,7 @@ from custom_components.sip_endpoint.protocol.payloads import (
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from custom_components.sip_endpoint.protocol.wire import ErrorCode
 from tests.sipbed.netutil import free_port
+from tests.sipbed.users import TEST_EXTENSIONS
 
 from .client import account_params, start_params
 
@@ -157,27 +158,38 @@ def test_options_keepalive_notices_a_dead_server(
     assert state.code in (408, 503, 0)
 
 
-def test_ninth_account_is_refused(worker: WorkerClient, kamailio: Kamailio) -> None:
-    """Eight extensions register; the ninth is refused and the worker lives on."""
-    for index in range(8):
-        ext = str(2010 + index)
+def test_account_past_the_limit_is_refused(
+    worker: WorkerClient, kamailio: Kamailio
+) -> None:
+    """As many extensions as hello allows register; one more is refused; all live on.
+
+    pjsua2 holds 8 (PJSUA_MAX_ACC: a ninth would abort the process), the built-in
+    engine 100.
+    """
+    assert worker.hello is not None
+    limit = worker.hello.max_accounts
+    extensions = TEST_EXTENSIONS[:limit]
+    assert len(extensions) == limit, "the test bed has too few users"
+    for ext in extensions:
         worker.request(
             Method.ADD_ACCOUNT, account_params(ext, kamailio.host, kamailio.port)
         )
-    for index in range(8):
-        worker.wait_registration(f"ext-{2010 + index}", Status.SUCCESSFUL)
+    for ext in extensions:
+        worker.wait_registration(f"ext-{ext}", Status.SUCCESSFUL, timeout=30)
     error = worker.request_error(
-        Method.ADD_ACCOUNT, account_params("2018", kamailio.host, kamailio.port)
+        Method.ADD_ACCOUNT,
+        account_params(extensions[0], kamailio.host, kamailio.port, ext_id="ext-over"),
     )
     assert error.code == ErrorCode.LIMIT_REACHED
     assert worker.process.poll() is None
-    assert WorkerStatus.from_wire(worker.request(Method.STATUS)).accounts == 8
+    assert WorkerStatus.from_wire(worker.request(Method.STATUS)).accounts == limit
     # Removing one frees a slot.
-    worker.request(Method.REMOVE_ACCOUNT, {"ext_id": "ext-2010"})
+    worker.request(Method.REMOVE_ACCOUNT, {"ext_id": f"ext-{extensions[0]}"})
     worker.request(
-        Method.ADD_ACCOUNT, account_params("2018", kamailio.host, kamailio.port)
+        Method.ADD_ACCOUNT,
+        account_params(extensions[0], kamailio.host, kamailio.port, ext_id="ext-over"),
     )
-    worker.wait_registration("ext-2018", Status.SUCCESSFUL)
+    worker.wait_registration("ext-over", Status.SUCCESSFUL)
 
 
 def test_remove_account_unregisters(
