@@ -11,7 +11,7 @@ import secrets
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,6 +23,7 @@ from custom_components.sip_endpoint.worker.builtin.sip.digest import (
 
 from .kamailio import AuthOptions, KamailioFactory
 from .rawsip import SipResponse, parse_response
+from .second_peer import SippCaller
 from .tls import (
     CERTIFICATE_KINDS,
     EXPECTED_VERIFY_MESSAGES,
@@ -34,7 +35,9 @@ from .users import password_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
+    from .baresip import BaresipFactory
     from .kamailio import Kamailio
 
 USER = "2001"
@@ -353,3 +356,72 @@ def test_expired_nonce_is_challenged_stale(
         401, stale.headers["www-authenticate"], method="REGISTER", uri=uri
     )
     assert uac.request("REGISTER", uri, USER, headers).code == 200
+
+
+@pytest.fixture
+def sipp_factory(tmp_path: Path) -> Iterator[Callable[..., SippCaller]]:
+    """Return a factory of SIPp callers; every SIPp still running is ended at teardown."""
+    made: list[SippCaller] = []
+
+    def _make(registrar: Kamailio, user: str = "9004", **options: Any) -> SippCaller:
+        caller = SippCaller(
+            tmp_path / f"sipp-{len(made)}-{user}",
+            user=user,
+            password=options.pop("password", password_for(user)),
+            registrar=registrar,
+            **options,
+        )
+        made.append(caller)
+        return caller
+
+    yield _make
+    for caller in made:
+        caller.stop()
+
+
+def test_sipp_calls_baresip_through_kamailio(
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    sipp_factory: Callable[..., SippCaller],
+) -> None:
+    callee = baresip_factory(
+        user="2000", password=password_for("2000"), registrar=kamailio
+    )
+    callee.wait_registered()
+    call = sipp_factory(kamailio).start_call("2000", hold=1.0)
+    assert "9004" in callee.wait_incoming()
+    callee.accept()
+    callee.wait_established()
+    result = call.wait()
+    assert result.completed, result.errors
+    assert result.invite_codes[-1] == 200
+    assert result.bye_code == 200
+    callee.wait_closed()
+
+
+def test_sipp_reports_a_refused_call(
+    kamailio: Kamailio, sipp_factory: Callable[..., SippCaller]
+) -> None:
+    result = sipp_factory(kamailio).call("2050", hold=0, timeout=10)
+    assert result.final_code == 480
+    assert not result.completed
+
+
+def test_sipp_answers_a_407_challenge(
+    kamailio_factory: KamailioFactory,
+    baresip_factory: BaresipFactory,
+    sipp_factory: Callable[..., SippCaller],
+) -> None:
+    kamailio = kamailio_factory(auth=AuthOptions(invite_challenge=True))
+    callee = baresip_factory(
+        user="2000", password=password_for("2000"), registrar=kamailio
+    )
+    callee.wait_registered()
+    call = sipp_factory(kamailio).start_call("2000", hold=0.5)
+    callee.wait_incoming()
+    callee.accept()
+    result = call.wait()
+    assert result.invite_codes[0] == 407
+    assert result.completed, result.errors
+    wrong = sipp_factory(kamailio, password="wrong").call("2000", hold=0, timeout=10)
+    assert wrong.final_code == 407
