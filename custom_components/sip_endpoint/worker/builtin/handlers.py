@@ -42,7 +42,8 @@ from ..core.dispatch import (
     unknown_call,
     unknown_extension,
 )
-from .interfaces import Account, Call
+from .account import BuiltinAccount
+from .interfaces import Call
 from .limits import MAX_ACCOUNTS
 from .stack import BuiltinStack
 
@@ -140,7 +141,7 @@ class BuiltinHandlers:
         """Send a fresh REGISTER now."""
         self._account(params.ext_id).register()
 
-    def _account(self, ext_id: str) -> Account:
+    def _account(self, ext_id: str) -> BuiltinAccount:
         try:
             return self.stack.accounts[ext_id]
         except KeyError:

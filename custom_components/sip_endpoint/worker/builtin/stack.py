@@ -37,7 +37,9 @@ from ...protocol.status import RegistrationStatus
 from ..core.channel import ProtocolWriter
 from ..core.dispatch import MIN_SECRET_LENGTH
 from ..core.redact import redact
-from .interfaces import Account, Call
+from .account import BuiltinAccount
+from .call import accept_incoming_call, start_outbound_call
+from .interfaces import Call
 from .limits import MAX_CALLS
 from .registration.host import TIMEOUT_CODE, TRANSPORT_ERROR_CODE, NoAnswer, Outcome
 from .registration.target import Destination, local_address
@@ -78,7 +80,7 @@ class BuiltinStack:
     def __init__(self, writer: ProtocolWriter) -> None:
         """Start empty; `start` binds the transports."""
         self.writer = writer
-        self.accounts: dict[str, Account] = {}
+        self.accounts: dict[str, BuiltinAccount] = {}
         self.calls: dict[str, Call] = {}
         self.exchanges: deque[RegistrationExchange] = deque(maxlen=MAX_EXCHANGES)
         self.secrets: set[str] = set()
@@ -291,16 +293,14 @@ class BuiltinStack:
 
     # --- accounts and calls -------------------------------------------------------------
 
-    def new_account(self, params: AccountParams) -> Account:
+    def new_account(self, params: AccountParams) -> BuiltinAccount:
         """Create (not register) the account for an extension."""
-        from .account import BuiltinAccount
-
         return BuiltinAccount(self, params)
 
-    def start_outbound_call(self, account: Account, params: MakeCallParams) -> Call:
+    def start_outbound_call(
+        self, account: BuiltinAccount, params: MakeCallParams
+    ) -> Call:
         """Start an outbound call (`make_call`); it is in `calls` on return."""
-        from .call import start_outbound_call
-
         return start_outbound_call(self, account, params)
 
     def forget_call(self, call: Call) -> None:
@@ -308,7 +308,7 @@ class BuiltinStack:
         if self.calls.get(call.call_id) is call:
             del self.calls[call.call_id]
 
-    def account_for_user(self, user: str | None) -> Account | None:
+    def account_for_user(self, user: str | None) -> BuiltinAccount | None:
         """Return the account whose extension is ``user``."""
         if user is None:
             return None
@@ -397,8 +397,6 @@ class BuiltinStack:
         if len(self.calls) >= self.max_calls:
             _respond(transaction, 486)
             return
-        from .call import accept_incoming_call
-
         accept_incoming_call(self, account, transaction)
 
 
