@@ -62,8 +62,9 @@ if TYPE_CHECKING:
     from ...protocol.payloads import MakeCallParams
     from .callhost import CallHost
     from .dialog import Dialog
-    from .interfaces import ServerTransaction
     from .registration.account import BuiltinAccount
+    from .sip.transaction import ServerTransaction
+    from .sip.transport import Source
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class BuiltinCall:
         self._recording: str | None = None
         self._stream_seq = itertools.count()
         self._on_media: list[Callable[[], None]] = []
-        self._pending_acks: dict[int, tuple[InviteOkRetransmitter | None, bool]] = {}
+        self._pending_acks: dict[int, tuple[InviteOkRetransmitter, bool]] = {}
         self._timers: list[asyncio.TimerHandle] = []
 
     # --- interfaces.Call -----------------------------------------------------------
@@ -284,7 +285,7 @@ class BuiltinCall:
 
     def _local_port(self) -> int:
         layer = self._host.transactions
-        if layer is None or layer.transport is None:
+        if layer.transport is None:
             return 0
         return layer.transport.local_port(self.transport)
 
@@ -358,7 +359,7 @@ class BuiltinCall:
         """Send a request in the dialog; return its final response (None: not sent)."""
         dialog = self.dialog
         layer = self._host.transactions
-        if dialog is None or layer is None:
+        if dialog is None:
             return None
         request = dialog.request(
             method,
@@ -387,14 +388,23 @@ class BuiltinCall:
 
     # --- requests from the peer --------------------------------------------------------
 
-    def handle_request(self, transaction: ServerTransaction) -> None:
-        """Answer a request of this call (never raises)."""
-        request = transaction.request
+    def handle_request(
+        self,
+        request: SipRequest,
+        source: Source,
+        transaction: ServerTransaction | None,
+    ) -> None:
+        """Answer a request of this call (never raises); no transaction: an ACK."""
+        del source  # the transaction knows where its answers go
         try:
+            if transaction is None:
+                if request.method.upper() == "ACK":
+                    self._on_ack(request)
+                return
             self._handle(transaction)
         except Exception:
             _LOGGER.exception("Handling %s failed", request.method)
-            if request.method != "ACK":
+            if transaction is not None and request.method != "ACK":
                 try:
                     transaction.respond(make_response(request, 500))
                 except Exception:
@@ -502,16 +512,13 @@ class BuiltinCall:
         on_timeout: Callable[[], None] | None = None,
     ) -> None:
         """Retransmit a 2xx to an INVITE until its ACK (RFC 3261 13.3.1.4)."""
-        layer = self._host.transactions
-        retransmitter = None
-        if layer is not None:
-            retransmitter = InviteOkRetransmitter(
-                layer,
-                response,
-                transaction.source,
-                reliable=transaction.source.transport.lower() != "udp",
-                on_timeout=self._guarded(on_timeout) if on_timeout else None,
-            )
+        retransmitter = InviteOkRetransmitter(
+            self._host.transactions,
+            response,
+            transaction.source,
+            reliable=transaction.source.transport.lower() != "udp",
+            on_timeout=self._guarded(on_timeout) if on_timeout else None,
+        )
         self._pending_acks[transaction.request.cseq.seq] = (
             retransmitter,
             expects_answer,
@@ -522,8 +529,7 @@ class BuiltinCall:
         if pending is None:
             return  # a retransmitted ACK, or one for a non-2xx
         retransmitter, expects_answer = pending
-        if retransmitter is not None:
-            retransmitter.ack_received()
+        retransmitter.ack_received()
         if expects_answer and self.media is not None:
             try:
                 self.media.apply_answer(request.body.decode("utf-8", "replace"))
@@ -568,8 +574,7 @@ class BuiltinCall:
             handle.cancel()
         self._timers.clear()
         for retransmitter, _ in self._pending_acks.values():
-            if retransmitter is not None:
-                retransmitter.stop()
+            retransmitter.stop()
         self._pending_acks.clear()
         self._on_media.clear()
         duration = (

@@ -33,8 +33,8 @@ class CallHost(Protocol):
         ...
 
     @property
-    def transactions(self) -> TransactionLayer | None:
-        """The transaction layer (None before `start` and after the teardown)."""
+    def transactions(self) -> TransactionLayer:
+        """The transaction layer (its ``transport`` is set once started)."""
         ...
 
     def emit(self, name: EventName, payload: Payload) -> None:

@@ -28,13 +28,13 @@ from .call import ALLOW, SDP, SUPPORTED, BuiltinCall
 from .dialog import Dialog
 from .media.session import MediaSession, SdpError
 from .session_timer import MIN_SE, answer_session_timer
-from .sip.message import REASON_PHRASES, SipParseError, new_tag
+from .sip.message import REASON_PHRASES, new_tag
 
 if TYPE_CHECKING:
     from .callhost import CallHost
-    from .interfaces import ServerTransaction
     from .registration.account import BuiltinAccount
     from .sip.message import SipRequest
+    from .sip.transaction import ServerTransaction
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ class InboundCall(BuiltinCall):
         )
         self._invite_tx = transaction
         self._invite = transaction.request
-        self._branch = self._invite.top_via.branch
         self.dialog = Dialog.as_uas(self._invite, new_tag())
         self.local_host = self._choose_local_host(transaction.source.host)
         self.announced = False
@@ -193,14 +192,8 @@ class InboundCall(BuiltinCall):
     def owns(self, request: SipRequest) -> bool:
         """Our dialog's requests, and a CANCEL of our INVITE (RFC 3261 9.2)."""
         if request.method.upper() == "CANCEL":
-            try:
-                return (
-                    request.call_id == self._invite.call_id
-                    and request.top_via.branch == self._branch
-                    and request.cseq.seq == self._invite.cseq.seq
-                )
-            except SipParseError:
-                return False
+            found = self._host.transactions.find_invite_for_cancel(request)
+            return found is not None and found is self._invite_tx
         return super().owns(request)
 
     def _on_cancel(self, transaction: ServerTransaction) -> None:

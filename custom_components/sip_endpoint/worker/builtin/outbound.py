@@ -128,7 +128,7 @@ class OutboundCall(BuiltinCall):
         """Send the INVITE (again once with credentials); end on a non-2xx."""
         layer = self._host.transactions
         dialog = self.dialog
-        if layer is None or dialog is None:
+        if dialog is None:
             self.finish(NOT_SENT_CODE, "Not started")
             return
         credentials: list[tuple[str, str]] = []
@@ -259,7 +259,7 @@ class OutboundCall(BuiltinCall):
     async def _ack_async(self, ack: SipRequest) -> None:
         layer = self._host.transactions
         dialog = self.dialog
-        if layer is None or dialog is None:
+        if dialog is None:
             return
         try:
             target = await self._target_for(dialog.next_hop())
@@ -299,7 +299,6 @@ class OutboundCall(BuiltinCall):
             or not self._provisional
             or invite is None
             or transaction is None
-            or layer is None
             or self._ack is not None
         ):
             return
