@@ -18,6 +18,7 @@ from .engine.models import EngineEvent
 from .engine.sip_engine import SipEngine
 from .entity import MANUFACTURER, async_announce_extension
 from .flow_validation import worker_python_candidates
+from .protocol.payloads import RegistrationState
 from .repairs import (
     async_create_no_worker_python_issue,
     async_create_rejected_credentials_issue,
@@ -25,6 +26,7 @@ from .repairs import (
     async_delete_no_worker_python_issue,
     async_delete_rejected_credentials_issue,
     async_delete_unreachable_issue,
+    async_update_tls_certificate_issue,
 )
 from .runtime import (
     ExtensionStatus,
@@ -33,7 +35,12 @@ from .runtime import (
     applied_config,
 )
 from .services import async_setup_services
-from .settings import engine_options, extension_settings, server_settings
+from .settings import (
+    async_warn_unverified_tls,
+    engine_options,
+    extension_settings,
+    server_settings,
+)
 from .sounds import async_ensure_sounds
 
 PLATFORMS = [
@@ -57,15 +64,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipEndpointConfigEntry) 
     """Start the engine for one SIP server and register its extensions."""
     runtime = SipEndpointRuntime(hass, entry.entry_id, applied_config(entry))
     sounds = await async_ensure_sounds(hass)
+    options = engine_options(entry.options)
+    async_warn_unverified_tls(hass, entry.entry_id, entry.title, options)
     runtime.engine = SipEngine(
         server_settings(entry.data),
-        engine_options(entry.options),
+        options,
         _event_handler(hass, entry, runtime),
         worker_python_candidates=worker_python_candidates(hass),
     )
     try:
         await runtime.engine.start()
     except WorkerPythonNotFoundError as err:
+        # Only the pjsua2 engine option gets here; auto runs the built-in engine.
         async_create_no_worker_python_issue(hass, entry)
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN, translation_key="no_worker_python"
@@ -127,6 +137,10 @@ def _event_handler(
         runtime.handle_event(event)
         if not runtime.stopping:
             runtime.router.handle_event(event)
+            if isinstance(event, RegistrationState):
+                async_update_tls_certificate_issue(
+                    hass, entry, runtime.extensions.values()
+                )
 
     return handle
 

@@ -24,7 +24,6 @@ from .const import (
     CONF_EXTENSION,
     CONF_ROLE,
     CONF_SERVER,
-    CONF_WORKER_PYTHON,
     DOMAIN,
     MAX_PAGE_EXTENSIONS,
     MAX_RING_EXTENSIONS,
@@ -32,7 +31,6 @@ from .const import (
     SUBENTRY_TYPE_EXTENSION,
     ExtensionRole,
 )
-from .engine.interpreter import probe_interpreter
 from .flow_schemas import (
     ADVANCED_SETUP_FIELDS,
     SERVER_FIELDS,
@@ -47,6 +45,8 @@ from .flow_schemas import (
 from .flow_validation import (
     async_check_registration,
     async_renew_credentials,
+    async_validate_engine_choice,
+    async_validate_tls_ca_file,
     blank_check_placeholders,
     extension_data,
     server_unique_id,
@@ -164,6 +164,10 @@ class SipEndpointConfigFlow(
                 | validate_credentials(user_input)
                 | validate_engine_options(options)
             )
+            if not errors:
+                errors = await async_validate_engine_choice(
+                    self.hass, options
+                ) | await async_validate_tls_ca_file(self.hass, options)
             if not errors:
                 await self.async_set_unique_id(server_unique_id(server))
                 self._abort_if_unique_id_configured()
@@ -429,7 +433,7 @@ class ExtensionSubentryFlow(_RoleOptionSteps[SubentryFlowResult], ConfigSubentry
 
 
 class SipEndpointOptionsFlow(OptionsFlow):
-    """Change how the workers register: keep-alive, expiry, interpreter, ports."""
+    """Change how the workers register: engine, keep-alive, expiry, ports, TLS."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -438,13 +442,10 @@ class SipEndpointOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             errors = validate_engine_options(user_input)
-            worker_python = user_input.get(CONF_WORKER_PYTHON)
-            if (
-                not errors
-                and worker_python
-                and await probe_interpreter(worker_python) is None
-            ):
-                errors[CONF_WORKER_PYTHON] = "invalid_worker_python"
+            if not errors:
+                errors = await async_validate_engine_choice(
+                    self.hass, user_input
+                ) | await async_validate_tls_ca_file(self.hass, user_input)
             if not errors:
                 return self.async_create_entry(data=user_input)
         return self.async_show_form(

@@ -17,11 +17,14 @@ CONF_OUTBOUND_PROXY: Final = "outbound_proxy"
 CONF_KEEPALIVE: Final = "keepalive"
 CONF_KEEPALIVE_INTERVAL: Final = "keepalive_interval"
 CONF_EXPIRY: Final = "expiry"
+CONF_ENGINE: Final = "engine"  # auto, builtin or pjsua2 (engine.models.EngineChoice)
 CONF_WORKER_PYTHON: Final = "worker_python"
 CONF_PORT_MIN: Final = "port_min"
 CONF_PORT_MAX: Final = "port_max"
 CONF_BIND_HOST: Final = "bind_host"
 CONF_RESTRICT_SOURCES: Final = "restrict_sources"
+CONF_TLS_VERIFY: Final = "tls_verify"
+CONF_TLS_CA_FILE: Final = "tls_ca_file"
 
 # Subentry data: one extension.
 SUBENTRY_TYPE_EXTENSION: Final = "extension"
@@ -86,6 +89,7 @@ REAUTH_SUBENTRY_ID: Final = "subentry_id"
 ISSUE_REJECTED_CREDENTIALS: Final = "rejected_credentials"
 ISSUE_SERVER_UNREACHABLE: Final = "server_unreachable"
 ISSUE_NO_WORKER_PYTHON: Final = "no_worker_python"
+ISSUE_TLS_CERTIFICATE_INVALID: Final = "tls_certificate_invalid"
 
 
 class PageMode(StrEnum):

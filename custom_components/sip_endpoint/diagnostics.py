@@ -1,4 +1,4 @@
-"""Diagnostics of SIP Endpoint: configuration without secrets, statuses, workers."""
+"""Diagnostics of SIP Endpoint: configuration without secrets, engine, statuses, workers."""
 
 from dataclasses import asdict
 import time
@@ -9,6 +9,7 @@ from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_AUTH_ID
+from .engine.sip_engine import SipEngine
 from .runtime import ExtensionStatus, SipEndpointConfigEntry
 
 TO_REDACT = {CONF_PASSWORD, CONF_AUTH_ID, "access_code"}
@@ -25,6 +26,7 @@ async def async_get_config_entry_diagnostics(
             "data": dict(entry.data),
             "options": dict(entry.options),
         },
+        "engine": _engine(runtime.engine),
         "extensions": {
             subentry_id: {
                 "title": subentry.title,
@@ -48,6 +50,20 @@ async def async_get_config_entry_diagnostics(
             exchange.to_wire()
             for exchange in await runtime.engine.registration_exchanges()
         ],
+    }
+
+
+def _engine(engine: SipEngine) -> dict[str, Any] | None:
+    """Say which engine runs, on which interpreter, and what one worker holds."""
+    selected = engine.selected_engine
+    if selected is None:
+        return None
+    return {
+        "name": selected.name,
+        "python": selected.python,
+        "python_version": selected.python_version,
+        "max_accounts_per_worker": engine.limits.max_accounts,
+        "max_calls_per_worker": engine.limits.max_calls,
     }
 
 

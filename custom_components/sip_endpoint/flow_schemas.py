@@ -31,6 +31,7 @@ from .const import (
     CONF_BIND_HOST,
     CONF_CANCELS,
     CONF_CHIME,
+    CONF_ENGINE,
     CONF_EXPIRY,
     CONF_EXTENSION,
     CONF_KEEPALIVE,
@@ -46,6 +47,8 @@ from .const import (
     CONF_RINGTONE,
     CONF_ROLE,
     CONF_SERVER,
+    CONF_TLS_CA_FILE,
+    CONF_TLS_VERIFY,
     CONF_TRANSPORT,
     CONF_VOLUME,
     CONF_WORKER_PYTHON,
@@ -55,12 +58,18 @@ from .const import (
     ExtensionRole,
     PageMode,
 )
+from .engine.models import EngineChoice
 from .protocol.payloads import KeepaliveMethod, Transport
 from .settings import DEFAULT_OPTIONS
 
 SERVER_FIELDS: Final = (CONF_SERVER, CONF_PORT, CONF_TRANSPORT, CONF_OUTBOUND_PROXY)
 CREDENTIAL_FIELDS: Final = (CONF_EXTENSION, CONF_AUTH_ID, CONF_PASSWORD)
-ADVANCED_SETUP_FIELDS: Final = (CONF_BIND_HOST, CONF_WORKER_PYTHON)
+ADVANCED_SETUP_FIELDS: Final = (
+    CONF_BIND_HOST,
+    CONF_WORKER_PYTHON,
+    CONF_TLS_VERIFY,
+    CONF_TLS_CA_FILE,
+)
 
 # Subentry titles, e.g. "Page 2001" (titles are stored strings, not translations).
 ROLE_TITLES: Final = {
@@ -146,6 +155,10 @@ def advanced_setup_schema() -> dict[vol.Marker, Any]:
     return {
         vol.Optional(CONF_BIND_HOST): _TEXT,
         vol.Optional(CONF_WORKER_PYTHON): _TEXT,
+        vol.Required(
+            CONF_TLS_VERIFY, default=DEFAULT_OPTIONS.tls_verify
+        ): BooleanSelector(),
+        vol.Optional(CONF_TLS_CA_FILE): _TEXT,
     }
 
 
@@ -211,6 +224,9 @@ def options_schema() -> vol.Schema:
     """Return the config entry options."""
     return vol.Schema(
         {
+            vol.Required(CONF_ENGINE, default=DEFAULT_OPTIONS.engine.value): _select(
+                [choice.value for choice in EngineChoice], CONF_ENGINE
+            ),
             vol.Required(
                 CONF_KEEPALIVE, default=DEFAULT_OPTIONS.keepalive.value
             ): _select([method.value for method in KeepaliveMethod], CONF_KEEPALIVE),
@@ -231,5 +247,9 @@ def options_schema() -> vol.Schema:
             vol.Required(
                 CONF_RESTRICT_SOURCES, default=DEFAULT_OPTIONS.restrict_sources
             ): BooleanSelector(),
+            vol.Required(
+                CONF_TLS_VERIFY, default=DEFAULT_OPTIONS.tls_verify
+            ): BooleanSelector(),
+            vol.Optional(CONF_TLS_CA_FILE): _TEXT,
         }
     )

@@ -3,7 +3,9 @@
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 import ipaddress
+import os
 import re
+import ssl
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
@@ -15,6 +17,7 @@ from .const import (
     CONF_ANSWER_INBOUND_CALL,
     CONF_AUTH_ID,
     CONF_BIND_HOST,
+    CONF_ENGINE,
     CONF_EXTENSION,
     CONF_MEDIA_PLAYERS,
     CONF_OUTBOUND_PROXY,
@@ -23,7 +26,9 @@ from .const import (
     CONF_PORT_MIN,
     CONF_ROLE,
     CONF_SERVER,
+    CONF_TLS_CA_FILE,
     CONF_TRANSPORT,
+    CONF_WORKER_PYTHON,
     DEFAULT_PORT,
     DEFAULT_TLS_PORT,
     LOGGER,
@@ -32,6 +37,8 @@ from .const import (
     ExtensionRole,
 )
 from .engine.errors import WorkerPythonNotFoundError
+from .engine.interpreter import find_worker_python, probe_interpreter
+from .engine.models import EngineChoice
 from .engine.sip_engine import probe_registration
 from .protocol.payloads import Transport
 from .protocol.status import RegistrationStatus
@@ -51,6 +58,7 @@ _FAILURE_ERRORS: Final = {
     RegistrationStatus.NOT_FOUND: "not_found",
     RegistrationStatus.NO_REPLY_FROM_SERVER: "no_reply_from_server",
     RegistrationStatus.SERVER_ERROR: "server_error",
+    RegistrationStatus.TLS_CERTIFICATE_INVALID: "tls_certificate_invalid",
 }
 
 
@@ -129,6 +137,54 @@ def validate_engine_options(data: Mapping[str, Any]) -> dict[str, str]:
     if data.get(CONF_PORT_MIN, 0) > data.get(CONF_PORT_MAX, 65535):
         errors[CONF_PORT_MAX] = "invalid_port_range"
     return errors
+
+
+async def async_validate_engine_choice(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> dict[str, str]:
+    """Return the form errors of the engine and its interpreter (probed, off the loop).
+
+    A configured interpreter must import pjsua2 unless the built-in engine is chosen
+    (which does not use it); the pjsua2 engine needs an interpreter somewhere.
+    """
+    engine = EngineChoice(data.get(CONF_ENGINE, EngineChoice.AUTO))
+    worker_python = data.get(CONF_WORKER_PYTHON)
+    if engine is EngineChoice.BUILTIN:
+        return {}
+    if worker_python:
+        if await probe_interpreter(worker_python) is None:
+            return {CONF_WORKER_PYTHON: "invalid_worker_python"}
+        return {}
+    if engine is EngineChoice.PJSUA2:
+        try:
+            await find_worker_python(None, worker_python_candidates(hass))
+        except WorkerPythonNotFoundError:
+            return {CONF_ENGINE: "pjsua2_not_found"}
+    return {}
+
+
+async def async_validate_tls_ca_file(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> dict[str, str]:
+    """Return the form error of the TLS CA file: it must be a PEM file that loads."""
+    path = data.get(CONF_TLS_CA_FILE)
+    if not path:
+        return {}
+    if not await hass.async_add_executor_job(is_ca_file, path):
+        return {CONF_TLS_CA_FILE: "invalid_tls_ca_file"}
+    return {}
+
+
+def is_ca_file(path: str) -> bool:
+    """Return whether `path` is absolute and names certificates TLS can trust (blocks)."""
+    if not os.path.isabs(path):
+        return False
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError, ValueError):
+        return False
+    return True
 
 
 def extension_data(role: str, credentials: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from .const import (
     ISSUE_NO_WORKER_PYTHON,
     ISSUE_REJECTED_CREDENTIALS,
     ISSUE_SERVER_UNREACHABLE,
+    ISSUE_TLS_CERTIFICATE_INVALID,
 )
 from .flow_schemas import renew_credentials_schema
 from .flow_validation import (
@@ -23,10 +24,15 @@ from .flow_validation import (
     blank_check_placeholders,
     worker_venv_placeholders,
 )
+from .protocol.status import RegistrationStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from homeassistant.config_entries import ConfigEntry
     from homeassistant.data_entry_flow import FlowResult
+
+    from .runtime import ExtensionStatus
 
 _ENTRY_ID = "entry_id"
 _SUBENTRY_ID = "subentry_id"
@@ -45,6 +51,11 @@ def server_unreachable_issue_id(entry_id: str) -> str:
 def no_worker_python_issue_id(entry_id: str) -> str:
     """Return the id of the issue raised when no worker interpreter exists."""
     return f"{ISSUE_NO_WORKER_PYTHON}_{entry_id}"
+
+
+def tls_certificate_invalid_issue_id(entry_id: str) -> str:
+    """Return the id of the issue raised when a server's TLS certificate is refused."""
+    return f"{ISSUE_TLS_CERTIFICATE_INVALID}_{entry_id}"
 
 
 @callback
@@ -118,6 +129,36 @@ def async_delete_no_worker_python_issue(
 ) -> None:
     """Withdraw the no worker interpreter issue of an entry."""
     ir.async_delete_issue(hass, DOMAIN, no_worker_python_issue_id(entry.entry_id))
+
+
+@callback
+def async_update_tls_certificate_issue(
+    hass: HomeAssistant, entry: ConfigEntry, extensions: Iterable[ExtensionStatus]
+) -> None:
+    """Raise the TLS certificate issue while an extension has that status, else withdraw it."""
+    for status in extensions:
+        state = status.registration
+        if (
+            state is not None
+            and state.status is RegistrationStatus.TLS_CERTIFICATE_INVALID
+        ):
+            ir.async_create_issue(
+                hass,
+                DOMAIN,
+                tls_certificate_invalid_issue_id(entry.entry_id),
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_TLS_CERTIFICATE_INVALID,
+                translation_placeholders={
+                    CONF_SERVER: entry.title,
+                    CONF_EXTENSION: status.extension,
+                    "reason": state.reason,
+                },
+            )
+            return
+    ir.async_delete_issue(
+        hass, DOMAIN, tls_certificate_invalid_issue_id(entry.entry_id)
+    )
 
 
 class RejectedCredentialsRepairFlow(RepairsFlow):

@@ -4,10 +4,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.const import CONF_PASSWORD
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.util.hass_dict import HassKey
 
 from .const import (
     CONF_AUTH_ID,
     CONF_BIND_HOST,
+    CONF_ENGINE,
     CONF_EXPIRY,
     CONF_EXTENSION,
     CONF_KEEPALIVE,
@@ -18,13 +21,25 @@ from .const import (
     CONF_PORT_MIN,
     CONF_RESTRICT_SOURCES,
     CONF_SERVER,
+    CONF_TLS_CA_FILE,
+    CONF_TLS_VERIFY,
     CONF_TRANSPORT,
     CONF_WORKER_PYTHON,
+    DOMAIN,
+    LOGGER,
 )
-from .engine.models import EngineOptions, ExtensionSettings, ServerSettings
+from .engine.models import (
+    EngineChoice,
+    EngineOptions,
+    ExtensionSettings,
+    ServerSettings,
+)
 from .protocol.payloads import KeepaliveMethod, Transport
 
 DEFAULT_OPTIONS = EngineOptions()
+
+# Entries whose unverified TLS was logged since their verification was last on.
+_UNVERIFIED_TLS_LOGGED: HassKey[set[str]] = HassKey(f"{DOMAIN}_unverified_tls_logged")
 
 
 def server_settings(data: Mapping[str, Any]) -> ServerSettings:
@@ -53,7 +68,10 @@ def engine_options(options: Mapping[str, Any]) -> EngineOptions:
         restrict_sources=bool(
             options.get(CONF_RESTRICT_SOURCES, DEFAULT_OPTIONS.restrict_sources)
         ),
+        engine=EngineChoice(options.get(CONF_ENGINE, DEFAULT_OPTIONS.engine)),
         worker_python=options.get(CONF_WORKER_PYTHON) or None,
+        tls_verify=bool(options.get(CONF_TLS_VERIFY, DEFAULT_OPTIONS.tls_verify)),
+        tls_ca_file=options.get(CONF_TLS_CA_FILE) or None,
     )
 
 
@@ -65,4 +83,24 @@ def extension_settings(ext_id: str, data: Mapping[str, Any]) -> ExtensionSetting
         extension=extension,
         auth_id=data.get(CONF_AUTH_ID) or extension,
         password=data[CONF_PASSWORD],
+    )
+
+
+@callback
+def async_warn_unverified_tls(
+    hass: HomeAssistant, entry_id: str, title: str, options: EngineOptions
+) -> None:
+    """Warn once per entry that TLS accepts any certificate (again after it was on)."""
+    logged = hass.data.setdefault(_UNVERIFIED_TLS_LOGGED, set())
+    if options.tls_verify:
+        logged.discard(entry_id)
+        return
+    if entry_id in logged:
+        return
+    logged.add(entry_id)
+    LOGGER.warning(
+        "TLS certificate verification is off for %s: over TLS, any server "
+        "certificate is accepted, so anyone between Home Assistant and the server "
+        "can pose as it. Give the server's CA file in the options instead",
+        title,
     )
