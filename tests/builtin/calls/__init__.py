@@ -1,0 +1,1 @@
+"""Tests of the built-in engine's calls: dialogs, inbound and outbound calls."""
