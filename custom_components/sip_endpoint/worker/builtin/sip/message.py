@@ -78,6 +78,12 @@ _HOST_RE: Final = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9.])?$")
 _IPV6_RE: Final = re.compile(r"^\[[0-9A-Fa-f:.]{2,45}\]$")
 _SCHEME_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 _CTL_RE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_VIA_RE: Final = re.compile(
+    r"^([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*"
+    r"([A-Za-z0-9.!%*_+`'~-]+)\s+(.*)$",
+    re.DOTALL,
+)
+_LINE_BREAK_RE: Final = re.compile(r"[\r\n\x00]")
 _VERSION_RE: Final = re.compile(r"^SIP/(\d+)\.(\d+)$", re.IGNORECASE)
 _CONTENT_LENGTH_RE: Final = re.compile(
     rb"^(?:content-length|l)[ \t]*:[ \t]*(\d{1,10})[ \t]*$",
@@ -412,7 +418,8 @@ def parse_delta_seconds(text: str) -> int:
 class SipUri:
     """A sip, sips or tel URI. For tel, ``user`` holds the number and ``host`` is empty.
 
-    The password of ``user:password@`` is never kept.
+    The password of ``user:password@`` is never kept. A URI of another scheme (only
+    accepted in header fields) keeps everything after the colon in ``opaque``.
     """
 
     scheme: str = "sip"
@@ -421,9 +428,12 @@ class SipUri:
     port: int | None = None
     params: dict[str, str | None] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    opaque: str | None = None
 
     def __str__(self) -> str:
         """Format the URI."""
+        if self.opaque is not None:
+            return f"{self.scheme}:{self.opaque}"
         if self.scheme == "tel":
             text = f"tel:{self.user or ''}"
         else:
@@ -479,8 +489,12 @@ def _parse_host_port(text: str) -> tuple[str, int | None]:
     return host, port
 
 
-def parse_uri(text: str) -> SipUri:
-    """Parse a sip, sips or tel URI (raises :class:`SipParseError`, status 416 for others)."""
+def parse_uri(text: str, *, any_scheme: bool = False) -> SipUri:
+    """Parse a sip, sips or tel URI.
+
+    Other schemes raise :class:`SipParseError` with status 416, unless ``any_scheme``
+    (header fields, RFC 4475 3.3.3): then the URI is kept opaque.
+    """
     text = text.strip()
     if len(text) > MAX_URI_BYTES:
         raise SipParseError("URI too long", status=414)
@@ -488,7 +502,7 @@ def parse_uri(text: str) -> SipUri:
     if not colon or not _SCHEME_RE.match(scheme):
         raise SipParseError("bad URI")
     scheme = scheme.lower()
-    if any(char in rest for char in ' \t\r\n<>"'):
+    if _CTL_RE.search(rest) or any(char in rest for char in ' \t<>"'):
         raise SipParseError("bad URI characters")
     if scheme == "tel":
         number, _, param_text = rest.partition(";")
@@ -496,16 +510,20 @@ def parse_uri(text: str) -> SipUri:
             raise SipParseError("bad tel URI")
         return SipUri("tel", number, "", None, parse_params(param_text))
     if scheme not in ("sip", "sips"):
+        if any_scheme and rest:
+            return SipUri(scheme, opaque=rest)
         raise SipParseError("unsupported URI scheme", status=416)
-    rest, has_headers, header_text = rest.partition("?")
     user: str | None = None
+    # '@' may not appear unescaped in parameters or headers: the last one ends the
+    # userinfo, which may itself hold '?' and ';' (RFC 3261 25.1, RFC 4475 3.1.1.4).
     at = rest.rfind("@")
     if at >= 0:
         userinfo = rest[:at]
         rest = rest[at + 1 :]
-        user = userinfo.partition(":")[0]
+        user = userinfo.partition(":")[0]  # the password is dropped
         if not user:
             raise SipParseError("bad URI user")
+    rest, has_headers, header_text = rest.partition("?")
     host_text, _, param_text = rest.partition(";")
     host, port = _parse_host_port(host_text)
     params = parse_params(param_text)
@@ -516,6 +534,8 @@ def parse_uri(text: str) -> SipUri:
             if not name:
                 raise SipParseError("bad URI header")
             headers[name] = value
+            if len(headers) > MAX_HEADER_VALUES:
+                raise SipParseError("too many URI headers")
     return SipUri(scheme, user, host, port, params, headers)
 
 
@@ -580,7 +600,7 @@ def parse_name_addr(text: str) -> NameAddr:
             if words and not all(_TOKEN_RE.match(word) for word in words.split()):
                 raise SipParseError("bad display name")
             display = words or None
-        uri = parse_uri(text[open_at + 1 : close_at])
+        uri = parse_uri(text[open_at + 1 : close_at], any_scheme=True)
         param_text = text[close_at + 1 :].strip()
         if param_text and not param_text.startswith(";"):
             raise SipParseError("junk after >")
@@ -588,7 +608,7 @@ def parse_name_addr(text: str) -> NameAddr:
         uri_text, _, param_text = text.partition(";")
         if "?" in uri_text or "," in uri_text:
             raise SipParseError("addr-spec needs <>")
-        uri = parse_uri(uri_text)
+        uri = parse_uri(uri_text, any_scheme=True)
     params = parse_params(param_text, unquote=False)
     return NameAddr(uri, display, params)
 
@@ -614,13 +634,13 @@ class Via:
     host: str
     port: int | None = None
     params: dict[str, str | None] = field(default_factory=dict)
+    protocol: str = SIP_VERSION
 
     def __str__(self) -> str:
         """Format the Via value."""
         port = "" if self.port is None else f":{self.port}"
-        return (
-            f"SIP/2.0/{self.transport} {self.host}{port}{_format_params(self.params)}"
-        )
+        params = _format_params(self.params)
+        return f"{self.protocol}/{self.transport} {self.host}{port}{params}"
 
     @property
     def branch(self) -> str | None:
@@ -655,18 +675,15 @@ class Via:
 def parse_via(text: str) -> Via:
     """Parse one Via value (LWS allowed around ``/``)."""
     text = text.strip()
-    match = re.match(
-        r"^SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s+(.*)$",
-        text,
-        re.IGNORECASE | re.DOTALL,
-    )
+    match = _VIA_RE.match(text)
     if match is None:
         raise SipParseError("bad Via")
-    transport = match.group(1).upper()
-    sent_by, _, param_text = match.group(2).partition(";")
+    protocol = f"{match.group(1)}/{match.group(2)}".upper()
+    transport = match.group(3).upper()
+    sent_by, _, param_text = match.group(4).partition(";")
     host, port = _parse_host_port(sent_by)
     params = parse_params(param_text, unquote=False)
-    return Via(transport, host, port, params)
+    return Via(transport, host, port, params, protocol)
 
 
 # --- CSeq ---------------------------------------------------------------------------
@@ -745,9 +762,13 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a header line (the name is stored in its usual spelling)."""
-        if _CTL_RE.search(name) or _CTL_RE.search(value):
-            raise ValueError("control characters in a header")
+        if _CTL_RE.search(name) or _LINE_BREAK_RE.search(value):
+            raise ValueError("line breaks in a header")
         self._items.append((canonical_header_name(name), value.strip()))
+
+    def _append_parsed(self, name: str, value: str) -> None:
+        """Append a parsed line as it came (quoted control characters included)."""
+        self._items.append((canonical_header_name(name), value))
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of this header by one (at the first one's place)."""
@@ -884,9 +905,12 @@ class SipMessage:
         if value is None:
             return None
         number = value.strip()
-        if not number.isascii() or not number.isdigit() or len(number) > 3:
+        if not number.isascii() or not number.isdigit() or len(number) > 10:
             raise SipParseError("bad Max-Forwards")
-        return min(int(number), 255)
+        hops = int(number)  # leading zeros are allowed (RFC 4475 3.1.1.1)
+        if hops > 255:
+            raise SipParseError("Max-Forwards too large")
+        return hops
 
     @property
     def expires(self) -> int | None:
@@ -1014,49 +1038,37 @@ def _split_head(text: str) -> tuple[str, list[str]]:
 
 def _parse_headers(lines: list[str]) -> Headers:
     headers = Headers()
-    seen: set[str] = set()
     for line in lines:
         name, colon, value = line.partition(":")
         name = name.rstrip(" \t")
         if not colon or not name or not _TOKEN_RE.match(name):
             raise SipParseError("bad header line")
-        if _CTL_RE.search(value):
-            raise SipParseError("control character in a header")
-        key = _key(name)
-        if key in _SINGLE_HEADERS:
-            if key in seen:
-                raise SipParseError(f"duplicate {canonical_header_name(key)}")
-            seen.add(key)
-        headers.add(name, value.strip(" \t"))
+        if "\r" in value or "\n" in value:
+            raise SipParseError("bare CR or LF in a header")
+        headers._append_parsed(name, value.strip(" \t"))  # noqa: SLF001
     return headers
 
 
 def _answerable(headers: Headers) -> SipRequest | None:
-    """Return a request with what a response copies, or None when it cannot be answered."""
+    """Return a request with what a response copies, or None when it cannot be answered.
+
+    The top Via must parse (the response is routed by it); From, To, Call-ID and
+    CSeq must be present and are copied as they came (RFC 3261 8.2.6.2).
+    """
     try:
         vias = headers.get_all("via")
         if not vias:
             return None
-        for value in vias:
-            parse_via(value)
-        copy = Headers()
-        for name in ("via", "from", "to", "call-id", "cseq"):
-            lines = headers.get_lines(name)
-            if not lines:
-                return None
-            for value in lines:
-                copy.add(name, value)
-        parse_name_addr(copy.get("from") or "")
-        to = parse_name_addr(copy.get("to") or "")
-        parse_cseq(copy.get("cseq") or "")
-        if len(headers.get_lines("to")) != 1 or to.uri.scheme not in (
-            "sip",
-            "sips",
-            "tel",
-        ):
-            return None
+        parse_via(vias[0])
     except SipParseError:
         return None
+    copy = Headers()
+    for name in ("via", "from", "to", "call-id", "cseq"):
+        lines = headers.get_lines(name)
+        if not lines:
+            return None
+        for value in lines if name == "via" else lines[:1]:
+            copy._append_parsed(name, value)  # noqa: SLF001
     return SipRequest("INVALID", SipUri(host="invalid"), copy)
 
 
@@ -1065,6 +1077,9 @@ def _check_common(headers: Headers) -> None:
     for name in ("call-id", "cseq", "from", "to"):
         if name not in headers:
             raise SipParseError(f"missing {canonical_header_name(name)}")
+    for name in _SINGLE_HEADERS:
+        if len(headers.get_lines(name)) > 1:
+            raise SipParseError(f"duplicate {canonical_header_name(name)}")
     if not headers.get_all("via"):
         raise SipParseError("missing Via")
     for value in headers.get_all("via"):
@@ -1114,7 +1129,10 @@ def _parse_start_line(line: str) -> SipRequest | SipResponse:
         raise SipParseError("bad request line")
     if version.upper() != SIP_VERSION:
         raise SipParseError("unsupported SIP version", status=505)
-    return SipRequest(method, parse_uri(uri_text))
+    uri = parse_uri(uri_text)
+    if uri.headers:
+        raise SipParseError("headers in the Request-URI")  # RFC 4475 3.1.2.5
+    return SipRequest(method, uri)
 
 
 def parse_message(data: bytes) -> SipRequest | SipResponse:
@@ -1227,8 +1245,8 @@ def make_response(
     """
     out = Headers()
     for value in request.headers.get_lines("via"):
-        out.add("Via", value)
-    out.add("From", request.headers.get("from") or "")
+        out._append_parsed("Via", value)  # noqa: SLF001
+    out._append_parsed("From", request.headers.get("from") or "")  # noqa: SLF001
     to_value = request.headers.get("to") or ""
     if to_tag is not None and status != 100:
         try:
@@ -1237,12 +1255,12 @@ def make_response(
             has_tag = True
         if not has_tag:
             to_value = f"{to_value};tag={to_tag}"
-    out.add("To", to_value)
-    out.add("Call-ID", request.headers.get("call-id") or "")
-    out.add("CSeq", request.headers.get("cseq") or "")
+    out._append_parsed("To", to_value)  # noqa: SLF001
+    out._append_parsed("Call-ID", request.headers.get("call-id") or "")  # noqa: SLF001
+    out._append_parsed("CSeq", request.headers.get("cseq") or "")  # noqa: SLF001
     if copy_record_route:
         for value in request.headers.get_lines("record-route"):
-            out.add("Record-Route", value)
+            out._append_parsed("Record-Route", value)  # noqa: SLF001
     for name, value in headers:
         out.add(name, value)
     if content_type is not None:

@@ -56,6 +56,7 @@ from .message import (
     SipParseError,
     SipRequest,
     SipResponse,
+    make_response,
 )
 from .transport import Source, Target, TransportError
 
@@ -82,11 +83,7 @@ class State(enum.StrEnum):
 
 def _local_response(request: SipRequest, status: int, reason: str) -> SipResponse:
     """Return a locally made response (``from_network`` False)."""
-    headers = Headers()
-    for name in ("via", "from", "to", "call-id", "cseq"):
-        for value in request.headers.get_lines(name):
-            headers.add(name, value)
-    return SipResponse(status, reason, headers)
+    return make_response(request, status, reason)
 
 
 def ack_for_non_2xx(invite: SipRequest, response: SipResponse) -> SipRequest:
@@ -470,14 +467,12 @@ class ServerNonInviteTransaction(ServerTransaction):
 
 
 def _trying(request: SipRequest) -> SipResponse:
-    headers = Headers()
-    for name in ("via", "from", "to", "call-id", "cseq"):
-        for value in request.headers.get_lines(name):
-            headers.add(name, value)
+    """Return the 100 Trying for ``request`` (no To tag; Timestamp echoed, 8.2.6.1)."""
+    response = make_response(request, 100)
     timestamp = request.headers.get("timestamp")
-    if timestamp is not None:
-        headers.add("Timestamp", timestamp)
-    return SipResponse(100, "Trying", headers)
+    if timestamp is not None and timestamp.isprintable():
+        response.headers.add("Timestamp", timestamp)
+    return response
 
 
 # --- 2xx retransmission (13.3.1.4) --------------------------------------------------

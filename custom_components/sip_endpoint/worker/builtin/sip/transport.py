@@ -24,6 +24,8 @@ tls_server_context=None)``
 ``received`` (and ``rport`` when asked for) in their top Via. Exceptions raised by the
 callback are logged, never propagated. A request that fails to parse but can be
 answered gets a 400 (or 505/416/414/513) here; everything else malformed is dropped.
+``source_filter`` (attribute, ``Callable[[str], bool] | None``): when set, a malformed
+request from a host it refuses is dropped without that automatic answer.
 ``Source(transport, host, port, connection)`` is where a message came from (the
 source filter uses ``host``). ``Target(transport, host, port, server_name=None,
 tls_context=None)``: ``server_name`` is the TLS host name to verify and send as SNI.
@@ -299,6 +301,7 @@ class SipTransportLayer:
         self._all: set[Connection] = set()
         self._connecting: dict[tuple[str, str, int], asyncio.Future[Connection]] = {}
         self._closing = False
+        self.source_filter: Callable[[str], bool] | None = None
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -542,6 +545,8 @@ class SipTransportLayer:
         request = err.answerable
         if request is None or self._closing:
             return
+        if self.source_filter is not None and not self.source_filter(source.host):
+            return  # a refused source gets no answer from here either
         try:
             _stamp_via(request, source)
             response = make_response(request, err.status, headers=[])
