@@ -137,6 +137,7 @@ class LoopbackHost:
         headers = Headers([("Via", str(via)), *request.headers.items()])
         request.headers = headers
         self.sent.append(request)
+        asyncio.get_running_loop().create_task(self._notify())
         future: asyncio.Future[SipResponse] = asyncio.get_running_loop().create_future()
         self._pending[branch] = future
         target = self._target(destination)
@@ -212,3 +213,16 @@ class LoopbackHost:
         state = found()
         assert state is not None
         return state
+
+    def count_sent(self, method: str) -> int:
+        """Return how many requests of ``method`` were sent (retransmissions aside)."""
+        return sum(1 for request in self.sent if request.method == method)
+
+    async def wait_sent(self, method: str, count: int, *, within: float = 10.0) -> None:
+        """Wait until ``count`` requests of ``method`` were sent."""
+        try:
+            async with asyncio.timeout(within), self._changed:
+                await self._changed.wait_for(lambda: self.count_sent(method) >= count)
+        except TimeoutError:
+            sent = self.count_sent(method)
+            raise AssertionError(f"{sent} {method} sent, not {count}") from None

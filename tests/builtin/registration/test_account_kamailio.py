@@ -54,7 +54,7 @@ def _options_for(kamailio: Kamailio, ext: str) -> int | None:
             return None
 
 
-async def _reaches(kamailio: Kamailio, ext: str) -> bool:
+async def reaches(kamailio: Kamailio, ext: str) -> bool:
     """Return whether Kamailio has a contact for ``ext`` (it does not answer 480)."""
     return await asyncio.to_thread(_options_for, kamailio, ext) != 480
 
@@ -162,7 +162,7 @@ async def test_registration_is_refreshed_before_expiry(
         Status.SUCCESSFUL,
     ]
     assert [x.code for x in host.exchanges][:3] == [200, 200, 200]
-    assert await _reaches(kamailio, "2022")
+    assert await reaches(kamailio, "2022")
 
 
 async def test_unregister_sends_expires_zero(
@@ -173,7 +173,7 @@ async def test_unregister_sends_expires_zero(
         "2020", kamailio.host, kamailio.port, keepalive=KeepaliveMethod.OFF
     )
     await host.wait_status("ext-2020", Status.SUCCESSFUL)
-    assert await _reaches(kamailio, "2020")
+    assert await reaches(kamailio, "2020")
     await account.unregister()
     assert host.states[-1].status is Status.UNREGISTERED
     assert host.states[-1].expires == 0
@@ -182,7 +182,7 @@ async def test_unregister_sends_expires_zero(
     assert last.header("Expires") == "0"
     assert host.exchanges[-1].code == 200
     assert host.exchanges[-1].from_server
-    assert not await _reaches(kamailio, "2020")
+    assert not await reaches(kamailio, "2020")
 
 
 async def test_unregister_of_an_unregistered_account_sends_nothing(

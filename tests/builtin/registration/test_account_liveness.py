@@ -1,0 +1,143 @@
+"""A registrar that dies is noticed, and one that comes back is registered with at once.
+
+Issue 11: Kamailio keeps its contacts in memory, so after a restart the extension
+must register again without waiting for its refresh. The retry interval here is long
+(10 minutes) so that only the liveness probe can bring the registration back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import pytest
+
+from custom_components.sip_endpoint.protocol.payloads import KeepaliveMethod, Transport
+from custom_components.sip_endpoint.protocol.status import RegistrationStatus
+
+from .test_account_kamailio import reaches
+
+if TYPE_CHECKING:
+    from tests.sipbed.kamailio import Kamailio
+
+    from .conftest import AccountFactory
+    from .loophost import LoopbackHost
+
+Status = RegistrationStatus
+LONG_RETRY = 600
+GENEROUS = 30.0
+
+
+@pytest.mark.parametrize(
+    ("transport", "keepalive"),
+    [
+        (Transport.UDP, KeepaliveMethod.DOUBLE_CRLF),
+        (Transport.UDP, KeepaliveMethod.SIP_OPTIONS),
+        (Transport.TCP, KeepaliveMethod.DOUBLE_CRLF),
+        (Transport.TCP, KeepaliveMethod.SIP_OPTIONS),
+    ],
+)
+async def test_registrar_restart_is_noticed_and_recovered(
+    host: LoopbackHost,
+    kamailio: Kamailio,
+    add_account: AccountFactory,
+    transport: Transport,
+    keepalive: KeepaliveMethod,
+) -> None:
+    """Stopped: no_reply_from_server. Started again: registered again, reachable."""
+    add_account(
+        "2040",
+        kamailio.host,
+        kamailio.port,
+        transport=transport,
+        keepalive=keepalive,
+        keepalive_interval=2,
+        expiry=3600,
+        retry_interval=LONG_RETRY,
+    )
+    await host.wait_status("ext-2040", Status.SUCCESSFUL)
+    # While the registrar is up, the probe finds it alive: nothing changes.
+    await host.wait_sent("OPTIONS", host.count_sent("OPTIONS") + 2)
+    assert host.statuses("ext-2040") == [Status.REGISTERING, Status.SUCCESSFUL]
+    if keepalive is KeepaliveMethod.DOUBLE_CRLF:
+        assert host.keepalives >= 2
+
+    mark = len(host.states)
+    kamailio.stop()
+    lost = await host.wait_status(
+        "ext-2040", Status.NO_REPLY_FROM_SERVER, after=mark, within=GENEROUS
+    )
+    assert lost.code in (408, 503)
+    assert lost.expires == 0
+
+    mark = len(host.states)
+    kamailio.start()  # same port, no contacts: it forgot them
+    back = await host.wait_status(
+        "ext-2040", Status.SUCCESSFUL, after=mark, within=GENEROUS
+    )
+    assert back.code == 200
+    assert host.statuses("ext-2040")[mark:] == [Status.REGISTERING, Status.SUCCESSFUL]
+    assert await reaches(kamailio, "2040")
+
+
+async def test_lost_tcp_connection_registers_again_at_once(
+    host: LoopbackHost, kamailio: Kamailio, add_account: AccountFactory
+) -> None:
+    """With keep-alive off, a closed TCP connection still triggers a REGISTER."""
+    add_account(
+        "2041",
+        kamailio.host,
+        kamailio.port,
+        transport=Transport.TCP,
+        keepalive=KeepaliveMethod.OFF,
+        expiry=3600,
+        retry_interval=1,
+    )
+    await host.wait_status("ext-2041", Status.SUCCESSFUL)
+    mark = len(host.states)
+    kamailio.stop()
+    lost = await host.wait_status("ext-2041", Status.NO_REPLY_FROM_SERVER, after=mark)
+    assert lost.code == 503
+    # The quiet re-REGISTER failed: no `registering` before the failure.
+    assert host.statuses("ext-2041")[mark] is Status.NO_REPLY_FROM_SERVER
+    kamailio.start()
+    await host.wait_status("ext-2041", Status.SUCCESSFUL, after=mark, within=GENEROUS)
+    assert await reaches(kamailio, "2041")
+
+
+async def test_keepalive_off_sends_no_probe(
+    host: LoopbackHost, kamailio: Kamailio, add_account: AccountFactory
+) -> None:
+    """Keep-alive off: no OPTIONS and no CRLF, only REGISTER."""
+    add_account(
+        "2042",
+        kamailio.host,
+        kamailio.port,
+        keepalive=KeepaliveMethod.OFF,
+        keepalive_interval=1,
+    )
+    await host.wait_status("ext-2042", Status.SUCCESSFUL)
+    await asyncio.sleep(2.5)
+    assert {r.method for r in host.sent} == {"REGISTER"}
+    assert host.keepalives == 0
+
+
+async def test_answering_registrar_with_a_wrong_password_is_not_hammered(
+    host: LoopbackHost, kamailio: Kamailio, add_account: AccountFactory
+) -> None:
+    """A live registrar that refuses us is retried with backoff, not on every probe."""
+    add_account(
+        "2043",
+        kamailio.host,
+        kamailio.port,
+        password="wrong",
+        keepalive=KeepaliveMethod.SIP_OPTIONS,
+        keepalive_interval=1,
+        retry_interval=LONG_RETRY,
+    )
+    await host.wait_status("ext-2043", Status.REJECTED_BY_SERVER)
+    await host.wait_sent("OPTIONS", 3)
+    assert host.statuses("ext-2043") == [
+        Status.REGISTERING,
+        Status.REJECTED_BY_SERVER,
+    ]
