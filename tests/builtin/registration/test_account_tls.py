@@ -1,0 +1,139 @@
+"""REGISTER over TLS to the test bed's Kamailio: verified, or refused with the reason."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from custom_components.sip_endpoint.protocol.payloads import KeepaliveMethod, Transport
+from custom_components.sip_endpoint.protocol.status import RegistrationStatus
+from tests.sipbed.tls import EXPECTED_VERIFY_MESSAGES, make_certificates
+
+from .loophost import LoopbackHost
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from tests.sipbed.kamailio import KamailioFactory
+    from tests.sipbed.tls import CertificateKind, CertificateSet
+
+    from .conftest import AccountFactory
+
+Status = RegistrationStatus
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
+    """Return the test bed's CA and server certificates (made once per module)."""
+    return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+type HostFactory = Callable[..., Awaitable[LoopbackHost]]
+
+
+@pytest.fixture
+async def tls_host(socket_enabled: None) -> AsyncIterator[HostFactory]:
+    """Return a callable starting loopback hosts with given TLS settings."""
+    hosts: list[LoopbackHost] = []
+
+    async def _make(*, verify: bool = True, ca_file: str | None = None) -> LoopbackHost:
+        made = LoopbackHost(tls_verify=verify, ca_file=ca_file)
+        await made.start()
+        hosts.append(made)
+        return made
+
+    yield _make
+    for made in hosts:
+        await made.close()
+
+
+async def test_verified_certificate_registers(
+    tls_host: HostFactory,
+    kamailio_factory: KamailioFactory,
+    certificates: CertificateSet,
+    add_account: AccountFactory,
+) -> None:
+    """A certificate from the trusted CA, for the host: registered over TLS."""
+    kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
+    assert kamailio.tls_port is not None
+    host = await tls_host(ca_file=str(certificates.ca_path))
+    add_account(
+        "2050",
+        "127.0.0.1",
+        kamailio.tls_port,
+        on=host,
+        transport=Transport.TLS,
+        keepalive=KeepaliveMethod.SIP_OPTIONS,
+        keepalive_interval=1,
+    )
+    state = await host.wait_status("ext-2050", Status.SUCCESSFUL)
+    assert state.code == 200
+    assert state.registrar == f"sip:127.0.0.1:{kamailio.tls_port};transport=tls"
+    register = [r for r in host.sent if r.method == "REGISTER"][-1]
+    assert register.top_via.transport.upper() == "TLS"
+    # The probe runs over the same TLS connection and finds the registrar alive.
+    await host.wait_sent("OPTIONS", 2)
+    assert host.statuses("ext-2050") == [Status.REGISTERING, Status.SUCCESSFUL]
+
+
+async def test_host_name_is_resolved_and_verified(
+    tls_host: HostFactory,
+    kamailio_factory: KamailioFactory,
+    certificates: CertificateSet,
+    add_account: AccountFactory,
+) -> None:
+    """A registrar given by name (localhost) is resolved and its name verified."""
+    kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
+    assert kamailio.tls_port is not None
+    host = await tls_host(ca_file=str(certificates.ca_path))
+    account = add_account(
+        "2051", "localhost", kamailio.tls_port, on=host, transport=Transport.TLS
+    )
+    await host.wait_status("ext-2051", Status.SUCCESSFUL)
+    assert account.destination is not None
+    assert account.destination.host == "localhost"
+    assert account.destination.address in ("127.0.0.1", "::1")
+
+
+@pytest.mark.parametrize("kind", ["untrusted", "wrong_host", "expired", "self_signed"])
+async def test_bad_certificate_is_its_own_status(
+    tls_host: HostFactory,
+    kamailio_factory: KamailioFactory,
+    certificates: CertificateSet,
+    add_account: AccountFactory,
+    kind: CertificateKind,
+) -> None:
+    """A refused certificate: tls_certificate_invalid with ssl's reason, retried."""
+    kamailio = kamailio_factory(tls_certificate=certificates.server(kind))
+    assert kamailio.tls_port is not None
+    host = await tls_host(ca_file=str(certificates.ca_path))
+    add_account(
+        "2052", "127.0.0.1", kamailio.tls_port, on=host, transport=Transport.TLS
+    )
+    state = await host.wait_status("ext-2052", Status.TLS_CERTIFICATE_INVALID)
+    assert state.reason.startswith("certificate verify failed: ")
+    assert EXPECTED_VERIFY_MESSAGES[kind] in state.reason
+    assert "no reply" not in state.reason.lower()
+    assert host.exchanges[-1].from_server is False
+    # Retried with backoff like any failure (retry_interval 1 s).
+    mark = len(host.states)
+    await host.wait_status("ext-2052", Status.REGISTERING, after=mark)
+    await host.wait_status("ext-2052", Status.TLS_CERTIFICATE_INVALID, after=mark)
+
+
+async def test_verification_off_accepts_any_certificate(
+    tls_host: HostFactory,
+    kamailio_factory: KamailioFactory,
+    certificates: CertificateSet,
+    add_account: AccountFactory,
+) -> None:
+    """With verification off, an untrusted certificate is accepted."""
+    kamailio = kamailio_factory(tls_certificate=certificates.server("untrusted"))
+    assert kamailio.tls_port is not None
+    host = await tls_host(verify=False)
+    add_account(
+        "2053", "127.0.0.1", kamailio.tls_port, on=host, transport=Transport.TLS
+    )
+    state = await host.wait_status("ext-2053", Status.SUCCESSFUL)
+    assert state.code == 200
