@@ -86,7 +86,7 @@ _VIA_RE: Final = re.compile(
 _LINE_BREAK_RE: Final = re.compile(r"[\r\n\x00]")
 _VERSION_RE: Final = re.compile(r"^SIP/(\d+)\.(\d+)$", re.IGNORECASE)
 _CONTENT_LENGTH_RE: Final = re.compile(
-    rb"^(?:content-length|l)[ \t]*:[ \t]*(\d{1,10})[ \t]*$",
+    rb"^(?:content-length|l)[ \t]*:[ \t]*(\d{1,10})[ \t]*\r?$",
     re.IGNORECASE | re.MULTILINE,
 )
 
