@@ -263,6 +263,11 @@ class BuiltinStack:
         transport = self.transport
         if transport is None:
             return
+        self.log(
+            TRACE_LEVEL,
+            f"Sending keep-alive to {destination.transport.value}:"
+            f"{destination.address}:{destination.port}",
+        )
         self.transactions.spawn(
             _quietly(transport.send_keepalive(self.target_for(destination)))
         )
