@@ -1,9 +1,13 @@
 """Register one extension once with a SIP server and report the answer.
 
 Run through ``scripts/sip-check``. The password is read from ``SIP_PASSWORD`` or
-prompted for; it is never printed. Exit status: 0 when the registration succeeded,
-1 when the server (or its absence) refused it, 2 when the check could not run (bad
-arguments, no worker interpreter), 3 when the SIP worker failed.
+prompted for; it is never printed. ``--engine`` chooses the SIP engine as the
+integration's option does: ``auto`` (pjsua2 when an interpreter with it is found, else
+the built-in engine), ``builtin`` (runs on this Python; nothing else needed) or
+``pjsua2``. The report names the engine that ran. Exit status: 0 when the registration
+succeeded, 1 when the server (or its absence) refused it, 2 when the check could not
+run (bad arguments, no pjsua2 interpreter for ``--engine pjsua2``), 3 when the SIP
+worker failed.
 """
 
 import argparse
@@ -20,13 +24,14 @@ import types
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from custom_components.sip_endpoint.protocol.payloads import RegistrationState
+    from custom_components.sip_endpoint.engine.probe import ProbeOutcome
 
 REPO = Path(__file__).resolve().parent.parent
 EXIT_OK = 0
 EXIT_NOT_REGISTERED = 1
 EXIT_CANNOT_RUN = 2
 EXIT_WORKER_FAILED = 3
+ENGINES = ("auto", "builtin", "pjsua2")  # engine.models.EngineChoice
 
 
 def _import_engine_without_home_assistant() -> None:
@@ -105,6 +110,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="S",
         help="seconds to wait for a final answer (default: 40; UDP gives up after 32)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="SIP engine (default: auto, pjsua2 if an interpreter with it is found, "
+        "else the built-in engine on this Python)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     return parser.parse_args(argv)
 
@@ -116,8 +128,9 @@ def format_elapsed(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def report(state: "RegistrationState", elapsed: float, *, as_json: bool) -> str:
-    """Describe the outcome, as text or one JSON line."""
+def report(outcome: "ProbeOutcome", elapsed: float, *, as_json: bool) -> str:
+    """Describe the outcome and the engine that ran, as text or one JSON line."""
+    state = outcome.state
     if as_json:
         return json.dumps(
             {
@@ -125,6 +138,8 @@ def report(state: "RegistrationState", elapsed: float, *, as_json: bool) -> str:
                 "code": state.code,
                 "reason": state.reason,
                 "elapsed_ms": round(elapsed * 1000),
+                "engine": outcome.engine,
+                "engine_version": outcome.engine_version,
             }
         )
     code = "-" if state.code is None else str(state.code)
@@ -134,6 +149,10 @@ def report(state: "RegistrationState", elapsed: float, *, as_json: bool) -> str:
             f"code:    {code}",
             f"reason:  {state.reason}",
             f"elapsed: {format_elapsed(elapsed)}",
+            (
+                f"engine:  {outcome.engine} {outcome.engine_version} "
+                f"(Python {outcome.python})"
+            ),
         ]
     )
 
@@ -146,11 +165,12 @@ async def check(args: argparse.Namespace, password: str) -> int:
         WorkerStartError,
     )
     from custom_components.sip_endpoint.engine.models import (
+        EngineChoice,
         EngineOptions,
         ExtensionSettings,
         ServerSettings,
     )
-    from custom_components.sip_endpoint.engine.sip_engine import probe_registration
+    from custom_components.sip_endpoint.engine.probe import run_probe
     from custom_components.sip_endpoint.protocol.payloads import Transport
     from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 
@@ -169,9 +189,12 @@ async def check(args: argparse.Namespace, password: str) -> int:
     )
     started = time.time()
     try:
-        state = await probe_registration(
+        outcome = await run_probe(
             server,
-            EngineOptions(bind_host=bind_host_for(host, EngineOptions().bind_host)),
+            EngineOptions(
+                engine=EngineChoice(args.engine),
+                bind_host=bind_host_for(host, EngineOptions().bind_host),
+            ),
             extension,
             timeout=args.timeout,
         )
@@ -182,9 +205,9 @@ async def check(args: argparse.Namespace, password: str) -> int:
         print(f"sip-check: the SIP worker failed: {err}", file=sys.stderr)
         return EXIT_WORKER_FAILED
     # Until the answer arrived (worker start included, its shutdown not).
-    elapsed = max(state.changed_at - started, 0.0)
-    print(report(state, elapsed, as_json=args.json))
-    if state.status is RegistrationStatus.SUCCESSFUL:
+    elapsed = max(outcome.state.changed_at - started, 0.0)
+    print(report(outcome, elapsed, as_json=args.json))
+    if outcome.state.status is RegistrationStatus.SUCCESSFUL:
         return EXIT_OK
     return EXIT_NOT_REGISTERED
 

@@ -63,8 +63,17 @@ def test_success_json(kamailio: Kamailio, worker_python: Path) -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 1
     outcome = json.loads(lines[0])
-    assert set(outcome) == {"status", "code", "reason", "elapsed_ms"}
+    assert set(outcome) == {
+        "status",
+        "code",
+        "reason",
+        "elapsed_ms",
+        "engine",
+        "engine_version",
+    }
     assert (outcome["status"], outcome["code"]) == ("successful", 200)
+    assert outcome["engine"] == "pjsua2"  # auto, and the worker interpreter has it
+    assert outcome["engine_version"].startswith("2.15.1")
     assert isinstance(outcome["elapsed_ms"], int) and outcome["elapsed_ms"] >= 0
     assert "pw-2030" not in result.stdout + result.stderr
 
@@ -87,6 +96,7 @@ def test_success_text_over_tcp(kamailio: Kamailio, worker_python: Path) -> None:
     assert "status:  successful" in result.stdout
     assert "code:    200" in result.stdout
     assert "elapsed:" in result.stdout
+    assert "engine:  pjsua2 2.15.1" in result.stdout
 
 
 def test_wrong_password_prompted(kamailio: Kamailio, worker_python: Path) -> None:
@@ -125,12 +135,14 @@ def test_server_down_tcp(worker_python: Path) -> None:
 
 
 def test_no_worker_interpreter(fake_python: FakePythonFactory, tmp_path: Path) -> None:
-    """No interpreter with pjsua2: exit 2 and say how to create one."""
+    """The pjsua2 engine without an interpreter for it: exit 2, say how to make one."""
     result = run_check(
         "--server",
         "127.0.0.1:5060",
         "--extension",
         "2034",
+        "--engine",
+        "pjsua2",
         "--json",
         worker=fake_python("--no-pjsua2"),
         password="secret-2034",
@@ -155,3 +167,59 @@ def test_bad_arguments(worker_python: Path) -> None:
     )
     assert bad_port.returncode == 2
     assert "bad port" in bad_port.stderr
+
+
+def test_bad_engine_is_a_usage_error(worker_python: Path) -> None:
+    """An engine that does not exist is refused before anything runs."""
+    result = run_check(
+        "--server",
+        "127.0.0.1",
+        "--extension",
+        "1",
+        "--engine",
+        "asterisk",
+        worker=worker_python,
+        password="x",
+    )
+    assert result.returncode == 2
+    assert "invalid choice: 'asterisk'" in result.stderr
+
+
+@pytest.mark.parametrize("engine", ["builtin", "auto"])
+def test_builtin_engine_without_pjsua2(
+    kamailio: Kamailio, fake_python: FakePythonFactory, engine: str
+) -> None:
+    """No pjsua2 anywhere: builtin, and auto, register through the built-in engine."""
+    result = run_check(
+        "--server",
+        f"{kamailio.host}:{kamailio.port}",
+        "--extension",
+        "2035",
+        "--engine",
+        engine,
+        "--json",
+        worker=fake_python("--no-pjsua2"),
+        password="pw-2035",
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    assert (outcome["status"], outcome["code"]) == ("successful", 200)
+    assert outcome["engine"] == "builtin"
+    assert "pw-2035" not in result.stdout + result.stderr
+
+
+def test_builtin_engine_text_names_it(kamailio: Kamailio, worker_python: Path) -> None:
+    """The built-in engine is used when asked for, even with pjsua2 at hand."""
+    result = run_check(
+        "--server",
+        f"{kamailio.host}:{kamailio.port}",
+        "--extension",
+        "2036",
+        "--engine",
+        "builtin",
+        worker=worker_python,
+        password="pw-2036",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "status:  successful" in result.stdout
+    assert "engine:  builtin " in result.stdout
