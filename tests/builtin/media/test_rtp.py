@@ -143,7 +143,9 @@ async def test_symmetric_rtp_latches_the_first_source(
 ) -> None:
     received: list[RtpPacket] = []
     rtp.on_packet = received.append
-    signalled_port = peer.getsockname()[1] + 1000  # what the SDP said (not used)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((HOST, 0))
+        signalled_port = probe.getsockname()[1]  # what the SDP said (free again)
     rtp.set_remote((HOST, signalled_port), frozenset({0}))
     assert rtp.remote == (HOST, signalled_port)
 
@@ -168,6 +170,27 @@ async def test_symmetric_rtp_latches_the_first_source(
         other.close()
     assert [p.sequence for p in received] == [1]
     assert rtp.counters.packets_dropped == 1
+
+    # A packet from the exact address the SDP gave takes the latch back.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as signalled:
+        signalled.bind((HOST, signalled_port))
+        signalled.sendto(RtpPacket(0, 3, 480, 7, b"\xff").encode(), rtp.local_address)
+        await asyncio.sleep(0.1)
+    assert [p.sequence for p in received] == [1, 3]
+    assert rtp.remote == (HOST, signalled_port)
+    peer.sendto(RtpPacket(0, 4, 640, 7, b"\xff").encode(), rtp.local_address)
+    await asyncio.sleep(0.1)
+    assert [p.sequence for p in received] == [1, 3]
+    rtp.set_remote((HOST, 1), frozenset({0}))
+    peer.sendto(RtpPacket(0, 5, 800, 7, b"\xff").encode(), rtp.local_address)
+    await asyncio.sleep(0.1)
+    assert rtp.remote == peer.getsockname()
+
+    # A re-INVITE with the same address keeps the latch; a new address drops it.
+    rtp.set_remote((HOST, 1), frozenset({0}))
+    assert rtp.remote == peer.getsockname()
+    rtp.set_remote((HOST, 3), frozenset({0}))
+    assert rtp.remote == (HOST, 3)
 
 
 async def test_packets_from_another_host_are_not_heard(

@@ -3,9 +3,10 @@
 `decode` turns a datagram into an `RtpPacket` or raises `RtpError` (and nothing else).
 `RtpSocket` is one call's UDP socket: it sends packets with its own SSRC and sequence
 numbers, and hands received packets to ``on_packet`` after the source check of
-symmetric RTP (RFC 4961): only packets from the address the SDP gave are taken, and
-the first one fixes ("latches") the source; from then on only that source is heard and
-packets are sent to it, so a peer behind NAT is reached where it really is.
+symmetric RTP (RFC 4961): only packets from the host the SDP gave are taken, and
+the first one fixes ("latches") the source; from then on only that source (or the
+exact address the SDP gave, which wins the latch back) is heard, and packets are sent
+to it, so a peer behind NAT is reached where it really is.
 `Pacer` calls a function every 20 ms at absolute deadlines of the loop's clock, so
 late callbacks do not accumulate drift.
 """
@@ -233,19 +234,18 @@ class RtpSocket(asyncio.DatagramProtocol):
         *,
         accept_any_source: bool = False,
     ) -> None:
-        """Set the peer's SDP address and payload types; forget any latched source.
+        """Set the peer's SDP address and payload types.
 
+        A new address (a re-INVITE moving the stream) forgets the latched source.
         With ``accept_any_source`` the first packet from any address is latched
         (for peers behind NAT that advertise a private address).
         """
+        if address != self._signalled:
+            self._latched = None
         self._signalled = address
         self._expected_host = _host_of(address) if address is not None else None
         self._payload_types = payload_types
         self._accept_any_source = accept_any_source
-        if self._latched is not None and (
-            address is None or _host_of(self._latched) != self._expected_host
-        ):
-            self._latched = None
 
     def send(
         self, payload: bytes, *, payload_type: int, timestamp: int, marker: bool
@@ -269,7 +269,7 @@ class RtpSocket(asyncio.DatagramProtocol):
         host = _host_of(addr)
         source = (host, int(addr[1])) if host is not None else None
         if self._latched is not None:
-            accepted = source == self._latched
+            accepted = source in (self._latched, self._signalled)
         else:
             accepted = source is not None and (
                 self._accept_any_source
@@ -286,7 +286,7 @@ class RtpSocket(asyncio.DatagramProtocol):
         if packet.payload_type not in self._payload_types:
             counters.packets_dropped += 1
             return
-        if self._latched is None:
+        if self._latched != source:
             self._latched = source
         counters.packets_received += 1
         counters.bytes_received += len(data)
