@@ -1,14 +1,19 @@
-"""Benchmark the SIP engine against a real Kamailio and real pjsua2 workers on loopback.
+"""Benchmark both SIP engines side by side against a real Kamailio on loopback.
 
-Measures:
-- time from `SipEngine.start()` until 1, 8 and 60 extensions are `successful`;
+Measures, for each engine (pjsua2 and built-in) in one run:
+- time from `SipEngine.start()` until 1, 8 and 60 extensions are `successful`, and the
+  resident memory of the workers holding the 60;
 - INVITE -> 200 OK of an auto-answered page call (the engine answers from its
   `incoming_call` event, as the Home Assistant side does), sent by a minimal UDP UAC
-  straight to the worker's SIP port from 127.0.0.1 (the registrar's address, so the
-  source filter lets it in);
-- resident memory per worker and in total (VmRSS from /proc).
+  (bench/uac.py) straight to the worker's SIP port from 127.0.0.1 (the registrar's
+  address, so the source filter lets it in);
+- up to 20 answered calls at once in one worker with audio both ways (a looped WAV to
+  the caller, the caller's RTP streamed to the engine): the gaps between the worker's
+  RTP packets, and the worker's CPU time;
+- the worker's resident memory before and after 1000 answered calls.
 
-Run: ``.venv/bin/python bench/engine.py [--worker-python PATH] [--runs 5] [--calls 25]``
+Run: ``.venv/bin/python bench/engine.py [--engine pjsua2,builtin] [--runs 5]``
+(the pjsua2 worker's interpreter: ``--worker-python`` or SIP_ENDPOINT_WORKER_PYTHON).
 """
 
 import argparse
@@ -16,16 +21,17 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+import math
 import os
 from pathlib import Path
 import platform
-import secrets
 import statistics
+import struct
 import sys
 import tempfile
 import time
 import types
-from typing import Any
+import wave
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -38,7 +44,9 @@ for _name, _path in (
         _module.__path__ = [str(_path)]
         sys.modules[_name] = _module
 
+from bench.uac import RtpPeer, Uac, end_call, place_call  # noqa: E402
 from custom_components.sip_endpoint.engine.models import (  # noqa: E402
+    EngineChoice,
     EngineEvent,
     EngineOptions,
     ExtensionSettings,
@@ -132,87 +140,35 @@ async def time_registrations(
     return elapsed, rss
 
 
-class Uac(asyncio.DatagramProtocol):
-    """A minimal SIP UAC over UDP: INVITE, ACK, BYE; responses go to a queue."""
-
-    def __init__(self) -> None:
-        """Start without a transport."""
-        self.transport: asyncio.DatagramTransport | None = None
-        self.responses: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport."""
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        """Queue a response with its arrival time; answer OPTIONS pings never."""
-        if data.startswith(b"SIP/2.0 "):
-            self.responses.put_nowait((time.perf_counter(), data))
-
-    def send(self, text: str, target: tuple[str, int]) -> float:
-        """Send one request; return when it was sent."""
-        assert self.transport is not None
-        sent = time.perf_counter()
-        self.transport.sendto(text.replace("\n", "\r\n").encode(), target)
-        return sent
-
-    async def final(self, method: str) -> tuple[float, int, dict[str, str]]:
-        """Wait for the final response to `method`; return time, code, headers."""
-        while True:
-            arrived, data = await self.responses.get()
-            head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")
-            code = int(head[0].split(" ", 2)[1])
-            headers: dict[str, str] = {}
-            for line in head[1:]:
-                name, _, value = line.partition(":")
-                headers.setdefault(name.strip().lower(), value.strip())
-            if code >= 200 and headers.get("cseq", "").endswith(method):
-                return arrived, code, headers
+async def registered_engine(
+    server: ServerSettings, options: EngineOptions, collector: Collector
+) -> SipEngine:
+    """Start an engine with extension 2000 registered."""
+    engine = SipEngine(server, options, collector)
+    await engine.start()
+    await engine.add_extension(extension(0))
+    await collector.wait(lambda: collector.successful(["id-2000"]))
+    return engine
 
 
-SDP = """v=0
-o=- 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio {rtp} RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=sendrecv
-"""
+def only_worker(engine: SipEngine) -> tuple[tuple[str, int], int, int]:
+    """Return the SIP target, pid and call limit of the engine's one worker."""
+    (worker,) = engine.workers()
+    assert worker.sip_port is not None and worker.pid is not None
+    return ("127.0.0.1", worker.sip_port), worker.pid, worker.max_calls
 
 
-def request(
-    method: str, uri: str, local: int, call_id: str, cseq: int, **extra: str
-) -> str:
-    """Build a SIP request (LF line ends; the sender turns them into CRLF)."""
-    body = extra.pop("body", "")
-    lines = [
-        f"{method} {uri} SIP/2.0",
-        f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{secrets.token_hex(8)};rport",
-        "Max-Forwards: 70",
-        f"From: <sip:9001@127.0.0.1>;tag={extra.pop('from_tag')}",
-        f"To: {extra.pop('to')}",
-        f"Call-ID: {call_id}",
-        f"CSeq: {cseq} {method}",
-        f"Contact: <sip:9001@127.0.0.1:{local}>",
-        *(f"{name}: {value}" for name, value in extra.items()),
-    ]
-    if body:
-        lines.append("Content-Type: application/sdp")
-    lines.append(f"Content-Length: {len(body.replace(chr(10), chr(13) + chr(10)))}")
-    return "\n".join(lines) + "\n\n" + body
+async def sequential_calls(
+    server: ServerSettings, options: EngineOptions, calls: int, *, warmup: int = 0
+) -> tuple[list[float], int, int]:
+    """Place auto-answered calls one after another.
 
-
-async def time_page_calls(
-    server: ServerSettings, options: EngineOptions, calls: int
-) -> tuple[list[float], int]:
-    """Return INVITE -> 200 OK times (ms) of auto-answered calls, and worker RSS after."""
+    Return the INVITE -> 200 OK times (ms) of the measured calls, and the worker's RSS
+    after the warm-up calls and after the last call (KiB).
+    """
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
     collector = Collector()
-    engine = SipEngine(server, options, collector)
 
     def auto_answer(call: IncomingCall) -> None:
         task = loop.create_task(engine.answer(call.call_id))
@@ -220,12 +176,8 @@ async def time_page_calls(
         task.add_done_callback(tasks.discard)
 
     collector.on_incoming = auto_answer
-    await engine.start()
-    await engine.add_extension(extension(0))
-    await collector.wait(lambda: collector.successful(["id-2000"]))
-    (worker,) = engine.workers()
-    assert worker.sip_port is not None and worker.pid is not None
-    target = ("127.0.0.1", worker.sip_port)
+    engine = await registered_engine(server, options, collector)
+    target, pid, _ = only_worker(engine)
     transport, uac = await loop.create_datagram_endpoint(
         Uac, local_addr=("127.0.0.1", 0)
     )
@@ -234,69 +186,119 @@ async def time_page_calls(
     )
     local = transport.get_extra_info("sockname")[1]
     rtp_port = rtp.get_extra_info("sockname")[1]
-    uri = f"sip:2000@127.0.0.1:{worker.sip_port}"
     times: list[float] = []
+    rss_before = rss_kib(pid)
     try:
-        for number in range(calls):
-            call_id = f"bench-{number}-{secrets.token_hex(4)}@127.0.0.1"
-            from_tag = secrets.token_hex(4)
-            body = SDP.format(rtp=rtp_port)
-            sent = uac.send(
-                request(
-                    "INVITE",
-                    uri,
-                    local,
-                    call_id,
-                    1,
-                    from_tag=from_tag,
-                    to="<sip:2000@127.0.0.1>",
-                    body=body,
-                ),
-                target,
-            )
-            arrived, code, headers = await uac.final("INVITE")
-            if code != 200:
-                raise RuntimeError(f"INVITE answered {code}")
-            times.append((arrived - sent) * 1000)
-            contact = headers["contact"].split("<", 1)[-1].split(">", 1)[0]
+        for number in range(warmup + calls):
+            if number == warmup:
+                rss_before = rss_kib(pid)
             ended = len(collector.ended)
-            uac.send(
-                request(
-                    "ACK",
-                    contact,
-                    local,
-                    call_id,
-                    1,
-                    from_tag=from_tag,
-                    to=headers["to"],
-                ),
-                target,
-            )
-            await asyncio.sleep(0.05)
-            uac.send(
-                request(
-                    "BYE",
-                    contact,
-                    local,
-                    call_id,
-                    2,
-                    from_tag=from_tag,
-                    to=headers["to"],
-                ),
-                target,
-            )
-            await uac.final("BYE")
+            elapsed, dialog = await place_call(uac, target, "2000", local, rtp_port)
+            if number >= warmup:
+                times.append(elapsed)
+            await end_call(uac, target, dialog, local)
             await collector.wait(partial(_more_than, collector.ended, ended))
-        rss = rss_kib(worker.pid)
+        rss_after = rss_kib(pid)
     finally:
         transport.close()
         rtp.close()
         await engine.stop()
-    return times, rss
+    return times, rss_before, rss_after
 
 
 def _more_than(items: list[CallEnded], count: int) -> bool:
     return len(items) > count
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user + system CPU time a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class AudioLoad:
+    """What the concurrent-audio run measured."""
+
+    calls: int
+    intervals: list[float]
+    cpu_percent: float
+
+
+async def concurrent_audio(
+    server: ServerSettings,
+    options: EngineOptions,
+    wav: Path,
+    wanted: int,
+    seconds: float,
+) -> AudioLoad:
+    """Hold up to ``wanted`` answered calls in one worker with audio both ways.
+
+    Each call is answered, plays a looped WAV (worker -> caller) and streams the
+    caller's RTP to the engine (caller -> worker), as a live page does. Measured over
+    ``seconds``: the gaps between the worker's RTP packets at each caller, and the
+    worker's CPU time.
+    """
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+    collector = Collector()
+
+    async def page(call: IncomingCall) -> None:
+        await engine.answer(call.call_id)
+        await engine.play(call.call_id, str(wav), loop=True)
+        await engine.stream(call.call_id, enable=True)
+
+    def on_incoming(call: IncomingCall) -> None:
+        task = loop.create_task(page(call))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    collector.on_incoming = on_incoming
+    engine = await registered_engine(server, options, collector)
+    target, pid, max_calls = only_worker(engine)
+    count = min(wanted, max_calls)
+    transport, uac = await loop.create_datagram_endpoint(
+        Uac, local_addr=("127.0.0.1", 0)
+    )
+    local = transport.get_extra_info("sockname")[1]
+    peers: list[tuple[asyncio.DatagramTransport, RtpPeer]] = []
+    dialogs = []
+    try:
+        for _ in range(count):
+            peer_transport, peer = await loop.create_datagram_endpoint(
+                RtpPeer, local_addr=("127.0.0.1", 0)
+            )
+            peers.append((peer_transport, peer))
+            port = peer_transport.get_extra_info("sockname")[1]
+            dialogs.append((await place_call(uac, target, "2000", local, port))[1])
+        await asyncio.sleep(2.0)  # let every stream settle
+        since, cpu_start = time.perf_counter(), cpu_seconds(pid)
+        await asyncio.sleep(seconds)
+        cpu = cpu_seconds(pid) - cpu_start
+        intervals = [gap for _, peer in peers for gap in peer.intervals_ms(since)]
+        for dialog in dialogs:
+            await end_call(uac, target, dialog, local)
+    finally:
+        for _, peer in peers:
+            peer.close()
+        transport.close()
+        await engine.stop()
+    return AudioLoad(count, intervals, 100 * cpu / seconds)
+
+
+def tone_wav(path: Path, seconds: float = 1.0, frequency: float = 440.0) -> Path:
+    """Write a 8 kHz 16-bit mono sine tone."""
+    rate = 8000
+    frames = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * frequency * n / rate)))
+        for n in range(int(rate * seconds))
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames)
+    return path
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -306,97 +308,125 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
+def _median_max(samples: list[float]) -> str:
+    return (
+        f"median {statistics.median(samples) * 1000:.0f} ms, "
+        f"max {max(samples) * 1000:.0f} ms"
+    )
+
+
+async def measure(
+    engine_name: str, args: argparse.Namespace, server: ServerSettings, wav: Path
+) -> dict[str, str]:
+    """Run every measurement on one engine; return the results by row name."""
+    options = EngineOptions(
+        engine=EngineChoice(engine_name),
+        worker_python=args.worker_python,
+        bind_host="127.0.0.1",
+    )
+    results: dict[str, str] = {}
+    memory: list[int] = []
+    for count in (1, 8, 60):
+        samples = []
+        for _ in range(args.runs):
+            elapsed, rss = await time_registrations(server, options, count)
+            samples.append(elapsed)
+            if count == 60:
+                memory = rss
+        results[f"start -> {count} extension(s) successful"] = _median_max(samples)
+    samples = [
+        (await time_registrations(server, options, 60, sequential=True))[0]
+        for _ in range(args.runs)
+    ]
+    results["start -> 60 successful, added one after another"] = _median_max(samples)
+    results["RSS per worker, 60 extensions"] = (
+        f"{len(memory)} worker(s), max {max(memory) / 1024:.1f} MiB"
+    )
+    results["RSS total, 60 extensions"] = f"{sum(memory) / 1024:.1f} MiB"
+    times, _, _ = await sequential_calls(server, options, args.calls)
+    results["INVITE -> 200 OK, auto-answered page call"] = (
+        f"p50 {percentile(times, 0.5):.1f} ms, p95 {percentile(times, 0.95):.1f} ms"
+        f" ({len(times)} calls)"
+    )
+    load = await concurrent_audio(server, options, wav, args.concurrent, args.seconds)
+    gaps = load.intervals
+    results["concurrent calls with audio both ways, one worker"] = (
+        f"{load.calls} calls (the worker's limit)"
+        if load.calls < args.concurrent
+        else f"{load.calls} calls"
+    )
+    results["RTP send interval, those calls"] = (
+        f"p1 {percentile(gaps, 0.01):.1f} ms, p50 {percentile(gaps, 0.5):.1f} ms, "
+        f"p99 {percentile(gaps, 0.99):.1f} ms ({len(gaps)} gaps)"
+        if gaps
+        else "no RTP received"
+    )
+    results["worker CPU, those calls"] = f"{load.cpu_percent:.0f} % of one core"
+    _, before, after = await sequential_calls(
+        server, options, args.churn, warmup=args.warmup
+    )
+    results[f"RSS growth over {args.churn} answered calls"] = (
+        f"{(after - before) / 1024:+.2f} MiB ({before / 1024:.1f} -> {after / 1024:.1f})"
+    )
+    return results
+
+
+TARGETS = {
+    "start -> 60 extension(s) successful": "builtin < 500 ms",
+    "start -> 60 successful, added one after another": "< 2 s",
+    "RSS per worker, 60 extensions": "builtin < 40 MiB (one worker)",
+    "INVITE -> 200 OK, auto-answered page call": "builtin p95 < 5 ms",
+    "concurrent calls with audio both ways, one worker": "builtin 20",
+    "RTP send interval, those calls": "builtin p99 within 20 +- 5 ms",
+    "worker CPU, those calls": "builtin < 50 %",
+}
+
+
 async def run(args: argparse.Namespace) -> None:
-    """Run every measurement and print the table."""
+    """Run every measurement on every engine asked for, and print one table."""
     workdir = Path(tempfile.mkdtemp(prefix="sip-bench-"))
+    engines = [name.strip() for name in args.engine.split(",") if name.strip()]
     kamailio = Kamailio(workdir / "kamailio", TEST_USERS)
     kamailio.start()
+    columns: dict[str, dict[str, str]] = {}
     try:
         server = ServerSettings(host=kamailio.host, port=kamailio.port)
-        options = EngineOptions(worker_python=args.worker_python, bind_host="127.0.0.1")
-        rows: list[tuple[str, str, str]] = []
-        memory: list[int] = []
-        for count, target in ((1, ""), (8, ""), (60, "< 2 s")):
-            samples = []
-            for _ in range(args.runs):
-                elapsed, rss = await time_registrations(server, options, count)
-                samples.append(elapsed)
-                if count == 60:
-                    memory = rss
-            rows.append(
-                (
-                    f"start -> {count} extension(s) successful",
-                    (
-                        f"median {statistics.median(samples) * 1000:.0f} ms, "
-                        f"max {max(samples) * 1000:.0f} ms ({args.runs} runs)"
-                    ),
-                    target,
-                )
-            )
-        samples = [
-            (await time_registrations(server, options, 60, sequential=True))[0]
-            for _ in range(args.runs)
-        ]
-        rows.append(
-            (
-                "start -> 60 successful, added one after another",
-                (
-                    f"median {statistics.median(samples) * 1000:.0f} ms, "
-                    f"max {max(samples) * 1000:.0f} ms ({args.runs} runs)"
-                ),
-                "< 2 s",
-            )
-        )
-        times, call_rss = await time_page_calls(server, options, args.calls)
-        rows.append(
-            (
-                "INVITE -> 200 OK, auto-answered page call",
-                (
-                    f"p50 {percentile(times, 0.5):.1f} ms, p95 {percentile(times, 0.95):.1f} ms"
-                    f" ({len(times)} calls)"
-                ),
-                "< 20 ms p95",
-            )
-        )
-        rows.append(
-            (
-                "RSS per worker, 60 extensions (8 workers)",
-                (
-                    f"max {max(memory) / 1024:.1f} MiB, mean "
-                    f"{statistics.mean(memory) / 1024:.1f} MiB"
-                ),
-                "< 35 MiB",
-            )
-        )
-        rows.append(("RSS total, 60 extensions", f"{sum(memory) / 1024:.1f} MiB", ""))
-        rows.append(
-            (
-                "RSS of a worker after the calls",
-                f"{call_rss / 1024:.1f} MiB",
-                "< 35 MiB",
-            )
-        )
+        wav = tone_wav(workdir / "tone.wav")
+        for name in engines:
+            columns[name] = await measure(name, args, server, wav)
     finally:
         kamailio.stop()
     print(f"Machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}")
-    print(f"Worker: {args.worker_python}")
-    print("| measurement | result | target |")
-    print("| --- | --- | --- |")
-    for name, result, target in rows:
-        print(f"| {name} | {result} | {target} |")
+    print(f"Load average after the run: {os.getloadavg()}")
+    print(f"pjsua2 worker: {args.worker_python}; built-in worker: {sys.executable}")
+    print(f"| measurement | {' | '.join(engines)} | target |")
+    print(f"| --- | {' | '.join('---' for _ in engines)} | --- |")
+    for row in columns[engines[0]]:
+        cells = " | ".join(columns[name].get(row, "") for name in engines)
+        print(f"| {row} | {cells} | {TARGETS.get(row, '')} |")
 
 
 def main() -> None:
     """Parse arguments and run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
+        "--engine",
+        default="pjsua2,builtin",
+        help="engines to measure, side by side (comma-separated)",
+    )
+    parser.add_argument(
         "--worker-python",
         default=os.environ.get(
             "SIP_ENDPOINT_WORKER_PYTHON", str(REPO / ".venv-worker" / "bin" / "python")
         ),
+        help="the pjsua2 worker's interpreter",
     )
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=25)
+    parser.add_argument("--calls", type=int, default=40)
+    parser.add_argument("--concurrent", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--churn", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=20)
     asyncio.run(run(parser.parse_args()))
 
 
