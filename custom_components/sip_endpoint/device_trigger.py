@@ -26,6 +26,7 @@ from .const import (
     EVENT_REGISTRATION,
     ExtensionRole,
 )
+from .device_lookup import device_config_entry_ids
 
 # Trigger type -> (bus event, its `type`).
 TRIGGERS: Final[dict[str, tuple[str, str]]] = {
@@ -70,7 +71,7 @@ def _extension_role(hass: HomeAssistant, device_id: str) -> ExtensionRole | None
     device = dr.async_get(hass).async_get(device_id)
     if device is None:
         return None
-    for entry_id in device.config_entries:
+    for entry_id in device_config_entry_ids(device):
         entry = hass.config_entries.async_get_entry(entry_id)
         if entry is None or entry.domain != DOMAIN:
             continue

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 
@@ -23,6 +22,7 @@ from .const import (
     CallState,
     ExtensionRole,
 )
+from .device_lookup import async_get_entry_device
 from .engine.models import EngineEvent
 from .engine.sip_engine import SipEngine
 from .protocol.payloads import (
@@ -342,9 +342,7 @@ class SipEndpointRuntime:
     ) -> None:
         """Fire a bus event for automations, device triggers and the logbook."""
         status = self.extensions[ext_id]
-        device = dr.async_get(self.hass).async_get_device(
-            identifiers={(DOMAIN, ext_id)}
-        )
+        device = async_get_entry_device(self.hass, self.entry_id, ext_id)
         self.hass.bus.async_fire(
             event,
             {

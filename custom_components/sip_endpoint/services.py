@@ -30,6 +30,7 @@ from .const import (
     SERVICE_PAGE,
     SERVICE_PLAY_ALERT,
 )
+from .device_lookup import device_config_entry_ids
 from .engine.errors import EngineError
 from .runtime import SipEndpointConfigEntry, SipEndpointRuntime
 from .tts_audio import async_call_audio
@@ -78,7 +79,7 @@ def _extension(
     device = dr.async_get(hass).async_get(device_id)
     if device is None:
         raise _error("device_not_found", device_id=device_id)
-    for entry_id in device.config_entries:
+    for entry_id in device_config_entry_ids(device):
         entry: SipEndpointConfigEntry | None = hass.config_entries.async_get_entry(
             entry_id
         )

@@ -9,10 +9,31 @@ from typing import Any
 from unittest.mock import patch
 
 from homeassistant.components.repairs import RepairsFlow
-from homeassistant.config_entries import ConfigSubentryFlow, OptionsFlow
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigEntry,
+    ConfigSubentryFlow,
+    OptionsFlow,
+    SubentryFlowResult,
+)
+from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowHandler, FlowManager, FlowResultType
 from homeassistant.helpers import issue_registry as ir
 import voluptuous as vol
+
+
+async def start_subentry_reconfigure(
+    hass: HomeAssistant, entry: ConfigEntry, subentry_id: str
+) -> SubentryFlowResult:
+    """Start a subentry's reconfigure flow.
+
+    MockConfigEntry.start_subentry_reconfigure_flow changed its signature between the
+    test packages for Home Assistant 2025.4 and 2026.x; the flow manager call is the same.
+    """
+    return await hass.config_entries.subentries.async_init(
+        (entry.entry_id, entry.subentries[subentry_id].subentry_type),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry_id},
+    )
 
 
 def placeholders(result: Mapping[str, Any]) -> Mapping[str, str]:

@@ -4,7 +4,6 @@ from pathlib import Path
 from typing import Any
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from yarl import URL
 
 from custom_components.sip_endpoint.const import (
@@ -15,6 +14,7 @@ from custom_components.sip_endpoint.const import (
     ExtensionRole,
 )
 
+from .devices import entry_device
 from .helpers import state_of
 from .media_fakes import (
     RecordingMediaPlayer,
@@ -40,9 +40,7 @@ async def _alert_extension(
             )
         ]
     )
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, "subentry_2003")}
-    )
+    device = entry_device(hass, "subentry_2003")
     assert device is not None
     return next(iter(players.values())), device.id
 

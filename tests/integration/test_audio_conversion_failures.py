@@ -5,7 +5,6 @@ from pathlib import Path
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -16,6 +15,7 @@ from custom_components.sip_endpoint.sounds import audio_dir
 from tests.sipbed.audio import write_tone
 from tests.sipbed.kamailio import Kamailio
 
+from .devices import entry_device
 from .roles import until
 
 
@@ -37,9 +37,7 @@ async def _page_with(
     media = await hass.async_add_executor_job(
         write_tone, tmp_path / "announce.wav", 700.0, 0.5
     )
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, "subentry_2001")}
-    )
+    device = entry_device(hass, "subentry_2001")
     assert device is not None
     with pytest.raises(HomeAssistantError) as caught:
         await hass.services.async_call(

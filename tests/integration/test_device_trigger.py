@@ -12,7 +12,6 @@ from homeassistant.const import (
     SERVICE_TURN_ON,
 )
 from homeassistant.core import Event, HomeAssistant, ServiceCall
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
     async_get_device_automations,
@@ -32,6 +31,7 @@ from custom_components.sip_endpoint.device_trigger import TRIGGERS
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
 
+from .devices import entry_device_id
 from .helpers import async_registered_phone, async_wait_for_state
 from .media_fakes import async_setup_players
 from .roles import RoleEntryFactory, until
@@ -40,9 +40,7 @@ AUTOMATION_DOMAIN = "automation"
 
 
 def _device(hass: HomeAssistant, ext_id: str) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, ext_id)})
-    assert device is not None
-    return device.id
+    return entry_device_id(hass, ext_id)
 
 
 async def _automations(

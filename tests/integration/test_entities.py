@@ -20,12 +20,12 @@ from custom_components.sip_endpoint.const import (
     CONF_EXTENSION,
     CONF_ROLE,
     CONF_VOLUME,
-    DOMAIN,
     SUBENTRY_TYPE_EXTENSION,
     ExtensionRole,
 )
 from tests.sipbed.kamailio import Kamailio
 
+from .devices import device_subentries, entry_device
 from .helpers import async_wait_for_state, state_of
 
 # Values that differ from run to run: times, and the registrar's free port.
@@ -43,16 +43,14 @@ async def test_entities_and_devices(
     await async_wait_for_state(hass, "sensor.page_2001_registration", "successful")
     await async_wait_for_state(hass, "sensor.ring_2002_registration", "successful")
 
-    server = device_registry.async_get_device({(DOMAIN, loaded_entry.entry_id)})
+    server = entry_device(hass, loaded_entry.entry_id)
     assert server is not None
     assert server == snapshot(name="device-server")
     for subentry_id, subentry in loaded_entry.subentries.items():
-        device = device_registry.async_get_device({(DOMAIN, subentry_id)})
+        device = entry_device(hass, subentry_id)
         assert device is not None
         assert device.via_device_id == server.id
-        assert device.config_entries_subentries == {
-            loaded_entry.entry_id: {subentry_id}
-        }
+        assert device_subentries(device) == {loaded_entry.entry_id: {subentry_id}}
         assert device.model == f"{subentry.data[CONF_ROLE].title()} extension"
         assert device == snapshot(name=f"device-{subentry.data[CONF_EXTENSION]}")
 
@@ -92,7 +90,7 @@ async def test_add_and_remove_extension(
     await hass.async_block_till_done()
 
     await async_wait_for_state(hass, "sensor.page_2003_registration", "successful")
-    device = device_registry.async_get_device({(DOMAIN, subentry.subentry_id)})
+    device = entry_device(hass, subentry.subentry_id)
     assert device is not None
     runtime = loaded_entry.runtime_data
     assert subentry.subentry_id in runtime.extensions
@@ -102,7 +100,7 @@ async def test_add_and_remove_extension(
 
     assert subentry.subentry_id not in runtime.extensions
     assert runtime.engine.registration(subentry.subentry_id) is None
-    assert device_registry.async_get_device({(DOMAIN, subentry.subentry_id)}) is None
+    assert entry_device(hass, subentry.subentry_id) is None
     assert entity_registry.async_get("sensor.page_2003_registration") is None
     assert hass.states.get("sensor.page_2003_registration") is None
     # The others were not disturbed.

@@ -6,7 +6,6 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
@@ -21,6 +20,7 @@ from tests.sipbed.audio import dominant_frequency, read_pcm, trim_silence, write
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
 
+from .devices import entry_device_id
 from .helpers import async_registered_phone, async_wait_for_state, state_of
 from .media_fakes import TTS_TONE_HZ, async_setup_players, async_setup_tone_tts
 from .roles import RoleEntryFactory
@@ -29,9 +29,7 @@ SIREN = "siren.emergency_alert_2003_alert"
 
 
 def _device(hass: HomeAssistant, ext_id: str) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, ext_id)})
-    assert device is not None
-    return device.id
+    return entry_device_id(hass, ext_id)
 
 
 async def _call(

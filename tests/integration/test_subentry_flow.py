@@ -41,6 +41,7 @@ from .flow_helpers import (
     flow_translations_checked,
     form_fields,
     placeholders,
+    start_subentry_reconfigure,
     suggested_values,
 )
 
@@ -280,9 +281,7 @@ async def test_reconfigure_options_only_keeps_credentials(
     entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
     kamailio.stop()
     subentry_id = _subentry_id(entry, "2001")
-    result = await entry.start_subentry_reconfigure_flow(
-        hass, SUBENTRY_TYPE_EXTENSION, subentry_id
-    )
+    result = await start_subentry_reconfigure(hass, entry, subentry_id)
     assert result["step_id"] == "reconfigure"
     suggested = suggested_values(result)
     assert suggested == {CONF_EXTENSION: "2001", CONF_AUTH_ID: "2001"}
@@ -313,9 +312,7 @@ async def test_reconfigure_new_credentials_are_tested(
         ],
     )
     subentry_id = _subentry_id(entry, "2001")
-    result = await entry.start_subentry_reconfigure_flow(
-        hass, SUBENTRY_TYPE_EXTENSION, subentry_id
-    )
+    result = await start_subentry_reconfigure(hass, entry, subentry_id)
     flow_id = result["flow_id"]
     result = await hass.config_entries.subentries.async_configure(
         flow_id, credentials("2001", None, password="still-wrong")
@@ -329,9 +326,7 @@ async def test_reconfigure_new_credentials_are_tested(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
 
-    result = await entry.start_subentry_reconfigure_flow(
-        hass, SUBENTRY_TYPE_EXTENSION, subentry_id
-    )
+    result = await start_subentry_reconfigure(hass, entry, subentry_id)
     flow_id = result["flow_id"]
     result = await hass.config_entries.subentries.async_configure(
         flow_id, credentials("2005", None)
@@ -363,9 +358,7 @@ async def test_reconfigure_invalid_credentials(
 ) -> None:
     """A malformed auth ID is refused without SIP traffic; the form comes back."""
     entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
-    result = await entry.start_subentry_reconfigure_flow(
-        hass, SUBENTRY_TYPE_EXTENSION, _subentry_id(entry, "2001")
-    )
+    result = await start_subentry_reconfigure(hass, entry, _subentry_id(entry, "2001"))
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {CONF_EXTENSION: "2001", CONF_AUTH_ID: "a b"}
     )
@@ -402,9 +395,7 @@ async def test_reconfigure_clears_optional_options(
         alert_subentry("2007"),
     )
     subentry_id = _subentry_id(entry, "2007")
-    result = await entry.start_subentry_reconfigure_flow(
-        hass, SUBENTRY_TYPE_EXTENSION, subentry_id
-    )
+    result = await start_subentry_reconfigure(hass, entry, subentry_id)
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {CONF_EXTENSION: "2007", CONF_AUTH_ID: "2007"}
     )

@@ -6,7 +6,6 @@ import signal
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -15,6 +14,7 @@ from custom_components.sip_endpoint.engine import sip_engine
 from custom_components.sip_endpoint.sounds import audio_dir
 from tests.sipbed.audio import write_tone
 
+from .devices import entry_device
 from .helpers import async_wait_for_state
 from .roles import until
 
@@ -66,9 +66,7 @@ async def test_page_action_while_the_worker_restarts(
     assert worker.pid is not None
     os.kill(worker.pid, signal.SIGKILL)
     await until(lambda: engine.workers()[0].pid is None, "the worker to be down")
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, "subentry_2001")}
-    )
+    device = entry_device(hass, "subentry_2001")
     assert device is not None
     with pytest.raises(HomeAssistantError) as caught:
         await hass.services.async_call(

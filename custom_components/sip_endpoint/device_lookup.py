@@ -1,0 +1,41 @@
+"""Device registry look-ups that work on Home Assistant 2025.4 and on 2026.x.
+
+Home Assistant 2026 made device identifiers unique per config entry only: a device
+belongs to exactly one config entry (`DeviceEntry.config_entry_id`), and
+`DeviceRegistry.async_get_device` and `DeviceEntry.config_entries` are deprecated in
+favour of `async_get_device_by_identifier` and `config_entry_id`. Home Assistant 2025.4
+has only the older API, so each look-up uses the new one where it exists.
+"""
+
+from collections.abc import Callable
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+
+from .const import DOMAIN
+
+type _ByIdentifier = Callable[[tuple[str, str], str], dr.DeviceEntry | None]
+
+
+def async_get_entry_device(
+    hass: HomeAssistant, config_entry_id: str, identifier: str
+) -> dr.DeviceEntry | None:
+    """Return the config entry's device with this integration's identifier."""
+    registry = dr.async_get(hass)
+    by_identifier: _ByIdentifier | None = getattr(
+        registry, "async_get_device_by_identifier", None
+    )
+    if by_identifier is not None:  # Home Assistant 2026.x
+        return by_identifier((DOMAIN, identifier), config_entry_id)
+    device = registry.async_get_device(identifiers={(DOMAIN, identifier)})
+    if device is None or config_entry_id not in device.config_entries:
+        return None
+    return device
+
+
+def device_config_entry_ids(device: dr.DeviceEntry) -> set[str]:
+    """Return the ids of the config entries a device belongs to."""
+    config_entry_id: str | None = getattr(device, "config_entry_id", None)
+    if config_entry_id is not None:  # Home Assistant 2026.x: exactly one
+        return {config_entry_id}
+    return set(device.config_entries)
