@@ -32,12 +32,15 @@ from custom_components.sip_endpoint.worker.builtin.sip.transaction import (
     ServerTransaction,
     State,
     TransactionLayer,
+    cancel_request,
 )
 from custom_components.sip_endpoint.worker.builtin.sip.transport import (
     SipTransportLayer,
     Source,
     Target,
+    TlsVerificationError,
     TransportError,
+    client_tls_context,
     via_for,
 )
 
@@ -599,6 +602,62 @@ def test_2xx_retransmitted_until_ack_and_timeout_without() -> None:
     run_virtual(scenario)
 
 
+def test_ack_reusing_the_invite_branch_after_2xx_goes_to_the_tu() -> None:
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint(trying_delay=10) as ours:
+            holder: list[ServerTransaction | None] = []
+            ours.handler = lambda _request, transaction: holder.append(transaction)
+            invite = peer_request("INVITE", peer)
+            peer.send(invite, ours.transport.port)
+            await asyncio.sleep(0.001)
+            transaction = holder[0]
+            assert transaction is not None
+            transaction.respond(make_response(invite, 200, to_tag="me"))
+            ack = peer_request("ACK", peer, branch=invite.top_via.branch)
+            peer.send(ack, ours.transport.port)
+            await asyncio.sleep(0.001)
+            assert [(r.method, t) for r, _, t in ours.requests] == [
+                ("INVITE", transaction),
+                ("ACK", None),
+            ]
+        peer.close()
+
+    run_virtual(scenario)
+
+
+def test_client_cancel_of_a_ringing_invite() -> None:
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint() as ours:
+            request = ours.request("INVITE", peer.port)
+            target = Target("udp", HOST, peer.port)
+            invite_tx = ours.layer.send_request(request, target)
+            invite = await peer.recv()
+            assert isinstance(invite, SipRequest)
+            peer.send(make_response(invite, 180, to_tag="callee"), ours.transport.port)
+            await asyncio.sleep(0.001)
+            cancel_tx = ours.layer.send_request(cancel_request(request), target)
+            cancel = await peer.recv()
+            assert isinstance(cancel, SipRequest)
+            assert cancel.method == "CANCEL"
+            assert cancel.top_via.branch == invite.top_via.branch
+            assert cancel.cseq == type(cancel.cseq)(invite.cseq.seq, "CANCEL")
+            assert cancel.call_id == invite.call_id
+            assert cancel.to_addr.tag is None
+            assert str(cancel.uri) == str(invite.uri)
+            peer.send(make_response(cancel, 200, to_tag="callee"), ours.transport.port)
+            peer.send(make_response(invite, 487, to_tag="callee"), ours.transport.port)
+            assert (await cancel_tx.final()).status == 200
+            assert (await invite_tx.final()).status == 487
+            ack = await peer.recv()
+            assert isinstance(ack, SipRequest)
+            assert ack.method == "ACK"
+        peer.close()
+
+    run_virtual(scenario)
+
+
 def test_stray_response_goes_to_the_tu() -> None:
     async def scenario() -> None:
         peer = Peer()
@@ -615,29 +674,32 @@ def test_stray_response_goes_to_the_tu() -> None:
 # --- against the real Kamailio ------------------------------------------------------
 
 
+def register_request(ours: Endpoint, kamailio: Any, transport: str) -> SipRequest:
+    """Build an unauthenticated REGISTER for extension 2000."""
+    via = via_for(ours.transport, transport, HOST, new_branch())
+    user = "2000"
+    port = ours.transport.local_port(transport)
+    headers = Headers(
+        [
+            ("Via", str(via)),
+            ("Max-Forwards", "70"),
+            ("From", f"<sip:{user}@{kamailio.host}>;tag={new_tag()}"),
+            ("To", f"<sip:{user}@{kamailio.host}>"),
+            ("Call-ID", f"{new_tag()}@{HOST}"),
+            ("CSeq", "1 REGISTER"),
+            ("Contact", f"<sip:{user}@{HOST}:{port};transport={transport}>"),
+            ("Expires", "60"),
+        ]
+    )
+    return SipRequest("REGISTER", SipUri(host=kamailio.host), headers)
+
+
 async def test_register_through_kamailio_is_answered_from_network(
     kamailio: Any,
 ) -> None:
     async with Endpoint() as ours:
         for transport in ("udp", "tcp"):
-            via = via_for(ours.transport, transport, HOST, new_branch())
-            user = "2000"
-            headers = Headers(
-                [
-                    ("Via", str(via)),
-                    ("Max-Forwards", "70"),
-                    ("From", f"<sip:{user}@{kamailio.host}>;tag={new_tag()}"),
-                    ("To", f"<sip:{user}@{kamailio.host}>"),
-                    ("Call-ID", f"{new_tag()}@{HOST}"),
-                    ("CSeq", "1 REGISTER"),
-                    (
-                        "Contact",
-                        f"<sip:{user}@{HOST}:{ours.transport.port};transport={transport}>",
-                    ),
-                    ("Expires", "60"),
-                ]
-            )
-            request = SipRequest("REGISTER", SipUri(host=kamailio.host), headers)
+            request = register_request(ours, kamailio, transport)
             transaction = ours.layer.send_request(
                 request, Target(transport, kamailio.host, kamailio.port)
             )
@@ -646,3 +708,36 @@ async def test_register_through_kamailio_is_answered_from_network(
             assert final.from_network is True
             assert final.headers.get("www-authenticate") is not None
             assert final.call_id == request.call_id
+
+
+async def test_register_over_tls_to_kamailio(kamailio_factory: Any) -> None:
+    kamailio = kamailio_factory(tls=True)
+    async with Endpoint() as ours:
+        request = register_request(ours, kamailio, "tls")
+        target = Target(
+            "tls",
+            kamailio.host,
+            kamailio.tls_port,
+            server_name=kamailio.host,
+            tls_context=client_tls_context(True, str(kamailio.ca_path)),
+        )
+        transaction = ours.layer.send_request(request, target)
+        final = await asyncio.wait_for(transaction.final(), 20)
+        assert (final.status, final.from_network) == (401, True)
+    # Without the test-bed CA the same server is refused, and the transaction says
+    # why (not a timeout).
+    async with Endpoint() as ours:
+        untrusted = Target(
+            "tls",
+            kamailio.host,
+            kamailio.tls_port,
+            server_name=kamailio.host,
+            tls_context=client_tls_context(True, None),
+        )
+        refused = ours.layer.send_request(
+            register_request(ours, kamailio, "tls"), untrusted
+        )
+        final = await asyncio.wait_for(refused.final(), 20)
+        assert (final.status, final.from_network) == (503, False)
+        assert isinstance(refused.error, TlsVerificationError)
+        assert "certificate verify failed" in refused.error.reason

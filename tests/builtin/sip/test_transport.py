@@ -9,6 +9,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
+import pytest_socket  # type: ignore[import-untyped]
 
 from custom_components.sip_endpoint.worker.builtin.sip.message import (
     MAX_MESSAGE_BYTES,
@@ -31,6 +32,12 @@ from custom_components.sip_endpoint.worker.builtin.sip.transport import (
     TransportError,
     client_tls_context,
     response_target,
+)
+from tests.sipbed.tls import (
+    EXPECTED_VERIFY_MESSAGES,
+    CertificateKind,
+    CertificateSet,
+    make_certificates,
 )
 
 if TYPE_CHECKING:
@@ -347,6 +354,19 @@ def test_response_target_follows_rport_received_and_maddr() -> None:
     assert response_target(via, None) == Target("tls", "example.com", 5061)
     via = Via("UDP", "10.0.0.1", 5070, {"branch": "z9hG4bK1", "maddr": "239.1.1.1"})
     assert response_target(via, None) == Target("udp", "239.1.1.1", 5070)
+    # rport with the request's source: back to where the request came from.
+    via = Via("UDP", "10.0.0.1", 5070, {"branch": "z9hG4bK1", "rport": "6000"})
+    source = Source("udp", "192.0.2.9", 6001)
+    assert response_target(via, source) == Target("udp", "192.0.2.9", 6001)
+    # A stream whose connection is gone: a new connection to received and the sent-by
+    # port, never to the old connection's ephemeral rport.
+    via = Via(
+        "TCP",
+        "10.0.0.1",
+        5070,
+        {"branch": "z9hG4bK1", "rport": "40000", "received": "192.0.2.1"},
+    )
+    assert response_target(via, None) == Target("tcp", "192.0.2.1", 5070)
 
 
 # --- TLS with a throwaway CA --------------------------------------------------------
@@ -492,3 +512,72 @@ async def test_tls_without_verification_accepts_any_certificate(
         assert message.call_id == "noverify"
     finally:
         await client.close()
+
+
+@pytest.fixture(scope="module")
+def testbed_certificates(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
+    return make_certificates(tmp_path_factory.mktemp("testbed-tls"), HOST)
+
+
+@pytest.mark.parametrize("kind", ["expired", "self_signed", "untrusted", "wrong_host"])
+async def test_tls_refusals_name_what_failed(
+    testbed_certificates: CertificateSet, kind: CertificateKind
+) -> None:
+    served = testbed_certificates.server(kind)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(served.certificate, served.key)
+    inbox = Inbox()
+    server = await layer(inbox, context)
+    client = await layer(Inbox())
+    try:
+        assert server.tls_port is not None
+        target = Target(
+            "tls",
+            HOST,
+            server.tls_port,
+            server_name=HOST,
+            tls_context=client_tls_context(True, str(testbed_certificates.ca_path)),
+        )
+        with pytest.raises(TlsVerificationError) as info:
+            await client.send(options("tls", client.port), target)
+        assert EXPECTED_VERIFY_MESSAGES[kind] in info.value.reason
+        assert inbox.items.empty()
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_udp_and_tcp_over_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.fail("IPv6 is needed for this test")
+    # The Home Assistant test plugin allows connections to 127.0.0.1 only; add ::1.
+    pytest_socket.socket_allow_hosts(["127.0.0.1", "::1"])
+    inbox_a, inbox_b = Inbox(), Inbox()
+    a = SipTransportLayer(inbox_a, bind_host="::1", port_min=0, port_max=0)
+    b = SipTransportLayer(inbox_b, bind_host="::1", port_min=0, port_max=0)
+    await a.start()
+    await b.start()
+    try:
+        for transport in ("udp", "tcp"):
+            request = options(transport, a.port, call_id=f"v6-{transport}")
+            request.replace_top_via(
+                Via(
+                    transport.upper(),
+                    "[::1]",
+                    a.port,
+                    {"branch": new_branch(), "rport": None},
+                )
+            )
+            await a.send(request, Target(transport, "[::1]", b.port))
+            received, source = await inbox_b.get()
+            assert received.call_id == f"v6-{transport}"
+            assert source.host == "::1"
+            assert isinstance(received, SipRequest)
+            assert received.top_via.rport == source.port
+            await b.send_response(make_response(received, 200), source)
+            answer, _ = await inbox_a.get()
+            assert isinstance(answer, SipResponse)
+            assert answer.status == 200
+    finally:
+        await a.close()
+        await b.close()

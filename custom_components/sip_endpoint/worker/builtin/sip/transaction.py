@@ -16,8 +16,9 @@ trying_delay=0.2, timer_d=32.0)``
     None`` (RFC 3261 9.2). ``close()`` ends every transaction.
     ``t1``, ``t2``, ``t4``.
 ``on_request(request, source, transaction)`` is called once per new request;
-``transaction`` is its :class:`ServerTransaction`, or None for an ACK that matched no
-transaction (the ACK of a 2xx, which belongs to the dialog). Retransmissions are
+``transaction`` is its :class:`ServerTransaction`, or None for an ACK of a 2xx (it
+matched no transaction, or an INVITE transaction in the Accepted state): that ACK
+belongs to the dialog. Retransmissions are
 absorbed (and answered with the last response).
 ``on_stray_response(response, source)`` gets responses that match no transaction.
 ``ClientTransaction``: ``request``, ``target``, ``branch``, ``method``, ``state``,
@@ -37,7 +38,10 @@ The ACK for a non-2xx final response to INVITE is sent by the transaction.
 ``InviteOkRetransmitter(layer, response, source, *, reliable, on_timeout=None)``:
 retransmits a 2xx to INVITE at T1 doubling to T2 until ``ack_received()`` or 64*T1
 (then ``on_timeout()``); ``stop()``.
-``ack_for_non_2xx(invite, response) -> SipRequest`` (RFC 3261 17.1.1.3).
+``ack_for_non_2xx(invite, response) -> SipRequest`` (RFC 3261 17.1.1.3);
+``cancel_request(invite) -> SipRequest`` (RFC 3261 9.1; send it with
+``send_request`` to the INVITE's target once a provisional response has arrived).
+``server_key(request, *, method=None)``: the server transaction key (17.2.3).
 ``State`` values: calling, trying, proceeding, completed, confirmed, accepted,
 terminated. ``MAX_SERVER_TRANSACTIONS``.
 """
@@ -84,6 +88,24 @@ class State(enum.StrEnum):
 def _local_response(request: SipRequest, status: int, reason: str) -> SipResponse:
     """Return a locally made response (``from_network`` False)."""
     return make_response(request, status, reason)
+
+
+def cancel_request(invite: SipRequest) -> SipRequest:
+    """Build the CANCEL of a pending ``invite`` (RFC 3261 9.1).
+
+    Same Request-URI, Call-ID, From, To, CSeq number and top Via (branch included)
+    as the INVITE, and its Route headers.
+    """
+    headers = Headers()
+    headers.add("Via", invite.headers.get_all("via")[0])
+    for value in invite.headers.get_lines("route"):
+        headers.add("Route", value)
+    headers.add("Max-Forwards", "70")
+    headers.add("From", invite.headers.get("from") or "")
+    headers.add("To", invite.headers.get("to") or "")
+    headers.add("Call-ID", invite.call_id)
+    headers.add("CSeq", f"{invite.cseq.seq} CANCEL")
+    return SipRequest("CANCEL", invite.uri, headers)
 
 
 def ack_for_non_2xx(invite: SipRequest, response: SipResponse) -> SipRequest:
@@ -666,6 +688,11 @@ class TransactionLayer:
         key = server_key(request)
         transaction = self._servers.get(key)
         if transaction is not None:
+            if request.method == "ACK" and transaction.state == State.ACCEPTED:
+                # The ACK of our 2xx from a peer that reused the INVITE's branch
+                # (or an RFC 2543 peer): it belongs to the dialog (RFC 6026 8.7).
+                self.on_request(request, source, None)
+                return
             transaction.receive_request(request)
             return
         if request.method == "ACK":

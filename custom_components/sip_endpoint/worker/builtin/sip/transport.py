@@ -589,10 +589,13 @@ def response_target(via: Via, source: Source | None) -> Target:
     if via.maddr:
         return Target(transport, via.maddr, via.port or default_port)
     host = via.received or _bare_host(via.host)
-    port = via.rport or via.port or default_port
-    if transport == "udp" and source is not None and via.has_rport:
+    if transport != "udp":
+        # A new connection goes to the sent-by port: rport is the peer's ephemeral
+        # port of the connection that is gone (RFC 3261 18.2.2, RFC 3581 4).
+        return Target(transport, host, via.port or default_port)
+    if source is not None and via.has_rport:
         return Target("udp", source.host, source.port)
-    return Target(transport, host, port)
+    return Target(transport, host, via.rport or via.port or default_port)
 
 
 def via_for(layer: SipTransportLayer, transport: str, host: str, branch: str) -> Via:
