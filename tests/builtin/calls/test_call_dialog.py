@@ -132,7 +132,7 @@ def test_uac_dialog_takes_the_answer() -> None:
         target=parse_uri("sip:9001@pbx"),
         route_set=["<sip:proxy;lr>"],
     )
-    assert not dialog.established
+    early = dialog.established
     invite = dialog.request("INVITE", contact="<sip:2030@10.0.0.1:5070>")
     assert str(invite.uri) == "sip:9001@pbx"
     assert invite.headers.get_all("route") == ["<sip:proxy;lr>"]
@@ -150,6 +150,7 @@ Content-Length: 0
 
 """)
     dialog.confirm_uac(ok)
+    assert not early
     assert dialog.established
     assert dialog.remote_tag == "them"
     assert str(dialog.remote_target) == "sip:9001@10.0.0.9:5062"

@@ -1,0 +1,247 @@
+"""Inbound calls of the built-in engine driven by a raw SIP peer (RFC 3261, 4028).
+
+What baresip cannot send: Require: 100rel, re-INVITE and UPDATE with a new address,
+session timers, INFO DTMF, an INVITE without SDP, an offer with no common codec, a
+missing ACK, requests for a dialog that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from custom_components.sip_endpoint.protocol.payloads import (
+    EndCause,
+    EventName,
+    Method,
+    WorkerStatus,
+)
+
+from .conftest import EXT, confirmed, ended, incoming, register
+from .rawpeer import G729_ONLY, RawPeer, sdp
+
+if TYPE_CHECKING:
+    from tests.sipbed.kamailio import Kamailio
+    from tests.worker.client import WorkerClient
+
+    from .conftest import BuiltinWorkerFactory
+
+
+def _answered_call(worker: WorkerClient, peer: RawPeer, extra: str = "") -> str:
+    """Place, answer and acknowledge a call from ``peer``; return its call id."""
+    peer.invite(extra)
+    call = incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    ok = peer.wait("INVITE")
+    assert ok.code == 200
+    peer.ack(ok)
+    confirmed(worker, call.call_id)
+    return call.call_id
+
+
+def test_require_100rel_is_refused_with_420(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """An INVITE requiring reliable provisionals gets 420 naming 100rel; no call."""
+    peer.invite("Require: 100rel\r\nSupported: 100rel\r\n")
+    final = peer.wait("INVITE")
+    assert final.code == 420
+    assert "100rel" in final.header("unsupported")
+    peer.ack(final)
+    registered.drain(0.3)
+    assert not registered.events_named(EventName.INCOMING_CALL)
+
+
+def test_ring_and_refuse_with_a_code(registered: WorkerClient, peer: RawPeer) -> None:
+    """180 carries our To tag and Contact; `hangup` before answering sends its code."""
+    worker = registered
+    peer.invite()
+    assert peer.wait("INVITE", code=100).code == 100
+    call = incoming(worker)
+    assert call.remote_uri == f'"Raw Peer" <sip:9009@127.0.0.1:{peer.local_port}>'
+    assert call.display_name == "Raw Peer"
+    worker.request(Method.RING, {"call_id": call.call_id})
+    ringing = peer.wait("INVITE", code=180)
+    assert ";tag=" in ringing.header("to")
+    assert ringing.header("contact").startswith("<sip:2040@127.0.0.1:")
+    worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 480})
+    final = peer.wait("INVITE")
+    assert final.code == 480
+    peer.ack(final)
+    end = ended(worker, call.call_id)
+    assert (end.cause, end.code, end.answered) == (EndCause.REJECTED, 480, False)
+    assert worker.request_error(Method.ANSWER, {"call_id": call.call_id}).code == (
+        "unknown_call"
+    )
+
+
+def test_reinvite_update_info_and_options_in_the_dialog(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """re-INVITE and UPDATE are answered with our SDP; RTP follows the new address."""
+    worker = registered
+    call_id = _answered_call(worker, peer)
+    assert peer.rtp_arrives(0)
+    # re-INVITE moving our media to the second socket, with a session timer.
+    cseq = peer.in_dialog(
+        "INVITE",
+        extra="Supported: timer\r\nSession-Expires: 1800\r\nMin-SE: 90\r\n",
+        body=sdp(peer.rtp_port(1), version=2),
+    )
+    ok = peer.wait("INVITE")
+    assert ok.code == 200
+    assert ok.header("cseq") == f"{cseq} INVITE"
+    assert ok.header("session-expires") == "1800;refresher=uac"
+    assert "timer" in ok.header("require")
+    assert "m=audio" in ok.body
+    address, port = ok.sdp_address()
+    assert address == "127.0.0.1"
+    assert port > 0
+    peer.ack(ok)
+    assert peer.rtp_arrives(1)
+    # UPDATE with an offer back to the first socket.
+    peer.in_dialog("UPDATE", body=sdp(peer.rtp_port(0), version=3))
+    updated = peer.wait("UPDATE")
+    assert updated.code == 200
+    assert updated.sdp_address() == (address, port)
+    assert peer.rtp_arrives(0)
+    # A session-timer refresh without SDP.
+    peer.in_dialog("UPDATE", extra="Supported: timer\r\nSession-Expires: 1800\r\n")
+    assert peer.wait("UPDATE").code == 200
+    peer.in_dialog("OPTIONS")
+    assert peer.wait("OPTIONS").code == 200
+    peer.in_dialog("INFO", body="9", content_type="application/dtmf")
+    assert peer.wait("INFO").code == 200
+    digit = worker.wait_event(EventName.DTMF)
+    assert (digit.data["digit"], digit.data["method"]) == ("9", "sip_info")
+    # A request with an old CSeq is refused; the call carries on.
+    peer.send(
+        "INFO", 1, uri=peer.remote_target, body="1", content_type="application/dtmf"
+    )
+    assert peer.wait("INFO").code == 500
+    assert worker.request(Method.STATUS)["calls"] == 1
+    peer.in_dialog("BYE")
+    assert peer.wait("BYE").code == 200
+    end = ended(worker, call_id)
+    assert (end.cause, end.answered) == (EndCause.BYE, True)
+
+
+def test_session_timer_below_90_seconds_is_refused(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """An INVITE asking for a 30 s session interval gets 422 with Min-SE: 90."""
+    peer.invite("Supported: timer\r\nSession-Expires: 30\r\n")
+    final = peer.wait("INVITE")
+    assert final.code == 422
+    assert final.header("min-se") == "90"
+    peer.ack(final)
+    registered.drain(0.3)
+    assert not registered.events_named(EventName.INCOMING_CALL)
+
+
+def test_invite_without_sdp_takes_the_answer_from_the_ack(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """The 200 carries our offer; the ACK's answer starts the media."""
+    worker = registered
+    peer.invite(body="")
+    call = incoming(worker)
+    assert worker.request_error(
+        Method.STREAM, {"call_id": call.call_id, "enable": True}
+    ).code == ("sip_error")
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    ok = peer.wait("INVITE")
+    assert ok.code == 200
+    assert "PCMU" in ok.body
+    assert "telephone-event" in ok.body
+    peer.ack(ok, body=sdp(peer.rtp_port(1)))
+    confirmed(worker, call.call_id)
+    assert peer.rtp_arrives(1)
+    worker.request(Method.HANGUP, {"call_id": call.call_id})
+    bye = peer.wait("BYE", request=True)
+    peer.respond(bye, 200)
+    assert ended(worker, call.call_id).cause == EndCause.LOCAL
+
+
+def test_offer_without_a_common_codec_is_refused_with_488(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """An offer of G.729 only gets 488 and never becomes a call."""
+    peer.invite(body=sdp(peer.rtp_port(0), formats=G729_ONLY))
+    final = peer.wait("INVITE")
+    assert final.code == 488
+    peer.ack(final)
+    registered.drain(0.3)
+    assert not registered.events_named(EventName.INCOMING_CALL)
+    assert WorkerStatus.from_wire(registered.request(Method.STATUS)).calls == 0
+
+
+def test_requests_for_an_unknown_dialog_get_481(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """BYE and INFO with a To tag no call has are answered 481."""
+    peer.to_header = f"<{peer.request_uri}>;tag=nosuchdialog"
+    peer.in_dialog("BYE")
+    assert peer.wait("BYE").code == 481
+    peer.in_dialog("INFO", body="1", content_type="application/dtmf")
+    assert peer.wait("INFO").code == 481
+
+
+def test_a_missing_ack_ends_the_call_failed(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """The 200 is retransmitted; without an ACK within 64*T1 we send BYE: failed."""
+    worker = registered
+    peer.invite()
+    call = incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    assert peer.count("INVITE", 200, 2.0) >= 3  # at 0, 0.5 and 1.5 s
+    bye = peer.wait("BYE", request=True, timeout=40)
+    peer.respond(bye, 200)
+    end = ended(worker, call.call_id)
+    assert (end.cause, end.answered) == (EndCause.FAILED, False)
+
+
+def test_calls_past_max_calls_get_486(
+    builtin_worker_factory: BuiltinWorkerFactory, kamailio: Kamailio
+) -> None:
+    """With max_calls 1 a second INVITE is answered 486 while the first rings."""
+    worker = builtin_worker_factory(max_calls=1)
+    register(worker, kamailio)
+    first, second = RawPeer(EXT, worker.sip_port), RawPeer(EXT, worker.sip_port)
+    try:
+        first.invite()
+        call = incoming(worker)
+        second.invite()
+        busy = second.wait("INVITE")
+        assert busy.code == 486
+        second.ack(busy)
+        worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 603})
+        assert first.wait("INVITE").code == 603
+    finally:
+        first.close()
+        second.close()
+
+
+def test_shutdown_hangs_up_every_call(registered: WorkerClient) -> None:
+    """Stopping the worker sends BYE to an answered call and 503 to a ringing one."""
+    worker = registered
+    answered, ringing = RawPeer(EXT, worker.sip_port), RawPeer(EXT, worker.sip_port)
+    try:
+        answered_id = _answered_call(worker, answered)
+        ringing.invite()
+        ringing_call = incoming(worker)
+        worker.request(Method.RING, {"call_id": ringing_call.call_id})
+        ringing.wait("INVITE", code=180)
+        request_id = worker.send(Method.SHUTDOWN)
+        bye = answered.wait("BYE", request=True)
+        answered.respond(bye, 200)
+        refused = ringing.wait("INVITE")
+        assert refused.code == 503
+        ringing.ack(refused)
+        assert worker.wait_response(request_id).error is None
+        assert ended(worker, answered_id).cause == EndCause.LOCAL
+        assert ended(worker, ringing_call.call_id).code == 503
+        assert worker.wait_exit() == 0
+    finally:
+        answered.close()
+        ringing.close()
