@@ -376,3 +376,27 @@ async def test_close_finalises_the_recording_and_stops(
     assert rate == 16000
     assert len(samples) == pytest.approx(duration * rate, abs=1)
     assert recording.close() is None
+    with pytest.raises(RuntimeError, match="closed"):
+        recording.record(str(tmp_path / "third.wav"))
+
+
+async def test_ipv6_sessions_exchange_audio(tmp_path: Path) -> None:
+    try:
+        caller = await MediaSession.open("::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    callee = await MediaSession.open("::1", port_range=(42000, 42100))
+    try:
+        offer = caller.local_offer()
+        assert "c=IN IP6 ::1" in offer
+        caller.apply_answer(callee.answer_offer(offer))
+        assert callee.remote == ("::1", caller.local_port)
+        assert 42000 <= callee.local_port <= 42100
+        caller.start()
+        callee.start()
+        await wait_until(lambda: callee.stats.packets_received >= 5)
+        await wait_until(lambda: caller.stats.packets_received >= 5)
+        assert callee.remote == ("::1", caller.local_port)
+    finally:
+        caller.close()
+        callee.close()

@@ -229,6 +229,8 @@ class MediaSession:
 
         A second call closes the first recording and starts a new file.
         """
+        if self._closed:
+            raise RuntimeError("media session closed")
         recorder = Recorder(path, rate=rate)
         if self._recorder is not None:
             self._recorder.close()
