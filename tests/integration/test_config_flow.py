@@ -10,7 +10,7 @@ from unittest.mock import patch
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, section
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -31,6 +31,7 @@ from custom_components.sip_endpoint.const import (
     CONF_RINGTONE,
     CONF_ROLE,
     CONF_SERVER,
+    CONF_TLS_VERIFY,
     CONF_TRANSPORT,
     CONF_VOLUME,
     CONF_WORKER_PYTHON,
@@ -38,6 +39,10 @@ from custom_components.sip_endpoint.const import (
     REAUTH_SUBENTRY_ID,
     SUBENTRY_TYPE_EXTENSION,
     ExtensionRole,
+)
+from custom_components.sip_endpoint.flow_schemas import (
+    ADVANCED_SECTION,
+    ADVANCED_SETUP_FIELDS,
 )
 from tests.sipbed.kamailio import Kamailio, KamailioFactory
 from tests.sipbed.netutil import free_tcp_port
@@ -105,18 +110,31 @@ def user_input(
         CONF_ROLE: role,
         CONF_EXTENSION: extension,
         CONF_PASSWORD: password if password is not None else f"pw-{extension}",
-        CONF_BIND_HOST: "127.0.0.1",
-        CONF_WORKER_PYTHON: str(worker_python),
+        ADVANCED_SECTION: {
+            CONF_BIND_HOST: "127.0.0.1",
+            CONF_WORKER_PYTHON: str(worker_python),
+        },
     }
     if auth_id is not None:
         fields[CONF_AUTH_ID] = auth_id
     return fields
 
 
-async def start_advanced_flow(hass: HomeAssistant) -> str:
-    """Start the user flow in advanced mode (bind address and interpreter shown)."""
+def changed(fields: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Return user step input with `changes`, advanced fields inside their section."""
+    advanced = {
+        key: value for key, value in changes.items() if key in ADVANCED_SETUP_FIELDS
+    }
+    others = {
+        key: value for key, value in changes.items() if key not in ADVANCED_SETUP_FIELDS
+    }
+    return fields | others | {ADVANCED_SECTION: fields[ADVANCED_SECTION] | advanced}
+
+
+async def start_user_flow(hass: HomeAssistant) -> str:
+    """Start the user flow."""
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER, "show_advanced_options": True}
+        DOMAIN, context={"source": SOURCE_USER}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
@@ -169,23 +187,24 @@ async def sip_500_server(
     transport.close()
 
 
-async def test_user_form_hides_advanced_fields(hass: HomeAssistant) -> None:
-    """The bind address and interpreter fields only show in advanced mode."""
+async def test_user_form_collapses_advanced_fields(hass: HomeAssistant) -> None:
+    """The bind address, interpreter and TLS fields are in a collapsed section."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {}
-    fields = set(form_fields(result))
-    assert {CONF_SERVER, CONF_PORT, CONF_TRANSPORT, CONF_OUTBOUND_PROXY} <= fields
-    assert {CONF_ROLE, CONF_EXTENSION, CONF_AUTH_ID, CONF_PASSWORD} <= fields
-    assert CONF_BIND_HOST not in fields
-    assert CONF_WORKER_PYTHON not in fields
-
-    flow_id = await start_advanced_flow(hass)
-    result = await hass.config_entries.flow.async_configure(flow_id, None)
-    fields = set(form_fields(result))
-    assert {CONF_BIND_HOST, CONF_WORKER_PYTHON} <= fields
+    fields = form_fields(result)
+    names = {str(marker) for marker in fields}
+    assert {CONF_SERVER, CONF_PORT, CONF_TRANSPORT, CONF_OUTBOUND_PROXY} <= names
+    assert {CONF_ROLE, CONF_EXTENSION, CONF_AUTH_ID, CONF_PASSWORD} <= names
+    assert not names & set(ADVANCED_SETUP_FIELDS)
+    advanced = fields[ADVANCED_SECTION]
+    assert isinstance(advanced, section)
+    assert advanced.options == {"collapsed": True}
+    assert {str(marker) for marker in advanced.schema.schema} == set(
+        ADVANCED_SETUP_FIELDS
+    )
 
 
 @pytest.mark.parametrize("role", list(ExtensionRole))
@@ -196,7 +215,7 @@ async def test_user_flow_creates_entry_with_first_extension(
     role: ExtensionRole,
 ) -> None:
     """A working extension leads to its role's options, then an entry that loads."""
-    flow_id = await start_advanced_flow(hass)
+    flow_id = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, user_input(kamailio, worker_python, role=role, extension="2001")
     )
@@ -217,6 +236,7 @@ async def test_user_flow_creates_entry_with_first_extension(
     assert entry.options == {
         CONF_BIND_HOST: "127.0.0.1",
         CONF_WORKER_PYTHON: str(worker_python),
+        CONF_TLS_VERIFY: True,
     }
     (subentry,) = entry.subentries.values()
     assert subentry.subentry_type == SUBENTRY_TYPE_EXTENSION
@@ -249,7 +269,7 @@ async def test_user_flow_wrong_password_then_fixed(
     """401 and 403 answers show the rejected advice; correct credentials then work."""
     caplog.set_level(logging.DEBUG)
     kamailio = kamailio_factory(wrong_password=wrong_password)  # type: ignore[arg-type]
-    flow_id = await start_advanced_flow(hass)
+    flow_id = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, user_input(kamailio, worker_python, password="Wr0ng-s3cret")
     )
@@ -280,7 +300,7 @@ async def test_user_flow_unknown_extension(
 ) -> None:
     """A 404 answer shows that the server does not know the extension."""
     kamailio = kamailio_factory(unknown_user="not_found")
-    flow_id = await start_advanced_flow(hass)
+    flow_id = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, user_input(kamailio, worker_python, extension="3999")
     )
@@ -292,7 +312,7 @@ async def test_user_flow_no_reply_from_server(
     hass: HomeAssistant, worker_python: Path, socket_enabled: None
 ) -> None:
     """A closed TCP port gives the no-reply advice (the stack's local 503)."""
-    flow_id = await start_advanced_flow(hass)
+    flow_id = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id,
         user_input(None, worker_python, transport="tcp", port=free_tcp_port()),
@@ -307,7 +327,7 @@ async def test_user_flow_server_error(
 ) -> None:
     """A 500 answer shows the server error advice (check address and port)."""
     port, responder = sip_500_server
-    flow_id = await start_advanced_flow(hass)
+    flow_id = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, user_input(None, worker_python, port=port)
     )
@@ -319,14 +339,16 @@ async def test_user_flow_server_error(
 async def test_user_flow_no_worker_python(
     hass: HomeAssistant, kamailio: Kamailio, worker_python: Path, tmp_path: Path
 ) -> None:
-    """A configured interpreter that does not exist explains how to create one."""
-    flow_id = await start_advanced_flow(hass)
+    """A configured interpreter that does not exist is refused with how to create one."""
+    flow_id = await start_user_flow(hass)
     missing = tmp_path / "no-venv" / "bin" / "python"
     result = await hass.config_entries.flow.async_configure(
         flow_id,
-        user_input(kamailio, worker_python) | {CONF_WORKER_PYTHON: str(missing)},
+        changed(
+            user_input(kamailio, worker_python), {CONF_WORKER_PYTHON: str(missing)}
+        ),
     )
-    assert result["errors"] == {"base": "no_worker_python"}
+    assert result["errors"] == {CONF_WORKER_PYTHON: "invalid_worker_python"}
     assert placeholders(result)["venv"] == hass.config.path("sip_endpoint_worker")
     assert placeholders(result)["requirement"] == ("pjsua2-python==2.15.1.post1")
 
@@ -335,7 +357,7 @@ async def test_user_flow_unexpected_error(
     hass: HomeAssistant, kamailio: Kamailio, worker_python: Path
 ) -> None:
     """An unexpected failure of the test shows the unknown error (edge case: faked)."""
-    flow_id = await start_advanced_flow(hass)
+    flow_id = await start_user_flow(hass)
     with patch(
         "custom_components.sip_endpoint.flow_validation.probe_registration",
         side_effect=RuntimeError("boom"),
@@ -370,9 +392,9 @@ async def test_user_flow_invalid_fields(
     errors: dict[str, str],
 ) -> None:
     """Malformed fields are refused before any SIP traffic."""
-    flow_id = await start_advanced_flow(hass)
+    flow_id = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, user_input(None, worker_python, port=5060) | changes
+        flow_id, changed(user_input(None, worker_python, port=5060), changes)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
@@ -397,7 +419,7 @@ async def test_user_flow_server_already_configured(
     MockConfigEntry(
         domain=DOMAIN, unique_id=existing, data={CONF_SERVER: host}
     ).add_to_hass(hass)
-    flow_id = await start_advanced_flow(hass)
+    flow_id = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, user_input(None, worker_python, host=host, transport=transport)
     )
@@ -409,12 +431,12 @@ async def test_user_flow_server_already_in_progress(
     hass: HomeAssistant, kamailio: Kamailio, worker_python: Path
 ) -> None:
     """A second flow for a server another flow is setting up aborts."""
-    first = await start_advanced_flow(hass)
+    first = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         first, user_input(kamailio, worker_python)
     )
     assert result["step_id"] == "page"
-    second = await start_advanced_flow(hass)
+    second = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         second, user_input(kamailio, worker_python, extension="2002")
     )
@@ -454,7 +476,7 @@ async def test_user_flow_invalid_role_options(
     errors: dict[str, str],
 ) -> None:
     """Role options are checked; the form comes back with the error."""
-    flow_id = await start_advanced_flow(hass)
+    flow_id = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, user_input(kamailio, worker_python, role=role)
     )

@@ -36,7 +36,11 @@ async def test_diagnostics(
     workers = diagnostics["workers"]
     assert len(workers) == 1
     assert workers[0]["pid"] > 0
-    assert workers[0]["pjsua2"].startswith("2.15")
+    # The test entry configures the pjsua2 interpreter, so auto runs pjsua2.
+    assert (workers[0]["engine"], workers[0]["max_accounts"]) == ("pjsua2", 8)
+    assert workers[0]["engine_version"].startswith("2.15")
+    assert diagnostics["engine"]["name"] == "pjsua2"
+    assert diagnostics["engine"]["max_accounts_per_worker"] == 8
     assert workers[0]["uptime"] >= 0
     assert sorted(workers[0]["ext_ids"]) == sorted(loaded_entry.subentries)
     codes = [exchange["code"] for exchange in diagnostics["registration_exchanges"]]

@@ -12,6 +12,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry, flush_store
 
 from custom_components.sip_endpoint.const import (
+    CONF_ENGINE,
     CONF_PORT_MAX,
     CONF_PORT_MIN,
     CONF_WORKER_PYTHON,
@@ -89,10 +90,15 @@ async def test_missing_worker_python_retries_with_repair(
     kamailio: Kamailio,
     make_entry: Callable[..., MockConfigEntry],
 ) -> None:
-    """Without a usable interpreter the entry retries and a repair explains why."""
+    """The pjsua2 engine without a usable interpreter retries; a repair explains why."""
     entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
     hass.config_entries.async_update_entry(
-        entry, options={**entry.options, CONF_WORKER_PYTHON: "/nonexistent/python3.12"}
+        entry,
+        options={
+            **entry.options,
+            CONF_ENGINE: "pjsua2",
+            CONF_WORKER_PYTHON: "/nonexistent/python3.12",
+        },
     )
 
     assert not await hass.config_entries.async_setup(entry.entry_id)

@@ -12,6 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sip_endpoint.const import (
     CONF_BIND_HOST,
+    CONF_ENGINE,
     CONF_EXPIRY,
     CONF_KEEPALIVE,
     CONF_KEEPALIVE_INTERVAL,
@@ -19,6 +20,7 @@ from custom_components.sip_endpoint.const import (
     CONF_PORT_MIN,
     CONF_RESTRICT_SOURCES,
     CONF_SERVER,
+    CONF_TLS_VERIFY,
     CONF_WORKER_PYTHON,
     DOMAIN,
 )
@@ -54,6 +56,7 @@ def entry(hass: HomeAssistant) -> MockConfigEntry:
 def options_input(**changes: Any) -> dict[str, Any]:
     """Return a complete options form input."""
     return {
+        CONF_ENGINE: "auto",
         CONF_KEEPALIVE: "sip_options",
         CONF_KEEPALIVE_INTERVAL: 20,
         CONF_EXPIRY: 600,
@@ -61,6 +64,7 @@ def options_input(**changes: Any) -> dict[str, Any]:
         CONF_PORT_MAX: 5080,
         CONF_BIND_HOST: "127.0.0.1",
         CONF_RESTRICT_SOURCES: False,
+        CONF_TLS_VERIFY: True,
     } | changes
 
 
@@ -75,6 +79,7 @@ async def test_options_form_shows_engine_defaults(
         str(key): key.default() for key in form_fields(result) if callable(key.default)
     }
     assert defaults == {
+        CONF_ENGINE: "auto",
         CONF_KEEPALIVE: "double_crlf",
         CONF_KEEPALIVE_INTERVAL: 30,
         CONF_EXPIRY: 300,
@@ -82,6 +87,7 @@ async def test_options_form_shows_engine_defaults(
         CONF_PORT_MAX: 5199,
         CONF_BIND_HOST: "0.0.0.0",
         CONF_RESTRICT_SOURCES: True,
+        CONF_TLS_VERIFY: True,
     }
     assert placeholders(result)["venv"] == hass.config.path("sip_endpoint_worker")
 
