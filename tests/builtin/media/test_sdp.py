@@ -81,6 +81,14 @@ def test_answer_follows_the_offerers_codec_order() -> None:
     assert "a=rtpmap:8 PCMA/8000" in answer
 
 
+def test_answer_states_event_codes_only_when_offered() -> None:
+    offer = sdp("m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000")
+    answer, params = SdpNegotiator("127.0.0.1", 30000).answer(offer)
+    assert params.dtmf_payload_type == 101
+    assert "a=rtpmap:101 telephone-event/8000" in answer
+    assert "a=fmtp" not in answer
+
+
 def test_answer_accepts_g711_on_a_dynamic_payload_type() -> None:
     offer = sdp(
         "m=audio 40000 RTP/AVP 97 9\r\na=rtpmap:97 pcmu/8000\r\na=rtpmap:9 G722/8000"

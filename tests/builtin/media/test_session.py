@@ -204,6 +204,22 @@ async def test_symmetric_rtp_answers_where_packets_come_from(
     assert {p.payload_type for p in packets} == {0}
 
 
+async def test_accept_any_source_latches_a_peer_behind_nat(peer: socket.socket) -> None:
+    session = await MediaSession.open(HOST, accept_any_source=True)
+    try:
+        # The SDP names another host than the packets come from (loopback only here).
+        session.answer_offer(offer_to(40000).replace("127.0.0.1", "127.0.0.2"))
+        assert session.remote == ("127.0.0.2", 40000)
+        session.start()
+        peer.sendto(
+            RtpPacket(0, 1, 0, 99, b"\xff").encode(), (HOST, session.local_port)
+        )
+        await wait_until(lambda: session.remote == peer.getsockname())
+        assert len(await receive_packets(peer, 2)) == 2
+    finally:
+        session.close()
+
+
 async def test_tone_played_on_one_side_is_recorded_on_the_other(
     pair: tuple[MediaSession, MediaSession], tmp_path: Path
 ) -> None:
@@ -329,10 +345,12 @@ async def test_hold_stops_sending_but_playback_still_ends(
     session.start()
     await wait_until(lambda: bool(done))
     assert session.stats.packets_sent == 0
+    assert session.direction == "recvonly"
     # The peer takes us off hold with a re-INVITE.
     session.answer_offer(offer_to(peer.getsockname()[1], "a=sendrecv"))
     packets = await receive_packets(peer, 2)
     assert packets[0].marker
+    assert session.direction == "sendrecv"
 
 
 async def test_reinvite_moves_the_stream(

@@ -365,13 +365,10 @@ class SdpNegotiator:
                 f"a=rtpmap:{payload_type} {codec}/8000",
             ]
             if dtmf is not None:
-                events = media.fmtp.get(dtmf, "")
-                if not events or not _EVENTS.fullmatch(events):
-                    events = "0-16"
-                lines += [
-                    f"a=rtpmap:{dtmf} telephone-event/8000",
-                    f"a=fmtp:{dtmf} {events}",
-                ]
+                lines.append(f"a=rtpmap:{dtmf} telephone-event/8000")
+                events = media.fmtp.get(dtmf)
+                if events is not None and _EVENTS.fullmatch(events):
+                    lines.append(f"a=fmtp:{dtmf} {events}")
             lines += [f"a=ptime:{PTIME}", f"a={ours}"]
         params = MediaParams(
             remote=remote,

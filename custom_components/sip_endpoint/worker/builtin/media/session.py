@@ -8,7 +8,10 @@ Public API (stable: names are only ever added)::
     session = await MediaSession.open(bind_host, port_range=(10000, 20000))
         # binds one UDP socket for RTP: an even free port of the inclusive range, or one
         # the OS chooses; OSError when none is free. `advertise_host=` sets the address
-        # written into SDP when it differs from bind_host (default: bind_host).
+        # written into SDP when it differs from bind_host (default: bind_host);
+        # ValueError when that address is 0.0.0.0 or ::. accept_any_source=True
+        # latches the first RTP source from any host (peers behind NAT that
+        # advertise a private address); by default only the SDP's host is heard.
     session.local_host, session.local_port   # where the peer sends RTP
     session.local_offer() -> str             # SDP offer (outbound INVITE, or a re-offer)
     session.answer_offer(offer_sdp) -> str   # SDP answer; raises SdpError (answer 488),
@@ -33,9 +36,16 @@ Public API (stable: names are only ever added)::
                                              # DtmfUnavailableError without telephone-event
     session.codec -> str | None              # "PCMU" or "PCMA" once negotiated
     session.remote -> tuple[str, int] | None # where RTP goes (latched source once heard)
+    session.direction -> str | None          # ours: sendrecv/sendonly/recvonly/inactive
     session.stats -> MediaStats              # packets and bytes both ways, send intervals
     session.close() -> float | None          # stops everything, closes the socket;
-                                             # the recording's duration in seconds, if any
+                                             # the recording's duration in seconds, if any;
+                                             # idempotent (None the second time)
+
+Callbacks (on_done, on_dtmf, the stream) run on the loop thread inside the media clock
+or the socket's receive handler; an exception in one is logged, never raised into the
+media. A callback may call any method, close() included. After close(), start() and
+record() raise RuntimeError.
 """
 
 import asyncio
@@ -69,6 +79,12 @@ SEND_INTERVALS_KEPT = 3000
 STREAM_RATE = 16000
 _SILENCE = bytes(FRAME_BYTES)
 _STATIC_CODECS = {0: "PCMU", 8: "PCMA"}
+_DIRECTIONS = {
+    (True, True): "sendrecv",
+    (True, False): "sendonly",
+    (False, True): "recvonly",
+    (False, False): "inactive",
+}
 
 
 @dataclass(slots=True)
@@ -104,9 +120,12 @@ class MediaSession:
 
     on_dtmf: Callable[[str], None] | None
 
-    def __init__(self, rtp: RtpSocket, advertise_host: str) -> None:
+    def __init__(
+        self, rtp: RtpSocket, advertise_host: str, *, accept_any_source: bool = False
+    ) -> None:
         """Wrap a bound RTP socket; use `open`."""
         self._rtp = rtp
+        self._accept_any_source = accept_any_source
         self._negotiator = SdpNegotiator(advertise_host, rtp.local_address[1])
         self._params: MediaParams | None = None
         self._codec: G711 | None = None
@@ -135,13 +154,14 @@ class MediaSession:
         *,
         port_range: tuple[int, int] | None = None,
         advertise_host: str | None = None,
+        accept_any_source: bool = False,
     ) -> "MediaSession":
         """Bind the RTP socket and return a session that is not started yet."""
         host = advertise_host or bind_host
         if ipaddress.ip_address(host).is_unspecified:
             raise ValueError("an address to advertise in SDP is needed")
         rtp = await RtpSocket.open(bind_host, port_range)
-        return cls(rtp, host)
+        return cls(rtp, host, accept_any_source=accept_any_source)
 
     @property
     def local_host(self) -> str:
@@ -178,7 +198,11 @@ class MediaSession:
             self._decoders.pop(params.dtmf_payload_type, None)
         else:
             self._dtmf_out.clear()
-        self._rtp.set_remote(params.remote, frozenset(accepted))
+        self._rtp.set_remote(
+            params.remote,
+            frozenset(accepted),
+            accept_any_source=self._accept_any_source,
+        )
         self._marker = True
 
     def start(self) -> None:
@@ -257,6 +281,17 @@ class MediaSession:
     def codec(self) -> str | None:
         """Return the negotiated codec ("PCMU" or "PCMA"), None before negotiation."""
         return self._params.codec if self._params is not None else None
+
+    @property
+    def direction(self) -> str | None:
+        """Return our direction ("sendrecv", "sendonly", "recvonly", "inactive").
+
+        None before negotiation; "sendonly" also when the peer holds us.
+        """
+        params = self._params
+        if params is None:
+            return None
+        return _DIRECTIONS[params.send, params.receive]
 
     @property
     def remote(self) -> tuple[str, int] | None:
