@@ -56,7 +56,10 @@ def _options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--slow", type=float, default=0.0)
     parser.add_argument("--ignore-shutdown", action="store_true")
     parser.add_argument(
-        "--register", default="ok", choices=["ok", "no_reply", "silent"]
+        "--register",
+        default="ok",
+        choices=["ok", "no_reply", "silent", "tls_invalid_once"],
+        help="tls_invalid_once: the first REGISTER of each account fails TLS",
     )
     parser.add_argument("--incoming-call", action="store_true")
     parser.add_argument("--die-if-exists", default="")
@@ -116,6 +119,7 @@ class FakeWorker:
         """Remember the misbehaviours to show."""
         self.options = options
         self.accounts: dict[str, dict[str, Any]] = {}
+        self.registered_once: set[str] = set()
         self.calls = 0
 
     def garbage(self) -> None:
@@ -175,7 +179,16 @@ class FakeWorker:
             return
         _registration(ext_id, 100, "Trying", "registering", 0)
         mode = self.options.register
-        if mode == "ok":
+        if mode == "tls_invalid_once" and ext_id not in self.registered_once:
+            self.registered_once.add(ext_id)
+            _registration(
+                ext_id,
+                503,
+                "certificate verify failed: unable to get local issuer certificate",
+                "tls_certificate_invalid",
+                0,
+            )
+        elif mode in ("ok", "tls_invalid_once"):
             if params["password"] != f"pw-{params['auth_id']}":
                 _registration(ext_id, 403, "Forbidden", "rejected_by_server", 0)
             else:
