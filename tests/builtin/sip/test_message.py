@@ -600,6 +600,14 @@ def test_header_value_count_bound() -> None:
         message.headers.get_all("route")
     with pytest.raises(SipParseError):
         parse_message(request_bytes(b"Route: " + values.encode()))
+    plain = ",".join(["INVITE"] * (MAX_HEADER_VALUES + 2))  # no quotes or <>
+    message.headers.add("Allow", plain)
+    with pytest.raises(SipParseError):
+        message.headers.get_all("allow")
+    assert (
+        len(split_header_values(",".join(["A"] * MAX_HEADER_VALUES)))
+        == MAX_HEADER_VALUES
+    )
 
 
 def test_stream_framing() -> None:

@@ -329,6 +329,11 @@ def unquote_string(text: str) -> str:
 
 def _split_top_level(text: str, separator: str) -> list[str]:
     """Split at ``separator`` outside quoted strings and ``<...>``."""
+    if '"' not in text and "<" not in text:
+        plain = text.split(separator, MAX_HEADER_VALUES + 1)
+        if len(plain) > MAX_HEADER_VALUES + 1:
+            raise SipParseError("too many values")
+        return plain
     parts: list[str] = []
     start = 0
     in_quote = False
@@ -727,7 +732,8 @@ class Headers:
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         """Start with ``items`` (name, value) pairs."""
-        self._items: list[tuple[str, str]] = []
+        # (lookup key, name as written out, value)
+        self._items: list[tuple[str, str, str]] = []
         for name, value in items:
             self.add(name, value)
 
@@ -736,11 +742,11 @@ class Headers:
         if not isinstance(name, str):
             return False
         key = _key(name)
-        return any(_key(item) == key for item, _ in self._items)
+        return any(item[0] == key for item in self._items)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         """Iterate over (name, value) pairs in order."""
-        return iter(list(self._items))
+        return iter(self.items())
 
     def __len__(self) -> int:
         """Return the number of header lines."""
@@ -748,11 +754,11 @@ class Headers:
 
     def __repr__(self) -> str:
         """Return a debugging representation."""
-        return f"Headers({self._items!r})"
+        return f"Headers({self.items()!r})"
 
     def items(self) -> list[tuple[str, str]]:
         """Return the (name, value) pairs in order."""
-        return list(self._items)
+        return [(name, value) for _, name, value in self._items]
 
     def copy(self) -> Headers:
         """Return an independent copy."""
@@ -764,22 +770,24 @@ class Headers:
         """Append a header line (the name is stored in its usual spelling)."""
         if _CTL_RE.search(name) or _LINE_BREAK_RE.search(value):
             raise ValueError("line breaks in a header")
-        self._items.append((canonical_header_name(name), value.strip()))
+        self._append_parsed(name, value.strip())
 
     def _append_parsed(self, name: str, value: str) -> None:
         """Append a parsed line as it came (quoted control characters included)."""
-        self._items.append((canonical_header_name(name), value))
+        self._items.append((_key(name), canonical_header_name(name), value))
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of this header by one (at the first one's place)."""
         key = _key(name)
-        for index, (item, _) in enumerate(self._items):
-            if _key(item) == key:
-                self._items[index] = (canonical_header_name(name), value.strip())
+        for index, item in enumerate(self._items):
+            if item[0] == key:
+                if _LINE_BREAK_RE.search(value):
+                    raise ValueError("line breaks in a header")
+                self._items[index] = (key, canonical_header_name(name), value.strip())
                 self._items = [
                     pair
                     for position, pair in enumerate(self._items)
-                    if position <= index or _key(pair[0]) != key
+                    if position <= index or pair[0] != key
                 ]
                 return
         self.add(name, value)
@@ -787,20 +795,25 @@ class Headers:
     def remove(self, name: str) -> None:
         """Remove every line of this header."""
         key = _key(name)
-        self._items = [pair for pair in self._items if _key(pair[0]) != key]
+        self._items = [item for item in self._items if item[0] != key]
 
     def get(self, name: str) -> str | None:
         """Return the first line's value of a header, or None."""
         key = _key(name)
-        for item, value in self._items:
-            if _key(item) == key:
-                return value
+        for item in self._items:
+            if item[0] == key:
+                return item[2]
         return None
 
     def get_lines(self, name: str) -> list[str]:
         """Return the values of every line of a header, unsplit."""
         key = _key(name)
-        return [value for item, value in self._items if _key(item) == key]
+        return [item[2] for item in self._items if item[0] == key]
+
+    def count(self, name: str) -> int:
+        """Return how many lines of this header there are."""
+        key = _key(name)
+        return sum(1 for item in self._items if item[0] == key)
 
     def get_all(self, name: str) -> list[str]:
         """Return every value of a header; list headers are split at commas."""
@@ -836,8 +849,8 @@ class SipMessage:
         lines = [self._start_line()]
         lines.extend(
             f"{name}: {value}"
-            for name, value in self.headers.items()
-            if _key(name) != "content-length"
+            for key, name, value in self.headers._items  # noqa: SLF001
+            if key != "content-length"
         )
         lines.append(f"Content-Length: {len(self.body)}")
         head = "\r\n".join(lines) + "\r\n\r\n"
@@ -1077,9 +1090,12 @@ def _check_common(headers: Headers) -> None:
     for name in ("call-id", "cseq", "from", "to"):
         if name not in headers:
             raise SipParseError(f"missing {canonical_header_name(name)}")
-    for name in _SINGLE_HEADERS:
-        if len(headers.get_lines(name)) > 1:
-            raise SipParseError(f"duplicate {canonical_header_name(name)}")
+    seen: set[str] = set()
+    for key, _, _ in headers._items:  # noqa: SLF001
+        if key in _SINGLE_HEADERS:
+            if key in seen:
+                raise SipParseError(f"duplicate {canonical_header_name(key)}")
+            seen.add(key)
     if not headers.get_all("via"):
         raise SipParseError("missing Via")
     for value in headers.get_all("via"):
