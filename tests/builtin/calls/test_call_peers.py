@@ -1,0 +1,168 @@
+"""Built-in calls with real peers: Kamailio in between, baresip at the other end.
+
+Beyond the conformance suite (tests/worker, run on both engines): an INVITE that the
+proxy challenges with 407, a page over TCP, and a re-INVITE (hold and resume) from a
+real user agent in the middle of a call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from custom_components.sip_endpoint.protocol.payloads import (
+    CallStarted,
+    EndCause,
+    EventName,
+    Method,
+    RecordingDone,
+)
+from custom_components.sip_endpoint.protocol.status import RegistrationStatus
+from tests.sipbed.audio import (
+    dominant_frequency,
+    read_pcm,
+    rms,
+    trim_silence,
+    write_tone,
+)
+from tests.sipbed.kamailio import AuthOptions
+from tests.worker.client import account_params
+
+from .conftest import EXT, EXT_ID, confirmed, ended, incoming
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.sipbed.baresip import Baresip, BaresipFactory
+    from tests.sipbed.kamailio import Kamailio, KamailioFactory
+    from tests.worker.client import WorkerClient
+
+    from .conftest import BuiltinWorkerFactory
+
+CALLER_TONE_HZ = 1000.0  # what the baresip fixture sends
+PLAY_TONE_HZ = 440.0
+_DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+
+
+def _assert_tone(samples: list[int], rate: int, frequency: float) -> None:
+    loud = trim_silence(samples)
+    assert len(loud) > rate // 2, "less than half a second of audio"
+    steady = loud[rate // 10 : rate // 10 + rate]
+    assert rms(steady) > 0.05
+    assert abs(dominant_frequency(steady, rate) - frequency) < 15
+
+
+def _phone(factory: BaresipFactory, registrar: Kamailio, user: str = "9001") -> Baresip:
+    phone = factory(user=user, password=f"pw-{user}", registrar=registrar)
+    phone.wait_registered()
+    return phone
+
+
+def test_make_call_answers_the_proxys_407(
+    builtin_worker_factory: BuiltinWorkerFactory,
+    kamailio_factory: KamailioFactory,
+    baresip_factory: BaresipFactory,
+    tmp_path: Path,
+) -> None:
+    """Kamailio challenges our INVITE (qop=auth); we answer once and are heard."""
+    kamailio = kamailio_factory(auth=AuthOptions(qop=True, invite_challenge=True))
+    worker = builtin_worker_factory()
+    worker.request(
+        Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
+    )
+    worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
+    callee = _phone(baresip_factory, kamailio)
+    tone = write_tone(tmp_path / "announce.wav", PLAY_TONE_HZ, 1.5)
+    started = CallStarted.from_wire(
+        worker.request(
+            Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9001", "play": str(tone)}
+        )
+    )
+    assert "2040@" in callee.wait_incoming()
+    callee.accept()
+    confirmed(worker, started.call_id)
+    end = ended(worker, started.call_id)
+    assert (end.cause, end.answered) == (EndCause.LOCAL, True)
+    callee.wait_closed()
+    heard = callee.recording
+    assert heard is not None
+    _assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
+
+
+def test_page_over_tcp(
+    builtin_worker_factory: BuiltinWorkerFactory,
+    kamailio_factory: KamailioFactory,
+    baresip_factory: BaresipFactory,
+    tmp_path: Path,
+) -> None:
+    """An extension registered over TCP takes a call, records it, sees its BYE."""
+    kamailio = kamailio_factory()
+    worker = builtin_worker_factory()
+    worker.request(
+        Method.ADD_ACCOUNT,
+        account_params(EXT, kamailio.host, kamailio.port, transport="tcp"),
+    )
+    worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
+    caller = _phone(baresip_factory, kamailio)
+    caller.dial(EXT)
+    call = incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    caller.wait_established()
+    confirmed(worker, call.call_id)
+    recording = tmp_path / "tcp.wav"
+    worker.request(Method.RECORD, {"call_id": call.call_id, "path": str(recording)})
+    worker.drain(1.5)
+    caller.hangup()
+    end = ended(worker, call.call_id)
+    assert (end.cause, end.answered) == (EndCause.BYE, True)
+    done = RecordingDone.from_wire(worker.wait_event(EventName.RECORDING_DONE).data)
+    assert done.duration > 1.0
+    _assert_tone(*read_pcm(recording), CALLER_TONE_HZ)
+
+
+def test_hold_and_resume_from_a_real_phone(
+    registered: WorkerClient, kamailio: Kamailio, baresip_factory: BaresipFactory
+) -> None:
+    """Baresip's hold and resume re-INVITEs get 200 with the mirrored direction.
+
+    (baresip 1.0 stops writing its received-audio file at a hold, so the audio after
+    the resume is not checked through it.)
+    """
+    worker = registered
+    caller = _phone(baresip_factory, kamailio)
+    caller.dial(EXT)
+    call = incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    caller.wait_established()
+    confirmed(worker, call.call_id)
+    caller.command("hold")
+    worker.drain(1.0)
+    caller.command("resume")
+    worker.drain(1.0)
+    assert worker.request(Method.STATUS)["calls"] == 1
+    assert not worker.events_named(EventName.CALL_ENDED)
+    assert _invite_answers(caller.log_path.read_text(errors="replace")) == [
+        "sendrecv",
+        "recvonly",
+        "sendrecv",
+    ]
+    caller.hangup()
+    assert ended(worker, call.call_id).cause == EndCause.BYE
+
+
+def _invite_answers(log: str) -> list[str]:
+    """Return the SDP direction of each 200 OK to an INVITE in a baresip log."""
+    directions: list[str] = []
+    for block in log.split("#\n")[1:]:
+        lines = block.splitlines()
+        if len(lines) < 2 or not lines[1].startswith("SIP/2.0 200"):
+            continue
+        if not any(
+            line.startswith("CSeq:") and line.endswith("INVITE") for line in lines
+        ):
+            continue
+        directions.extend(
+            line[2:]
+            for line in lines
+            if line.startswith("a=") and line[2:] in _DIRECTIONS
+        )
+    return directions
