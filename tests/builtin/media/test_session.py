@@ -8,6 +8,7 @@ import socket
 import struct
 import subprocess
 
+from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.sip_endpoint.worker.builtin.media.rtp import (
@@ -418,3 +419,64 @@ async def test_ipv6_sessions_exchange_audio(tmp_path: Path) -> None:
     finally:
         caller.close()
         callee.close()
+
+
+DATAGRAMS = st.one_of(
+    st.builds(
+        RtpPacket,
+        payload_type=st.sampled_from([0, 8, 101, 13, 127]),
+        sequence=st.integers(0, 65535),
+        timestamp=st.integers(0, 2**32 - 1),
+        ssrc=st.integers(0, 3),
+        payload=st.binary(max_size=400),
+        marker=st.booleans(),
+    ).map(RtpPacket.encode),
+    st.binary(max_size=100),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(DATAGRAMS, st.integers(0, 3)), max_size=60))
+def test_fuzzed_packets_never_break_the_session(
+    datagrams: list[tuple[bytes, int]],
+) -> None:
+    async def scenario() -> None:
+        session = await MediaSession.open(HOST)
+        digits: list[str] = []
+        chunks: list[bytes] = []
+        session.on_dtmf = digits.append
+        session.set_stream(lambda pcm, rate: chunks.append(pcm))
+        session.answer_offer(offer_to(9))
+        rtp = session._rtp
+        try:
+            for data, ticks in datagrams:
+                rtp.datagram_received(data, (HOST, 9))
+                for _ in range(ticks):
+                    session._tick(0)
+        finally:
+            session.close()
+        assert set("".join(digits)) <= set("0123456789*#ABCD")
+        assert all(len(chunk) == 640 for chunk in chunks[1:])
+        assert session.stats.packets_received <= len(datagrams)
+
+    asyncio.run(scenario())
+
+
+async def test_a_stalled_loop_keeps_the_recordings_time(
+    sessions: Callable[[], "asyncio.Future[MediaSession]"],
+    peer: socket.socket,
+    tmp_path: Path,
+) -> None:
+    session = await sessions()
+    session.answer_offer(offer_to(peer.getsockname()[1]))
+    session.record(str(tmp_path / "stall.wav"))
+    session._tick(0)
+    session._tick(10)
+    session._tick(500)
+    first, second, third = await receive_packets(peer, 3)
+    assert second.timestamp == first.timestamp + 11 * 160
+    assert third.timestamp == second.timestamp + 501 * 160
+    assert second.marker
+    assert third.marker
+    duration = session.close()
+    assert duration == pytest.approx((1 + 11 + 51) * 0.02)

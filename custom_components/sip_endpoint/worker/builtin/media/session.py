@@ -76,6 +76,7 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 SEND_INTERVALS_KEPT = 3000
+MAX_REPLAYED_FRAMES = 50
 STREAM_RATE = 16000
 _SILENCE = bytes(FRAME_BYTES)
 _STATIC_CODECS = {0: "PCMU", 8: "PCMA"}
@@ -342,8 +343,12 @@ class MediaSession:
     def _tick(self, skipped: int) -> None:
         """Send this tick's packet and pass this tick's received audio on."""
         if skipped:
+            # The loop stalled: the RTP clock moves on, and the recording and stream
+            # get the missed frames (up to a second) so they keep the call's time.
             self._timestamp += FRAME_SAMPLES * skipped
             self._marker = True
+            for _ in range(min(skipped, MAX_REPLAYED_FRAMES)):
+                self._receive()
         self._send()
         self._timestamp = (self._timestamp + FRAME_SAMPLES) % (1 << 32)
         self._receive()
