@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_socket  # type: ignore[import-untyped]
 
+from custom_components.sip_endpoint.worker.builtin.sip import (
+    transport as transport_module,
+)
 from custom_components.sip_endpoint.worker.builtin.sip.message import (
     MAX_MESSAGE_BYTES,
     Headers,
@@ -581,3 +584,54 @@ async def test_udp_and_tcp_over_ipv6_loopback() -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_idle_inbound_connection_is_closed_but_ours_is_kept(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    a, _inbox_a, b, inbox_b = pair
+    b.idle_timeout = 0.2
+    a.idle_timeout = 0.2
+    reader, writer = await raw_tcp(b.port)
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # b closed it: idle
+    writer.close()
+    # a's own connection to b is not closed by a for idleness; b closes its side
+    # (inbound there) and a notices; a request afterwards opens a new one.
+    first = await a.send(
+        options("tcp", a.port, call_id="one"), Target("tcp", HOST, b.port)
+    )
+    assert first is not None
+    assert not first.inbound
+    await inbox_b.get()
+    for _ in range(100):
+        if first.closed:
+            break
+        await asyncio.sleep(0.05)
+    assert first.closed
+    second = await a.send(
+        options("tcp", a.port, call_id="two"), Target("tcp", HOST, b.port)
+    )
+    assert second is not first
+    message, _ = await inbox_b.get()
+    assert message.call_id == "two"
+
+
+async def test_inbound_connection_limit(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, _inbox_a, b, inbox_b = pair
+    monkeypatch.setattr(transport_module, "MAX_CONNECTIONS", 2)
+    kept = [await raw_tcp(b.port) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    reader, writer = await raw_tcp(b.port)
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # refused: over the limit
+    writer.close()
+    for _, kept_writer in kept:
+        kept_writer.write(options("tcp", 5060, call_id="kept").to_bytes())
+        await kept_writer.drain()
+    assert [(await inbox_b.get())[0].call_id for _ in kept] == ["kept", "kept"]
+    # Connections b opens itself are not limited.
+    assert await b.send(options("tcp", b.port), Target("tcp", HOST, a.port)) is not None
+    for _, kept_writer in kept:
+        kept_writer.close()

@@ -34,7 +34,10 @@ tls_context=None)``: ``server_name`` is the TLS host name to verify and send as 
 ``client_tls_context(verify=True, ca_file=None) -> ssl.SSLContext``.
 ``TransportError(reason)``; ``TlsVerificationError(TransportError)`` carries the ssl
 reason ("certificate verify failed: ...", hostname mismatch, expired).
-``KEEPALIVE_PING``, ``KEEPALIVE_PONG``, ``MAX_CONNECTIONS``.
+``KEEPALIVE_PING``, ``KEEPALIVE_PONG``, ``MAX_CONNECTIONS`` (connections peers open
+to us; ours are not limited), ``IDLE_TIMEOUT`` (a peer's connection that sends
+nothing for that long is closed; attribute ``idle_timeout`` on the layer). A
+``Connection`` also has ``inbound`` (True when the peer opened it).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ _LOGGER = logging.getLogger(__name__)
 KEEPALIVE_PING: Final = b"\r\n\r\n"
 KEEPALIVE_PONG: Final = b"\r\n"
 MAX_CONNECTIONS: Final = 512
+IDLE_TIMEOUT: Final = 900.0
 CONNECT_TIMEOUT: Final = 10.0
 _TRANSPORTS: Final = ("udp", "tcp", "tls")
 
@@ -160,14 +164,24 @@ def _tls_error(err: BaseException) -> TransportError:
 class Connection(asyncio.Protocol):
     """One TCP or TLS connection, framed by Content-Length."""
 
-    def __init__(self, layer: SipTransportLayer, transport_name: str) -> None:
-        """Belong to ``layer``; ``transport_name`` is tcp or tls."""
+    def __init__(
+        self, layer: SipTransportLayer, transport_name: str, *, inbound: bool = True
+    ) -> None:
+        """Belong to ``layer``; ``transport_name`` is tcp or tls.
+
+        ``inbound`` connections (opened by the peer) count against
+        :data:`MAX_CONNECTIONS` and are closed after :data:`IDLE_TIMEOUT` seconds
+        without a byte received.
+        """
         self._layer = layer
         self.transport = transport_name
+        self.inbound = inbound
         self.remote: tuple[str, int] = ("", 0)
         self.closed = False
         self._stream: asyncio.Transport | None = None
         self._buffer = bytearray()
+        self._last_data = 0.0
+        self._idle_handle: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         """Return a short description."""
@@ -186,13 +200,36 @@ class Connection(asyncio.Protocol):
             peer = transport.get_extra_info("peername")
             self.remote = (str(peer[0]), int(peer[1])) if peer else ("", 0)
             self._layer.connection_opened(self)
+            if self.inbound and not self.closed:
+                loop = asyncio.get_running_loop()
+                self._last_data = loop.time()
+                self._idle_handle = loop.call_later(
+                    self._layer.idle_timeout, self._check_idle
+                )
         except Exception:
             _LOGGER.exception("SIP connection setup failed")
             self.close()
 
+    def _check_idle(self) -> None:
+        self._idle_handle = None
+        if self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        idle = loop.time() - self._last_data
+        if idle >= self._layer.idle_timeout:
+            _LOGGER.debug("Closing idle %r", self)
+            self.close()
+            return
+        self._idle_handle = loop.call_later(
+            self._layer.idle_timeout - idle, self._check_idle
+        )
+
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the connection."""
         try:
+            if self._idle_handle is not None:
+                self._idle_handle.cancel()
+                self._idle_handle = None
             self.closed = True
             self._buffer.clear()
             self._layer.connection_closed(self)
@@ -214,6 +251,8 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Frame messages: skip keep-alives, answer pings, drop broken framing."""
         try:
+            if self.inbound:
+                self._last_data = asyncio.get_running_loop().time()
             self._buffer += data
             self._drain()
         except Exception:
@@ -302,6 +341,7 @@ class SipTransportLayer:
         self._connecting: dict[tuple[str, str, int], asyncio.Future[Connection]] = {}
         self._closing = False
         self.source_filter: Callable[[str], bool] | None = None
+        self.idle_timeout = IDLE_TIMEOUT
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -388,7 +428,10 @@ class SipTransportLayer:
 
     def connection_opened(self, connection: Connection) -> None:
         """Register a new connection (ours or the peer's)."""
-        if self._closing or len(self._all) >= MAX_CONNECTIONS:
+        if self._closing or (
+            connection.inbound
+            and sum(1 for other in self._all if other.inbound) >= MAX_CONNECTIONS
+        ):
             _LOGGER.warning("Refusing %r: too many connections", connection)
             connection.close()
             return
@@ -449,7 +492,7 @@ class SipTransportLayer:
         try:
             _, protocol = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: Connection(self, transport),
+                    lambda: Connection(self, transport, inbound=False),
                     host,
                     target.port,
                     ssl=context,
