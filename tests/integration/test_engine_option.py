@@ -8,7 +8,8 @@ from pathlib import Path
 import sys
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -20,23 +21,28 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.sip_endpoint.const import (
+    CONF_AUTH_ID,
     CONF_BIND_HOST,
     CONF_ENGINE,
     CONF_EXPIRY,
+    CONF_EXTENSION,
     CONF_KEEPALIVE,
     CONF_KEEPALIVE_INTERVAL,
     CONF_PORT,
     CONF_PORT_MAX,
     CONF_PORT_MIN,
     CONF_RESTRICT_SOURCES,
+    CONF_ROLE,
     CONF_SERVER,
     CONF_TLS_CA_FILE,
     CONF_TLS_VERIFY,
+    CONF_TRANSPORT,
     CONF_WORKER_PYTHON,
     DOMAIN,
     ExtensionRole,
 )
 from custom_components.sip_endpoint.engine.models import EngineOptions
+from custom_components.sip_endpoint.flow_schemas import ADVANCED_SECTION
 from custom_components.sip_endpoint.settings import async_warn_unverified_tls
 from tests.sipbed.kamailio import Kamailio, KamailioFactory
 from tests.sipbed.tls import CertificateSet, make_certificates
@@ -44,6 +50,7 @@ from tests.sipbed.tls import CertificateSet, make_certificates
 from .flow_helpers import (
     TRANSLATIONS_PATH,
     flow_translations_checked,
+    placeholders,
     placeholders_used,
 )
 from .helpers import async_wait_for_state, state_of
@@ -222,6 +229,44 @@ async def test_bad_ca_file_is_refused(
     )
     assert result["errors"] == {CONF_TLS_CA_FILE: "invalid_tls_ca_file"}
     assert options_entry.options == {}
+
+
+async def test_setup_with_a_pbx_of_its_own_ca(
+    hass: HomeAssistant,
+    kamailio_factory: KamailioFactory,
+    certificates: CertificateSet,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The first registration says the certificate was refused; its CA file fixes it."""
+    pbx = kamailio_factory(tls_certificate=certificates.server("valid"))
+    user_input: dict[str, Any] = {
+        CONF_SERVER: pbx.host,
+        CONF_PORT: pbx.tls_port,
+        CONF_TRANSPORT: "tls",
+        CONF_ROLE: ExtensionRole.PAGE,
+        CONF_EXTENSION: "2001",
+        CONF_AUTH_ID: "2001",
+        CONF_PASSWORD: "pw-2001",
+        ADVANCED_SECTION: {CONF_BIND_HOST: "127.0.0.1", CONF_TLS_VERIFY: True},
+    }
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    with without_pjsua2(monkeypatch, tmp_path / "empty-path"):
+        refused = await hass.config_entries.flow.async_configure(
+            result["flow_id"], user_input
+        )
+        assert refused["errors"] == {"base": "tls_certificate_invalid"}
+        reason = placeholders(refused)["reason"]
+        assert "unable to get local issuer certificate" in reason
+        user_input[ADVANCED_SECTION] |= {CONF_TLS_CA_FILE: str(certificates.ca_path)}
+        accepted = await hass.config_entries.flow.async_configure(
+            result["flow_id"], user_input
+        )
+    assert accepted["type"] is FlowResultType.FORM
+    assert accepted["step_id"] == "page"
+    hass.config_entries.flow.async_abort(result["flow_id"])
 
 
 # --- a running entry -------------------------------------------------------------------
