@@ -256,8 +256,9 @@ async def test_pacer_ticks_and_skips_after_a_stall() -> None:
     pacer.start()  # idempotent
     await asyncio.sleep(0.055)
     count = len(ticks)
-    assert count >= 3
-    assert set(ticks) == {0}
+    # Every deadline passed is a tick or counted as skipped (a loaded machine may
+    # have stalled the loop already).
+    assert count + sum(ticks) >= 5
     # Block the loop for far longer than max_catch_up intervals.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as blocker:
         blocker.settimeout(0.1)

@@ -299,6 +299,13 @@ def test_parser_bounds_and_errors(text: str, message: str) -> None:
         parse(text)
 
 
+def test_multicast_offer_is_refused() -> None:
+    with pytest.raises(SdpError, match="multicast"):
+        SdpNegotiator("127.0.0.1", 30000).answer(
+            sdp("m=audio 40000 RTP/AVP 0", connection="c=IN IP4 224.2.1.1/127")
+        )
+
+
 def test_offer_without_any_connection_is_refused() -> None:
     with pytest.raises(SdpError, match="no c= line"):
         SdpNegotiator("127.0.0.1", 30000).answer(

@@ -242,7 +242,7 @@ async def test_tone_played_on_one_side_is_recorded_on_the_other(
     assert rate == 8000
     assert len(samples) == pytest.approx(duration * rate, abs=1)
     loud = trim_silence(samples)
-    assert 0.9 * rate < len(loud) < 1.1 * rate
+    assert 0.8 * rate < len(loud) < 1.3 * rate
     assert dominant_frequency(loud, rate) == pytest.approx(TONE_HZ, abs=5)
     assert done == [True]
 

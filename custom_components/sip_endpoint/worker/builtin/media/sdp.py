@@ -277,7 +277,10 @@ def _remote(
     address = media.connection or session.connection
     if address is None:
         raise SdpError("no c= line for the audio stream")
-    if media.port == 0 or ipaddress.ip_address(address).is_unspecified:
+    parsed = ipaddress.ip_address(address)
+    if parsed.is_multicast:
+        raise SdpError("multicast audio is not supported")
+    if media.port == 0 or parsed.is_unspecified:
         return None
     return address, media.port
 

@@ -9,7 +9,8 @@ Public API (stable: names are only ever added)::
         # binds one UDP socket for RTP: an even free port of the inclusive range, or one
         # the OS chooses; OSError when none is free. `advertise_host=` sets the address
         # written into SDP when it differs from bind_host (default: bind_host);
-        # ValueError when that address is 0.0.0.0 or ::. accept_any_source=True
+        # ValueError when that address is 0.0.0.0 or :: or not an IP literal
+        # (bind_host too: no name is resolved here). accept_any_source=True
         # latches the first RTP source from any host (peers behind NAT that
         # advertise a private address); by default only the SDP's host is heard.
     session.local_host, session.local_port   # where the peer sends RTP
