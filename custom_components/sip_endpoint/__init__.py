@@ -25,6 +25,7 @@ from .repairs import (
     async_create_unreachable_issue,
     async_delete_no_worker_python_issue,
     async_delete_rejected_credentials_issue,
+    async_delete_tls_certificate_issue,
     async_delete_unreachable_issue,
     async_update_tls_certificate_issue,
 )
@@ -126,6 +127,8 @@ async def async_unload_entry(
         await _async_stop_alerts(entry.runtime_data, AlertStopReason.UNLOADED)
         entry.runtime_data.shutdown()
         await entry.runtime_data.engine.stop()
+        # Raised from the extensions' statuses; they come again after a reload.
+        async_delete_tls_certificate_issue(hass, entry)
     return unload_ok
 
 

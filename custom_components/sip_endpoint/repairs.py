@@ -156,6 +156,12 @@ def async_update_tls_certificate_issue(
                 },
             )
             return
+    async_delete_tls_certificate_issue(hass, entry)
+
+
+@callback
+def async_delete_tls_certificate_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Withdraw the TLS certificate issue of an entry."""
     ir.async_delete_issue(
         hass, DOMAIN, tls_certificate_invalid_issue_id(entry.entry_id)
     )

@@ -391,6 +391,7 @@ async def test_tls_verification_against_kamailio(
     assert caplog.text.count(UNVERIFIED_WARNING) == (0 if verify else 1)
     assert state_of(hass, PAGE_REGISTRATION).state == expected
     assert await hass.config_entries.async_unload(entry.entry_id)
+    assert issue_id not in _our_issues(hass)  # withdrawn with the entry
 
 
 async def test_unverified_tls_warning_once_until_turned_on_again(
