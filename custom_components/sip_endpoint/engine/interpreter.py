@@ -1,4 +1,7 @@
-"""Find a Python interpreter that can run the SIP worker (one that imports pjsua2).
+"""Find a Python interpreter that can run the pjsua2 engine (one that imports pjsua2).
+
+Only the `pjsua2` and `auto` engine options search (engine/selection.py); the built-in
+engine runs on this process's own interpreter.
 
 Every check runs the candidate in an asyncio subprocess, so nothing blocks the event
 loop. The order is:
