@@ -13,6 +13,10 @@ import re
 import secrets
 import socket
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SDP_TEMPLATE = (
     "v=0\r\n"
@@ -198,14 +202,30 @@ class RawPeer:
         )
         return self.cseq
 
-    def respond(self, request: Message, code: int, reason: str = "OK") -> None:
-        """Answer one of the worker's requests."""
+    def respond(
+        self,
+        request: Message,
+        code: int,
+        reason: str = "OK",
+        *,
+        tag: str | None = None,
+        extra: str = "",
+        body: str = "",
+    ) -> None:
+        """Answer one of the worker's requests (``tag``: add it to To)."""
         lines = [f"SIP/2.0 {code} {reason}"]
         lines += [f"Via: {via}" for via in request.headers.get("via", [])]
-        for name in ("from", "to", "call-id", "cseq"):
+        for name in ("from", "call-id", "cseq"):
             lines.append(f"{name.title()}: {request.header(name)}")
-        lines += ["Content-Length: 0", "", ""]
-        self.sock.sendto("\r\n".join(lines).encode(), self.target)
+        to = request.header("to")
+        lines.append(
+            f"To: {to};tag={tag}" if tag and ";tag=" not in to else f"To: {to}"
+        )
+        head = "\r\n".join(lines) + "\r\n" + extra
+        if body:
+            head += "Content-Type: application/sdp\r\n"
+        message = f"{head}Content-Length: {len(body.encode())}\r\n\r\n{body}"
+        self.sock.sendto(message.encode(), self.target)
 
     # --- receiving -----------------------------------------------------------------
 
@@ -227,11 +247,17 @@ class RawPeer:
         code: int | None = None,
         request: bool = False,
         timeout: float = 5.0,
+        where: Callable[[Message], bool] | None = None,
     ) -> Message:
-        """Wait for a response to ``method`` (final, or ``code``), or a request."""
+        """Wait for a response to ``method`` (final, or ``code``), or a request.
+
+        ``where`` narrows the choice further.
+        """
 
         def wanted(message: Message) -> bool:
             if message.method != method or message.is_response == request:
+                return False
+            if where is not None and not where(message):
                 return False
             if request:
                 return True

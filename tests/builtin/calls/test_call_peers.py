@@ -1,7 +1,7 @@
 """Built-in calls with real peers: Kamailio in between, baresip at the other end.
 
 Beyond the conformance suite (tests/worker, run on both engines): an INVITE that the
-proxy challenges with 407, a page over TCP, and a re-INVITE (hold and resume) from a
+proxy challenges with 407, calls over TCP, and a re-INVITE (hold and resume) from a
 real user agent in the middle of a call.
 """
 
@@ -88,13 +88,13 @@ def test_make_call_answers_the_proxys_407(
     _assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
 
 
-def test_page_over_tcp(
+def test_calls_over_tcp(
     builtin_worker_factory: BuiltinWorkerFactory,
     kamailio_factory: KamailioFactory,
     baresip_factory: BaresipFactory,
     tmp_path: Path,
 ) -> None:
-    """An extension registered over TCP takes a call, records it, sees its BYE."""
+    """An extension registered over TCP: a recorded page, our BYE, an outbound call."""
     kamailio = kamailio_factory()
     worker = builtin_worker_factory()
     worker.request(
@@ -103,6 +103,7 @@ def test_page_over_tcp(
     )
     worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
     caller = _phone(baresip_factory, kamailio)
+    # The caller hangs up a recorded page.
     caller.dial(EXT)
     call = incoming(worker)
     worker.request(Method.ANSWER, {"call_id": call.call_id})
@@ -117,6 +118,25 @@ def test_page_over_tcp(
     done = RecordingDone.from_wire(worker.wait_event(EventName.RECORDING_DONE).data)
     assert done.duration > 1.0
     _assert_tone(*read_pcm(recording), CALLER_TONE_HZ)
+    caller.wait_closed()
+    # We hang up: our BYE reaches the caller.
+    caller.dial(EXT)
+    call = incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    caller.wait_established()
+    confirmed(worker, call.call_id)
+    worker.request(Method.HANGUP, {"call_id": call.call_id})
+    assert ended(worker, call.call_id).cause == EndCause.LOCAL
+    caller.wait_closed()
+    # An outbound call over TCP, hung up as soon as it is answered.
+    started = CallStarted.from_wire(
+        worker.request(Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9001"})
+    )
+    caller.wait_incoming()
+    caller.accept()
+    end = ended(worker, started.call_id)
+    assert (end.cause, end.answered) == (EndCause.LOCAL, True)
+    caller.wait_closed()
 
 
 def test_hold_and_resume_from_a_real_phone(

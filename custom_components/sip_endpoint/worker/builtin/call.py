@@ -256,7 +256,7 @@ class BuiltinCall:
             _LOGGER.exception("DTMF digit dropped")
 
     def _digit(self, digit: str, method: str) -> None:
-        if self._ended:
+        if self._ended or not self.announced:
             return
         self._emit(
             EventName.DTMF,
@@ -425,7 +425,7 @@ class BuiltinCall:
         if method == "BYE":
             self._respond(transaction, 200)
             self.remote_bye = True
-            self.finish(200, "Normal call clearing")
+            self.remote_hung_up()
         elif method in ("INVITE", "UPDATE"):
             self._on_offer(transaction)
         elif method == "INFO":
@@ -458,6 +458,10 @@ class BuiltinCall:
         )
         transaction.respond(response)
         return response
+
+    def remote_hung_up(self) -> None:
+        """End the call after the peer's BYE (answered 200 already)."""
+        self.finish(200, "Normal call clearing")
 
     def _on_cancel(self, transaction: ServerTransaction) -> None:
         """Answer a CANCEL for a call with nothing left to cancel: 200 only."""

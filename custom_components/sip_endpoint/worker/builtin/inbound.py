@@ -196,6 +196,16 @@ class InboundCall(BuiltinCall):
             return found is not None and found is self._invite_tx
         return super().owns(request)
 
+    def remote_hung_up(self) -> None:
+        """End the call after the caller's BYE; an unanswered INVITE gets 487 first."""
+        if not self._final_sent and not self.ended:
+            self._final_sent = True
+            self.cancel_cause = 487
+            self._respond(self._invite_tx, 487)
+            self.finish(487, "Request Terminated")
+            return
+        super().remote_hung_up()
+
     def _on_cancel(self, transaction: ServerTransaction) -> None:
         self._respond(transaction, 200)
         if self._final_sent or self.ended:

@@ -1,0 +1,162 @@
+"""Outbound calls of the built-in engine answered by a raw SIP peer (RFC 3261 13.2).
+
+The worker calls the peer's address directly; the peer answers what a real phone
+rarely does on cue: a retransmitted 2xx, a digest challenge, no provisional before
+the timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+
+from custom_components.sip_endpoint.protocol.payloads import (
+    CallStarted,
+    EndCause,
+    EventName,
+    Method,
+)
+from tests.sipbed.audio import write_tone
+
+from .conftest import EXT, EXT_ID, confirmed, ended
+from .rawpeer import Message, RawPeer, sdp
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tests.worker.client import WorkerClient
+
+
+@pytest.fixture
+def callee(registered: WorkerClient) -> Iterator[RawPeer]:
+    """Return a raw peer the worker can call (its answers go to the worker's port)."""
+    raw = RawPeer(EXT, registered.sip_port)
+    yield raw
+    raw.close()
+
+
+def _call(worker: WorkerClient, callee: RawPeer, **params: object) -> str:
+    target = f"sip:9009@127.0.0.1:{callee.local_port}"
+    result = worker.request(
+        Method.MAKE_CALL, {"ext_id": EXT_ID, "target": target, **params}
+    )
+    return CallStarted.from_wire(result).call_id
+
+
+def _contact(callee: RawPeer) -> str:
+    return f"Contact: <sip:9009@127.0.0.1:{callee.local_port}>\r\n"
+
+
+def _branch(message_via: str) -> str:
+    match = re.search(r";branch=([^;]+)", message_via)
+    assert match is not None
+    return match.group(1)
+
+
+def test_answered_call_acks_every_2xx_and_plays(
+    registered: WorkerClient, callee: RawPeer, tmp_path: Path
+) -> None:
+    """The 2xx is acknowledged, again when retransmitted; the file plays, then BYE."""
+    worker = registered
+    tone = write_tone(tmp_path / "announce.wav", 440.0, 2.0)
+    call_id = _call(worker, callee, play=str(tone))
+    worker.wait_event(
+        EventName.CALL_STATE,
+        lambda d: d["call_id"] == call_id and d["state"] == "calling",
+    )
+    invite = callee.wait("INVITE", request=True)
+    assert invite.start.startswith(f"INVITE sip:9009@127.0.0.1:{callee.local_port} ")
+    assert "2040@" in invite.header("from")
+    assert "PCMU" in invite.body
+    assert invite.header("contact").startswith("<sip:2040@127.0.0.1:")
+    callee.respond(invite, 180, "Ringing", tag="callee", extra=_contact(callee))
+    answer = sdp(callee.rtp_port(0))
+    callee.respond(invite, 200, tag="callee", extra=_contact(callee), body=answer)
+    ack = callee.wait("ACK", request=True)
+    assert ack.start.startswith(f"ACK sip:9009@127.0.0.1:{callee.local_port} ")
+    assert ack.header("to").endswith(";tag=callee")
+    assert ack.header("cseq").split()[0] == invite.header("cseq").split()[0]
+    confirmed(worker, call_id)
+    # The 200 again (as if the ACK was lost): acknowledged again.
+    callee.respond(invite, 200, tag="callee", extra=_contact(callee), body=answer)
+    again = callee.wait("ACK", request=True)
+    assert again.header("cseq") == ack.header("cseq")
+    assert callee.rtp_arrives(0)
+    bye = callee.wait("BYE", request=True, timeout=10)
+    assert bye.header("to").endswith(";tag=callee")
+    callee.respond(bye, 200)
+    end = ended(worker, call_id)
+    assert (end.cause, end.answered) == (EndCause.LOCAL, True)
+    assert not worker.events_named(EventName.PLAYBACK_DONE)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def test_digest_challenge_is_answered_once(
+    registered: WorkerClient, callee: RawPeer
+) -> None:
+    """A 401 gets one new INVITE with a correct digest (qop=auth), a second none."""
+    worker = registered
+    call_id = _call(worker, callee)
+    first = callee.wait("INVITE", request=True)
+    challenge = (
+        'WWW-Authenticate: Digest realm="raw", nonce="n0nce", qop="auth",'
+        " algorithm=MD5\r\n"
+    )
+    callee.respond(first, 401, "Unauthorized", tag="a", extra=challenge)
+    callee.wait("ACK", request=True)  # the transaction acknowledges the 401
+    first_cseq = _cseq(first)
+    second = callee.wait("INVITE", request=True, where=lambda m: _cseq(m) > first_cseq)
+    assert second.header("call-id") == first.header("call-id")
+    assert _branch(second.header("via")) != _branch(first.header("via"))
+    fields = dict(re.findall(r'(\w+)="?([^",]*)"?', second.header("authorization")))
+    assert fields["username"] == EXT
+    assert fields["realm"] == "raw"
+    assert fields["qop"] == "auth"
+    ha1 = _md5(f"{EXT}:raw:pw-{EXT}")
+    ha2 = _md5(f"INVITE:{fields['uri']}")
+    expected = _md5(f"{ha1}:n0nce:{fields['nc']}:{fields['cnonce']}:auth:{ha2}")
+    assert fields["response"] == expected
+    # Challenged again: the credentials are wrong; no third INVITE, the call ends.
+    callee.respond(second, 401, "Unauthorized", tag="b", extra=challenge)
+    end = ended(worker, call_id)
+    assert (end.cause, end.code, end.answered) == (EndCause.REJECTED, 401, False)
+    second_cseq = _cseq(second)
+    with pytest.raises(AssertionError):
+        callee.wait(
+            "INVITE",
+            request=True,
+            timeout=0.5,
+            where=lambda m: _cseq(m) > second_cseq,
+        )
+
+
+def _cseq(message: Message) -> int:
+    return int(message.header("cseq").split()[0])
+
+
+def test_timeout_cancels_after_a_provisional_only(
+    registered: WorkerClient, callee: RawPeer
+) -> None:
+    """No CANCEL before a provisional (RFC 3261 9.1); then CANCEL and its 487."""
+    worker = registered
+    call_id = _call(worker, callee, timeout=1)
+    invite = callee.wait("INVITE", request=True)
+    with pytest.raises(AssertionError):
+        callee.wait("CANCEL", request=True, timeout=1.5)
+    callee.respond(invite, 180, "Ringing", tag="late")
+    cancel = callee.wait("CANCEL", request=True)
+    assert _branch(cancel.header("via")) == _branch(invite.header("via"))
+    assert _cseq(cancel) == _cseq(invite)
+    assert cancel.start.split()[1] == invite.start.split()[1]
+    callee.respond(cancel, 200)
+    callee.respond(invite, 487, "Request Terminated", tag="late")
+    callee.wait("ACK", request=True)
+    end = ended(worker, call_id)
+    assert (end.cause, end.code, end.answered) == (EndCause.LOCAL, 487, False)
