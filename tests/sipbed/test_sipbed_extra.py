@@ -7,6 +7,7 @@ real Kamailio.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 import ssl
@@ -15,10 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from custom_components.sip_endpoint.worker.builtin.sip import message as sipmsg
 from custom_components.sip_endpoint.worker.builtin.sip.digest import (
     CredentialsRejected,
     DigestSession,
     parse_challenge,
+)
+from custom_components.sip_endpoint.worker.builtin.sip.transport import (
+    SipTransportLayer,
+    Source,
+    Target,
+    TlsVerificationError,
+    client_tls_context,
 )
 
 from .kamailio import AuthOptions, KamailioFactory
@@ -425,3 +434,103 @@ def test_sipp_answers_a_407_challenge(
     assert result.completed, result.errors
     wrong = sipp_factory(kamailio, password="wrong").call("2000", hold=0, timeout=10)
     assert wrong.final_code == 407
+
+
+# --- the built-in engine's TLS client against this Kamailio -------------------------
+
+
+class _Inbox:
+    """Responses the built-in transport layer delivers."""
+
+    def __init__(self) -> None:
+        self.items: asyncio.Queue[sipmsg.SipRequest | sipmsg.SipResponse] = (
+            asyncio.Queue()
+        )
+
+    def __call__(
+        self, message: sipmsg.SipRequest | sipmsg.SipResponse, source: Source
+    ) -> None:
+        self.items.put_nowait(message)
+
+    async def get(self) -> sipmsg.SipRequest | sipmsg.SipResponse:
+        return await asyncio.wait_for(self.items.get(), 10)
+
+
+def _register_request(
+    kamailio: Kamailio, layer: SipTransportLayer, cseq: int
+) -> sipmsg.SipRequest:
+    host = kamailio.host
+    tls_port = layer.tls_port or layer.port
+    headers = sipmsg.Headers(
+        [
+            (
+                "Via",
+                f"SIP/2.0/TLS {host}:{tls_port};branch={sipmsg.new_branch()};rport",
+            ),
+            ("Max-Forwards", "70"),
+            ("From", f"<sip:{USER}@{host}>;tag=builtin-tls"),
+            ("To", f"<sip:{USER}@{host}>"),
+            ("Call-ID", f"builtin-tls-{USER}@{host}"),
+            ("CSeq", f"{cseq} REGISTER"),
+            ("Contact", f"<sip:{USER}@{host}:{tls_port};transport=tls>"),
+            ("Expires", "60"),
+        ]
+    )
+    return sipmsg.SipRequest(
+        "REGISTER", sipmsg.SipUri(host=host, port=kamailio.tls_port), headers
+    )
+
+
+async def test_builtin_tls_client_registers_with_the_ca(
+    kamailio_factory: KamailioFactory, certificates: CertificateSet
+) -> None:
+    kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
+    assert kamailio.tls_port is not None
+    inbox = _Inbox()
+    layer = SipTransportLayer(inbox, bind_host=kamailio.host, port_min=0, port_max=0)
+    await layer.start()
+    try:
+        context = client_tls_context(ca_file=str(certificates.ca_path))
+        target = Target("tls", kamailio.host, kamailio.tls_port, tls_context=context)
+        session = DigestSession(USER, password_for(USER))
+        request = _register_request(kamailio, layer, 1)
+        await layer.send(request, target)
+        challenge = await inbox.get()
+        assert isinstance(challenge, sipmsg.SipResponse)
+        assert challenge.status == 401
+        request = _register_request(kamailio, layer, 2)
+        uri = str(request.uri)
+        for name, value in session.answer(
+            401,
+            challenge.headers.get_lines("WWW-Authenticate"),
+            method="REGISTER",
+            uri=uri,
+        ):
+            request.headers.add(name, value)
+        await layer.send(request, target)
+        final = await inbox.get()
+        assert isinstance(final, sipmsg.SipResponse)
+        assert final.status == 200
+    finally:
+        await layer.close()
+
+
+@pytest.mark.parametrize("kind", ["untrusted", "wrong_host", "expired", "self_signed"])
+async def test_builtin_tls_client_refuses_bad_certificates(
+    kamailio_factory: KamailioFactory,
+    certificates: CertificateSet,
+    kind: CertificateKind,
+) -> None:
+    kamailio = kamailio_factory(tls_certificate=certificates.server(kind))
+    assert kamailio.tls_port is not None
+    layer = SipTransportLayer(_Inbox(), bind_host=kamailio.host, port_min=0, port_max=0)
+    await layer.start()
+    try:
+        context = client_tls_context(ca_file=str(certificates.ca_path))
+        target = Target("tls", kamailio.host, kamailio.tls_port, tls_context=context)
+        with pytest.raises(TlsVerificationError) as caught:
+            await layer.send(_register_request(kamailio, layer, 1), target)
+        assert caught.value.reason.startswith("certificate verify failed: ")
+        assert EXPECTED_VERIFY_MESSAGES[kind] in caught.value.reason
+    finally:
+        await layer.close()
