@@ -1,10 +1,11 @@
 """RTP packets, the RTP socket's symmetric RTP, and the media clock."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 import contextlib
 import socket
 import struct
+from typing import cast
 
 from hypothesis import given, settings, strategies as st
 import pytest
@@ -286,3 +287,62 @@ async def test_pacer_survives_a_failing_tick() -> None:
     await asyncio.sleep(0.035)
     pacer.stop()
     assert len(calls) >= 2
+
+
+class FakeLoop:
+    """A loop clock the test moves by hand; call_at only records the next callback."""
+
+    def __init__(self) -> None:
+        """Start at time 100."""
+        self.now = 100.0
+        self.scheduled: list[tuple[float, Callable[[], None]]] = []
+
+    def time(self) -> float:
+        """Return the fake time."""
+        return self.now
+
+    def get_debug(self) -> bool:
+        """Answer what asyncio.Handle asks."""
+        return False
+
+    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
+        """Accept what TimerHandle.cancel tells."""
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        """Record the callback."""
+        self.scheduled.append((when, callback))
+        return asyncio.TimerHandle(
+            when, callback, (), cast("asyncio.AbstractEventLoop", self)
+        )
+
+
+def test_pacer_deadlines_do_not_drift_when_callbacks_run_late(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = FakeLoop()
+    monkeypatch.setattr(asyncio, "get_running_loop", lambda: loop)
+    ticks: list[int] = []
+    pacer = Pacer(ticks.append, interval=0.02, max_catch_up=5)
+    pacer.start()
+    for _ in range(200):
+        when, callback = loop.scheduled[-1]
+        loop.now = when + 0.004  # every callback runs 4 ms late
+        callback()
+    deadlines = [when for when, _ in loop.scheduled]
+    assert deadlines == pytest.approx([100 + 0.02 * n for n in range(201)])
+    assert ticks == [0] * 200
+
+    # A 30 ms late callback catches up (two ticks at once), still on the grid.
+    when, callback = loop.scheduled[-1]
+    loop.now = when + 0.03
+    callback()
+    assert ticks[200:] == [0, 0]
+    assert loop.scheduled[-1][0] == pytest.approx(when + 0.04)
+
+    # A 300 ms stall is skipped, not replayed, and the grid holds.
+    when, callback = loop.scheduled[-1]
+    loop.now = when + 0.3
+    callback()
+    assert ticks[202:] == [15]
+    assert loop.scheduled[-1][0] == pytest.approx(when + 0.32)
+    pacer.stop()

@@ -352,7 +352,8 @@ class Pacer:
 
     def _run(self) -> None:
         assert self._loop is not None
-        due = int((self._loop.time() - self._next) / self._interval) + 1
+        # Deadlines passed, this one included (the epsilon absorbs float error).
+        due = int((self._loop.time() - self._next) / self._interval + 1e-6) + 1
         skipped = 0
         if due > self._max_catch_up:
             skipped, due = due - 1, 1
