@@ -261,6 +261,12 @@ def test_replace_top_via_splits_a_joined_line() -> None:
     message.replace_top_via(replacement)
     assert message.headers.get_lines("via") == [str(replacement), str(second)]
 
+    # Every other line stays as it came, quoted control characters included.
+    odd = parse_message(request_bytes(b'Subject: "\\\x07\\\x00"'))
+    odd.replace_top_via(replacement)
+    assert odd.headers.get("subject") == '"\\\x07\\\x00"'
+    assert odd.top_via.branch == "z9hG4bKnew"
+
 
 # --- values -------------------------------------------------------------------------
 

@@ -527,23 +527,11 @@ async def test_transport_drops_what_it_cannot_answer(
     assert inbox.items.empty()
 
 
-# intmeth: the transport stamps ``received`` with SipMessage.replace_top_via, which
-# rebuilds Headers through Headers.add; add refuses the quoted control characters
-# (BEL, NUL, DEL) that intmeth's To carries and the parser accepted, so the handler
-# raises and the valid request is dropped. Strict: this fails once that is fixed.
-_DROPPED_BY_VIA_STAMP: Final = pytest.mark.xfail(
-    strict=True, reason="replace_top_via refuses the parsed control characters"
-)
-
-
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(name, marks=_DROPPED_BY_VIA_STAMP) if name == "intmeth" else name
-        for name in _by_section(
-            name for name in VALID if not MESSAGES[name].startswith(b"SIP/2.0")
-        )
-    ],
+    list(
+        _by_section(name for name in VALID if not MESSAGES[name].startswith(b"SIP/2.0"))
+    ),
 )
 async def test_transport_delivers_valid_requests(
     name: str, transport: tuple[SipTransportLayer, _Inbox], peer: socket.socket

@@ -890,14 +890,16 @@ class SipMessage:
         return parse_via(values[0])
 
     def replace_top_via(self, via: Via) -> None:
-        """Replace the top Via value (a comma-joined first line is split into lines)."""
-        key = "via"
-        items = self.headers.items()
-        for index, (name, value) in enumerate(items):
-            if _key(name) == key:
+        """Replace the top Via value (a comma-joined first line is split into lines).
+
+        The other header lines are kept exactly as they are.
+        """
+        items = self.headers._items  # noqa: SLF001
+        for index, (key, name, value) in enumerate(items):
+            if key == "via":
                 rest = split_header_values(value)[1:]
-                new = [("Via", str(via))] + [("Via", item) for item in rest]
-                self.headers = Headers([*items[:index], *new, *items[index + 1 :]])
+                new = [(key, name, str(via))] + [(key, name, item) for item in rest]
+                items[index : index + 1] = new
                 return
         raise SipParseError("missing Via")
 
