@@ -141,3 +141,33 @@ async def test_answering_registrar_with_a_wrong_password_is_not_hammered(
         Status.REGISTERING,
         Status.REJECTED_BY_SERVER,
     ]
+
+
+async def test_register_in_flight_is_resent_when_its_connection_closes(
+    host: LoopbackHost, add_account: AccountFactory
+) -> None:
+    """A server that takes the REGISTER and closes: no waiting for Timer F (408)."""
+    received: list[bytes] = []
+
+    async def swallow(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        received.append(await reader.read(65535))
+        writer.close()
+        server.close()  # later connections are refused
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    add_account(
+        "2044",
+        "127.0.0.1",
+        port,
+        transport=Transport.TCP,
+        keepalive=KeepaliveMethod.OFF,
+        retry_interval=LONG_RETRY,
+    )
+    state = await host.wait_status("ext-2044", Status.NO_REPLY_FROM_SERVER)
+    assert state.code == 503
+    assert received
+    assert received[0].startswith(b"REGISTER ")
+    assert host.count_sent("REGISTER") == 2

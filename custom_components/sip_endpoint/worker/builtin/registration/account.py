@@ -57,6 +57,8 @@ _LOGGER = logging.getLogger(__name__)
 # A REGISTER attempt sends at most this many requests: challenges, stale nonces and
 # 423 Interval Too Brief each add one.
 MAX_REQUESTS_PER_ATTEMPT = 6
+# A REGISTER in flight is sent again when a TCP/TLS connection closes, this often.
+MAX_CONNECTION_RESTARTS = 4
 _ANY_HOST = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - compared, not bound
 
 
@@ -97,6 +99,8 @@ class BuiltinAccount:
         self.contact: SipUri | None = None
         self._sequence = RegisterSequence(host.bind_host)
         self._registering = False
+        self._pending: Attempt | None = None
+        self._exchange_task: asyncio.Future[Outcome] | None = None
         self._granted = 0
         self._due: float | None = None
         self._due_mode = Attempt.ANNOUNCED
@@ -210,11 +214,16 @@ class BuiltinAccount:
             )
 
     def connection_lost(self) -> None:
-        """Register again at once, quietly, after our TCP/TLS connection closed."""
-        if (
-            self.status is RegistrationStatus.SUCCESSFUL
-            and self.transport is not Transport.UDP
-        ):
+        """Register again at once, quietly, after a TCP/TLS connection closed.
+
+        The stack does not say whose connection it was. A REGISTER in flight may
+        have gone out on it and would wait for Timer F: it is sent again.
+        """
+        if self.transport is Transport.UDP or self.removing:
+            return
+        if self._exchange_task is not None:
+            self._exchange_task.cancel()
+        elif self.status is RegistrationStatus.SUCCESSFUL:
             self._request(Attempt.QUIET)
 
     async def unregister(self, wait: float = UNREGISTER_TIMEOUT) -> None:
@@ -258,8 +267,12 @@ class BuiltinAccount:
     # --- the REGISTER schedule ---------------------------------------------------
 
     def _request(self, mode: Attempt) -> None:
-        """Ask for a REGISTER now (ignored while one is in flight)."""
-        if self.removing or self._registering:
+        """Ask for a REGISTER now (after the one in flight, if any)."""
+        if self.removing:
+            return
+        if self._registering:
+            if self._pending is not Attempt.ANNOUNCED:
+                self._pending = mode
             return
         self._schedule(0.0, mode)
 
@@ -295,11 +308,12 @@ class BuiltinAccount:
             self._set_status(RegistrationStatus.REGISTERING, None, "", self.expires)
         self._registering = True
         try:
-            outcome = await self._exchange(self.params.expiry, None)
+            outcome = await self._send_register()
         finally:
             self._registering = False
         if self.removing:
             return
+        pending, self._pending = self._pending, None
         self._record(outcome)
         code, reason = _code_reason(outcome)
         if isinstance(outcome, NoAnswer):
@@ -320,6 +334,25 @@ class BuiltinAccount:
         else:  # a 2xx granting no time at all: try again later
             self._schedule(float(max(self.params.retry_interval, 1)), Attempt.ANNOUNCED)
             self._set_status(status, code, reason, expires)
+        if pending is not None:  # `reregister` while this one was in flight
+            self._schedule(0.0, pending)
+
+    async def _send_register(self) -> Outcome:
+        """Run one REGISTER exchange; start it again if a connection closed meanwhile."""
+        this = asyncio.current_task()
+        for _ in range(MAX_CONNECTION_RESTARTS):
+            self._exchange_task = asyncio.ensure_future(
+                self._exchange(self.params.expiry, None)
+            )
+            try:
+                return await self._exchange_task
+            except asyncio.CancelledError:
+                if this is not None and this.cancelling():
+                    raise  # the account is stopping
+            finally:
+                self._exchange_task = None
+            _LOGGER.debug("%s: a connection closed; REGISTER again", self.ext_id)
+        return NoAnswer(TRANSPORT_ERROR_CODE, "connection closed")
 
     def _failed(
         self,
