@@ -9,9 +9,11 @@ Public API
 Errors and limits
     ``SipParseError(reason, *, status=400, answerable=None)``: ``reason`` is short and
     never echoes large input; ``status`` is the response code a server should use
-    (400, 416 unsupported URI scheme, 505 version); ``answerable`` is a
-    :class:`SipRequest` holding just enough (Via, From, To, Call-ID, CSeq) to answer the
-    refused request with :func:`make_response`, or None when it cannot be answered.
+    (400; 414 URI too long; 416 unsupported Request-URI scheme; 505 version; 513 too
+    large); ``answerable`` is a :class:`SipRequest` holding just enough (every Via,
+    From, To, Call-ID, CSeq, copied as they came) to answer the refused request with
+    :func:`make_response`, or None when it cannot be answered (a response, no
+    parseable top Via, or From/To/Call-ID/CSeq missing).
     ``MAX_MESSAGE_BYTES``, ``MAX_START_LINE_BYTES``, ``MAX_HEADER_LINE_BYTES``,
     ``MAX_HEADERS``, ``MAX_HEADER_VALUES``, ``MAX_URI_BYTES``, ``MAX_BODY_BYTES``.
 
@@ -29,20 +31,25 @@ Messages
     Content-Length from the body) and typed accessors: ``call_id``, ``cseq``, ``vias``,
     ``top_via``, ``from_addr``, ``to_addr``, ``max_forwards``, ``expires``,
     ``min_expires``, ``contacts()``, ``content_type``, ``header(name)``,
-    ``replace_top_via(via)``.
+    ``replace_top_via(via)``. Parsing checks Via, From, To, Call-ID, CSeq (method equal
+    to the request's), Max-Forwards (0-255), Expires, Contact, Route and Record-Route,
+    and that single headers appear once; a Request-URI with headers is refused.
     ``Headers``: ordered, case-insensitive, compact forms accepted; ``get``,
-    ``get_all`` (comma-split for list headers), ``add``, ``set``, ``remove``,
-    ``items``, ``in``.
+    ``get_lines`` (every line, unsplit), ``get_all`` (comma-split for list headers,
+    at most ``MAX_HEADER_VALUES``), ``count``, ``add`` (refuses CR, LF, NUL),
+    ``set``, ``remove``, ``items``, ``copy``, ``in``, ``len``.
     ``make_response(request, status, reason=None, *, to_tag=None, headers=(),
     body=b"", content_type=None, copy_record_route=False) -> SipResponse`` (RFC 3261
     8.2.6). ``REASON_PHRASES``.
     ``new_branch()``, ``new_tag()``, ``new_call_id(host)``.
 
 Header values
-    ``SipUri`` / ``parse_uri(text)`` / ``str(uri)``: sip, sips, tel; a password is
-    dropped. ``NameAddr`` / ``parse_name_addr(text)`` / ``str(addr)`` (``tag``,
-    ``expires``). ``Via`` / ``parse_via(text)`` / ``str(via)`` (``branch``,
-    ``received``, ``rport``, ``maddr``). ``CSeq`` / ``parse_cseq(text)``.
+    ``SipUri`` / ``parse_uri(text, *, any_scheme=False)`` / ``str(uri)``: sip, sips,
+    tel (``host_port``, ``transport``); a password is dropped; with ``any_scheme``
+    (used for name-addr) other schemes are kept in ``opaque``. ``NameAddr`` / ``parse_name_addr(text)`` / ``str(addr)`` (``tag``,
+    ``expires``). ``Via(transport, host, port=None, params={}, protocol="SIP/2.0")`` /
+    ``parse_via(text)`` / ``str(via)`` (``branch``, ``received``, ``has_rport``,
+    ``rport``, ``maddr``; IPv6 hosts keep their brackets). ``CSeq`` / ``parse_cseq(text)``.
     ``parse_contacts(values) -> list[NameAddr] | Literal["*"]``.
     ``parse_params(text, separator=";", *, unquote=True) -> dict[str, str | None]``
     (names lower-cased; also for digest ``k=v, k="v"`` lists with ``separator=","``),
