@@ -1,0 +1,170 @@
+"""How the built-in engine's stack answers requests that no call or account owns.
+
+Every test drives a real built-in worker over UDP with hand-written requests: the
+source filter for every method, OPTIONS, unsupported Require, unknown dialogs,
+unknown users, other methods.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING
+
+import pytest
+
+from custom_components.sip_endpoint.protocol.payloads import (
+    EventName,
+    Method,
+    Refused,
+    StartResult,
+)
+from custom_components.sip_endpoint.protocol.status import RegistrationStatus
+from tests.sipbed.netutil import free_port
+from tests.sipbed.rawsip import SipResponse, parse_response
+from tests.worker.client import WorkerClient, account_params, start_params
+from tests.worker.conftest import builtin_python
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tests.sipbed.kamailio import Kamailio
+
+EXT = "2060"
+
+
+@pytest.fixture
+def builtin_worker(
+    tmp_path: Path, socket_enabled: None, kamailio: Kamailio
+) -> Iterator[WorkerClient]:
+    """Return a started built-in worker (sources: 127.0.0.1) with 2060 registered."""
+    client = WorkerClient(
+        builtin_python(), tmp_path / "worker.stderr", engine="builtin"
+    )
+    client.launch()
+    first = free_port("127.0.0.1")
+    result = StartResult.from_wire(
+        client.request(
+            Method.START, start_params(port_min=first, port_max=min(first + 20, 65535))
+        )
+    )
+    client.sip_port = result.sip_port
+    client.request(
+        Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
+    )
+    client.wait_registration(f"ext-{EXT}", RegistrationStatus.SUCCESSFUL)
+    yield client
+    assert client.close() == 0
+
+
+def _request(
+    host: str,
+    port: int,
+    method: str,
+    *,
+    user: str = EXT,
+    to_tag: str | None = None,
+    extra: str = "",
+) -> SipResponse | None:
+    """Send one request from ``host``; return its final response (None: no answer)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        local = sock.getsockname()[1]
+        to = f"<sip:{user}@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
+        message = (
+            f"{method} sip:{user}@127.0.0.1:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bK{method}{local};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:9009@{host}:{local}>;tag=f{local}\r\n"
+            f"To: {to}\r\n"
+            f"Call-ID: {method}-{local}@{host}\r\n"
+            f"CSeq: 1 {method}\r\n"
+            f"Contact: <sip:9009@{host}:{local}>\r\n"
+            f"{extra}"
+            "Content-Length: 0\r\n\r\n"
+        )
+        sock.sendto(message.encode(), ("127.0.0.1", port))
+        sock.settimeout(1.5)
+        try:
+            while True:
+                response = parse_response(sock.recvfrom(65535)[0])
+                if response.code >= 200:
+                    return response
+        except TimeoutError:
+            return None
+
+
+@pytest.mark.parametrize(
+    "method", ["OPTIONS", "INVITE", "BYE", "CANCEL", "MESSAGE", "SUBSCRIBE", "INFO"]
+)
+def test_every_method_from_a_stranger_is_refused(
+    builtin_worker: WorkerClient, method: str
+) -> None:
+    """Any request from a source outside the list gets 403 and a `refused` event."""
+    response = _request("127.0.0.2", builtin_worker.sip_port, method)
+    assert response is not None
+    assert response.code == 403
+    refused = Refused.from_wire(builtin_worker.wait_event(EventName.REFUSED).data)
+    assert refused == Refused(source="127.0.0.2", method=method)
+
+
+def test_an_ack_from_a_stranger_is_dropped_quietly(
+    builtin_worker: WorkerClient,
+) -> None:
+    """An ACK gets no answer and, from a stranger, no `refused` event either."""
+    assert _request("127.0.0.2", builtin_worker.sip_port, "ACK", to_tag="x") is None
+    assert not builtin_worker.events_named(EventName.REFUSED)
+
+
+def test_options_is_answered_with_allow_and_accept(
+    builtin_worker: WorkerClient,
+) -> None:
+    """OPTIONS from an allowed source: 200 with what the engine takes."""
+    response = _request("127.0.0.1", builtin_worker.sip_port, "OPTIONS")
+    assert response is not None
+    assert response.code == 200
+    allow = response.header("allow")
+    assert allow is not None
+    assert {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"} <= {
+        method.strip() for method in allow.split(",")
+    }
+    assert response.header("accept") == "application/sdp"
+
+
+def test_an_unsupported_requirement_gets_420(builtin_worker: WorkerClient) -> None:
+    """`Require: 100rel` (reliable provisionals) is answered 420 with Unsupported."""
+    response = _request(
+        "127.0.0.1", builtin_worker.sip_port, "INVITE", extra="Require: 100rel\r\n"
+    )
+    assert response is not None
+    assert response.code == 420
+    assert response.header("unsupported") == "100rel"
+    assert not builtin_worker.events_named(EventName.INCOMING_CALL)
+
+
+def test_a_request_in_an_unknown_dialog_gets_481(
+    builtin_worker: WorkerClient,
+) -> None:
+    """BYE with a To tag that matches no call: 481 Call/Transaction Does Not Exist."""
+    response = _request("127.0.0.1", builtin_worker.sip_port, "BYE", to_tag="none")
+    assert response is not None
+    assert response.code == 481
+    response = _request("127.0.0.1", builtin_worker.sip_port, "CANCEL")
+    assert response is not None
+    assert response.code == 481
+
+
+def test_an_invite_for_another_user_gets_404(builtin_worker: WorkerClient) -> None:
+    """An INVITE whose Request-URI user is no extension of the worker: 404."""
+    response = _request("127.0.0.1", builtin_worker.sip_port, "INVITE", user="4444")
+    assert response is not None
+    assert response.code == 404
+    assert not builtin_worker.events_named(EventName.INCOMING_CALL)
+
+
+def test_other_methods_get_405_with_allow(builtin_worker: WorkerClient) -> None:
+    """A method the engine does not take (MESSAGE) is answered 405 with Allow."""
+    response = _request("127.0.0.1", builtin_worker.sip_port, "MESSAGE")
+    assert response is not None
+    assert response.code == 405
+    assert response.header("allow") is not None
