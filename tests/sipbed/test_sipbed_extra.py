@@ -267,8 +267,8 @@ def test_default_challenge_is_md5_without_qop(
     responses = uac.authenticated("REGISTER", _register_uri(kamailio), USER)
     assert [response.code for response in responses] == [401, 200]
     challenge = parse_challenge(_challenge(responses[0]))
+    # Kamailio 5.6 leaves algorithm out here, 6.1 says algorithm=MD5: both mean MD5.
     assert (challenge.algorithm, challenge.qop) == ("MD5", None)
-    assert "algorithm" not in _challenge(responses[0])
 
 
 def test_qop_auth_challenge(
