@@ -245,3 +245,57 @@ def test_shutdown_hangs_up_every_call(registered: WorkerClient) -> None:
     finally:
         answered.close()
         ringing.close()
+
+
+def test_bye_before_the_answer_ends_the_invite_with_487(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """A BYE in the early dialog gets 200 and the INVITE 487: the caller gave up."""
+    worker = registered
+    peer.invite()
+    call = incoming(worker)
+    worker.request(Method.RING, {"call_id": call.call_id})
+    ringing = peer.wait("INVITE", code=180)
+    peer.to_header = ringing.header("to")
+    peer.remote_target = ringing.header("contact").strip("<>")
+    peer.in_dialog("BYE")
+    assert peer.wait("BYE").code == 200
+    final = peer.wait("INVITE")
+    assert final.code == 487
+    peer.ack(final)
+    end = ended(worker, call.call_id)
+    assert (end.cause, end.code, end.answered) == (EndCause.CANCEL, 487, False)
+
+
+def test_cancel_without_reason_and_after_the_answer(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """CANCEL without Reason ends a call `cancel`; after the 200 it changes nothing."""
+    worker = registered
+    peer.invite()
+    call = incoming(worker)
+    peer.send("CANCEL", 1, body="", branch=peer.invite_branch)
+    assert peer.wait("CANCEL").code == 200
+    final = peer.wait("INVITE")
+    assert final.code == 487
+    peer.ack(final)
+    end = ended(worker, call.call_id)
+    assert (end.cause, end.code) == (EndCause.CANCEL, 487)
+    # A second call, cancelled too late.
+    late = RawPeer(EXT, worker.sip_port)
+    try:
+        late.invite()
+        second = incoming(worker)
+        worker.request(Method.ANSWER, {"call_id": second.call_id})
+        ok = late.wait("INVITE")
+        assert ok.code == 200
+        late.send("CANCEL", 1, branch=late.invite_branch)
+        assert late.wait("CANCEL").code == 200
+        late.ack(ok)
+        confirmed(worker, second.call_id)
+        assert worker.request(Method.STATUS)["calls"] == 1
+        late.in_dialog("BYE")
+        assert late.wait("BYE").code == 200
+        assert ended(worker, second.call_id).cause == EndCause.BYE
+    finally:
+        late.close()
