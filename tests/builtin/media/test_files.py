@@ -11,6 +11,7 @@ from custom_components.sip_endpoint.worker.builtin.media.codec import FRAME_BYTE
 from custom_components.sip_endpoint.worker.builtin.media.player import (
     Player,
     WavError,
+    check_wav,
     load_wav,
 )
 from custom_components.sip_endpoint.worker.builtin.media.recorder import Recorder
@@ -155,6 +156,34 @@ def test_missing_and_too_large_files(
     monkeypatch.setattr(player, "MAX_WAV_BYTES", 1000)
     with pytest.raises(WavError, match="larger than"):
         load_wav(str(path))
+
+
+def test_check_wav_reads_only_the_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_tone(tmp_path / "tone.wav", 440, 1)
+    assert check_wav(str(path)) == path.stat().st_size
+    float_wav = sox(
+        tmp_path / "float.wav",
+        "-r",
+        "8000",
+        "-c",
+        "1",
+        "-e",
+        "floating-point",
+        "-b",
+        "32",
+    )
+    with pytest.raises(WavError, match="IEEE float"):
+        check_wav(str(float_wav))
+    (tmp_path / "text.wav").write_text("hello")
+    with pytest.raises(WavError, match="not a WAV file"):
+        check_wav(str(tmp_path / "text.wav"))
+    with pytest.raises(WavError, match="cannot read"):
+        check_wav(str(tmp_path / "missing.wav"))
+    monkeypatch.setattr(player, "MAX_WAV_BYTES", 1000)
+    with pytest.raises(WavError, match="larger than"):
+        check_wav(str(path))
 
 
 def test_truncated_data_chunk_plays_what_is_there(tmp_path: Path) -> None:

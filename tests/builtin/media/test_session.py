@@ -7,10 +7,15 @@ from pathlib import Path
 import socket
 import struct
 import subprocess
+import threading
 
 from hypothesis import given, settings, strategies as st
 import pytest
 
+from custom_components.sip_endpoint.worker.builtin.media import (
+    session as session_module,
+)
+from custom_components.sip_endpoint.worker.builtin.media.player import load_wav
 from custom_components.sip_endpoint.worker.builtin.media.rtp import (
     RtpPacket,
     decode,
@@ -298,6 +303,76 @@ async def test_play_file_loads_in_a_thread_and_reports_the_end(
         caller.play(str(tmp_path / "missing.wav"))
     with pytest.raises(WavError, match="not a WAV"):
         await caller.play_file(__file__)
+
+
+async def test_a_large_file_is_converted_in_a_thread(
+    pair: tuple[MediaSession, MediaSession],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caller, callee = pair
+    monkeypatch.setattr(session_module, "INLINE_LOAD_BYTES", 1000)
+    loaded_in: list[str] = []
+
+    def spying_load(path: str) -> bytes:
+        loaded_in.append(threading.current_thread().name)
+        return load_wav(path)
+
+    monkeypatch.setattr(session_module, "load_wav", spying_load)
+    recording = tmp_path / "heard.wav"
+    callee.record(str(recording))
+    done: list[bool] = []
+    caller.play(sox_tone(tmp_path / "tone.wav"), on_done=lambda: done.append(True))
+    assert playing(caller)
+    await wait_until(lambda: bool(done))
+    assert loaded_in
+    assert loaded_in[0] != threading.current_thread().name
+    await asyncio.sleep(0.3)
+    callee.close()
+    samples, rate = read_pcm(recording)
+    loud = trim_silence(samples)
+    assert 0.8 * rate < len(loud) < 1.3 * rate
+    assert dominant_frequency(loud, rate) == pytest.approx(TONE_HZ, abs=5)
+
+
+async def test_a_load_replaced_or_stopped_meanwhile_never_plays(
+    pair: tuple[MediaSession, MediaSession],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caller, _ = pair
+    monkeypatch.setattr(session_module, "INLINE_LOAD_BYTES", 1000)
+    tone = sox_tone(tmp_path / "tone.wav", 0.2)
+    done: list[str] = []
+    caller.play(tone, on_done=lambda: done.append("stopped"))
+    caller.stop_playing()
+    assert not playing(caller)
+    caller.play(tone, on_done=lambda: done.append("replaced"))
+    caller.play(tone, on_done=lambda: done.append("last"))
+    await wait_until(lambda: bool(done))
+    await asyncio.sleep(0.3)
+    assert done == ["last"]
+
+
+async def test_a_failed_threaded_load_still_reports_the_end(
+    pair: tuple[MediaSession, MediaSession],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caller, _ = pair
+    monkeypatch.setattr(session_module, "INLINE_LOAD_BYTES", 1000)
+
+    def failing_load(path: str) -> bytes:
+        raise WavError("tone.wav: cannot read: Input/output error")
+
+    monkeypatch.setattr(session_module, "load_wav", failing_load)
+    done: list[bool] = []
+    caller.play(sox_tone(tmp_path / "tone.wav"), on_done=lambda: done.append(True))
+    await wait_until(lambda: bool(done))
+    assert not playing(caller)
+    caller.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        caller.play(str(tmp_path / "tone.wav"))
 
 
 async def test_dtmf_round_trip(pair: tuple[MediaSession, MediaSession]) -> None:

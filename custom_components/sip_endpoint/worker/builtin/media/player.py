@@ -4,15 +4,18 @@
 PCM of 8, 16, 24 or 32 bits, A-law or μ-law, WAVE_FORMAT_EXTENSIBLE wrapping those,
 any channel count (the first two are mixed), any rate (resampled to 8 kHz). Anything
 else raises `WavError` with a reason. `Player` then hands out one frame per tick,
-once or looped.
+once or looped. `check_wav` checks a file's size and header without reading its audio,
+so a caller can refuse a bad file at once and convert a large one in a thread.
 """
 
+import os
 from pathlib import Path
 import struct
 
 from .codec import FRAME_BYTES, G711, RATE, Resampler, to_linear16, to_mono
 
 MAX_WAV_BYTES = 50 * 1024 * 1024
+HEADER_PROBE_BYTES = 64 * 1024
 MAX_CHUNKS = 1024
 MAX_CHANNELS = 16
 MIN_RATE = 1000
@@ -59,8 +62,8 @@ def _chunks(data: bytes, name: str) -> tuple[bytes, bytes]:
     raise WavError(f"{name}: no data chunk")
 
 
-def _decode(fmt: bytes, body: bytes, name: str) -> bytes:
-    """Return the data chunk as 8 kHz s16le mono."""
+def _format(fmt: bytes, name: str) -> tuple[int, int, int, int]:
+    """Return encoding tag, channels, rate and bits of a fmt chunk we can play."""
     if len(fmt) < 16:
         raise WavError(f"{name}: fmt chunk too short")
     tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", fmt)
@@ -75,18 +78,46 @@ def _decode(fmt: bytes, body: bytes, name: str) -> bytes:
     if tag == FORMAT_PCM:
         if bits not in (8, 16, 24, 32):
             raise WavError(f"{name}: unsupported PCM sample size {bits} bits")
-        pcm = to_linear16(body, bits // 8)
     elif tag in (FORMAT_ALAW, FORMAT_ULAW):
         if bits != 8:
             raise WavError(f"{name}: G.711 WAV must have 8-bit samples")
-        pcm = G711("PCMA" if tag == FORMAT_ALAW else "PCMU").decode(body)
     else:
         kind = _FORMAT_NAMES.get(tag, f"format {tag:#06x}")
         raise WavError(
             f"{name}: unsupported WAV encoding {kind} (use PCM, A-law or μ-law)"
         )
+    return tag, channels, rate, bits
+
+
+def _decode(fmt: bytes, body: bytes, name: str) -> bytes:
+    """Return the data chunk as 8 kHz s16le mono."""
+    tag, channels, rate, bits = _format(fmt, name)
+    if tag == FORMAT_PCM:
+        pcm = to_linear16(body, bits // 8)
+    else:
+        pcm = G711("PCMA" if tag == FORMAT_ALAW else "PCMU").decode(body)
     pcm = to_mono(pcm, channels)
     return Resampler(rate, RATE).convert(pcm)
+
+
+def check_wav(path: str) -> int:
+    """Check a WAV file's size and header without reading its audio; return its size.
+
+    Raises WavError as `load_wav` would for a missing, too large or unsupported file
+    (only a file whose header is fine but whose data cannot be read still fails later).
+    """
+    name = Path(path).name
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            head = file.read(HEADER_PROBE_BYTES)
+    except OSError as err:
+        raise WavError(f"{name}: cannot read: {err.strerror or err}") from None
+    if size > MAX_WAV_BYTES:
+        raise WavError(f"{name}: larger than {MAX_WAV_BYTES // (1024 * 1024)} MiB")
+    fmt, _ = _chunks(head, name)
+    _format(fmt, name)
+    return size
 
 
 def load_wav(path: str) -> bytes:

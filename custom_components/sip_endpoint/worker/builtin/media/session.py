@@ -1,7 +1,7 @@
 """The media of one call: the façade the call layer uses.
 
 Everything runs on the worker's asyncio loop thread; no method blocks the loop for
-more than a frame except `play` on a large file (use `play_file` to load it in a thread).
+more than a frame (`play` converts files over 1 MiB in a thread).
 
 Public API (stable: names are only ever added)::
 
@@ -23,7 +23,8 @@ Public API (stable: names are only ever added)::
                                              # and receive; idempotent
     session.play(path, *, loop=False, on_done=None) -> None   # WavError; replaces any
                                              # playback; on_done() once a non-looped file
-                                             # has been sent to its end (never on stop)
+                                             # has been sent to its end (never on stop);
+                                             # a file over 1 MiB is converted in a thread
     await session.play_file(path, *, loop=False, on_done=None)  # same, loads in a thread
     session.stop_playing() -> None
     session.playing -> bool
@@ -45,8 +46,8 @@ Public API (stable: names are only ever added)::
 
 Callbacks (on_done, on_dtmf, the stream) run on the loop thread inside the media clock
 or the socket's receive handler; an exception in one is logged, never raised into the
-media. A callback may call any method, close() included. After close(), start() and
-record() raise RuntimeError.
+media. A callback may call any method, close() included. After close(), start(),
+play() and record() raise RuntimeError.
 """
 
 import asyncio
@@ -60,7 +61,7 @@ import random
 from .codec import FRAME_BYTES, FRAME_SAMPLES, G711, RATE, Resampler
 from .dtmf import DtmfReceiver, DtmfSender, DtmfUnavailableError
 from .jitter import JitterBuffer
-from .player import Player, WavError, load_wav
+from .player import Player, WavError, check_wav, load_wav
 from .recorder import Recorder
 from .rtp import Pacer, RtpPacket, RtpSocket
 from .sdp import MediaParams, NoCommonCodecError, SdpError, SdpNegotiator
@@ -78,6 +79,7 @@ _LOGGER = logging.getLogger(__name__)
 
 SEND_INTERVALS_KEPT = 3000
 MAX_REPLAYED_FRAMES = 50
+INLINE_LOAD_BYTES = 1024 * 1024
 STREAM_RATE = 16000
 _SILENCE = bytes(FRAME_BYTES)
 _STATIC_CODECS = {0: "PCMU", 8: "PCMA"}
@@ -136,6 +138,7 @@ class MediaSession:
         self._timestamp = random.getrandbits(32)
         self._marker = True
         self._player: Player | None = None
+        self._loading: object | None = None
         self._on_done: Callable[[], None] | None = None
         self._recorder: Recorder | None = None
         self._stream: Callable[[bytes, int], None] | None = None
@@ -220,8 +223,37 @@ class MediaSession:
         loop: bool = False,
         on_done: Callable[[], None] | None = None,
     ) -> None:
-        """Play a WAV file into the call, replacing any playback; WavError if bad."""
-        self._play(load_wav(path), loop, on_done)
+        """Play a WAV file into the call, replacing any playback; WavError if bad.
+
+        A file up to `INLINE_LOAD_BYTES` is read and converted at once; a larger one
+        has its header checked here and is converted in a thread, the call hearing
+        silence meanwhile (`playing` is already True).
+        """
+        if self._closed:
+            raise RuntimeError("media session closed")
+        if check_wav(path) <= INLINE_LOAD_BYTES:
+            self._play(load_wav(path), loop, on_done)
+            return
+        self.stop_playing()
+        token = object()
+        self._loading = token
+        future = asyncio.get_running_loop().run_in_executor(None, load_wav, path)
+
+        def loaded(done: "asyncio.Future[bytes]") -> None:
+            if self._loading is not token:
+                return  # replaced, stopped or closed meanwhile
+            self._loading = None
+            if done.cancelled():
+                return
+            error = done.exception()
+            if error is None:
+                self._play(done.result(), loop, on_done)
+                return
+            _LOGGER.warning("Cannot play %s: %s", path, error)
+            if on_done is not None and not loop:
+                _guarded("playback done", on_done)
+
+        future.add_done_callback(loaded)
 
     async def play_file(
         self,
@@ -236,19 +268,21 @@ class MediaSession:
             self._play(pcm, loop, on_done)
 
     def _play(self, pcm: bytes, loop: bool, on_done: Callable[[], None] | None) -> None:
+        self._loading = None
         self._player = Player(pcm, loop=loop)
         self._on_done = on_done
         self._marker = True
 
     def stop_playing(self) -> None:
         """Stop the playback (on_done is not called)."""
+        self._loading = None
         self._player = None
         self._on_done = None
 
     @property
     def playing(self) -> bool:
-        """Return whether a file is playing."""
-        return self._player is not None
+        """Return whether a file is playing (or being loaded to play)."""
+        return self._player is not None or self._loading is not None
 
     def record(self, path: str, *, rate: int = RATE) -> None:
         """Record the caller's audio to a WAV file until `close`.
@@ -318,8 +352,7 @@ class MediaSession:
         self._closed = True
         self._pacer.stop()
         self._rtp.close()
-        self._player = None
-        self._on_done = None
+        self.stop_playing()
         self._stream = None
         self.on_dtmf = None
         recorder, self._recorder = self._recorder, None
