@@ -20,6 +20,8 @@ from custom_components.sip_endpoint.protocol.payloads import (
     Method,
 )
 from tests.sipbed.audio import write_tone
+from tests.sipbed.netutil import free_port
+from tests.worker.client import account_params
 
 from .conftest import EXT, EXT_ID, confirmed, ended
 from .rawpeer import Message, RawPeer, sdp
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.worker.client import WorkerClient
+
+    from .conftest import BuiltinWorkerFactory
 
 
 @pytest.fixture
@@ -160,3 +164,49 @@ def test_timeout_cancels_after_a_provisional_only(
     callee.wait("ACK", request=True)
     end = ended(worker, call_id)
     assert (end.cause, end.code, end.answered) == (EndCause.LOCAL, 487, False)
+
+
+def test_outbound_proxy_and_record_route_carry_the_dialog(
+    builtin_worker_factory: BuiltinWorkerFactory,
+) -> None:
+    """The INVITE goes to the proxy with its Route; ACK and BYE follow Record-Route."""
+    worker = builtin_worker_factory()
+    silent_port = free_port("127.0.0.1")
+    proxy = RawPeer(EXT, worker.sip_port)
+    try:
+        route = f"<sip:127.0.0.1:{proxy.local_port};lr>"
+        worker.request(
+            Method.ADD_ACCOUNT,
+            account_params(
+                "2041",
+                "127.0.0.1",
+                silent_port,
+                outbound_proxy=f"127.0.0.1:{proxy.local_port}",
+            ),
+        )
+        started = worker.request(
+            Method.MAKE_CALL, {"ext_id": "ext-2041", "target": "9001"}
+        )
+        call_id = CallStarted.from_wire(started).call_id
+        invite = proxy.wait("INVITE", request=True)
+        assert invite.start == f"INVITE sip:9001@127.0.0.1:{silent_port} SIP/2.0"
+        assert invite.header("route") == route
+        far_end = "sip:9001@127.0.0.1:9"  # never reached: everything goes via Route
+        proxy.respond(
+            invite,
+            200,
+            tag="far",
+            extra=f"Record-Route: {route}\r\nContact: <{far_end}>\r\n",
+            body=sdp(proxy.rtp_port(0)),
+        )
+        ack = proxy.wait("ACK", request=True)
+        assert ack.start == f"ACK {far_end} SIP/2.0"
+        assert ack.header("route") == route
+        bye = proxy.wait("BYE", request=True)  # nothing to play: hung up at once
+        assert bye.start == f"BYE {far_end} SIP/2.0"
+        assert bye.header("route") == route
+        proxy.respond(bye, 200)
+        end = ended(worker, call_id)
+        assert (end.cause, end.answered) == (EndCause.LOCAL, True)
+    finally:
+        proxy.close()
