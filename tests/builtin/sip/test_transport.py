@@ -635,3 +635,172 @@ async def test_inbound_connection_limit(
     assert await b.send(options("tcp", b.port), Target("tcp", HOST, a.port)) is not None
     for _, kept_writer in kept:
         kept_writer.close()
+
+
+async def test_concurrent_sends_share_one_new_connection(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    a, _inbox_a, b, inbox_b = pair
+    target = Target("tcp", HOST, b.port)
+    connections = await asyncio.gather(
+        *(a.send(options("tcp", a.port, call_id=f"c{i}"), target) for i in range(5))
+    )
+    assert len({id(connection) for connection in connections}) == 1
+    got = sorted([(await inbox_b.get())[0].call_id for _ in range(5)])
+    assert got == [f"c{i}" for i in range(5)]
+
+
+async def test_send_refuses_what_cannot_be_sent(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    a, _inbox_a, b, _inbox_b = pair
+    with pytest.raises(TransportError, match="too large"):
+        await a.send(b"x" * (MAX_MESSAGE_BYTES + 1), Target("udp", HOST, b.port))
+    with pytest.raises(TransportError, match="unknown transport"):
+        await a.send(options("udp", a.port), Target("sctp", HOST, b.port))
+    unstarted = SipTransportLayer(Inbox(), bind_host=HOST, port_min=0, port_max=0)
+    with pytest.raises(TransportError):
+        await unstarted.send(options("udp", 5060), Target("udp", HOST, b.port))
+
+
+async def test_no_port_free_in_the_range() -> None:
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind((HOST, 0))
+    port = taken.getsockname()[1]
+    sip = SipTransportLayer(Inbox(), bind_host=HOST, port_min=port, port_max=port)
+    try:
+        with pytest.raises(TransportError, match="no port free"):
+            await sip.start()
+    finally:
+        taken.close()
+        await sip.close()
+
+
+async def test_tcp_keepalive_ping_on_the_open_connection(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    a, _inbox_a, _b, _inbox_b = pair
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind((HOST, 0))
+    server.listen()
+    server.setblocking(False)
+    port = server.getsockname()[1]
+    loop = asyncio.get_running_loop()
+    try:
+        target = Target("tcp", HOST, port)
+        await a.send_keepalive(target)  # no connection yet: nothing is opened
+        assert a.connection_for(target) is None
+        await a.send(options("tcp", a.port), target)
+        accepted, _ = await asyncio.wait_for(loop.sock_accept(server), 5)
+        with accepted:
+            accepted.setblocking(False)
+            request = await asyncio.wait_for(loop.sock_recv(accepted, 65535), 5)
+            assert request.startswith(b"OPTIONS ")
+            await a.send_keepalive(target)
+            ping = await asyncio.wait_for(loop.sock_recv(accepted, 100), 5)
+            assert ping == KEEPALIVE_PING
+    finally:
+        server.close()
+
+
+async def test_handler_errors_do_not_stop_delivery() -> None:
+    delivered: list[str] = []
+
+    def handler(message: SipRequest | SipResponse, _source: Source) -> None:
+        delivered.append(message.call_id)
+        if message.call_id == "boom":
+            raise RuntimeError("handler bug")
+
+    receiver = SipTransportLayer(handler, bind_host=HOST, port_min=0, port_max=0)
+    sender = await layer(Inbox())
+    await receiver.start()
+    try:
+        for transport in ("udp", "tcp"):
+            for call_id in ("boom", f"after-{transport}"):
+                await sender.send(
+                    options(transport, sender.port, call_id=call_id),
+                    Target(transport, HOST, receiver.port),
+                )
+        for _ in range(100):
+            if len(delivered) == 4:
+                break
+            await asyncio.sleep(0.02)
+        assert delivered == ["boom", "after-udp", "boom", "after-tcp"]
+    finally:
+        await sender.close()
+        await receiver.close()
+
+
+async def test_source_filter_silences_automatic_answers(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    _a, _ia, b, inbox_b = pair
+    b.source_filter = lambda host: host != HOST
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, 0))
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        port = sock.getsockname()[1]
+        bad = (
+            options("udp", port)
+            .to_bytes()
+            .replace(b"Max-Forwards: 70", b"Max-Forwards: x")
+        )
+        await loop.sock_sendto(sock, bad, (HOST, b.port))
+        # A good request still reaches the UA (which applies the filter itself)...
+        await loop.sock_sendto(
+            sock, options("udp", port, call_id="ok").to_bytes(), (HOST, b.port)
+        )
+        message, source = await inbox_b.get()
+        assert (message.call_id, source.host) == ("ok", HOST)
+        # ...but the malformed one got no 400.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(loop.sock_recv(sock, 65535), 0.3)
+    finally:
+        sock.close()
+
+
+async def test_received_is_added_when_the_via_host_differs(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    a, _ia, b, inbox_b = pair
+    request = options("udp", a.port)
+    request.replace_top_via(
+        Via("UDP", "phone.invalid", a.port, {"branch": new_branch()})
+    )
+    await a.send(request, Target("udp", HOST, b.port))
+    received, _ = await inbox_b.get()
+    assert received.top_via.received == HOST
+    assert not received.top_via.has_rport
+    same = options("udp", a.port)
+    same.replace_top_via(Via("UDP", HOST, a.port, {"branch": new_branch()}))
+    await a.send(same, Target("udp", HOST, b.port))
+    received, _ = await inbox_b.get()
+    assert received.top_via.received is None  # same host, no rport: left alone
+
+
+async def test_tls_handshake_garbage_is_a_transport_error_not_a_certificate_error(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    a, _ia, _b, _ib = pair
+
+    async def answer_garbage(
+        _reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(b"SIP/2.0 400 Not TLS\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer_garbage, HOST, 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        target = Target(
+            "tls", HOST, port, server_name=HOST, tls_context=client_tls_context(False)
+        )
+        with pytest.raises(TransportError) as info:
+            await a.send(options("tls", a.port), target)
+        assert not isinstance(info.value, TlsVerificationError)
+    finally:
+        server.close()
+        await server.wait_closed()
