@@ -68,14 +68,16 @@ class CredentialsRejected(Exception):
         self.reason = reason
 
 
+_SUPPORTED: Final = tuple(
+    _CANONICAL[name]
+    for name, (hash_name, _, _) in _ALGORITHMS.items()
+    if hash_name in hashlib.algorithms_available or hash_name in {"md5", "sha256"}
+)
+
+
 def supported_algorithms() -> tuple[str, ...]:
     """Return the algorithm names this interpreter can compute."""
-    available = hashlib.algorithms_available
-    return tuple(
-        _CANONICAL[name]
-        for name, (hash_name, _, _) in _ALGORITHMS.items()
-        if hash_name in available or hash_name in {"md5", "sha256"}
-    )
+    return _SUPPORTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +209,7 @@ def _challenge_from(params: dict[str, str], *, proxy: bool) -> Challenge:
     algorithm_name = params.get("algorithm", "MD5").upper()
     if algorithm_name not in _ALGORITHMS:
         raise DigestError("unsupported digest algorithm")
-    if _CANONICAL[algorithm_name] not in supported_algorithms():
+    if _CANONICAL[algorithm_name] not in _SUPPORTED:
         raise DigestError("digest algorithm not available in this interpreter")
     qop = _choose_qop(params["qop"]) if "qop" in params else None
     return Challenge(
