@@ -34,9 +34,10 @@ from .const import (
 from .flow_schemas import (
     ADVANCED_SETUP_FIELDS,
     SERVER_FIELDS,
-    advanced_setup_schema,
+    advanced_setup_section,
     credentials_schema,
     extension_title,
+    flatten_advanced_section,
     options_schema,
     renew_credentials_schema,
     role_options_schema,
@@ -157,6 +158,7 @@ class SipEndpointConfigFlow(
         errors: dict[str, str] = {}
         placeholders = blank_check_placeholders(self.hass)
         if user_input is not None:
+            user_input = flatten_advanced_section(user_input)
             server = _pick(user_input, SERVER_FIELDS)
             options = _pick(user_input, ADVANCED_SETUP_FIELDS)
             errors = (
@@ -181,11 +183,11 @@ class SipEndpointConfigFlow(
                     self._extension = extension
                     return await self._async_step_role_options(None)
                 errors["base"] = check.error
-        fields = server_schema() | credentials_schema(
-            with_role=True, password_required=True
+        fields = (
+            server_schema()
+            | credentials_schema(with_role=True, password_required=True)
+            | advanced_setup_section()
         )
-        if self.show_advanced_options:
-            fields |= advanced_setup_schema()
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(

@@ -2,12 +2,14 @@
 
 Home Assistant 2026 made device identifiers unique per config entry only: a device
 belongs to exactly one config entry (`DeviceEntry.config_entry_id`), and
-`DeviceRegistry.async_get_device` and `DeviceEntry.config_entries` are deprecated in
-favour of `async_get_device_by_identifier` and `config_entry_id`. Home Assistant 2025.4
-has only the older API, so each look-up uses the new one where it exists.
+`DeviceRegistry.async_get_device`, `DeviceEntry.config_entries` and
+`DeviceInfo(via_device=...)` are deprecated in favour of
+`async_get_device_by_identifier`, `config_entry_id` and `via_device_id`. Home Assistant
+2025.4 has only the older API, so each look-up uses the new one where it exists.
 """
 
 from collections.abc import Callable
+from typing import Any, cast
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -39,3 +41,20 @@ def device_config_entry_ids(device: dr.DeviceEntry) -> set[str]:
     if config_entry_id is not None:  # Home Assistant 2026.x: exactly one
         return {config_entry_id}
     return set(device.config_entries)
+
+
+def via_device_info(
+    hass: HomeAssistant, config_entry_id: str, identifier: str
+) -> dr.DeviceInfo:
+    """Return the DeviceInfo keys that put a device under the entry's device `identifier`.
+
+    Home Assistant 2026 takes the parent's device id (`via_device_id`), 2025.4 only its
+    identifier (`via_device`). The parent must be registered first.
+    """
+    if "via_device_id" not in dr.DeviceInfo.__annotations__:  # Home Assistant 2025.4
+        return dr.DeviceInfo(via_device=(DOMAIN, identifier))
+    parent = async_get_entry_device(hass, config_entry_id, identifier)
+    if parent is None:
+        return dr.DeviceInfo()
+    keys: dict[str, Any] = {"via_device_id": parent.id}
+    return cast("dr.DeviceInfo", keys)

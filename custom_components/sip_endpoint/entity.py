@@ -12,6 +12,7 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN, ExtensionRole
+from .device_lookup import via_device_info
 from .runtime import (
     ExtensionStatus,
     SipEndpointConfigEntry,
@@ -86,7 +87,9 @@ class SipEndpointEntity(Entity):
             manufacturer=MANUFACTURER,
             model=ROLE_MODELS[status.role],
             serial_number=status.extension,
-            via_device=(DOMAIN, runtime.entry_id),
+        )
+        self._attr_device_info.update(
+            via_device_info(runtime.hass, runtime.entry_id, runtime.entry_id)
         )
 
     async def async_added_to_hass(self) -> None:

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from homeassistant.const import CONF_PASSWORD
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
@@ -160,6 +161,27 @@ def advanced_setup_schema() -> dict[vol.Marker, Any]:
         ): BooleanSelector(),
         vol.Optional(CONF_TLS_CA_FILE): _TEXT,
     }
+
+
+ADVANCED_SECTION: Final = "advanced"
+
+
+def advanced_setup_section() -> dict[vol.Marker, Any]:
+    """Return the advanced setup fields as one collapsed section of the user step.
+
+    A section rather than advanced mode: Home Assistant 2026 deprecates
+    `show_advanced_options` (and shows every field in the meantime).
+    """
+    return {
+        vol.Required(ADVANCED_SECTION): section(
+            vol.Schema(advanced_setup_schema()), {"collapsed": True}
+        )
+    }
+
+
+def flatten_advanced_section(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the user step's input with the advanced section's fields at the top."""
+    return {**user_input, **user_input.get(ADVANCED_SECTION, {})}
 
 
 def role_options_schema(

@@ -1,6 +1,7 @@
 """Fixtures for the Home Assistant side: config entries against the real test bed."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+import logging
 from pathlib import Path
 import random
 import socket
@@ -34,6 +35,51 @@ from .roles import RoleEntryFactory, role_entries
 from .snapshot_extension import VersionNeutralSnapshotExtension
 
 type ExtensionSpec = tuple[ExtensionRole, str, str]  # role, extension, password
+
+
+class _HomeAssistantWarnings(logging.Handler):
+    """Collect Home Assistant's warnings about deprecated use or misuse."""
+
+    def __init__(self) -> None:
+        """Collect from WARNING up."""
+        super().__init__(logging.WARNING)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep Home Assistant's deprecation and misuse reports.
+
+        Those come from helpers.frame or say "deprecated" or ask to report a bug to
+        the integration's author; a retrying entry's warning is an expected outcome.
+        """
+        if not record.name.startswith("homeassistant"):
+            return  # our own loggers (custom_components.sip_endpoint) may warn
+        message = record.getMessage()
+        lowered = message.lower()
+        if (
+            record.name == "homeassistant.helpers.frame"
+            or "deprecat" in lowered
+            or "report it to the author" in lowered
+            or "create a bug report" in lowered
+        ):
+            self.found.append(f"{record.name}: {message}")
+
+
+@pytest.fixture(autouse=True)
+def no_home_assistant_warnings() -> Iterator[None]:
+    """Fail a test when Home Assistant warns about this integration.
+
+    Home Assistant reports deprecated use by custom integrations as log warnings
+    (helpers.frame, deprecated functions); on a newer Home Assistant they become errors.
+    """
+    collector = _HomeAssistantWarnings()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    try:
+        yield
+    finally:
+        root.removeHandler(collector)
+    if collector.found:
+        pytest.fail("Home Assistant warned:\n" + "\n".join(collector.found))
 
 
 @pytest.fixture

@@ -17,7 +17,12 @@ from homeassistant.config_entries import (
     SubentryFlowResult,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowHandler, FlowManager, FlowResultType
+from homeassistant.data_entry_flow import (
+    FlowHandler,
+    FlowManager,
+    FlowResultType,
+    section as FormSection,
+)
 from homeassistant.helpers import issue_registry as ir
 import voluptuous as vol
 
@@ -117,13 +122,20 @@ def untranslated(section: tuple[str, ...], result: Mapping[str, Any]) -> list[st
     elif result["type"] is FlowResultType.FORM:
         step = result["step_id"]
         need("step", step, "title")
-        for marker in form_fields(result) if result["data_schema"] else {}:
-            need("step", step, "data", str(marker))
-            hint = _lookup(
-                tree, (*section, "step", step, "data_description", str(marker))
-            )
-            if isinstance(hint, str):
-                texts.append(hint)
+        fields = form_fields(result) if result["data_schema"] else {}
+        for marker, value in fields.items():
+            if isinstance(value, FormSection):
+                # A section's name, then its fields under sections.<name>.
+                where: tuple[str, ...] = ("step", step, "sections", str(marker))
+                need(*where, "name")
+                markers = list(value.schema.schema)
+            else:
+                where, markers = ("step", step), [marker]
+            for field in markers:
+                need(*where, "data", str(field))
+                hint = _lookup(tree, (*section, *where, "data_description", str(field)))
+                if isinstance(hint, str):
+                    texts.append(hint)
         for error in (result["errors"] or {}).values():
             need("error", error)
         given = set(result["description_placeholders"] or {})
