@@ -32,6 +32,7 @@ from custom_components.sip_endpoint.worker.builtin.sip.transaction import (
     ServerTransaction,
     State,
     TransactionLayer,
+    ack_for_non_2xx,
     cancel_request,
 )
 from custom_components.sip_endpoint.worker.builtin.sip.transport import (
@@ -193,9 +194,12 @@ class Endpoint:
         )
 
 
-def peer_request(method: str, peer: Peer, *, branch: str | None = None) -> SipRequest:
-    """Build a request the peer sends us."""
-    via = Via("UDP", HOST, peer.port, {"branch": branch or new_branch(), "rport": None})
+def peer_request(
+    method: str, peer: Peer | int, *, branch: str | None = None
+) -> SipRequest:
+    """Build a request the peer (or a peer on that port) sends us."""
+    port = peer if isinstance(peer, int) else peer.port
+    via = Via("UDP", HOST, port, {"branch": branch or new_branch(), "rport": None})
     headers = Headers(
         [
             ("Via", str(via)),
@@ -669,6 +673,178 @@ def test_stray_response_goes_to_the_tu() -> None:
         peer.close()
 
     run_virtual(scenario)
+
+
+def test_close_ends_pending_transactions_with_local_503() -> None:
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint() as ours:
+            request = ours.request("INVITE", peer.port)
+            transaction = ours.layer.send_request(
+                request, Target("udp", HOST, peer.port)
+            )
+            await peer.recv()
+            ok = make_response(peer_request("INVITE", peer), 200, to_tag="me")
+            retransmitter = InviteOkRetransmitter(
+                ours.layer, ok, Source("udp", HOST, peer.port), reliable=False
+            )
+            ours.layer.close()
+            final = await transaction.final()
+            assert (final.status, final.from_network) == (503, False)
+            assert isinstance(transaction.error, TransportError)
+            assert retransmitter.done
+            assert await peer.collect(1.0) == []  # every timer was cancelled
+            with pytest.raises(TransportError):
+                ours.layer.send_request(
+                    ours.request("OPTIONS", peer.port), Target("udp", HOST, peer.port)
+                )
+        peer.close()
+
+    run_virtual(scenario)
+
+
+async def test_send_request_refusals() -> None:
+    async with Endpoint() as ours:
+        target = Target("udp", HOST, 9)
+        ack = ours.request("ACK", 9)
+        with pytest.raises(ValueError, match="ACK"):
+            ours.layer.send_request(ack, target)
+        no_branch = ours.request("OPTIONS", 9)
+        no_branch.replace_top_via(Via("UDP", HOST, 5060, {"branch": "old-style"}))
+        with pytest.raises(ValueError, match="branch"):
+            ours.layer.send_request(no_branch, target)
+        request = ours.request("OPTIONS", 9)
+        ours.layer.send_request(request, target)
+        with pytest.raises(ValueError, match="running"):
+            ours.layer.send_request(request, target)
+    no_transport = TransactionLayer(lambda *_: None)
+    with pytest.raises(TransportError):
+        _ = no_transport.sender
+
+
+def test_server_non_invite_provisional_then_final_then_timer_j() -> None:
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint() as ours:
+            holder: list[ServerTransaction | None] = []
+            ours.handler = lambda _request, transaction: holder.append(transaction)
+            bye = peer_request("BYE", peer)
+            peer.send(bye, ours.transport.port)
+            await asyncio.sleep(0.001)
+            transaction = holder[0]
+            assert transaction is not None
+            transaction.respond(make_response(bye, 180))
+            assert state_of(transaction) == State.PROCEEDING
+            peer.send(bye, ours.transport.port)  # retransmission: the 180 again
+            await asyncio.sleep(0.001)
+            transaction.respond(make_response(bye, 200, to_tag="me"))
+            transaction.respond(
+                make_response(bye, 500, to_tag="me")
+            )  # too late: ignored
+            got = await peer.collect(0.05)
+            statuses = [m.status for m in got if isinstance(m, SipResponse)]
+            assert statuses == [180, 180, 200]
+            assert state_of(transaction) == State.COMPLETED
+            await asyncio.sleep(64 * T1 + 0.01)
+            assert state_of(transaction) == State.TERMINATED  # Timer J
+            # After Timer J the same request is new again for the TU.
+            peer.send(bye, ours.transport.port)
+            await asyncio.sleep(0.001)
+            assert len(ours.requests) == 2
+        peer.close()
+
+    run_virtual(scenario)
+
+
+def test_trying_echoes_timestamp_and_rfc2543_retransmissions_match() -> None:
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint(trying_delay=0) as ours:
+            invite = peer_request("INVITE", peer)
+            invite.replace_top_via(Via("UDP", HOST, peer.port, {}))  # no branch at all
+            invite.headers.add("Timestamp", "54")
+            peer.send(invite, ours.transport.port)
+            trying = await peer.recv()
+            assert isinstance(trying, SipResponse)
+            assert trying.status == 100
+            assert trying.headers.get("timestamp") == "54"
+            peer.send(invite, ours.transport.port)  # matched without a branch
+            again = await peer.recv()
+            assert isinstance(again, SipResponse)
+            assert again.status == 100
+            assert len(ours.requests) == 1
+            transaction = ours.requests[0][2]
+            assert transaction is not None
+            transaction.respond(make_response(invite, 486, to_tag="me"))
+            ack = peer_request("ACK", peer)
+            ack.replace_top_via(Via("UDP", HOST, peer.port, {}))
+            peer.send(ack, ours.transport.port)
+            await peer.collect(0.005)
+            assert state_of(transaction) == State.CONFIRMED
+            assert len(ours.requests) == 1  # the ACK was the transaction's
+            # An ACK that matches nothing goes to the TU without a transaction.
+            stray = peer_request("ACK", peer)
+            peer.send(stray, ours.transport.port)
+            await asyncio.sleep(0.001)
+            assert [(r.method, t) for r, _, t in ours.requests[1:]] == [("ACK", None)]
+        peer.close()
+
+    run_virtual(scenario)
+
+
+async def test_invite_server_over_tcp_needs_no_retransmissions() -> None:
+    async with Endpoint(trying_delay=10) as ours:
+        holder: list[ServerTransaction | None] = []
+        ours.handler = lambda _request, transaction: holder.append(transaction)
+        reader, writer = await asyncio.open_connection(HOST, ours.transport.port)
+        local_port = writer.get_extra_info("sockname")[1]
+        invite = peer_request("INVITE", 9)
+        invite.replace_top_via(
+            Via("TCP", HOST, local_port, {"branch": new_branch(), "rport": None})
+        )
+        writer.write(invite.to_bytes())
+        await writer.drain()
+        for _ in range(100):
+            if holder:
+                break
+            await asyncio.sleep(0.01)
+        transaction = holder[0]
+        assert transaction is not None
+        assert transaction.reliable
+        timeouts: list[bool] = []
+        assert isinstance(transaction, ServerInviteTransaction)
+        transaction.on_ack_timeout = lambda: timeouts.append(True)
+        transaction.respond(make_response(invite, 486, to_tag="me"))
+        data = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert data.startswith(b"SIP/2.0 486")
+        # 64*T1 later: Timer H fired, and Timer G never sent the 486 again.
+        await asyncio.sleep(64 * T1 + 0.2)
+        assert timeouts == [True]
+        assert state_of(transaction) == State.TERMINATED
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 0.1)
+        writer.close()
+
+
+def test_cancel_and_ack_builders_copy_route() -> None:
+    invite = peer_request("INVITE", 9)
+    invite.headers.add("Route", "<sip:p1.example.com;lr>")
+    invite.headers.add("Route", "<sip:p2.example.com;lr>")
+    cancel = cancel_request(invite)
+    assert cancel.headers.get_lines("route") == invite.headers.get_lines("route")
+    assert cancel.headers.get_lines("via") == [invite.headers.get_all("via")[0]]
+    busy = make_response(invite, 486, to_tag="callee")
+    ack = ack_for_non_2xx(invite, busy)
+    assert ack.headers.get_lines("route") == invite.headers.get_lines("route")
+    assert ack.to_addr.tag == "callee"
+    assert ack.cseq.method == "ACK"
+
+
+async def test_unparseable_message_reaching_the_layer_is_dropped() -> None:
+    async with Endpoint() as ours:
+        headless = SipResponse(200, headers=Headers([("Call-ID", "x")]))
+        ours.layer.receive(headless, Source("udp", HOST, 9))  # must not raise
+        assert ours.stray == []
 
 
 # --- against the real Kamailio ------------------------------------------------------
