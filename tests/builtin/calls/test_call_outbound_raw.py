@@ -98,6 +98,32 @@ def test_answered_call_acks_every_2xx_and_plays(
     assert not worker.events_named(EventName.PLAYBACK_DONE)
 
 
+def test_a_second_forked_answer_is_acked_and_hung_up(
+    registered: WorkerClient, callee: RawPeer, tmp_path: Path
+) -> None:
+    """A 2xx with another To tag (a fork) gets its ACK and a BYE; the call goes on."""
+    worker = registered
+    tone = write_tone(tmp_path / "announce.wav", 440.0, 2.0)
+    call_id = _call(worker, callee, play=str(tone))
+    invite = callee.wait("INVITE", request=True)
+    answer = sdp(callee.rtp_port(0))
+    callee.respond(invite, 200, tag="first", extra=_contact(callee), body=answer)
+    first_ack = callee.wait("ACK", request=True)
+    assert first_ack.header("to").endswith(";tag=first")
+    confirmed(worker, call_id)
+    callee.respond(invite, 200, tag="second", extra=_contact(callee), body=answer)
+    second_ack = callee.wait("ACK", request=True)
+    assert second_ack.header("to").endswith(";tag=second")
+    bye = callee.wait("BYE", request=True)
+    assert bye.header("to").endswith(";tag=second")
+    callee.respond(bye, 200)
+    assert worker.request(Method.STATUS)["calls"] == 1
+    final_bye = callee.wait("BYE", request=True, timeout=10)
+    assert final_bye.header("to").endswith(";tag=first")
+    callee.respond(final_bye, 200)
+    assert ended(worker, call_id).answered
+
+
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 

@@ -355,9 +355,13 @@ class BuiltinCall:
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
         content_type: str | None = None,
+        dialog: Dialog | None = None,
     ) -> SipResponse | None:
-        """Send a request in the dialog; return its final response (None: not sent)."""
-        dialog = self.dialog
+        """Send a request in the dialog; return its final response (None: not sent).
+
+        ``dialog`` is another dialog than the call's own (a forked answer's).
+        """
+        dialog = dialog or self.dialog
         layer = self._host.transactions
         if dialog is None:
             return None
@@ -377,12 +381,12 @@ class BuiltinCall:
             return None
         return await transaction.final()
 
-    def send_bye(self) -> None:
+    def send_bye(self, dialog: Dialog | None = None) -> None:
         """Send BYE in the background (its answer changes nothing)."""
-        self.spawn(self._bye())
+        self.spawn(self._bye(dialog))
 
-    async def _bye(self) -> None:
-        response = await self.send_in_dialog("BYE")
+    async def _bye(self, dialog: Dialog | None) -> None:
+        response = await self.send_in_dialog("BYE", dialog=dialog)
         if response is not None and response.status >= 300:
             _LOGGER.debug("BYE answered %s", response.status)
 

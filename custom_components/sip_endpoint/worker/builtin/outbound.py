@@ -12,6 +12,7 @@ or hung up before the answer, the INVITE is cancelled (CANCEL, then its 487).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Final
 
@@ -46,6 +47,7 @@ _LOGGER = logging.getLogger(__name__)
 AUTH_HEADERS: Final = frozenset({"authorization", "proxy-authorization"})
 NOT_SENT_CODE: Final = 503
 INTERNAL_CODE: Final = 500
+MAX_FORKS: Final = 8  # second answers from other forks we ACK and hang up
 
 
 class OutboundCall(BuiltinCall):
@@ -79,6 +81,7 @@ class OutboundCall(BuiltinCall):
         self._provisional = False
         self._cancel_wanted = False
         self._cancel_sent = False
+        self._fork_acks: dict[str, tuple[Dialog, SipRequest]] = {}
 
     def start(self) -> None:
         """Send the INVITE in the background; give up after the timeout."""
@@ -169,11 +172,7 @@ class OutboundCall(BuiltinCall):
                 )
             ):
                 challenged = True
-                credentials = [
-                    (name, value)
-                    for name, value in invite.headers.items()
-                    if name.lower() in AUTH_HEADERS
-                ]
+                credentials = _credentials(invite)
                 continue
             self.finish(response.status, response.reason)
             return
@@ -197,10 +196,37 @@ class OutboundCall(BuiltinCall):
             return
         if not 200 <= response.status < 300:
             return  # the transaction sends the ACK; `_invite_until_final` ends the call
-        if self._ack is not None:
-            self._send_ack(self._ack)  # a retransmitted 2xx
+        if self._ack is not None and self.dialog is not None:
+            tag = response.to_addr.tag
+            if tag is None or tag == self.dialog.remote_tag:
+                self._send_ack(self._ack)  # a retransmitted 2xx
+            else:
+                self._refuse_fork(response, tag)
             return
         self._answered(response)
+
+    def _refuse_fork(self, response: SipResponse, tag: str) -> None:
+        """ACK a 2xx from another fork of our INVITE, then BYE it (RFC 3261 13.2.2.4)."""
+        known = self._fork_acks.get(tag)
+        if known is not None:
+            self._send_ack(known[1], known[0])
+            return
+        if self.dialog is None or self._invite is None:
+            return
+        if len(self._fork_acks) >= MAX_FORKS:
+            return
+        fork = dataclasses.replace(self.dialog, remote_tag=None)
+        fork.confirm_uac(response)
+        ack = fork.request(
+            "ACK",
+            cseq=self._invite.cseq.seq,
+            via=self._via(),
+            headers=_credentials(self._invite),
+        )
+        self._fork_acks[tag] = (fork, ack)
+        _LOGGER.info("Hanging up a second answer to our INVITE (another fork)")
+        self._send_ack(ack, fork)
+        self.send_bye(fork)
 
     def _answered(self, response: SipResponse) -> None:
         dialog = self.dialog
@@ -212,11 +238,7 @@ class OutboundCall(BuiltinCall):
             "ACK",
             cseq=invite.cseq.seq,
             via=self._via(),
-            headers=[
-                (name, value)
-                for name, value in invite.headers.items()
-                if name.lower() in AUTH_HEADERS
-            ],
+            headers=_credentials(invite),
         )
         self._ack = ack
         self._send_ack(ack)
@@ -253,12 +275,11 @@ class OutboundCall(BuiltinCall):
                 return
         self.hangup(200)
 
-    def _send_ack(self, ack: SipRequest) -> None:
-        self.spawn(self._ack_async(ack))
+    def _send_ack(self, ack: SipRequest, dialog: Dialog | None = None) -> None:
+        self.spawn(self._ack_async(ack, dialog or self.dialog))
 
-    async def _ack_async(self, ack: SipRequest) -> None:
+    async def _ack_async(self, ack: SipRequest, dialog: Dialog | None) -> None:
         layer = self._host.transactions
-        dialog = self.dialog
         if dialog is None:
             return
         try:
@@ -321,3 +342,12 @@ def cancel_for(invite: SipRequest) -> SipRequest:
     headers.add("Call-ID", invite.call_id)
     headers.add("CSeq", f"{invite.cseq.seq} CANCEL")
     return SipRequest("CANCEL", invite.uri, headers)
+
+
+def _credentials(request: SipRequest) -> list[tuple[str, str]]:
+    """Return the Authorization and Proxy-Authorization headers of ``request``."""
+    return [
+        (name, value)
+        for name, value in request.headers.items()
+        if name.lower() in AUTH_HEADERS
+    ]
