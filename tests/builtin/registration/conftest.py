@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from custom_components.sip_endpoint.protocol.payloads import AccountParams
+from custom_components.sip_endpoint.protocol.payloads import AccountParams, Method
 from custom_components.sip_endpoint.worker.builtin.registration.account import (
     BuiltinAccount,
 )
+from tests.sipbed.netutil import free_port
 from tests.sipbed.users import password_for
+from tests.worker.client import WorkerClient, start_params, start_result
 
 from .loophost import LoopbackHost
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Iterator
 
 
 @pytest.fixture
@@ -64,3 +68,34 @@ def add_account(host: LoopbackHost) -> AccountFactory:
         return account
 
     return _add
+
+
+type BuiltinWorker = Callable[..., WorkerClient]
+
+
+@pytest.fixture
+def builtin_worker(tmp_path: Path, socket_enabled: None) -> Iterator[BuiltinWorker]:
+    """Return a callable launching and starting built-in workers; all must exit 0."""
+    launched: list[WorkerClient] = []
+
+    def _launch(**start: object) -> WorkerClient:
+        client = WorkerClient(
+            Path(sys.executable),
+            tmp_path / f"builtin-{len(launched)}.stderr",
+            engine="builtin",
+        )
+        launched.append(client)
+        client.launch()
+        first = free_port("127.0.0.1")
+        result = start_result(
+            client.request(
+                Method.START,
+                start_params(port_min=first, port_max=min(first + 20, 65535), **start),
+            )
+        )
+        client.sip_port = result.sip_port
+        return client
+
+    yield _launch
+    statuses = [client.close() for client in launched]
+    assert statuses == [0] * len(launched)

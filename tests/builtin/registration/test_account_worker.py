@@ -9,8 +9,6 @@ verified with the start's CA file, and no password in anything the worker says.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,52 +21,19 @@ from custom_components.sip_endpoint.protocol.payloads import (
     WorkerStatus,
 )
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
-from tests.sipbed.netutil import free_port
 from tests.sipbed.tls import make_certificates
-from tests.worker.client import (
-    WorkerClient,
-    account_params,
-    start_params,
-    start_result,
-)
+from tests.worker.client import account_params
 
 from .test_account_kamailio import reaches
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from pathlib import Path
 
     from tests.sipbed.kamailio import Kamailio, KamailioFactory
 
+    from .conftest import BuiltinWorker
+
 Status = RegistrationStatus
-type BuiltinWorker = Callable[..., WorkerClient]
-
-
-@pytest.fixture
-def builtin_worker(tmp_path: Path, socket_enabled: None) -> Iterator[BuiltinWorker]:
-    """Return a callable launching and starting built-in workers; all must exit 0."""
-    launched: list[WorkerClient] = []
-
-    def _launch(**start: object) -> WorkerClient:
-        client = WorkerClient(
-            Path(sys.executable),
-            tmp_path / f"builtin-{len(launched)}.stderr",
-            engine="builtin",
-        )
-        launched.append(client)
-        client.launch()
-        first = free_port("127.0.0.1")
-        result = start_result(
-            client.request(
-                Method.START,
-                start_params(port_min=first, port_max=min(first + 20, 65535), **start),
-            )
-        )
-        client.sip_port = result.sip_port
-        return client
-
-    yield _launch
-    statuses = [client.close() for client in launched]
-    assert statuses == [0] * len(launched)
 
 
 @pytest.mark.parametrize("transport", [Transport.UDP, Transport.TCP])

@@ -261,8 +261,14 @@ class BuiltinAccount:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                this = asyncio.current_task()
+                if this is not None and this.cancelling():
+                    raise  # we are being cancelled ourselves
+            except Exception:  # never raise out of a teardown
+                _LOGGER.exception("%s: a task had failed", self.ext_id)
 
     # --- the REGISTER schedule ---------------------------------------------------
 
@@ -445,11 +451,15 @@ class BuiltinAccount:
             destination = self.destination
             if self._registering or destination is None:
                 continue
-            if self.params.keepalive is KeepaliveMethod.DOUBLE_CRLF:
-                self._host.send_keepalive(destination)
-            outcome = await self._send_options(destination, probe_timeout(interval))
-            if not self.removing and not self._registering:
-                self._probe_answered(outcome)
+            try:
+                if self.params.keepalive is KeepaliveMethod.DOUBLE_CRLF:
+                    self._host.send_keepalive(destination)
+                outcome = await self._send_options(destination, probe_timeout(interval))
+                if not self.removing and not self._registering:
+                    self._probe_answered(outcome)
+            except Exception:
+                # A bug must not end the probe: log it, probe again next time.
+                _LOGGER.exception("%s: liveness probe failed", self.ext_id)
 
     async def _send_options(self, destination: Destination, limit: float) -> Outcome:
         request = build_options(

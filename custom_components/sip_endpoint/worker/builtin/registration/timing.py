@@ -1,8 +1,8 @@
 """When a registration is refreshed, and how long a liveness probe may wait.
 
-pjsua refreshes a registration 5 s before it expires. For short expiries that is too
-late (or already past), so the refresh never comes later than 90 % of the expiry, and
-for expiries under 10 s it comes half-way.
+pjsua refreshes a registration 5 s before it expires; so does the built-in engine.
+Under 10 s that would be half-way or earlier (or already past), so the refresh comes
+half-way instead: never later than 90 % of a short expiry.
 """
 
 REFRESH_MARGIN = 5.0
@@ -30,7 +30,7 @@ def refresh_delay(expires: int) -> float:
     """Return the seconds after a successful REGISTER to send the refresh."""
     if expires < SHORT_EXPIRY:
         return max(expires / 2, MIN_REFRESH_DELAY)
-    return min(expires - REFRESH_MARGIN, expires * 0.9)
+    return expires - REFRESH_MARGIN
 
 
 def probe_timeout(interval: float) -> float:

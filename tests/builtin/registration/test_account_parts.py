@@ -1,0 +1,198 @@
+"""The registration package's small parts: timings, bindings, targets, requests."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from custom_components.sip_endpoint.protocol.payloads import AccountParams, Transport
+from custom_components.sip_endpoint.worker.builtin.registration.bindings import (
+    granted_expires,
+    min_expires,
+)
+from custom_components.sip_endpoint.worker.builtin.registration.requests import (
+    RegisterSequence,
+    build_options,
+    build_register,
+)
+from custom_components.sip_endpoint.worker.builtin.registration.target import (
+    AccountAddresses,
+    Destination,
+    TargetError,
+    local_address,
+    resolve,
+)
+from custom_components.sip_endpoint.worker.builtin.registration.timing import (
+    PROBE_TIMEOUT,
+    probe_timeout,
+    refresh_delay,
+)
+from custom_components.sip_endpoint.worker.builtin.sip.message import (
+    Headers,
+    SipResponse,
+    parse_uri,
+)
+
+
+@pytest.mark.parametrize(
+    ("expires", "delay"),
+    [(1, 0.5), (4, 2.0), (7, 3.5), (10, 5.0), (20, 15.0), (60, 55.0), (300, 295.0)],
+)
+def test_refresh_delay(expires: int, delay: float) -> None:
+    """5 s before expiry as pjsua does; half-way under 10 s."""
+    assert refresh_delay(expires) == pytest.approx(delay)
+    assert 0 < refresh_delay(expires) < expires
+    if expires <= 50:
+        assert refresh_delay(expires) <= 0.9 * expires
+
+
+def test_probe_timeout_fits_the_interval() -> None:
+    """A probe never outlasts its interval, and waits at least a second."""
+    assert probe_timeout(30) == PROBE_TIMEOUT
+    assert probe_timeout(10) == PROBE_TIMEOUT
+    assert probe_timeout(2) == 2
+    assert probe_timeout(0.2) == 1
+    # Issue 11's budgets: detection within interval + probe timeout.
+    assert 10 + probe_timeout(10) <= 15
+    assert 30 + probe_timeout(30) <= 40
+
+
+def _response(*headers: tuple[str, str]) -> SipResponse:
+    return SipResponse(200, "OK", Headers(headers))
+
+
+OURS = parse_uri("sip:2000@127.0.0.1:5080;transport=tcp")
+
+
+def test_granted_expires_prefers_our_binding() -> None:
+    """Our Contact's expires wins over others and over the Expires header."""
+    response = _response(
+        ("Contact", "<sip:2000@127.0.0.1:5080>;expires=10"),  # UDP: not ours
+        ("Contact", "<sip:2000@127.0.0.1:5080;transport=TCP>;expires=40"),
+        ("Expires", "99"),
+    )
+    assert granted_expires(response, OURS, 300) == 40
+
+
+def test_granted_expires_falls_back() -> None:
+    """Without our binding the Expires header counts, then what we asked."""
+    other = ("Contact", "<sip:2000@192.0.2.1:5080;transport=tcp>;expires=10")
+    assert granted_expires(_response(other, ("Expires", "99")), OURS, 300) == 99
+    assert granted_expires(_response(other), OURS, 300) == 300
+    assert granted_expires(_response(("Contact", "*")), OURS, 300) == 300
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        (("Contact", "<sip:2000@127.0.0.1:5080;transport=tcp>;expires=soon"),),
+        (("Contact", "<<garbage"), ("Expires", "x")),
+        (("Expires", "\u00b2"),),
+    ],
+)
+def test_granted_expires_ignores_garbage(headers: tuple[tuple[str, str], ...]) -> None:
+    """A malformed Contact or Expires counts as absent; nothing raises."""
+    assert granted_expires(_response(*headers), OURS, 300) == 300
+
+
+def test_min_expires() -> None:
+    """Min-Expires is read when it is a number, else None."""
+    assert min_expires(_response(("Min-Expires", "120"))) == 120
+    assert min_expires(_response(("Min-Expires", "two"))) is None
+    assert min_expires(_response()) is None
+
+
+def _params(**changes: object) -> AccountParams:
+    values: dict[str, object] = {
+        "ext_id": "e",
+        "extension": "2000",
+        "auth_id": "2000",
+        "password": "secret",
+        "domain": "pbx.example",
+    }
+    values.update(changes)
+    return AccountParams(**values)  # type: ignore[arg-type]
+
+
+def test_addresses_without_proxy() -> None:
+    """The registrar is the next hop; AUTO is UDP; no Route."""
+    addresses = AccountAddresses.from_params(_params(port=5070))
+    assert str(addresses.aor) == "sip:2000@pbx.example"
+    assert str(addresses.registrar) == "sip:pbx.example:5070"
+    assert addresses.next_hop == addresses.registrar
+    assert addresses.route_set == ()
+    assert addresses.transport is Transport.UDP
+
+
+def test_addresses_with_proxy() -> None:
+    """The outbound proxy is the next hop and a loose route."""
+    addresses = AccountAddresses.from_params(
+        _params(transport=Transport.TCP, outbound_proxy="proxy.example:5090")
+    )
+    assert str(addresses.next_hop) == "sip:proxy.example:5090;transport=tcp;lr"
+    assert addresses.route_set == (addresses.next_hop,)
+    assert addresses.registrar_text == "sip:pbx.example;transport=tcp"
+
+
+def test_bad_domain_is_refused() -> None:
+    """A domain that makes no URI is a TargetError."""
+    with pytest.raises(TargetError):
+        AccountAddresses.from_params(_params(domain="bad host"))
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_resolve_defaults_and_literals() -> None:
+    """Default ports 5060/5061; IP literals are not looked up; names are."""
+    udp = await resolve(parse_uri("sip:127.0.0.1"), Transport.UDP)
+    assert udp == Destination(Transport.UDP, "127.0.0.1", "127.0.0.1", 5060)
+    tls = await resolve(parse_uri("sip:[::1]"), Transport.TLS)
+    assert (tls.address, tls.port, tls.host) == ("::1", 5061, "::1")
+    named = await resolve(parse_uri("sip:localhost:5099"), Transport.TCP)
+    assert named.address in ("127.0.0.1", "::1")
+    assert named.host == "localhost"
+    with pytest.raises(TargetError):
+        await resolve(parse_uri("sip:no-such-host.invalid"), Transport.UDP)
+
+
+@pytest.mark.usefixtures("socket_enabled")
+def test_local_address_toward_loopback() -> None:
+    """The source address toward 127.0.0.1 is a loopback address."""
+    here = local_address(Destination(Transport.UDP, "x", "127.0.0.1", 5060))
+    assert here.startswith("127.")
+
+
+def test_register_requests_share_call_id_and_count_cseq() -> None:
+    """One Call-ID and From tag; CSeq counts up; Expires and Contact as asked."""
+    sequence = RegisterSequence("127.0.0.1")
+    aor = parse_uri("sip:2000@pbx.example")
+    contact = parse_uri("sip:2000@127.0.0.1:5080")
+    route = parse_uri("sip:proxy.example;lr")
+    first, second = (
+        build_register(
+            sequence,
+            registrar=parse_uri("sip:pbx.example"),
+            aor=aor,
+            contact=contact,
+            expires=expires,
+            route_set=(route,),
+        )
+        for expires in (300, 0)
+    )
+    assert first.call_id == second.call_id
+    assert first.from_addr.tag == second.from_addr.tag
+    assert (first.cseq.seq, second.cseq.seq) == (1, 2)
+    assert (first.header("Expires"), second.header("Expires")) == ("300", "0")
+    assert first.header("Route") == "<sip:proxy.example;lr>"
+    assert first.header("Contact") == "<sip:2000@127.0.0.1:5080>"
+    assert first.to_addr.tag is None
+    options = build_options(target=aor, aor=aor, contact=contact, route_set=())
+    assert options.method == "OPTIONS"
+    assert options.call_id != first.call_id
+
+
+def test_asyncio_is_not_needed_for_building() -> None:
+    """Building requests and reading answers needs no running loop."""
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()
+    assert RegisterSequence("::1").call_id.endswith("@::1")
