@@ -560,6 +560,31 @@ def test_cancel_matches_the_invite_server_transaction() -> None:
     run_virtual(scenario)
 
 
+def test_cancel_after_the_final_response_has_no_effect() -> None:
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint(trying_delay=10) as ours:
+            holder: list[tuple[SipRequest, ServerTransaction | None]] = []
+            ours.handler = lambda request, transaction: holder.append(
+                (request, transaction)
+            )
+            invite = peer_request("INVITE", peer)
+            peer.send(invite, ours.transport.port)
+            await asyncio.sleep(0.001)
+            invite_tx = holder[0][1]
+            assert isinstance(invite_tx, ServerInviteTransaction)
+            invite_tx.respond(make_response(invite, 486, to_tag="me"))
+            cancel = peer_request("CANCEL", peer, branch=invite.top_via.branch)
+            peer.send(cancel, ours.transport.port)
+            await asyncio.sleep(0.001)
+            assert [request.method for request, _ in holder] == ["INVITE", "CANCEL"]
+            assert ours.layer.find_invite_for_cancel(cancel) is invite_tx
+            assert not invite_tx.cancelled
+        peer.close()
+
+    run_virtual(scenario)
+
+
 def test_2xx_retransmitted_until_ack_and_timeout_without() -> None:
     async def scenario() -> None:
         peer = Peer()

@@ -34,7 +34,8 @@ The ACK for a non-2xx final response to INVITE is sent by the transaction.
 ``request``, ``source``, ``state``, ``last_response``, ``respond(response)``
 (sends; a 2xx ends an INVITE server transaction in the Accepted state),
 ``on_ack_timeout`` (callable set by the TU: Timer H fired without ACK),
-``cancelled`` (a CANCEL matched it).
+``cancelled`` (a CANCEL matched it before the final response: answer it 487; a
+CANCEL after the final response has no effect, RFC 3261 9.2).
 ``InviteOkRetransmitter(layer, response, source, *, reliable, on_timeout=None)``:
 retransmits a 2xx to INVITE at T1 doubling to T2 until ``ack_received()`` or 64*T1
 (then ``on_timeout()``); ``stop()``.
@@ -712,8 +713,8 @@ class TransactionLayer:
             self._servers[key] = server
         if request.method == "CANCEL":
             cancelled = self.find_invite_for_cancel(request)
-            if cancelled is not None:
-                cancelled.cancelled = True
+            if cancelled is not None and cancelled.state == State.PROCEEDING:
+                cancelled.cancelled = True  # no final response yet: it takes effect
         self.on_request(request, source, server)
 
     def find_invite_for_cancel(
