@@ -283,6 +283,30 @@ def test_session_answers_407_with_proxy_authorization() -> None:
     assert len(_params(headers[0][1])["response"]) == 64
 
 
+def test_proxy_then_registrar_challenges_keep_both_credentials() -> None:
+    session = _session()
+    [(name, _)] = session.answer(
+        407,
+        ['Digest realm="proxy", nonce="p1", qop="auth"'],
+        method="REGISTER",
+        uri="sip:r",
+    )
+    assert name == "Proxy-Authorization"
+    headers = dict(
+        session.answer(
+            401,
+            ['Digest realm="registrar", nonce="r1", qop="auth"'],
+            method="REGISTER",
+            uri="sip:r",
+        )
+    )
+    assert set(headers) == {"Authorization", "Proxy-Authorization"}
+    assert _params(headers["Authorization"])["nc"] == "00000001"
+    # The proxy's nonce is reused with the next count.
+    assert _params(headers["Proxy-Authorization"])["nonce"] == "p1"
+    assert _params(headers["Proxy-Authorization"])["nc"] == "00000002"
+
+
 def test_session_picks_the_strongest_header_per_realm() -> None:
     session = _session()
     headers = session.answer(

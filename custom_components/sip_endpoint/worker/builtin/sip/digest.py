@@ -438,8 +438,11 @@ class DigestSession:
         """Return ``(header name, value)`` pairs answering a 401 or 407 response.
 
         ``challenge_values`` are the response's WWW-Authenticate (401) or
-        Proxy-Authenticate (407) header values. Raises ``DigestError`` when none is
-        usable and ``CredentialsRejected`` when the server refused our last answer
+        Proxy-Authenticate (407) header values. The result answers every challenged
+        realm and repeats the cached credentials of the session's other realms (``nc``
+        + 1), so a request that passed a proxy's 407 keeps its Proxy-Authorization
+        when the registrar challenges next. Raises ``DigestError`` when no challenge
+        is usable and ``CredentialsRejected`` when the server refused our last answer
         (a challenge without ``stale=true`` after we answered its realm).
         """
         if status not in {401, 407}:
@@ -463,9 +466,11 @@ class DigestSession:
             raise error or DigestError("no challenge in the response")
         for challenge in best.values():
             self._take(challenge)
+        # RFC 3261 22.3: the retried request carries every credential the session
+        # holds, so a proxy's 407 answered after a registrar's 401 keeps both.
         return [
-            self._header(self._states[(proxy, realm)], method, uri, body)
-            for realm in sorted(best)
+            self._header(self._states[key], method, uri, body)
+            for key in sorted(self._states)
         ]
 
     def _take(self, challenge: Challenge) -> None:
