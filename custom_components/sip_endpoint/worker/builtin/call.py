@@ -49,12 +49,11 @@ from .sip.message import (
     SipRequest,
     SipResponse,
     SipUri,
-    Via,
     make_response,
     new_branch,
 )
 from .sip.transaction import InviteOkRetransmitter
-from .sip.transport import Target, TransportError
+from .sip.transport import TransportError, via_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -64,7 +63,7 @@ if TYPE_CHECKING:
     from .dialog import Dialog
     from .registration.account import BuiltinAccount
     from .sip.transaction import ServerTransaction
-    from .sip.transport import Source
+    from .sip.transport import Source, Target
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -303,16 +302,8 @@ class BuiltinCall:
         return f"<{uri}>"
 
     def _via(self) -> str:
-        host = self.local_host
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        via = Via(
-            self.transport.upper(),
-            host,
-            self._local_port(),
-            {"branch": new_branch(), "rport": None},
-        )
-        return str(via)
+        layer = self._host.transactions.sender
+        return str(via_for(layer, self.transport, self.local_host, new_branch()))
 
     async def _target_for(self, uri: SipUri) -> Target:
         """Resolve a next-hop URI to a transport target (raises TargetError)."""
@@ -323,15 +314,7 @@ class BuiltinCall:
             transport = Transport(self.transport)
         if transport is Transport.AUTO:
             transport = Transport.UDP
-        destination = await resolve(uri, transport)
-        tls = transport is Transport.TLS
-        return Target(
-            transport.value,
-            destination.address,
-            destination.port,
-            server_name=destination.host if tls else None,
-            tls_context=self._host.client_tls_context() if tls else None,
-        )
+        return self._host.target_for(await resolve(uri, transport))
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run ``coroutine`` as a task that logs its failure."""

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
-    import ssl
 
     from ...protocol.payloads import EventName, Payload
+    from .registration.target import Destination
     from .sip.transaction import TransactionLayer
+    from .sip.transport import Target
 
 
 class CallHost(Protocol):
@@ -45,6 +46,6 @@ class CallHost(Protocol):
         """Drop a call whose `call_ended` is sent."""
         ...
 
-    def client_tls_context(self) -> ssl.SSLContext:
-        """Return the TLS context for connections we open."""
+    def target_for(self, destination: Destination) -> Target:
+        """Return the transport target of a resolved next hop (TLS: verified)."""
         ...
