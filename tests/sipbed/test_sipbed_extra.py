@@ -552,6 +552,23 @@ async def test_builtin_tls_client_refuses_bad_certificates(
 WORKER_EXTENSION = "2031"
 
 
+def _launch_worker(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> WorkerClient:
+    python: Path = (
+        request.getfixturevalue("worker_python")
+        if engine == "pjsua2"
+        else Path(sys.executable)
+    )
+    client = WorkerClient(python, tmp_path / f"worker-{engine}.stderr", engine=engine)
+    client.launch()
+    first = free_port("127.0.0.1")
+    client.request(
+        Method.START, start_params(port_min=first, port_max=min(first + 20, 65535))
+    )
+    return client
+
+
 # The built-in engine's 200 OK to an INVITE does not copy Record-Route (RFC 3261
 # 12.1.1), so SIPp's ACK and BYE go to Kamailio without a Route and Kamailio answers the
 # BYE 404. Strict: this fails once the built-in engine copies it.
@@ -570,18 +587,8 @@ def test_sipp_calls_a_worker(
     request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:
-    python: Path = (
-        request.getfixturevalue("worker_python")
-        if engine == "pjsua2"
-        else Path(sys.executable)
-    )
-    client = WorkerClient(python, tmp_path / "worker.stderr", engine=engine)
-    client.launch()
+    client = _launch_worker(engine, request, tmp_path)
     try:
-        first = free_port("127.0.0.1")
-        client.request(
-            Method.START, start_params(port_min=first, port_max=min(first + 20, 65535))
-        )
         client.request(
             Method.ADD_ACCOUNT,
             account_params(WORKER_EXTENSION, kamailio.host, kamailio.port),
@@ -604,5 +611,46 @@ def test_sipp_calls_a_worker(
         )
         assert ended.cause == EndCause.BYE
         assert ended.answered
+    finally:
+        assert client.close() == 0
+
+
+# --- workers registering against the new challenge kinds --------------------------
+
+CHALLENGES: Final = {
+    "qop": AuthOptions(qop=True),
+    "sha256": AuthOptions(qop=True, algorithm="SHA-256"),
+    "proxy407": AuthOptions(register_challenge="proxy"),
+}
+
+
+@pytest.mark.parametrize("challenge", sorted(CHALLENGES))
+@pytest.mark.parametrize("engine", ["pjsua2", "builtin"])
+def test_worker_registers_against_each_challenge(
+    engine: str,
+    challenge: str,
+    kamailio_factory: KamailioFactory,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    kamailio = kamailio_factory(auth=CHALLENGES[challenge])
+    client = _launch_worker(engine, request, tmp_path)
+    try:
+        client.request(
+            Method.ADD_ACCOUNT,
+            account_params(WORKER_EXTENSION, kamailio.host, kamailio.port),
+        )
+        state = client.wait_registration(
+            f"ext-{WORKER_EXTENSION}", RegistrationStatus.SUCCESSFUL
+        )
+        assert state.code == 200
+        client.request(
+            Method.ADD_ACCOUNT,
+            account_params("2032", kamailio.host, kamailio.port, password="wrong"),
+        )
+        refused = client.wait_registration(
+            "ext-2032", RegistrationStatus.REJECTED_BY_SERVER
+        )
+        assert refused.code == (407 if challenge == "proxy407" else 401)
     finally:
         assert client.close() == 0
