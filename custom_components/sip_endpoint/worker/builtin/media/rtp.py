@@ -266,7 +266,11 @@ class RtpSocket(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         """Check the source, decode, latch, then hand the packet on."""
         counters = self.counters
-        host = _host_of(addr)
+        latched = self._latched
+        if latched is not None and addr[0] == latched[0] and addr[1] == latched[1]:
+            host: str | None = latched[0]  # the usual case, without parsing the address
+        else:
+            host = _host_of(addr)
         source = (host, int(addr[1])) if host is not None else None
         if self._latched is not None:
             accepted = source in (self._latched, self._signalled)
