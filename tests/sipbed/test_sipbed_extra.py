@@ -8,6 +8,7 @@ real Kamailio.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 import secrets
 import socket
@@ -550,6 +551,17 @@ async def test_builtin_tls_client_refuses_bad_certificates(
 # --- SIPp calling a worker ----------------------------------------------------------
 
 WORKER_EXTENSION = "2031"
+# As in tests/worker/conftest.py: SIP_ENDPOINT_TEST_ENGINES restricts the engines (no
+# pjsua2 under CPython 3.14), SIP_ENDPOINT_BUILTIN_PYTHON names the built-in's Python.
+
+
+def _selected_engines() -> tuple[str, ...]:
+    configured = os.environ.get("SIP_ENDPOINT_TEST_ENGINES", "")
+    names = {name.strip() for name in configured.split(",") if name.strip()}
+    return tuple(name for name in ("pjsua2", "builtin") if not names or name in names)
+
+
+ENGINES: Final = _selected_engines()
 
 
 def _launch_worker(
@@ -558,7 +570,7 @@ def _launch_worker(
     python: Path = (
         request.getfixturevalue("worker_python")
         if engine == "pjsua2"
-        else Path(sys.executable)
+        else Path(os.environ.get("SIP_ENDPOINT_BUILTIN_PYTHON") or sys.executable)
     )
     client = WorkerClient(python, tmp_path / f"worker-{engine}.stderr", engine=engine)
     client.launch()
@@ -578,7 +590,13 @@ _BUILTIN_NO_RECORD_ROUTE: Final = pytest.mark.xfail(
 
 
 @pytest.mark.parametrize(
-    "engine", ["pjsua2", pytest.param("builtin", marks=_BUILTIN_NO_RECORD_ROUTE)]
+    "engine",
+    [
+        pytest.param(name, marks=_BUILTIN_NO_RECORD_ROUTE)
+        if name == "builtin"
+        else name
+        for name in ENGINES
+    ],
 )
 def test_sipp_calls_a_worker(
     engine: str,
@@ -625,7 +643,7 @@ CHALLENGES: Final = {
 
 
 @pytest.mark.parametrize("challenge", sorted(CHALLENGES))
-@pytest.mark.parametrize("engine", ["pjsua2", "builtin"])
+@pytest.mark.parametrize("engine", ENGINES)
 def test_worker_registers_against_each_challenge(
     engine: str,
     challenge: str,
