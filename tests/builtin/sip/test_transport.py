@@ -804,3 +804,18 @@ async def test_tls_handshake_garbage_is_a_transport_error_not_a_certificate_erro
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_udp_to_a_host_name_is_resolved(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    a, _ia, b, inbox_b = pair
+    await a.send(
+        options("udp", a.port, call_id="by-name"), Target("udp", "localhost", b.port)
+    )
+    message, source = await inbox_b.get()
+    assert (message.call_id, source.host) == ("by-name", HOST)
+    with pytest.raises(TransportError, match="cannot resolve"):
+        await a.send(
+            options("udp", a.port), Target("udp", "no-such-host.invalid", b.port)
+        )

@@ -48,6 +48,7 @@ import contextlib
 from dataclasses import dataclass, field
 import ipaddress
 import logging
+import socket
 import ssl
 from typing import Final
 
@@ -524,11 +525,36 @@ class SipTransportLayer:
         if transport not in _TRANSPORTS:
             raise TransportError(f"unknown transport {target.transport}")
         if transport == "udp":
-            self._send_datagram(data, _bare_host(target.host), target.port)
+            host = await self._resolve(_bare_host(target.host), target.port)
+            self._send_datagram(data, host, target.port)
             return None
         connection = await self._connect(target)
         connection.write(data)
         return connection
+
+    async def _resolve(self, host: str, port: int) -> str:
+        """Return an address for ``host`` (names resolved off the loop's thread)."""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return host
+        loop = asyncio.get_running_loop()
+        family = socket.AF_UNSPEC
+        if self._udp is not None and self._udp.transport is not None:
+            sock = self._udp.transport.get_extra_info("socket")
+            if sock is not None:
+                family = sock.family  # an IPv4 socket cannot send to IPv6
+        try:
+            infos = await loop.getaddrinfo(
+                host, port, family=family, type=socket.SOCK_DGRAM
+            )
+        except OSError as err:
+            raise TransportError(f"cannot resolve {host}: {err}") from err
+        if not infos:
+            raise TransportError(f"cannot resolve {host}")
+        return str(infos[0][4][0])
 
     def _send_datagram(self, data: bytes, host: str, port: int) -> None:
         if self._udp is None or self._udp.transport is None:
@@ -543,7 +569,8 @@ class SipTransportLayer:
     async def send_keepalive(self, target: Target) -> None:
         """Send a CRLF CRLF keep-alive to the target (streams: only when connected)."""
         if target.transport.lower() == "udp":
-            self._send_datagram(KEEPALIVE_PING, _bare_host(target.host), target.port)
+            host = await self._resolve(_bare_host(target.host), target.port)
+            self._send_datagram(KEEPALIVE_PING, host, target.port)
             return
         connection = self.connection_for(target)
         if connection is not None:
