@@ -13,8 +13,10 @@ trying_delay=0.2, timer_d=32.0)``
     -> ClientTransaction`` starts a client transaction; the request's top Via must
     carry an RFC 3261 branch (``z9hG4bK...``). ``timeout`` overrides Timer B/F (a
     liveness probe). ``find_invite_for_cancel(cancel) -> ServerInviteTransaction |
-    None`` (RFC 3261 9.2). ``close()`` ends every transaction.
-    ``t1``, ``t2``, ``t4``.
+    None`` (RFC 3261 9.2). ``close()`` ends every transaction (pending client
+    transactions get a local 503). ``t1``, ``t2``, ``t4``, ``trying_delay``,
+    ``timer_d``; ``sender`` (the transport; TransportError when unset);
+    ``spawn(coroutine)`` runs a send as a task that close() cancels.
 ``on_request(request, source, transaction)`` is called once per new request;
 ``transaction`` is its :class:`ServerTransaction`, or None for an ACK of a 2xx (it
 matched no transaction, or an INVITE transaction in the Accepted state): that ACK

@@ -32,6 +32,10 @@ tls_context=None)``: ``server_name`` is the TLS host name to verify and send as 
 ``Connection``: ``transport``, ``remote`` (host, port), ``closed``, ``write(data)``,
 ``close()``.
 ``client_tls_context(verify=True, ca_file=None) -> ssl.SSLContext``.
+``response_target(via, source) -> Target``: where a response goes without a
+connection. ``via_for(layer, transport, host, branch) -> Via``: our top Via (listening
+port of that transport, ``rport`` asked for). UDP targets given by name are resolved
+with ``loop.getaddrinfo``; TCP/TLS names by ``create_connection``.
 ``TransportError(reason)``; ``TlsVerificationError(TransportError)`` carries the ssl
 reason ("certificate verify failed: ...", hostname mismatch, expired).
 ``KEEPALIVE_PING``, ``KEEPALIVE_PONG``, ``MAX_CONNECTIONS`` (connections peers open
