@@ -376,6 +376,38 @@ def test_invite_client_acks_non_2xx_and_its_retransmission() -> None:
     run_virtual(scenario)
 
 
+def test_ringing_invite_is_not_timed_out_by_timer_b() -> None:
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint() as ours:
+            request = ours.request("INVITE", peer.port)
+            transaction = ours.layer.send_request(
+                request, Target("udp", HOST, peer.port)
+            )
+            invite = await peer.recv()
+            assert isinstance(invite, SipRequest)
+            peer.send(make_response(invite, 180, to_tag="callee"), ours.transport.port)
+            await asyncio.sleep(3 * 64 * T1)  # long past Timer B
+            assert state_of(transaction) == State.PROCEEDING
+            peer.send(make_response(invite, 200, to_tag="callee"), ours.transport.port)
+            final = await transaction.final()
+            assert (final.status, final.from_network) == (200, True)
+            # With an explicit timeout, the limit holds through Proceeding too.
+            limited = ours.layer.send_request(
+                ours.request("INVITE", peer.port),
+                Target("udp", HOST, peer.port),
+                timeout=0.1,
+            )
+            second = await peer.recv()
+            assert isinstance(second, SipRequest)
+            peer.send(make_response(second, 180, to_tag="callee"), ours.transport.port)
+            final = await limited.final()
+            assert (final.status, final.from_network) == (408, False)
+        peer.close()
+
+    run_virtual(scenario)
+
+
 def test_invite_client_2xx_retransmissions_reach_the_tu() -> None:
     async def scenario() -> None:
         peer = Peer()

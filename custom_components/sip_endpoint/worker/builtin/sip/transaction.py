@@ -12,7 +12,9 @@ trying_delay=0.2, timer_d=32.0)``
     ``send_request(request, target, *, on_response=None, timeout=None)
     -> ClientTransaction`` starts a client transaction; the request's top Via must
     carry an RFC 3261 branch (``z9hG4bK...``). ``timeout`` overrides Timer B/F (a
-    liveness probe). ``find_invite_for_cancel(cancel) -> ServerInviteTransaction |
+    liveness probe; for INVITE it then also bounds the Proceeding state, while
+    Timer B itself stops at the first provisional response).
+    ``find_invite_for_cancel(cancel) -> ServerInviteTransaction |
     None`` (RFC 3261 9.2). ``close()`` ends every transaction (pending client
     transactions get a local 503). ``t1``, ``t2``, ``t4``, ``trying_delay``,
     ``timer_d``; ``sender`` (the transport; TransportError when unset);
@@ -197,6 +199,7 @@ class ClientTransaction(_Transaction):
         self.final_response: SipResponse | None = None
         self._on_response = on_response
         self._timeout = timeout if timeout is not None else 64 * layer.t1
+        self._explicit_timeout = timeout is not None
         self._final: asyncio.Future[SipResponse] = (
             asyncio.get_running_loop().create_future()
         )
@@ -288,6 +291,10 @@ class ClientTransaction(_Transaction):
             if self.state in (State.CALLING, State.TRYING, State.PROCEEDING):
                 if self.is_invite:
                     self._cancel_timer("retransmit")  # Timer A stops on 1xx
+                    if not self._explicit_timeout:
+                        # Timer B only guards Calling: a ringing INVITE waits for
+                        # its final response (the TU CANCELs when it wants).
+                        self._cancel_timer("timeout")
                 elif self.state == State.TRYING and not self.reliable:
                     self._interval = self._layer.t2
                 self.state = State.PROCEEDING
