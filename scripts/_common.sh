@@ -1,17 +1,32 @@
 # Shared setup for scripts/test and scripts/develop (sourced, not executed).
 #
-# Provides: REPO_ROOT, VENV, VENV_WORKER, and the functions
+# Two test environments:
+#   2025  Home Assistant 2025.4.4 on CPython 3.13 (.venv), the pjsua2 worker on 3.12
+#         (.venv-worker), the built-in engine on 3.13 (.venv-builtin); ruff, mypy, coverage.
+#   2026  Home Assistant 2026.10 on CPython 3.14 (requirements_test_2026.txt): with a host
+#         python3.14 in .venv-2026 / .venv-builtin-2026, otherwise inside a Debian forky
+#         chroot (_chroot.sh) in /opt/venv-2026 / /opt/venv-builtin there.
+#
+# Provides: REPO_ROOT, VENV, VENV_WORKER, VENV_BUILTIN, and the functions
 #   find_python VERSION        print a working pythonX.Y interpreter (or fail with advice)
 #   ensure_system_packages     install kamailio, baresip, sox, ... (root) or tell how
-#   ensure_venvs               create/update .venv (3.13) and .venv-worker (3.12)
+#   ensure_venvs               create/update .venv (3.13), .venv-worker (3.12), .venv-builtin (3.13)
+#   env2026_uses_chroot        succeeds when the 2026 environment needs the forky chroot
+#   ensure_env2026             create/update the 3.14 environment (mounts the chroot if used)
+#   run2026 CMD...             run CMD in the 3.14 environment (host or chroot)
 #   phase NAME / phase_end     print how long each phase took
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO_ROOT/.venv"
 VENV_WORKER="$REPO_ROOT/.venv-worker"
+# The built-in engine's interpreter: standard library + audioop-lts (+ coverage to measure).
+VENV_BUILTIN="$REPO_ROOT/.venv-builtin"
 HA_PYTHON_VERSION="3.13"
 WORKER_PYTHON_VERSION="3.12"
-SYSTEM_PACKAGES=(kamailio kamailio-tls-modules baresip-core sox ffmpeg iproute2 openssl curl)
+HA2026_PYTHON_VERSION="3.14"
+# sip-tester is Debian's SIPp (a second SIP peer for the tests).
+SYSTEM_PACKAGES=(kamailio kamailio-tls-modules baresip-core sox ffmpeg iproute2 openssl curl
+  sip-tester)
 COVERAGE_PTH="sip_endpoint_coverage.pth"
 
 log() { printf '==> %s\n' "$*"; }
@@ -79,6 +94,7 @@ find_python() {
     case "$version" in
       3.12) echo "  The SIP worker needs CPython 3.12 (pjsua2 wheels exist only up to 3.12)." ;;
       3.13) echo "  Home Assistant 2025.4.4 needs CPython 3.13.0 or 3.13.1." ;;
+      3.14) echo "  Home Assistant 2026.10 needs CPython 3.14.2 or later." ;;
     esac
     echo "  Install it with pyenv:  pyenv install $version  (e.g. 'pyenv install 3.12.1')"
     echo "  Debian bookworm ships only 3.11; use pyenv, uv ('uv python install $version')"
@@ -142,40 +158,52 @@ ensure_system_packages() {
   _stop_packaged_kamailio
 }
 
+# _requirements_stamp RUNNER PYTHON FILES...: what a venv was built from.
 _requirements_stamp() {
-  local python="$1"
-  shift
+  local runner="$1" python="$2"
+  shift 2
   {
-    "$python" -c 'import sys; print(sys.version)'
+    "$runner" "$python" -c 'import sys; print(sys.version)'
     cat "$@"
   } | sha256sum | cut -d' ' -f1
 }
 
-# _ensure_venv DIR PYTHON REQUIREMENTS...: (re)create DIR when the stamp changed.
-_ensure_venv() {
-  local dir="$1" python="$2"
-  shift 2
+# _ensure_venv_in RUNNER HOST_DIR DIR PYTHON CONSTRAINTS REQUIREMENTS...: (re)create the
+# venv when its stamp changed. RUNNER runs a command where the venv lives ("command" on
+# the host, chroot_exec in the chroot); DIR is the venv's path there, HOST_DIR the same
+# directory seen from the host.
+_ensure_venv_in() {
+  local runner="$1" host_dir="$2" dir="$3" python="$4" constraints="$5"
+  shift 5
   local stamp
-  stamp="$(_requirements_stamp "$python" "$@" "$REPO_ROOT/constraints.txt")"
-  if [[ -f "$dir/.requirements-stamp" && "$(cat "$dir/.requirements-stamp")" == "$stamp" \
-    && -x "$dir/bin/python" ]]; then
+  stamp="$(_requirements_stamp "$runner" "$python" "$@" "$constraints")"
+  # bin/python is checked where it runs: in the chroot it links to the chroot's python.
+  if [[ -f "$host_dir/.requirements-stamp" && "$(cat "$host_dir/.requirements-stamp")" == "$stamp" ]] \
+    && "$runner" test -x "$dir/bin/python"; then
     log "$(basename "$dir") is up to date"
     return 0
   fi
   log "Creating $(basename "$dir") with $python"
-  rm -rf "$dir"
-  "$python" -m venv "$dir"
+  rm -rf "$host_dir"
+  "$runner" "$python" -m venv "$dir" || die "could not create $dir with $python"
   local args=() requirements
   for requirements in "$@"; do
     args+=(-r "$requirements")
   done
-  local pip_log="$dir/pip-install.log"
-  if ! "$dir/bin/python" -m pip install --disable-pip-version-check \
-    "${args[@]}" -c "$REPO_ROOT/constraints.txt" >"$pip_log" 2>&1; then
+  local pip_log="$host_dir/pip-install.log"
+  if ! "$runner" "$dir/bin/python" -m pip install --disable-pip-version-check \
+    "${args[@]}" -c "$constraints" >"$pip_log" 2>&1; then
     grep -v "^WARNING: Location 'file:" "$pip_log" | tail -n 40 >&2
     die "pip install into $(basename "$dir") failed (full log: $pip_log)"
   fi
-  echo "$stamp" >"$dir/.requirements-stamp"
+  echo "$stamp" >"$host_dir/.requirements-stamp"
+}
+
+# _ensure_venv DIR PYTHON REQUIREMENTS...: a host venv pinned by constraints.txt.
+_ensure_venv() {
+  local dir="$1" python="$2"
+  shift 2
+  _ensure_venv_in command "$dir" "$dir" "$python" "$REPO_ROOT/constraints.txt" "$@"
 }
 
 # Let coverage measure every process of a venv when COVERAGE_PROCESS_START is set
@@ -198,9 +226,57 @@ ensure_venvs() {
   worker_python="$(find_python "$WORKER_PYTHON_VERSION")" || exit 1
   _ensure_venv "$VENV" "$ha_python" "$REPO_ROOT/requirements_test.txt"
   _ensure_venv "$VENV_WORKER" "$worker_python" "$REPO_ROOT/requirements_worker.txt"
+  _ensure_venv "$VENV_BUILTIN" "$ha_python" "$REPO_ROOT/requirements_builtin.txt"
   _install_coverage_pth "$VENV"
+  _install_coverage_pth "$VENV_BUILTIN"
   # pjsua2 runs some callbacks on its own C threads (a player's end of file, RFC 4733
   # DTMF, the audio stream), where coverage's per-thread tracers never run;
   # sys.monitoring sees every thread.
   _install_coverage_pth "$VENV_WORKER" sysmon
+}
+
+# shellcheck source=scripts/_chroot.sh
+source "$REPO_ROOT/scripts/_chroot.sh"
+
+# The 2026 environment: where it runs and its interpreters as seen from there.
+ENV2026_VENV=""
+ENV2026_BUILTIN=""
+
+env2026_uses_chroot() {
+  [[ "${SIP_TEST_2026_CHROOT:-auto}" == 1 ]] && return 0
+  [[ "${SIP_TEST_2026_CHROOT:-auto}" == 0 ]] && return 1
+  ! _python_is "python$HA2026_PYTHON_VERSION" "$HA2026_PYTHON_VERSION"
+}
+
+# Run a command in the 2026 environment (inside the chroot when it is used).
+run2026() {
+  if env2026_uses_chroot; then
+    chroot_exec "$@"
+  else
+    "$@"
+  fi
+}
+
+# Create or update the 2026 environment. With the chroot this mounts it (the caller
+# unmounts with chroot_unmount_all, from an EXIT trap too) and keeps it mounted for run2026.
+ensure_env2026() {
+  local constraints="$REPO_ROOT/constraints-2026.txt" python runner host_prefix=""
+  if env2026_uses_chroot; then
+    ensure_chroot
+    chroot_mount_all || die "mounting into $(basename "$CHROOT_DIR") failed"
+    python="/usr/bin/python$HA2026_PYTHON_VERSION"
+    runner=chroot_exec
+    host_prefix="$CHROOT_DIR"
+    ENV2026_VENV="/opt/venv-2026"
+    ENV2026_BUILTIN="/opt/venv-builtin"
+  else
+    python="$(find_python "$HA2026_PYTHON_VERSION")" || exit 1
+    runner=command
+    ENV2026_VENV="$REPO_ROOT/.venv-2026"
+    ENV2026_BUILTIN="$REPO_ROOT/.venv-builtin-2026"
+  fi
+  _ensure_venv_in "$runner" "$host_prefix$ENV2026_VENV" "$ENV2026_VENV" "$python" \
+    "$constraints" "$REPO_ROOT/requirements_test_2026.txt"
+  _ensure_venv_in "$runner" "$host_prefix$ENV2026_BUILTIN" "$ENV2026_BUILTIN" "$python" \
+    "$constraints" "$REPO_ROOT/requirements_builtin.txt"
 }
