@@ -246,3 +246,17 @@ def test_an_empty_recording_is_a_valid_wav(tmp_path: Path) -> None:
     recorder = Recorder(str(tmp_path / "empty.wav"))
     assert recorder.close() == 0
     assert read_pcm(tmp_path / "empty.wav") == ([], 8000)
+
+
+def test_a_full_disk_ends_the_recording_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    recorder = Recorder("/dev/full")
+    for _ in range(200):
+        recorder.write(bytes(FRAME_BYTES))
+    assert recorder.closed
+    assert recorder.duration < 4
+    assert "Recording stopped: cannot write: No space left on device" in caplog.text
+    assert recorder.close() == recorder.duration

@@ -124,3 +124,24 @@ def test_memory_is_bounded() -> None:
     for sequence in range(0, 65536 * 2, 7):
         buffer.push(sequence % 65536, SSRC, frame(1))
     assert buffer.buffered_bytes <= 32 * 320
+
+
+def test_running_dry_mid_frame_pads_the_frame() -> None:
+    buffer = JitterBuffer(delay_frames=1)
+    buffer.push(1, SSRC, frame(1, 480))
+    first = buffer.pop()
+    second = buffer.pop()
+    assert first == frame(1)
+    assert second == frame(1, 160) + bytes(160)
+    assert buffer.counters.underruns == 1
+    assert buffer.pop() is None
+
+
+def test_trimming_also_drops_audio_already_split_into_frames() -> None:
+    buffer = JitterBuffer(delay_frames=3, margin_frames=2)
+    for sequence in range(20):
+        buffer.push(sequence, SSRC, frame(sequence, 480))
+    out = buffer.pop()
+    assert out == frame(0)
+    assert buffer.buffered_bytes <= 3 * 320 + 480
+    assert buffer.counters.dropped > 10

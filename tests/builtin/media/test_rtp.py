@@ -16,6 +16,7 @@ from custom_components.sip_endpoint.worker.builtin.media.rtp import (
     RtpError,
     RtpPacket,
     RtpSocket,
+    _host_of,
     decode,
 )
 
@@ -346,3 +347,34 @@ def test_pacer_deadlines_do_not_drift_when_callbacks_run_late(
     assert ticks[202:] == [15]
     assert loop.scheduled[-1][0] == pytest.approx(when + 0.32)
     pacer.stop()
+
+
+@pytest.mark.parametrize(
+    ("address", "host"),
+    [
+        (("127.0.0.1", 1), "127.0.0.1"),
+        (("::ffff:127.0.0.1", 1, 0, 0), "127.0.0.1"),
+        (("fe80::1%lo", 1, 0, 1), "fe80::1"),
+        (("2001:DB8::1", 1, 0, 0), "2001:db8::1"),
+        (("not-an-address", 1), None),
+    ],
+)
+def test_source_addresses_are_normalised(
+    address: tuple[str | int, ...], host: str | None
+) -> None:
+    assert _host_of(address) == host
+
+
+@pytest.mark.parametrize("port_range", [(0, 10), (10, 5), (65534, 65536)])
+async def test_bad_port_ranges_are_refused(port_range: tuple[int, int]) -> None:
+    with pytest.raises(ValueError, match="bad RTP port range"):
+        await RtpSocket.open(HOST, port_range)
+
+
+async def test_icmp_errors_and_odd_sources_are_counted(rtp: RtpSocket) -> None:
+    rtp.error_received(ConnectionRefusedError())
+    assert rtp.counters.send_errors == 1
+    rtp.set_remote((HOST, 9), frozenset({0}), accept_any_source=True)
+    rtp.datagram_received(RtpPacket(0, 1, 0, 7, b"").encode(), ("bogus", 9))
+    assert rtp.counters.packets_dropped == 1
+    assert rtp.remote == (HOST, 9)

@@ -183,6 +183,20 @@ async def test_pcma_offer_gets_pcma_silence(
         session.send_dtmf("1")
 
 
+async def test_nothing_is_heard_before_negotiation(
+    sessions: Callable[[], "asyncio.Future[MediaSession]"],
+) -> None:
+    session = await sessions()
+    assert session.direction is None
+    assert session.codec is None
+    assert session.remote is None
+    assert not session.dtmf_available
+    heard: list[str] = []
+    session.on_dtmf = heard.append
+    session._on_packet(RtpPacket(101, 1, 0, 7, b"\x01\x0a\x00\xa0"))
+    assert heard == []
+
+
 async def test_offer_without_g711_raises_for_a_488(
     sessions: Callable[[], "asyncio.Future[MediaSession]"],
 ) -> None:

@@ -54,7 +54,7 @@ def _to_native(pcm: bytes) -> bytes:
     """Swap s16le to the machine's order and back (a no-op on little-endian hosts)."""
     if _LITTLE_ENDIAN:
         return pcm
-    return audioop.byteswap(pcm, SAMPLE_WIDTH)
+    return audioop.byteswap(pcm, SAMPLE_WIDTH)  # pragma: no cover - big-endian hosts
 
 
 class Resampler:
@@ -94,7 +94,7 @@ def to_linear16(data: bytes, width: int) -> bytes:
         return _to_native(audioop.lin2lin(audioop.bias(data, 1, -128), 1, 2))
     if width == 2:
         return data
-    if not _LITTLE_ENDIAN:
+    if not _LITTLE_ENDIAN:  # pragma: no cover - big-endian hosts
         data = audioop.byteswap(data, width)
     return _to_native(audioop.lin2lin(data, width, 2))
 
