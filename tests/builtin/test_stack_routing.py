@@ -168,3 +168,39 @@ def test_other_methods_get_405_with_allow(builtin_worker: WorkerClient) -> None:
     assert response is not None
     assert response.code == 405
     assert response.header("allow") is not None
+
+
+def test_level_five_traces_both_ways_without_secrets(
+    tmp_path: Path, socket_enabled: None, kamailio: Kamailio
+) -> None:
+    """At log level 5 every message sent and received is logged, redacted."""
+    client = WorkerClient(
+        builtin_python(), tmp_path / "worker.stderr", engine="builtin"
+    )
+    client.launch()
+    first = free_port("127.0.0.1")
+    result = StartResult.from_wire(
+        client.request(
+            Method.START,
+            start_params(port_min=first, port_max=min(first + 20, 65535), log_level=5),
+        )
+    )
+    client.request(
+        Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
+    )
+    client.wait_registration(f"ext-{EXT}", RegistrationStatus.SUCCESSFUL)
+    options = _request("127.0.0.1", result.sip_port, "OPTIONS")
+    assert options is not None
+    assert options.code == 200
+    assert client.shutdown() == 0
+    logs = [event.data["message"] for event in client.events_named(EventName.LOG)]
+    registrar = f"udp:{kamailio.host}:{kamailio.port}"
+    sent = [line for line in logs if line.startswith("Sending to ")]
+    received = [line for line in logs if line.startswith("Received from ")]
+    assert any(f"{registrar}:\nREGISTER sip:" in line for line in sent)
+    assert any("Authorization: <redacted>" in line for line in sent)
+    assert any(f"{registrar}:\nSIP/2.0 401" in line for line in received)
+    assert any(f"{registrar}:\nSIP/2.0 200" in line for line in received)
+    assert any("OPTIONS sip:" in line for line in received)
+    assert any("\nSIP/2.0 200" in line and "OPTIONS" in line for line in sent)
+    assert not any(f"pw-{EXT}" in line or 'response="' in line for line in logs)

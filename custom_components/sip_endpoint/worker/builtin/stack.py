@@ -70,6 +70,7 @@ ACCEPT: Final = "application/sdp"
 SUPPORTED: Final = frozenset({"timer"})  # RFC 4028 session timers are tolerated
 MAX_EXCHANGES: Final = 50
 TRACE_LEVEL: Final = 5  # log_level at which whole SIP messages are logged
+MAX_TRACE_BYTES: Final = 4096
 _ANY_ADDRESSES: Final = frozenset({"", "0.0.0.0", "::"})  # noqa: S104
 _WAIT_STEP: Final = 0.02
 
@@ -149,6 +150,7 @@ class BuiltinStack:
         transport = _Transports(
             self._on_message,
             self._on_connection_closed,
+            self.trace,
             bind_host=host or "0.0.0.0",  # noqa: S104
             port_min=params.port_min,
             port_max=params.port_max,
@@ -224,7 +226,6 @@ class BuiltinStack:
         )
         request.headers.remove("Via")
         request.headers.add("Via", str(via))
-        self.trace("sending", request, destination.address, destination.port)
         return self.transactions.send_request(
             request,
             self.target_for(destination),
@@ -275,15 +276,21 @@ class BuiltinStack:
     # --- what arrives ---------------------------------------------------------------
 
     def trace(
-        self, direction: str, message: SipRequest | SipResponse, host: str, port: int
+        self, direction: str, message: SipRequest | SipResponse | bytes, peer: str
     ) -> None:
         """Log a whole SIP message at level 5 (``log_level`` >= 5), redacted."""
-        if self.log_level >= TRACE_LEVEL:
-            text = message.to_bytes().decode("utf-8", "replace")
-            self.log(TRACE_LEVEL, f"{direction} {host}:{port}:\n{text}")
+        if self.log_level < TRACE_LEVEL:
+            return
+        data = message if isinstance(message, bytes) else message.to_bytes()
+        if not data.strip():
+            return  # a keep-alive (logged where it is sent)
+        text = data[:MAX_TRACE_BYTES].decode("utf-8", "replace")
+        self.log(TRACE_LEVEL, f"{direction} {peer}:\n{text}")
 
     def _on_message(self, message: SipRequest | SipResponse, source: Source) -> None:
-        self.trace("received from", message, source.host, source.port)
+        self.trace(
+            "Received from", message, f"{source.transport}:{source.host}:{source.port}"
+        )
         self.transactions.receive(message, source)
 
     def _on_stray_response(self, response: SipResponse, source: Source) -> None:
@@ -406,12 +413,13 @@ class BuiltinStack:
 
 
 class _Transports(SipTransportLayer):
-    """The transport layer, telling the stack when a TCP/TLS connection closes."""
+    """The transport layer, reporting closed TCP/TLS connections and what it sends."""
 
     def __init__(
         self,
         on_message: Callable[[SipRequest | SipResponse, Source], None],
         on_closed: Callable[[Connection], None],
+        on_trace: Callable[[str, SipRequest | SipResponse | bytes, str], None],
         *,
         bind_host: str,
         port_min: int,
@@ -422,6 +430,7 @@ class _Transports(SipTransportLayer):
             on_message, bind_host=bind_host, port_min=port_min, port_max=port_max
         )
         self._on_closed = on_closed
+        self._on_trace = on_trace
 
     def connection_closed(self, connection: Connection) -> None:
         """Forget the connection, then tell the stack."""
@@ -430,6 +439,28 @@ class _Transports(SipTransportLayer):
             self._on_closed(connection)
         except Exception:
             _LOGGER.exception("Handling a closed connection failed")
+
+    async def send(
+        self, message: SipRequest | SipResponse | bytes, target: Target
+    ) -> Connection | None:
+        """Trace, then send (every request, ACK and response sent without a link)."""
+        self._on_trace(
+            "Sending to", message, f"{target.transport}:{target.host}:{target.port}"
+        )
+        return await super().send(message, target)
+
+    async def send_response(
+        self, response: SipResponse, source: Source | None = None
+    ) -> None:
+        """Send a response; trace it here when it goes back over the connection."""
+        connection = source.connection if source is not None else None
+        if source is not None and connection is not None and not connection.closed:
+            self._on_trace(
+                "Sending to",
+                response,
+                f"{source.transport}:{source.host}:{source.port}",
+            )
+        await super().send_response(response, source)
 
 
 def _respond(
