@@ -1,9 +1,10 @@
 """Start a SIP worker process.
 
-Run as ``<python3.12> -I <integration dir>/worker/launch.py``. The integration's own
-``__init__.py`` imports Home Assistant, which the worker's interpreter does not have, so
-this script registers bare package modules for the two parent packages (named after
-their directories) and then runs ``<package>.worker`` as ``__main__``.
+Run as ``<python> -I <integration dir>/worker/launch.py [--engine builtin|pjsua2]``.
+The integration's own ``__init__.py`` imports Home Assistant, which the worker's
+interpreter does not have, so this script registers bare package modules for the two
+parent packages (named after their directories) and then runs ``<package>.worker`` as
+``__main__``; its arguments stay in ``sys.argv`` (``worker/__main__.py`` reads them).
 """
 
 import importlib.machinery
