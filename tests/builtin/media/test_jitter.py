@@ -69,15 +69,47 @@ def test_sequence_numbers_wrap() -> None:
     assert buffer.counters.late == 0
 
 
-def test_waits_for_the_delay_again_after_running_dry() -> None:
+def test_running_dry_makes_the_delay_one_frame_longer() -> None:
     buffer = JitterBuffer(delay_frames=2)
     buffer.push(1, SSRC, frame(1))
     buffer.push(2, SSRC, frame(2))
     assert drain(buffer, 3) == [1, 2, None]
+    assert buffer.delay_frames == 3
     buffer.push(3, SSRC, frame(3))
-    assert buffer.pop() is None
     buffer.push(4, SSRC, frame(4))
-    assert drain(buffer, 2) == [3, 4]
+    assert buffer.pop() is None
+    buffer.push(5, SSRC, frame(5))
+    assert drain(buffer, 3) == [3, 4, 5]
+
+
+def test_the_delay_grows_only_up_to_the_maximum() -> None:
+    buffer = JitterBuffer(delay_frames=1, max_delay_frames=3)
+    sequence = 0
+    for _ in range(6):
+        while buffer.pop() is None:
+            sequence += 1
+            buffer.push(sequence, SSRC, frame(1))
+        drain(buffer, 5)
+    assert buffer.delay_frames == 3
+    assert buffer.counters.underruns == 6
+
+
+def test_a_calm_stream_shortens_the_delay_again() -> None:
+    buffer = JitterBuffer(delay_frames=2, calm_frames=5)
+    buffer.push(1, SSRC, frame(1))
+    buffer.push(2, SSRC, frame(2))
+    drain(buffer, 3)
+    assert buffer.delay_frames == 3
+    for sequence in range(3, 6):
+        buffer.push(sequence, SSRC, frame(sequence))
+    played = []
+    for sequence in range(6, 12):
+        played.append(buffer.pop())
+        buffer.push(sequence, SSRC, frame(sequence))
+    assert buffer.delay_frames == 2
+    assert buffer.counters.dropped == 1
+    # One frame was dropped to shorten the delay: 3..7 played, 8 skipped, then 9.
+    assert [p[0] if p else None for p in played] == [3, 4, 5, 6, 7, 9]
 
 
 def test_a_new_ssrc_restarts_the_buffer() -> None:

@@ -166,6 +166,7 @@ async def test_paced_stream_of_silence(
     assert stats.packets_sent >= 25
     assert len(stats.send_intervals) >= 24
     assert stats.bytes_sent == 172 * stats.packets_sent
+    assert stats.jitter_delay_ms == 60
 
 
 async def test_pcma_offer_gets_pcma_silence(

@@ -2,13 +2,16 @@
 
 Packets go in as decoded PCM with their RTP sequence number and SSRC (`push`); the
 media clock takes out one frame every 20 ms (`pop`). The buffer reorders by sequence
-number, drops late and duplicate packets, and plays out with a fixed delay (three
-frames, 60 ms): it waits until that much audio is buffered, then plays. A packet still
-missing when its turn comes is played as silence. It adapts in two ways: when the
-buffer runs dry (the peer paused or the network stalled) it waits for the delay again,
-and when the peer's clock runs faster than ours and audio piles up past the delay plus
-a margin, the oldest audio is dropped. Everything is bounded: at most ``max_packets``
-packets are held; a packet too far ahead, or a new SSRC, restarts the buffer.
+number, drops late and duplicate packets, and plays out after a delay (three frames,
+60 ms, to start with): it waits until that much audio is buffered, then plays. A packet
+still missing when its turn comes is played as silence. It adapts: when the buffer runs
+dry (the network stalled, or the peer paused) it waits for the delay again, one frame
+longer each time (up to ``max_delay_frames``); after ``calm_frames`` frames played
+without running dry it shortens the delay by a frame again (down to the starting one),
+dropping a frame of audio to do so; and when the peer's clock runs faster than ours and
+audio piles up past the delay plus a margin, the oldest audio is dropped. Everything is
+bounded: at most ``max_packets`` packets are held; a packet too far ahead, or a new
+SSRC, restarts the buffer.
 """
 
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ class JitterCounters:
     late: int = 0
     duplicate: int = 0
     lost: int = 0
-    dropped: int = 0
+    dropped: int = 0  # frames of audio dropped to keep the delay
     underruns: int = 0
     restarts: int = 0
 
@@ -39,13 +42,18 @@ class JitterBuffer:
         frame_bytes: int = 320,
         delay_frames: int = 3,
         margin_frames: int = 10,
+        max_delay_frames: int = 8,
+        calm_frames: int = 500,
         max_packets: int = 64,
     ) -> None:
         """Play ``frame_bytes`` per `pop`, after ``delay_frames`` frames are buffered."""
         self.frame_bytes = frame_bytes
         self.counters = JitterCounters()
-        self._delay = delay_frames * frame_bytes
-        self._ceiling = (delay_frames + margin_frames) * frame_bytes
+        self._base_delay = self._delay = delay_frames * frame_bytes
+        self._max_delay = max(max_delay_frames, delay_frames) * frame_bytes
+        self._margin = margin_frames * frame_bytes
+        self._calm_frames = calm_frames
+        self._calm = 0
         self._max_packets = max_packets
         self._packets: dict[int, bytes] = {}
         self._buffered = 0
@@ -56,6 +64,11 @@ class JitterBuffer:
         self._playing = False
         self._started = False
         self._last_length = frame_bytes
+
+    @property
+    def delay_frames(self) -> int:
+        """Return the current playout delay in frames."""
+        return self._delay // self.frame_bytes
 
     @property
     def buffered_bytes(self) -> int:
@@ -136,29 +149,34 @@ class JitterBuffer:
             if not self._take_next():
                 break
         if not self._fifo:
-            self.counters.underruns += 1
-            self._playing = False
+            self._ran_dry()
             return None
         if len(self._fifo) < size:
             # Ran dry mid-frame: pad this one and wait for the delay again.
-            self.counters.underruns += 1
-            self._playing = False
+            self._ran_dry()
             self._fifo += bytes(size - len(self._fifo))
         frame = bytes(self._fifo[:size])
         del self._fifo[:size]
-        self._trim()
+        self._calm += 1
+        if self._calm >= self._calm_frames and self._delay > self._base_delay:
+            self._calm = 0
+            self._delay -= size
+            self._discard(size)
+        if self.buffered_bytes > self._delay + self._margin:
+            self._discard(self.buffered_bytes - self._delay)
         return frame
 
-    def _trim(self) -> None:
-        """Drop the oldest audio when more than the delay plus margin piled up."""
-        if self.buffered_bytes <= self._ceiling:
-            return
-        while self.buffered_bytes > self._delay and self._fifo:
-            drop = min(len(self._fifo), self.buffered_bytes - self._delay)
-            del self._fifo[:drop]
-        while self.buffered_bytes - self._last_length >= self._delay and self._packets:
-            packet = self._packets.pop(self._next, None)
-            if packet is not None:
-                self._buffered -= len(packet)
-                self.counters.dropped += 1
-            self._next += 1
+    def _ran_dry(self) -> None:
+        """Wait for the delay again, one frame longer (up to the maximum)."""
+        self.counters.underruns += 1
+        self._playing = False
+        self._calm = 0
+        self._delay = min(self._delay + self.frame_bytes, self._max_delay)
+
+    def _discard(self, size: int) -> None:
+        """Drop ``size`` bytes of the oldest audio (missing packets count as silence)."""
+        while len(self._fifo) < size and self._take_next():
+            pass
+        dropped = min(size, len(self._fifo))
+        del self._fifo[:dropped]
+        self.counters.dropped += -(-dropped // self.frame_bytes)

@@ -58,7 +58,7 @@ import ipaddress
 import logging
 import random
 
-from .codec import FRAME_BYTES, FRAME_SAMPLES, G711, RATE, Resampler
+from .codec import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, G711, RATE, Resampler
 from .dtmf import DtmfReceiver, DtmfSender, DtmfUnavailableError
 from .jitter import JitterBuffer
 from .player import Player, WavError, check_wav, load_wav
@@ -106,6 +106,7 @@ class MediaStats:
     packets_dropped: int = 0
     packets_lost: int = 0
     packets_late: int = 0
+    jitter_delay_ms: int = 0
     send_intervals: deque[float] = field(
         default_factory=lambda: deque(maxlen=SEND_INTERVALS_KEPT)
     )
@@ -345,6 +346,7 @@ class MediaSession:
         stats.packets_dropped = counters.packets_dropped
         stats.packets_lost = jitter.lost
         stats.packets_late = jitter.late + jitter.duplicate
+        stats.jitter_delay_ms = self._jitter.delay_frames * FRAME_MS
         return stats
 
     def close(self) -> float | None:
