@@ -33,6 +33,7 @@ _LOGGER = logging.getLogger(__name__)
 DOUBLE_CRLF = "\r\n\r\n"
 OPTIONS_NO_REPLY_CODES = frozenset({0, 408, 503})
 CONNECTION_CHECK_DELAY = 0.5
+DEFAULT_TLS_PORT = 5061
 
 type IncomingCallHandler = Callable[["ExtensionAccount", Any], None]
 type SourceCheck = Callable[[str, str], bool]
@@ -197,17 +198,20 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         status = classify_registration_reply(
             code, from_server=from_server, expires=expires
         )
+        reason = str(prm.reason)
+        if not from_server and (refused := self._tls_refusal()) is not None:
+            status, reason = RegistrationStatus.TLS_CERTIFICATE_INVALID, refused
         self.context.exchanges.append(
             RegistrationExchange(
                 ext_id=self.params.ext_id,
                 at=time.time(),
                 code=code,
-                reason=str(prm.reason),
+                reason=reason,
                 from_server=from_server,
             )
         )
         if self.removing:
-            self.code, self.reason = code, str(prm.reason)
+            self.code, self.reason = code, reason
             self.unregister_answered = True
             return
         if status is RegistrationStatus.SUCCESSFUL:
@@ -218,7 +222,15 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             self.failures += 1
             self._cancel_keepalive()
             self._schedule_retry(status)
-        self._set_status(status, code, str(prm.reason), expires)
+        self._set_status(status, code, reason, expires)
+
+    def _tls_refusal(self) -> str | None:
+        """Return why the registrar's TLS certificate was refused just now, if it was."""
+        if self.params.transport is not Transport.TLS:
+            return None
+        port = self.params.port or DEFAULT_TLS_PORT
+        failure = self.context.tls_failures.find(port)
+        return failure.reason if failure is not None else None
 
     def _set_status(
         self, status: RegistrationStatus, code: int | None, reason: str, expires: int

@@ -10,6 +10,7 @@ from ...protocol.payloads import EventName, Payload, RegistrationExchange
 from ..core.channel import ProtocolWriter
 from ..core.redact import redact
 from .scheduler import Scheduler
+from .tls import TlsFailures
 
 if TYPE_CHECKING:
     from .call import WorkerCall
@@ -37,6 +38,7 @@ class WorkerContext:
         self.finished_calls: list[WorkerCall] = []
         self.exchanges: deque[RegistrationExchange] = deque(maxlen=MAX_EXCHANGES)
         self.retired: deque[tuple[float, Any]] = deque()
+        self.tls_failures = TlsFailures()  # filled by the endpoint's transport states
 
     def emit(self, name: EventName, payload: Payload) -> None:
         """Send an event to the Home Assistant side (any thread)."""

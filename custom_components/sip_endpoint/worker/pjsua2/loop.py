@@ -45,7 +45,7 @@ class WorkerRuntime:
             self.context.inbox.put,
             lambda: self.context.inbox.put(_EndOfInput()),
         )
-        endpoint = WorkerEndpoint()
+        endpoint = WorkerEndpoint(self.context.tls_failures)
         self.stack = SipStack(endpoint, self.context)
         self.handlers = RequestHandlers(self.context, self.stack, self)
         endpoint.on_connection_lost = self.handlers.connection_lost

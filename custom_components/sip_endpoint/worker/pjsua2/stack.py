@@ -9,6 +9,7 @@ import pjsua2 as pj
 
 from ...protocol.payloads import EventName, LogLine, StartParams, Transport
 from .context import WorkerContext
+from .tls import TlsFailures, TlsTrust
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -72,14 +73,20 @@ def _no_free_port(params: StartParams) -> OSError:
 class WorkerEndpoint(pj.Endpoint):  # type: ignore[misc]
     """The pjsua2 endpoint, reporting lost TCP/TLS connections."""
 
-    def __init__(self) -> None:
-        """Create the (single) endpoint object."""
+    def __init__(self, tls_failures: TlsFailures) -> None:
+        """Create the (single) endpoint object, recording TLS refusals there."""
         super().__init__()
         self.on_connection_lost: Callable[[], None] | None = None
+        self.tls_failures = tls_failures
 
     def onTransportState(self, prm: Any) -> None:
-        """Tell the worker when a connection-oriented transport goes down."""
+        """Tell the worker when a connection-oriented transport goes down.
+
+        A TLS connection refused for its certificate is recorded first, so the
+        REGISTER that failed on it is reported as `tls_certificate_invalid`.
+        """
         try:
+            self.tls_failures.observe(prm)
             if (
                 prm.state == pj.PJSIP_TP_STATE_DISCONNECTED
                 and str(prm.type).upper().startswith(("TCP", "TLS"))
@@ -104,12 +111,14 @@ class SipStack:
         self.max_calls = MAX_CALLS_LIMIT
         self.bind_host = ""
         self.started = False
+        self.tls_trust: TlsTrust | None = None
 
     def start(self, params: StartParams) -> None:
         """Create and start the library, then bind the transports."""
         # Refuse a taken range before creating the library: after libCreate a
         # second `start` (with another range) would fail a C assert.
         _check_free_port(params)
+        self.tls_trust = TlsTrust(params.tls_verify, params.tls_ca_file)
         config = pj.EpConfig()
         ua = config.uaConfig
         ua.threadCnt = 0
@@ -184,6 +193,9 @@ class SipStack:
             config.boundAddress = host
             # Contact and Via advertise exactly the bound address.
             config.publicAddress = host
+        if transport is Transport.TLS and self.tls_trust is not None:
+            # Outgoing TLS connections use the listener's settings.
+            self.tls_trust.configure(config.tlsConfig)
         return int(self.endpoint.transportCreate(kind, config))
 
     def destroy(self) -> None:
@@ -191,3 +203,6 @@ class SipStack:
         if self.started:
             self.started = False
             self.endpoint.libDestroy()
+        if self.tls_trust is not None:
+            self.tls_trust.close()
+            self.tls_trust = None
