@@ -36,6 +36,7 @@ from custom_components.sip_endpoint.worker.builtin.sip.message import (
     parse_uri,
     parse_via,
     split_header_values,
+    stream_length_from_head,
     stream_message_length,
     unquote_string,
 )
@@ -639,6 +640,10 @@ def test_stream_framing() -> None:
     assert (
         stream_message_length(b"OPTIONS sip:a@h SIP/2.0\r\nX: " + b"a" * 1000) is None
     )
+    head = one.split(b"\r\n\r\n", 1)[0]
+    assert stream_length_from_head(head) == len(one)
+    with pytest.raises(SipParseError):
+        stream_length_from_head(b"X: " + b"a" * MAX_MESSAGE_BYTES)
 
 
 def test_only_sip_parse_errors_come_out_of_mutated_messages() -> None:

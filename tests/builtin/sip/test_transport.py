@@ -815,3 +815,26 @@ async def test_udp_to_a_host_name_is_resolved(
     )
     message, source = await inbox_b.get()
     assert (message.call_id, source.host) == ("by-name", HOST)
+
+
+async def test_blank_line_split_across_reads(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    _a, _ia, b, inbox_b = pair
+    _reader, writer = await raw_tcp(b.port)
+    message = options("tcp", 5060, call_id="split-blank")
+    message.body = b"body"
+    data = message.to_bytes()
+    cut = data.index(b"\r\n\r\n")
+    for piece in (
+        data[: cut + 1],
+        data[cut + 1 : cut + 3],
+        data[cut + 3 : -2],
+        data[-2:],
+    ):
+        writer.write(piece)
+        await writer.drain()
+        await asyncio.sleep(0.01)
+    received, _ = await inbox_b.get()
+    assert (received.call_id, received.body) == ("split-blank", b"body")
+    writer.close()

@@ -25,6 +25,8 @@ Messages
     ``stream_message_length(buffer) -> int | None``: the length of the first message in
     a stream buffer (headers + Content-Length), None while incomplete; raises
     :class:`SipParseError` when the framing is broken or too big.
+    ``stream_length_from_head(head) -> int``: the same from a head already found
+    (for readers that scan incrementally).
     ``SipMessage`` (base), ``SipRequest(method, uri, headers, body=b"")``,
     ``SipResponse(status, reason, headers, body=b"")`` (``from_network``: True when
     parsed, False when built locally); both have ``to_bytes()`` (sets
@@ -1027,14 +1029,25 @@ def stream_message_length(buffer: bytes | bytearray) -> int | None:
         if len(buffer) > MAX_MESSAGE_BYTES:
             raise SipParseError("message head too long")
         return None
-    head = bytes(buffer[:end])
-    matches = _CONTENT_LENGTH_RE.findall(head)
+    total = stream_length_from_head(buffer[:end])
+    return total if len(buffer) >= total else None
+
+
+def stream_length_from_head(head: bytes | bytearray) -> int:
+    """Return a stream message's whole length from its head (without the blank line).
+
+    Raises :class:`SipParseError` when Content-Length is missing, repeated or bad, or
+    the message would exceed :data:`MAX_MESSAGE_BYTES`.
+    """
+    if len(head) > MAX_MESSAGE_BYTES:
+        raise SipParseError("message head too long")
+    matches = _CONTENT_LENGTH_RE.findall(bytes(head))
     if len(matches) != 1:
         raise SipParseError("stream message needs one Content-Length")
-    total = end + 4 + int(matches[0])
+    total = len(head) + 4 + int(matches[0])
     if total > MAX_MESSAGE_BYTES:
         raise SipParseError("message too large")
-    return total if len(buffer) >= total else None
+    return total
 
 
 def _split_head(text: str) -> tuple[str, list[str]]:

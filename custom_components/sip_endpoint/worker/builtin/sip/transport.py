@@ -64,7 +64,7 @@ from .message import (
     Via,
     make_response,
     parse_message,
-    stream_message_length,
+    stream_length_from_head,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -185,6 +185,8 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self._stream: asyncio.Transport | None = None
         self._buffer = bytearray()
+        self._need: int | None = None  # length of the message being read, once known
+        self._scanned = 0  # bytes of the buffer already searched for the blank line
         self._last_data = 0.0
         self._idle_handle: asyncio.TimerHandle | None = None
 
@@ -265,30 +267,49 @@ class Connection(asyncio.Protocol):
             self.close()
 
     def _drain(self) -> None:
+        """Cut whole messages off the buffer.
+
+        Work per read is bounded: the blank line is searched only in new bytes, and
+        a message's length is computed once, when its head is complete.
+        """
         buffer = self._buffer
         while buffer and not self.closed:
-            if buffer.startswith(KEEPALIVE_PING):
-                del buffer[:4]
-                self.write(KEEPALIVE_PONG)
-                continue
-            if bytes(buffer) in (b"\r\n", b"\r"):
+            if self._need is None:
+                if not self._scanned:
+                    if buffer.startswith(KEEPALIVE_PING):
+                        del buffer[:4]
+                        self.write(KEEPALIVE_PONG)
+                        continue
+                    if len(buffer) <= 2 and bytes(buffer) in (b"\r\n", b"\r"):
+                        return
+                    if buffer.startswith(b"\r\n"):
+                        del buffer[:2]
+                        continue
+                end = buffer.find(b"\r\n\r\n", max(0, self._scanned - 3))
+                if end < 0:
+                    if len(buffer) > MAX_MESSAGE_BYTES:
+                        self._refuse_stream("message head too long")
+                        return
+                    self._scanned = len(buffer)
+                    return
+                self._scanned = 0
+                try:
+                    self._need = stream_length_from_head(buffer[:end])
+                except SipParseError as err:
+                    self._refuse_stream(err.reason)
+                    return
+            if len(buffer) < self._need:
                 return
-            if buffer.startswith(b"\r\n"):
-                del buffer[:2]
-                continue
-            try:
-                length = stream_message_length(buffer)
-            except SipParseError as err:
-                _LOGGER.warning("Closing %r: %s", self, err.reason)
-                self.close()
-                return
-            if length is None:
-                return
-            data = bytes(buffer[:length])
-            del buffer[:length]
+            data = bytes(buffer[: self._need])
+            del buffer[: self._need]
+            self._need = None
             self._layer.received(
                 data, Source(self.transport, self.remote[0], self.remote[1], self)
             )
+
+    def _refuse_stream(self, reason: str) -> None:
+        _LOGGER.warning("Closing %r: %s", self, reason)
+        self.close()
 
 
 class _Datagram(asyncio.DatagramProtocol):
