@@ -6,6 +6,7 @@ engine; what is left here is what the built-in engine does for each request.
 
 import asyncio
 import inspect
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ...protocol.payloads import (
@@ -50,6 +51,8 @@ from .stack import BuiltinStack
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+_LOGGER = logging.getLogger(__name__)
+
 
 class BuiltinHandlers:
     """Maps each protocol method to the built-in engine's implementation."""
@@ -80,6 +83,7 @@ class BuiltinHandlers:
         method, params = parse_request(
             method_name, raw_params, started=self.stack.started
         )
+        _LOGGER.debug("Request %s", method)
         result = self._table[method](params)
         if inspect.isawaitable(result):
             result = await result

@@ -24,6 +24,7 @@ from ..core.channel import ProtocolReader, ProtocolWriter
 from ..core.dispatch import DEFERRED, answer_error, read_request
 from .handlers import BuiltinHandlers
 from .limits import HANGUP_WAIT, MAX_ACCOUNTS, MAX_CALLS
+from .logs import forward_logs
 from .sip.transport import TransportError
 from .stack import BuiltinStack
 
@@ -35,11 +36,10 @@ MANIFEST: Final = Path(__file__).resolve().parents[2] / "manifest.json"
 
 def run_builtin(stdin_fd: int, protocol_out: BinaryIO) -> int:
     """Run the built-in engine until it is told to stop; return the exit status."""
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.INFO)  # debug records go to `log` events only
+    stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[stderr])
     return asyncio.run(BuiltinWorker(stdin_fd, protocol_out).run())
 
 
@@ -68,6 +68,7 @@ class BuiltinWorker:
         loop.set_exception_handler(_log_loop_error)
         lines: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.writer.start()
+        forward_logs(self.stack)
         self.stack.emit(
             EventName.HELLO,
             Hello(

@@ -41,6 +41,7 @@ from .account import BuiltinAccount
 from .call import accept_incoming_call, start_outbound_call
 from .interfaces import Call
 from .limits import MAX_CALLS
+from .logs import apply_level
 from .registration.host import TIMEOUT_CODE, TRANSPORT_ERROR_CODE, NoAnswer, Outcome
 from .registration.target import Destination, local_address
 from .sip.message import (
@@ -143,6 +144,7 @@ class BuiltinStack:
         """Bind UDP and TCP on the first free port of the range; raise OSError."""
         self.max_calls = max(1, min(params.max_calls, MAX_CALLS))
         self.log_level = max(0, min(params.log_level, 6))
+        apply_level(self.log_level)
         self.tls_verify = params.tls_verify
         self.tls_ca_file = params.tls_ca_file
         host = params.bind_host
@@ -164,6 +166,12 @@ class BuiltinStack:
         self.sip_port = transport.port
         self.tls_port = transport.tls_port
         self.started = True
+        _LOGGER.info(
+            "SIP on %s port %d (UDP, TCP); at most %d calls",
+            host or "any address",
+            self.sip_port,
+            self.max_calls,
+        )
         if not self.tls_verify:
             _LOGGER.warning(
                 "TLS certificate verification is off: any server certificate is"
@@ -226,6 +234,13 @@ class BuiltinStack:
         )
         request.headers.remove("Via")
         request.headers.add("Via", str(via))
+        _LOGGER.debug(
+            "%s to %s:%s:%d",
+            request.method,
+            destination.transport.value,
+            destination.address,
+            destination.port,
+        )
         return self.transactions.send_request(
             request,
             self.target_for(destination),
@@ -366,6 +381,7 @@ class BuiltinStack:
         """
         method = request.method.upper()
         host = source.host
+        _LOGGER.debug("%s from %s:%s:%d", method, source.transport, host, source.port)
         if not self.source_allowed(host):
             if transaction is not None:  # an ACK gets no answer, and no event
                 _LOGGER.info("Refused %s from %s", method, host)

@@ -1,0 +1,61 @@
+"""The built-in engine's Python log records as `log` events, like pjlib's log lines.
+
+pjsua2 forwards pjlib's log at the requested ``log_level`` (1 errors ... 6 everything).
+The built-in engine maps Python's levels onto that scale, ERROR 1, WARNING 2, INFO 3,
+DEBUG 4 (whole SIP messages are 5, `BuiltinStack.trace`), and sends the records at or
+below ``log_level`` as `log` events, with credentials removed.
+"""
+
+import logging
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from .stack import BuiltinStack
+
+PACKAGE_LOGGER: Final = __name__.rpartition(".")[0].rpartition(".")[0]  # ...worker
+
+
+def protocol_level(levelno: int) -> int:
+    """Return the protocol's log level (1-4) for a Python logging level."""
+    if levelno >= logging.ERROR:
+        return 1
+    if levelno >= logging.WARNING:
+        return 2
+    if levelno >= logging.INFO:
+        return 3
+    return 4
+
+
+class EventLogHandler(logging.Handler):
+    """Sends the worker's log records as `log` events (any thread)."""
+
+    def __init__(self, stack: "BuiltinStack") -> None:
+        """Send through ``stack``, which knows the level and the secrets."""
+        super().__init__(logging.DEBUG)
+        self._stack = stack
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Send one record when the requested level includes it."""
+        level = protocol_level(record.levelno)
+        if level > self._stack.log_level:
+            return
+        try:
+            # Scrubbed before the prefix: header rules match at the start of a line.
+            message = f"{record.name}: {self._stack.scrub(self.format(record))}"
+            self._stack.log(level, message)
+        except Exception:  # noqa: BLE001 - a log line never takes the worker down
+            self.handleError(record)
+
+
+def forward_logs(stack: "BuiltinStack") -> None:
+    """Forward the worker package's log records to Home Assistant as `log` events."""
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    logger.addHandler(EventLogHandler(stack))
+    apply_level(stack.log_level)
+
+
+def apply_level(log_level: int) -> None:
+    """Create debug records only when ``log_level`` asks for them (4 and up)."""
+    logging.getLogger(PACKAGE_LOGGER).setLevel(
+        logging.DEBUG if log_level >= 4 else logging.INFO
+    )
