@@ -114,6 +114,7 @@ class RawPeer:
         self.to_header = f"<{self.request_uri}>"
         self.remote_target = self.request_uri
         self.invite_branch = ""
+        self.invite_uri = self.request_uri
         self.invite_cseq = 1
         self.cseq = 1
         self._inbox: list[Message] = []
@@ -177,7 +178,7 @@ class RawPeer:
             self.invite_cseq,
             body=body,
             branch=branch,
-            uri=None if final.code >= 300 else self.remote_target,
+            uri=self.invite_uri if final.code >= 300 else self.remote_target,
         )
 
     def in_dialog(
@@ -190,9 +191,7 @@ class RawPeer:
     ) -> int:
         """Send a request in the dialog with the next CSeq; return the CSeq."""
         self.cseq += 1
-        if method == "INVITE":
-            self.invite_cseq = self.cseq
-        self.send(
+        branch = self.send(
             method,
             self.cseq,
             extra=extra,
@@ -200,6 +199,10 @@ class RawPeer:
             content_type=content_type,
             uri=self.remote_target,
         )
+        if method == "INVITE":
+            self.invite_cseq = self.cseq
+            self.invite_branch = branch
+            self.invite_uri = self.remote_target
         return self.cseq
 
     def respond(

@@ -107,8 +107,32 @@ def test_reinvite_update_info_and_options_in_the_dialog(
     # A session-timer refresh without SDP.
     peer.in_dialog("UPDATE", extra="Supported: timer\r\nSession-Expires: 1800\r\n")
     assert peer.wait("UPDATE").code == 200
+    # A session interval below the minimum, then an offer we cannot take: refused,
+    # the call goes on.
+    peer.in_dialog("INVITE", extra="Supported: timer\r\nSession-Expires: 30\r\n")
+    too_small = peer.wait("INVITE")
+    assert (too_small.code, too_small.header("min-se")) == (422, "90")
+    peer.ack(too_small)
+    peer.in_dialog("INVITE", body=sdp(peer.rtp_port(1), version=4, formats=G729_ONLY))
+    refused = peer.wait("INVITE")
+    assert refused.code == 488
+    peer.ack(refused)
+    # A re-INVITE without SDP: our offer in the 200, the answer in the ACK.
+    peer.in_dialog("INVITE")
+    offer = peer.wait("INVITE")
+    assert offer.code == 200
+    assert "telephone-event" in offer.body
+    peer.ack(offer, body=sdp(peer.rtp_port(1), version=5))
+    assert peer.rtp_arrives(1)
     peer.in_dialog("OPTIONS")
     assert peer.wait("OPTIONS").code == 200
+    peer.in_dialog("MESSAGE", body="hello", content_type="text/plain")
+    not_allowed = peer.wait("MESSAGE")
+    assert not_allowed.code == 405
+    assert "INVITE" in not_allowed.header("allow")
+    for method in (Method.ANSWER, Method.RING):
+        error = worker.request_error(method, {"call_id": call_id})
+        assert error.code == "sip_error"
     peer.in_dialog("INFO", body="9", content_type="application/dtmf")
     assert peer.wait("INFO").code == 200
     digit = worker.wait_event(EventName.DTMF)
@@ -299,3 +323,19 @@ def test_cancel_without_reason_and_after_the_answer(
         assert ended(worker, second.call_id).cause == EndCause.BYE
     finally:
         late.close()
+
+
+def test_an_unusable_answer_in_the_ack_ends_the_call(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """An INVITE without SDP whose ACK answers nothing usable: BYE, ended failed."""
+    worker = registered
+    peer.invite(body="")
+    call = incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    ok = peer.wait("INVITE")
+    peer.ack(ok, body=sdp(peer.rtp_port(0), formats=G729_ONLY))
+    bye = peer.wait("BYE", request=True)
+    peer.respond(bye, 200)
+    end = ended(worker, call.call_id)
+    assert (end.cause, end.answered, end.code) == (EndCause.FAILED, False, 488)

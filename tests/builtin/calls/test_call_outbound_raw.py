@@ -24,7 +24,7 @@ from tests.sipbed.netutil import free_port
 from tests.worker.client import account_params
 
 from .conftest import EXT, EXT_ID, confirmed, ended
-from .rawpeer import Message, RawPeer, sdp
+from .rawpeer import G729_ONLY, Message, RawPeer, sdp
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -114,6 +114,10 @@ def test_a_second_forked_answer_is_acked_and_hung_up(
     callee.respond(invite, 200, tag="second", extra=_contact(callee), body=answer)
     second_ack = callee.wait("ACK", request=True)
     assert second_ack.header("to").endswith(";tag=second")
+    # Retransmitted, the fork's 2xx is acknowledged again (and hung up only once).
+    callee.respond(invite, 200, tag="second", extra=_contact(callee), body=answer)
+    again = callee.wait("ACK", request=True)
+    assert again.header("to").endswith(";tag=second")
     bye = callee.wait("BYE", request=True)
     assert bye.header("to").endswith(";tag=second")
     callee.respond(bye, 200)
@@ -236,3 +240,23 @@ def test_outbound_proxy_and_record_route_carry_the_dialog(
         assert (end.cause, end.answered) == (EndCause.LOCAL, True)
     finally:
         proxy.close()
+
+
+def test_an_unusable_answer_is_hung_up(
+    registered: WorkerClient, callee: RawPeer
+) -> None:
+    """A 200 whose SDP has no codec of ours is ACKed, then BYE: rejected 488."""
+    worker = registered
+    call_id = _call(worker, callee)
+    invite = callee.wait("INVITE", request=True)
+    g729 = sdp(callee.rtp_port(0), formats=G729_ONLY)
+    callee.respond(invite, 200, tag="odd", extra=_contact(callee), body=g729)
+    callee.wait("ACK", request=True)
+    bye = callee.wait("BYE", request=True)
+    callee.respond(bye, 200)
+    end = ended(worker, call_id)
+    assert (end.cause, end.code, end.answered) == (EndCause.REJECTED, 488, False)
+    error = worker.request_error(
+        Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "tel:+4930123456"}
+    )
+    assert error.code == "bad_request"

@@ -3,11 +3,11 @@
 :class:`BuiltinCall` implements ``interfaces.Call`` for both directions: its
 protocol id, its media (play, record, stream, DTMF through a
 :class:`~.media.session.MediaSession`), the requests the peer sends inside the dialog
-(BYE, ACK, re-INVITE, UPDATE, INFO, OPTIONS), the BYE we send, and the end: the
-``call_state`` / ``call_ended`` events with the same causes as the pjsua2 worker
-(``worker/pjsua2/call.py``), the ``recording_done`` after them, and the removal from
-the stack. ``inbound.InboundCall`` (UAS) and ``outbound.OutboundCall`` (UAC) add the
-INVITE transaction of each side.
+(BYE, ACK, re-INVITE, UPDATE, INFO; the stack answers OPTIONS), the BYE we send,
+and the end: the ``call_state`` / ``call_ended`` events with the same causes as the
+pjsua2 worker (``worker/pjsua2/call.py``), the ``recording_done`` after them, and
+the removal from the stack. ``inbound.InboundCall`` (UAS) and
+``outbound.OutboundCall`` (UAC) add the INVITE transaction of each side.
 
 The two entry points the stack calls are here: :func:`accept_incoming_call` and
 :func:`start_outbound_call`. Nothing raises out of a SIP callback: each handler logs
@@ -384,11 +384,10 @@ class BuiltinCall:
         """Answer a request of this call (never raises); no transaction: an ACK."""
         del source  # the transaction knows where its answers go
         try:
-            if transaction is None:
-                if request.method.upper() == "ACK":
-                    self._on_ack(request)
-                return
-            self._handle(transaction)
+            if request.method.upper() == "ACK":
+                self._on_ack(request)
+            elif transaction is not None:
+                self._handle(transaction)
         except Exception:
             _LOGGER.exception("Handling %s failed", request.method)
             if transaction is not None and request.method != "ACK":
@@ -400,9 +399,6 @@ class BuiltinCall:
     def _handle(self, transaction: ServerTransaction) -> None:
         request = transaction.request
         method = request.method.upper()
-        if method == "ACK":
-            self._on_ack(request)
-            return
         if method == "CANCEL":
             self._on_cancel(transaction)
             return
@@ -420,8 +416,6 @@ class BuiltinCall:
             digit = info_digit(request)
             if digit is not None:
                 self._digit(digit, "sip_info")
-        elif method == "OPTIONS":
-            self._respond(transaction, 200, headers=[("Allow", ALLOW), ("Accept", SDP)])
         else:
             self._respond(transaction, 405, headers=[("Allow", ALLOW)])
 

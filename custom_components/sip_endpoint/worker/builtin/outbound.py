@@ -254,7 +254,6 @@ class OutboundCall(BuiltinCall):
             media.apply_answer(response.body.decode("utf-8", "replace"))
         except SdpError as err:
             _LOGGER.info("The callee's SDP answer is not usable: %s", err)
-            self.local_hangup = True
             self.send_bye()
             self.finish(488, "Not Acceptable Here")
             return
