@@ -74,6 +74,7 @@ def test_measure_detection_and_recovery(
         kamailio.stop()
         worker.wait_registration("ext-2090", Status.NO_REPLY_FROM_SERVER, timeout=120)
         detections.append(time.monotonic() - stopped)
+        time.sleep(random.uniform(0, interval))  # come back at a random moment
         started = time.monotonic()
         kamailio.start()
         worker.wait_registration("ext-2090", Status.SUCCESSFUL, timeout=120)
