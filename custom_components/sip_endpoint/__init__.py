@@ -216,7 +216,7 @@ async def _async_update_listener(
         if (controller := runtime.router.alerts.pop(ext_id, None)) is not None:
             controller.shutdown()
             await controller.async_stop(AlertStopReason.UNLOADED)
-        runtime.extensions.pop(ext_id, None)
+        runtime.forget_extension(ext_id)
         async_delete_rejected_credentials_issue(hass, entry, ext_id)
         await runtime.engine.remove_extension(ext_id)
     for ext_id, data in wanted.extensions.items():

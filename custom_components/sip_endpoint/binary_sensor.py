@@ -1,16 +1,18 @@
-"""Binary sensor of SIP Endpoint: is the extension registered."""
+"""Binary sensors of SIP Endpoint: is an extension registered, does the server answer."""
+
+from collections.abc import Iterable
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import SipEndpointEntity, async_setup_extension_entities
+from .entity import SipEndpointEntity, SipServerEntity, async_setup_extension_entities
 from .protocol.status import RegistrationStatus
-from .runtime import SipEndpointConfigEntry
+from .runtime import ExtensionStatus, SipEndpointConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -19,6 +21,41 @@ REGISTERED = BinarySensorEntityDescription(
     translation_key="registered",
     device_class=BinarySensorDeviceClass.CONNECTIVITY,
 )
+REACHABLE = BinarySensorEntityDescription(
+    key="reachable",
+    translation_key="reachable",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+)
+
+# Statuses only a reply from the server gives; and the status of a server that is silent
+# (the built-in engine's liveness probe moves a silent registrar's extensions there and
+# registers them again as soon as it answers). The others (registering, unregistered,
+# disabled, a refused TLS certificate) say nothing about whether the server answers.
+_ANSWERED = frozenset(
+    {
+        RegistrationStatus.SUCCESSFUL,
+        RegistrationStatus.REJECTED_BY_SERVER,
+        RegistrationStatus.NOT_FOUND,
+        RegistrationStatus.SERVER_ERROR,
+    }
+)
+
+
+def server_answers(statuses: Iterable[ExtensionStatus]) -> bool | None:
+    """Whether the server answers, judged by the extensions' registrations.
+
+    True when any extension's last status came from the server; False when none did and
+    at least one shows no reply; None when nothing tells either way.
+    """
+    silent = False
+    for status in statuses:
+        if status.registration is None:
+            continue
+        if status.registration.status in _ANSWERED:
+            return True
+        if status.registration.status is RegistrationStatus.NO_REPLY_FROM_SERVER:
+            silent = True
+    return False if silent else None
 
 
 async def async_setup_entry(
@@ -26,7 +63,8 @@ async def async_setup_entry(
     entry: SipEndpointConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Set up the connectivity sensor of every extension."""
+    """Set up the server's reachability and the connectivity sensor of every extension."""
+    async_add_entities([SipServerReachableBinarySensor(entry.runtime_data, REACHABLE)])
     async_setup_extension_entities(
         hass,
         entry,
@@ -48,3 +86,16 @@ class SipRegisteredBinarySensor(SipEndpointEntity, BinarySensorEntity):
             registration is not None
             and registration.status is RegistrationStatus.SUCCESSFUL
         )
+
+
+class SipServerReachableBinarySensor(SipServerEntity, BinarySensorEntity):
+    """On while the server answers; off once every answer is missing.
+
+    A status that tells nothing (an extension registering, a worker restarting) keeps
+    the last verdict, so the sensor does not flicker while extensions register again.
+    """
+
+    @callback
+    def _update_from_runtime(self) -> None:
+        if (answers := server_answers(self.extension_statuses)) is not None:
+            self._attr_is_on = answers

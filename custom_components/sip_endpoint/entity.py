@@ -1,4 +1,8 @@
-"""Base entity of SIP Endpoint: one device per extension, linked to the server's device."""
+"""Base entities of SIP Endpoint.
+
+Each extension is a device linked to the server's device (the config entry's); the
+server's own entities sit on the server's device.
+"""
 
 from collections.abc import Callable, Iterable
 
@@ -18,6 +22,7 @@ from .runtime import (
     SipEndpointConfigEntry,
     SipEndpointRuntime,
     signal_extension_updated,
+    signal_server_updated,
 )
 
 MANUFACTURER = "SIP Endpoint"
@@ -81,12 +86,14 @@ class SipEndpointEntity(Entity):
         self.runtime = runtime
         self.status = status
         self._attr_unique_id = f"{status.ext_id}_{description.key}"
+        # The extension number is in the device's name ("Page 100"), not in its serial
+        # number: it is an address on the server, not something printed on hardware.
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, status.ext_id)},
-            name=f"{ROLE_MODELS[status.role].removesuffix(' extension')} {status.extension}",
+            translation_key=f"{status.role}_extension",
+            translation_placeholders={"extension": status.extension},
             manufacturer=MANUFACTURER,
             model=ROLE_MODELS[status.role],
-            serial_number=status.extension,
         )
         self._attr_device_info.update(
             via_device_info(runtime.hass, runtime.entry_id, runtime.entry_id)
@@ -105,4 +112,46 @@ class SipEndpointEntity(Entity):
 
     @callback
     def _handle_update(self) -> None:
+        self.async_write_ha_state()
+
+
+class SipServerEntity(Entity):
+    """An entity of the SIP server, derived from every extension's status."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(
+        self, runtime: SipEndpointRuntime, description: EntityDescription
+    ) -> None:
+        """Describe the entity; it belongs to the server's device (made at setup)."""
+        self.entity_description = description
+        self.runtime = runtime
+        self._attr_unique_id = f"{runtime.entry_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, runtime.entry_id)})
+        self._update_from_runtime()
+
+    async def async_added_to_hass(self) -> None:
+        """Follow registration changes of every extension."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass,
+                signal_server_updated(self.runtime.entry_id),
+                self._handle_update,
+            )
+        )
+
+    @property
+    def extension_statuses(self) -> list[ExtensionStatus]:
+        """The statuses of the server's extensions."""
+        return list(self.runtime.extensions.values())
+
+    @callback
+    def _update_from_runtime(self) -> None:
+        """Take the values from the extensions' statuses."""
+
+    @callback
+    def _handle_update(self) -> None:
+        self._update_from_runtime()
         self.async_write_ha_state()

@@ -73,6 +73,11 @@ def signal_extension_updated(entry_id: str, ext_id: str) -> str:
     return f"{DOMAIN}_{entry_id}_{ext_id}_updated"
 
 
+def signal_server_updated(entry_id: str) -> str:
+    """Dispatcher signal sent when a registration changes or an extension goes."""
+    return f"{DOMAIN}_{entry_id}_server_updated"
+
+
 def signal_call_event(entry_id: str, ext_id: str) -> str:
     """Dispatcher signal carrying (CallEventType, data) for an extension."""
     return f"{DOMAIN}_{entry_id}_{ext_id}_call_event"
@@ -192,6 +197,13 @@ class SipEndpointRuntime:
             self.on_rejected(status)
         self._track_reachability()
         self._notify(state.ext_id)
+        async_dispatcher_send(self.hass, signal_server_updated(self.entry_id))
+
+    @callback
+    def forget_extension(self, ext_id: str) -> None:
+        """Drop a removed extension's status (the server's entities count without it)."""
+        if self.extensions.pop(ext_id, None) is not None:
+            async_dispatcher_send(self.hass, signal_server_updated(self.entry_id))
 
     @callback
     def _track_reachability(self) -> None:

@@ -1,4 +1,8 @@
-"""Sensors of SIP Endpoint: registration status, last failure code and call state."""
+"""Sensors of SIP Endpoint.
+
+Per extension: registration status, last failure and call state. Per server: how many
+extensions are registered.
+"""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,19 +14,22 @@ from homeassistant.components.sensor import (
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
+    SensorStateClass,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .const import CallState
-from .entity import SipEndpointEntity, async_setup_extension_entities
+from .const import CallState, ExtensionRole
+from .entity import SipEndpointEntity, SipServerEntity, async_setup_extension_entities
 from .protocol.payloads import RegistrationState
-from .protocol.status import RegistrationStatus
+from .protocol.status import FAILURE_STATUSES, RegistrationStatus
 from .runtime import ExtensionStatus, SipEndpointConfigEntry, SipEndpointRuntime
 
 PARALLEL_UPDATES = 0
+
+NO_FAILURE = "none"  # the last failure sensor's state until something fails
 
 
 def _timestamp(value: float | None) -> str | None:
@@ -39,7 +46,9 @@ def _registration_attributes(status: ExtensionStatus) -> dict[str, Any]:
         "sip_code": state.code,
         "reason": state.reason,
         "last_success": _timestamp(state.last_success),
-        "expires": state.expires,
+        # What the server granted: the registration lasts this long after the last
+        # success unless it is refreshed (it is, before it runs out).
+        "expiry_seconds": state.expires,
         "registrar": state.registrar,
     }
 
@@ -48,18 +57,25 @@ def _failure_attributes(failure: RegistrationState | None) -> dict[str, Any]:
     if failure is None:
         return {}
     return {
+        "sip_code": failure.code,
         "reason": failure.reason,
-        "status": failure.status,
         "time": _timestamp(failure.changed_at),
     }
 
 
 @dataclass(frozen=True, kw_only=True)
 class SipSensorEntityDescription(SensorEntityDescription):
-    """Describes a SIP Endpoint sensor."""
+    """Describes a sensor of one extension."""
 
     value_fn: Callable[[ExtensionStatus], StateType]
     attributes_fn: Callable[[ExtensionStatus], dict[str, Any]] = lambda _: {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SipServerSensorEntityDescription(SensorEntityDescription):
+    """Describes a sensor of the server, computed from its extensions."""
+
+    value_fn: Callable[[list[ExtensionStatus]], StateType]
 
 
 REGISTRATION = SipSensorEntityDescription(
@@ -74,21 +90,63 @@ REGISTRATION = SipSensorEntityDescription(
     ),
     attributes_fn=_registration_attributes,
 )
-CALL_STATE = SipSensorEntityDescription(
-    key="call_state",
-    translation_key="call_state",
+
+
+def _call_state(key: str, states: list[CallState]) -> SipSensorEntityDescription:
+    return SipSensorEntityDescription(
+        key=key,
+        translation_key="call_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in states],
+        value_fn=lambda status: status.call_state,
+    )
+
+
+# The call states each role can reach (SipEndpointRuntime._refresh_call_state): an
+# answered call is paging on a page extension and in a call elsewhere (the page action
+# calls out from any extension); only emergency alert extensions alert.
+CALL_STATE = {
+    ExtensionRole.PAGE: _call_state(
+        "call_state", [CallState.IDLE, CallState.RINGING, CallState.PAGING]
+    ),
+    ExtensionRole.RING: _call_state(
+        "call_state", [CallState.IDLE, CallState.RINGING, CallState.IN_CALL]
+    ),
+    ExtensionRole.EMERGENCY_ALERT: _call_state(
+        "call_state",
+        [CallState.IDLE, CallState.RINGING, CallState.ALERTING, CallState.IN_CALL],
+    ),
+    ExtensionRole.CALL_TO_CANCEL: _call_state(
+        "call_state", [CallState.IDLE, CallState.RINGING, CallState.IN_CALL]
+    ),
+}
+
+# The last failure's status (its code is an attribute): a status reads better than a bare
+# SIP code, and an enum state can say that nothing has failed yet.
+LAST_FAILURE = SipSensorEntityDescription(
+    key="last_failure",
+    translation_key="last_failure",
     device_class=SensorDeviceClass.ENUM,
-    options=[state.value for state in CallState],
-    value_fn=lambda status: status.call_state,
-)
-FAILURE_CODE = SipSensorEntityDescription(
-    key="failure_code",
-    translation_key="failure_code",
     entity_category=EntityCategory.DIAGNOSTIC,
+    options=[
+        NO_FAILURE,
+        *(status.value for status in RegistrationStatus if status in FAILURE_STATUSES),
+    ],
     value_fn=lambda status: (
-        status.last_failure.code if status.last_failure is not None else None
+        status.last_failure.status if status.last_failure is not None else NO_FAILURE
     ),
     attributes_fn=lambda status: _failure_attributes(status.last_failure),
+)
+
+REGISTERED_EXTENSIONS = SipServerSensorEntityDescription(
+    key="registered_extensions",
+    translation_key="registered_extensions",
+    state_class=SensorStateClass.MEASUREMENT,
+    value_fn=lambda statuses: sum(
+        status.registration is not None
+        and status.registration.status is RegistrationStatus.SUCCESSFUL
+        for status in statuses
+    ),
 )
 
 
@@ -97,15 +155,16 @@ async def async_setup_entry(
     entry: SipEndpointConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Set up the sensors of every extension."""
+    """Set up the server's sensors and the sensors of every extension."""
+    async_add_entities([SipServerSensor(entry.runtime_data, REGISTERED_EXTENSIONS)])
 
     def build(
         runtime: SipEndpointRuntime, status: ExtensionStatus
     ) -> list[SensorEntity]:
         return [
             SipSensor(runtime, status, REGISTRATION),
-            SipSensor(runtime, status, CALL_STATE),
-            SipFailureCodeSensor(runtime, status, FAILURE_CODE),
+            SipSensor(runtime, status, CALL_STATE[status.role]),
+            SipLastFailureSensor(runtime, status, LAST_FAILURE),
         ]
 
     async_setup_extension_entities(hass, entry, async_add_entities, build)
@@ -127,10 +186,10 @@ class SipSensor(SipEndpointEntity, SensorEntity):
         return self.entity_description.attributes_fn(self.status)
 
 
-class SipFailureCodeSensor(SipSensor, RestoreSensor):
-    """The last failure's SIP code, kept across re-registrations and restarts."""
+class SipLastFailureSensor(SipSensor, RestoreSensor):
+    """The last failure, kept across re-registrations and restarts."""
 
-    _restored_attributes: dict[str, Any] | None = None
+    _restored: tuple[str, dict[str, Any]] | None = None
 
     async def async_added_to_hass(self) -> None:
         """Restore the last failure after a restart, until a new one happens."""
@@ -139,23 +198,37 @@ class SipFailureCodeSensor(SipSensor, RestoreSensor):
             return
         if (last := await self.async_get_last_state()) is None:
             return
-        if (data := await self.async_get_last_sensor_data()) is not None:
-            self._attr_native_value = data.native_value
-            self._restored_attributes = dict(last.attributes)
+        data = await self.async_get_last_sensor_data()
+        value = data.native_value if data is not None else None
+        options = self.entity_description.options or []
+        if isinstance(value, str) and value in options and value != NO_FAILURE:
+            attributes = {
+                key: last.attributes.get(key) for key in ("sip_code", "reason", "time")
+            }
+            self._restored = (value, attributes)
 
     @property
     def native_value(self) -> StateType:
-        """Return the last failure's code, or the one restored from before a restart."""
-        if self.status.last_failure is None and self._restored_attributes is not None:
-            return self._attr_native_value  # type: ignore[return-value]
+        """Return the last failure's status, or the one from before a restart."""
+        if self.status.last_failure is None and self._restored is not None:
+            return self._restored[0]
         return super().native_value
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """Return the last failure's reason, status and time."""
-        if self.status.last_failure is None and self._restored_attributes is not None:
-            return {
-                key: self._restored_attributes.get(key)
-                for key in ("reason", "status", "time")
-            }
+        """Return the last failure's SIP code, reason and time."""
+        if self.status.last_failure is None and self._restored is not None:
+            return self._restored[1]
         return super().extra_state_attributes
+
+
+class SipServerSensor(SipServerEntity, SensorEntity):
+    """A sensor of the server, computed from every extension's status."""
+
+    entity_description: SipServerSensorEntityDescription
+
+    @callback
+    def _update_from_runtime(self) -> None:
+        self._attr_native_value = self.entity_description.value_fn(
+            self.extension_statuses
+        )

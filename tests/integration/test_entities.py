@@ -1,9 +1,15 @@
-"""Entities and devices of extensions: snapshots, adding and removing extensions."""
+"""Entities and devices of the server and its extensions.
+
+Snapshots, adding and removing extensions, the server's entities following the real
+registrar, the last failure, and the call states each role offers.
+"""
 
 from collections.abc import Callable
+import itertools
 from types import MappingProxyType
 from unittest.mock import patch
 
+from homeassistant.components.sensor import ATTR_OPTIONS
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant, State
@@ -18,18 +24,29 @@ from syrupy.filters import props
 from custom_components.sip_endpoint.const import (
     CONF_AUTH_ID,
     CONF_EXTENSION,
+    CONF_KEEPALIVE,
+    CONF_KEEPALIVE_INTERVAL,
     CONF_ROLE,
     CONF_VOLUME,
     SUBENTRY_TYPE_EXTENSION,
     ExtensionRole,
 )
+from custom_components.sip_endpoint.runtime import (
+    AppliedConfig,
+    ExtensionStatus,
+    SipEndpointRuntime,
+)
 from tests.sipbed.kamailio import Kamailio
 
 from .devices import device_subentries, entry_device
 from .helpers import async_wait_for_state, state_of
+from .roles import RoleEntryFactory, RoleSpec, entity_prefix
 
 # Values that differ from run to run: times, and the registrar's free port.
 DYNAMIC = props("registrar", "last_success", "time")
+# The server's entities: the device is named after the entry's title ("Test PBX").
+REACHABLE = "binary_sensor.test_pbx_reachable"
+REGISTERED_EXTENSIONS = "sensor.test_pbx_registered_extensions"
 
 
 async def test_entities_and_devices(
@@ -52,7 +69,11 @@ async def test_entities_and_devices(
         assert device.via_device_id == server.id
         assert device_subentries(device) == {loaded_entry.entry_id: {subentry_id}}
         assert device.model == f"{subentry.data[CONF_ROLE].title()} extension"
-        assert device == snapshot(name=f"device-{subentry.data[CONF_EXTENSION]}")
+        # The number is in the (translated) name, not posing as a serial number.
+        extension = subentry.data[CONF_EXTENSION]
+        assert device.name == f"{subentry.data[CONF_ROLE].title()} {extension}"
+        assert device.serial_number is None
+        assert device == snapshot(name=f"device-{extension}")
 
     entries = sorted(
         er.async_entries_for_config_entry(entity_registry, loaded_entry.entry_id),
@@ -94,11 +115,13 @@ async def test_add_and_remove_extension(
     assert device is not None
     runtime = loaded_entry.runtime_data
     assert subentry.subentry_id in runtime.extensions
+    await async_wait_for_state(hass, REGISTERED_EXTENSIONS, "3")
 
     hass.config_entries.async_remove_subentry(loaded_entry, subentry.subentry_id)
     await hass.async_block_till_done()
 
     assert subentry.subentry_id not in runtime.extensions
+    assert state_of(hass, REGISTERED_EXTENSIONS).state == "2"
     assert runtime.engine.registration(subentry.subentry_id) is None
     assert entry_device(hass, subentry.subentry_id) is None
     assert entity_registry.async_get("sensor.page_2003_registration") is None
@@ -107,7 +130,7 @@ async def test_add_and_remove_extension(
     assert state_of(hass, "sensor.page_2001_registration").state == "successful"
 
 
-async def test_failure_code_survives_restart(
+async def test_last_failure_survives_restart(
     hass: HomeAssistant,
     kamailio: Kamailio,
     make_entry: Callable[..., MockConfigEntry],
@@ -118,11 +141,14 @@ async def test_failure_code_survives_restart(
         [
             (
                 State(
-                    "sensor.page_2001_last_failure_code",
-                    "408",
-                    {"reason": "Request Timeout", "status": "no_reply_from_server"},
+                    "sensor.page_2001_last_failure",
+                    "no_reply_from_server",
+                    {"sip_code": 408, "reason": "Request Timeout", "time": "earlier"},
                 ),
-                {"native_value": 408, "native_unit_of_measurement": None},
+                {
+                    "native_value": "no_reply_from_server",
+                    "native_unit_of_measurement": None,
+                },
             )
         ],
     )
@@ -131,10 +157,108 @@ async def test_failure_code_survives_restart(
     await hass.async_block_till_done()
 
     await async_wait_for_state(hass, "sensor.page_2001_registration", "successful")
-    failure = state_of(hass, "sensor.page_2001_last_failure_code")
-    assert failure.state == "408"
+    failure = state_of(hass, "sensor.page_2001_last_failure")
+    assert failure.state == "no_reply_from_server"
+    assert failure.attributes["sip_code"] == 408
     assert failure.attributes["reason"] == "Request Timeout"
-    assert failure.attributes["status"] == "no_reply_from_server"
+    assert failure.attributes["time"] == "earlier"
+
+
+async def test_no_failure_yet(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """A healthy new extension says that nothing has failed, not 'unknown'."""
+    await async_wait_for_state(hass, "sensor.page_2001_registration", "successful")
+    failure = state_of(hass, "sensor.page_2001_last_failure")
+    assert failure.state == "none"
+    assert failure.attributes[ATTR_OPTIONS][0] == "none"
+    assert "successful" not in failure.attributes[ATTR_OPTIONS]
+
+
+async def test_server_entities_follow_the_registrar(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> None:
+    """The server's device shows whether the registrar answers and who is registered.
+
+    A stopped registrar turns "Reachable" off; when it runs again the liveness probe
+    notices and registers again by itself (no button pressed), and it turns on.
+    """
+    entry = make_entry(
+        kamailio,
+        [
+            (ExtensionRole.PAGE, "2001", "pw-2001"),
+            (ExtensionRole.RING, "2002", "pw-2002"),
+        ],
+        transport="tcp",
+    )
+    hass.config_entries.async_update_entry(
+        entry,
+        options={
+            **entry.options,
+            CONF_KEEPALIVE: "sip_options",
+            CONF_KEEPALIVE_INTERVAL: 5,
+        },
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    server = entry_device(hass, entry.entry_id)
+    assert server is not None
+    entity_registry = er.async_get(hass)
+    for entity_id in (REACHABLE, REGISTERED_EXTENSIONS):
+        registry_entry = entity_registry.async_get(entity_id)
+        assert registry_entry is not None
+        assert registry_entry.device_id == server.id
+
+    await async_wait_for_state(hass, REACHABLE, "on")
+    await async_wait_for_state(hass, REGISTERED_EXTENSIONS, "2")
+
+    kamailio.stop()
+    await async_wait_for_state(hass, REACHABLE, "off")
+    await async_wait_for_state(hass, REGISTERED_EXTENSIONS, "0")
+    assert state_of(hass, "sensor.page_2001_registration").state == (
+        "no_reply_from_server"
+    )
+
+    kamailio.start()
+    await async_wait_for_state(hass, REACHABLE, "on")
+    await async_wait_for_state(hass, REGISTERED_EXTENSIONS, "2")
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_call_state_offers_what_the_role_reaches(
+    hass: HomeAssistant, create_entry: RoleEntryFactory
+) -> None:
+    """Each role's call state sensor lists only the states that role can reach."""
+    specs: list[RoleSpec] = [
+        (ExtensionRole.PAGE, "2001", {}),
+        (ExtensionRole.RING, "2002", {}),
+        (ExtensionRole.EMERGENCY_ALERT, "2003", {}),
+        (ExtensionRole.CALL_TO_CANCEL, "2004", {}),
+    ]
+    await create_entry(specs)
+    runtime = SipEndpointRuntime(hass, "derivation", AppliedConfig({}, {}, {}))
+
+    for role, extension, _options in specs:
+        state = state_of(hass, f"sensor.{entity_prefix(role, extension)}_call_state")
+        assert state.state == "idle"
+        # Every situation the runtime derives a call state from: a call or none, answered
+        # or not; only emergency alert extensions have an alert that plays.
+        reachable: set[str] = set()
+        for has_call, answered, alerting in itertools.product(
+            (False, True), (False, True), (False, True)
+        ):
+            if alerting and role is not ExtensionRole.EMERGENCY_ALERT:
+                continue
+            status = ExtensionStatus("ext", extension, role)
+            status.call_id = "call" if has_call else None
+            status.answered = answered and has_call
+            status.alerting = alerting
+            runtime._refresh_call_state(status)
+            reachable.add(status.call_state.value)
+        assert sorted(state.attributes[ATTR_OPTIONS]) == sorted(reachable), role
 
 
 async def test_changed_options_do_not_re_register(

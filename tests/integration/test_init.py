@@ -43,7 +43,7 @@ async def test_setup_registers_every_extension(
     page = await async_wait_for_state(hass, PAGE_REGISTRATION, "successful")
     await async_wait_for_state(hass, RING_REGISTRATION, "successful")
     assert page.attributes["sip_code"] == 200
-    assert page.attributes["expires"] > 0
+    assert page.attributes["expiry_seconds"] > 0
     assert state_of(hass, "binary_sensor.page_2001_registered").state == "on"
     assert state_of(hass, "sensor.page_2001_call_state").state == "idle"
 

@@ -31,7 +31,7 @@ from tests.sipbed.kamailio import (
 from .helpers import async_wait_for_state, state_of
 
 REGISTRATION = "sensor.page_2001_registration"
-FAILURE_CODE = "sensor.page_2001_last_failure_code"
+LAST_FAILURE = "sensor.page_2001_last_failure"
 REGISTERED = "binary_sensor.page_2001_registered"
 
 
@@ -71,15 +71,15 @@ async def test_wrong_password(
 
     state = await async_wait_for_state(hass, REGISTRATION, "rejected_by_server")
     assert state.attributes["sip_code"] == code
-    failure = state_of(hass, FAILURE_CODE)
-    assert failure.state == str(code)
-    assert failure.attributes["status"] == "rejected_by_server"
+    failure = state_of(hass, LAST_FAILURE)
+    assert failure.state == "rejected_by_server"
+    assert failure.attributes["sip_code"] == code
     assert state_of(hass, REGISTERED).state == "off"
     assert len(_rejected_issue_ids(hass)) == 1
     # The other extension keeps working.
     await async_wait_for_state(hass, "sensor.ring_2002_registration", "successful")
 
-    # New credentials register again; the failure code stays for the record.
+    # New credentials register again; the last failure stays for the record.
     subentry = next(
         sub for sub in entry.subentries.values() if sub.data["extension"] == "2001"
     )
@@ -88,7 +88,11 @@ async def test_wrong_password(
     )
     await hass.async_block_till_done()
     await async_wait_for_state(hass, REGISTRATION, "successful")
-    assert state_of(hass, FAILURE_CODE).state == str(code)
+    failure = state_of(hass, LAST_FAILURE)
+    assert (failure.state, failure.attributes["sip_code"]) == (
+        "rejected_by_server",
+        code,
+    )
     assert state_of(hass, REGISTERED).state == "on"
     assert _rejected_issue_ids(hass) == []
 
@@ -122,7 +126,8 @@ async def test_unknown_user(
 
     state = await async_wait_for_state(hass, "sensor.page_7777_registration", status)
     assert state.attributes["sip_code"] == code
-    assert state_of(hass, "sensor.page_7777_last_failure_code").state == str(code)
+    failure = state_of(hass, "sensor.page_7777_last_failure")
+    assert (failure.state, failure.attributes["sip_code"]) == (status, code)
 
 
 async def test_server_down_over_tcp(
@@ -139,7 +144,11 @@ async def test_server_down_over_tcp(
 
     state = await async_wait_for_state(hass, REGISTRATION, "no_reply_from_server")
     assert state.attributes["sip_code"] == 503
-    assert state_of(hass, FAILURE_CODE).state == "503"
+    failure = state_of(hass, LAST_FAILURE)
+    assert (failure.state, failure.attributes["sip_code"]) == (
+        "no_reply_from_server",
+        503,
+    )
     assert state_of(hass, REGISTERED).state == "off"
 
 
