@@ -141,8 +141,9 @@ class RawPeer:
         content_type: str = "application/sdp",
         branch: str | None = None,
         uri: str | None = None,
+        contact: bool = True,
     ) -> str:
-        """Send a request; return its branch."""
+        """Send a request; return its branch (``contact``: with a Contact header)."""
         branch = branch or f"z9hG4bK{secrets.token_hex(6)}"
         message = (
             f"{method} {uri or self.request_uri} SIP/2.0\r\n"
@@ -153,8 +154,12 @@ class RawPeer:
             f"To: {self.to_header}\r\n"
             f"Call-ID: {self.call_id}\r\n"
             f"CSeq: {cseq} {method}\r\n"
-            f"Contact: <sip:9009@127.0.0.1:{self.local_port}>\r\n"
-            f"{extra}"
+            + (
+                f"Contact: <sip:9009@127.0.0.1:{self.local_port}>\r\n"
+                if contact
+                else ""
+            )
+            + f"{extra}"
             + (f"Content-Type: {content_type}\r\n" if body else "")
             + f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
         )

@@ -339,3 +339,18 @@ def test_an_unusable_answer_in_the_ack_ends_the_call(
     peer.respond(bye, 200)
     end = ended(worker, call.call_id)
     assert (end.cause, end.answered, end.code) == (EndCause.FAILED, False, 488)
+
+
+def test_an_invite_without_contact_is_refused_with_400(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """Without a Contact no dialog can be made: 400, and no call appears."""
+    peer.invite_branch = peer.send(
+        "INVITE", 1, body=sdp(peer.rtp_port(0)), contact=False
+    )
+    final = peer.wait("INVITE")
+    assert final.code == 400
+    peer.ack(final)
+    registered.drain(0.3)
+    assert not registered.events_named(EventName.INCOMING_CALL)
+    assert registered.request(Method.STATUS)["calls"] == 0

@@ -217,7 +217,7 @@ class BuiltinCall:
             raise RequestError(ErrorCode.SIP_ERROR, "the call has no active audio")
         return self.media
 
-    def _media_started(self) -> None:
+    def start_media(self) -> None:
         """Start sending and receiving RTP and run what waited for the audio."""
         if self.media is None or self._ended:
             return
@@ -230,7 +230,8 @@ class BuiltinCall:
             except Exception as err:  # noqa: BLE001 - one failed action, not the call
                 _LOGGER.warning("Media action failed: %s", err)
 
-    def _attach_media(self, media: MediaSession) -> None:
+    def attach_media(self, media: MediaSession) -> None:
+        """Take the call's media session; its RFC 4733 digits become `dtmf` events."""
         self.media = media
         media.on_dtmf = self._guarded_digit
 

@@ -92,7 +92,7 @@ class InboundCall(BuiltinCall):
         if self.ended:  # cancelled or hung up meanwhile
             media.close()
             return
-        self._attach_media(media)
+        self.attach_media(media)
         if invite.content_type == SDP and invite.body:
             try:
                 self._sdp = media.answer_offer(invite.body.decode("utf-8", "replace"))
@@ -171,7 +171,7 @@ class InboundCall(BuiltinCall):
             path = tone
             self.when_media(lambda: self.play_file(path, loop=False, report=False))
         if not self._offer_in_ack:
-            self._media_started()
+            self.start_media()
 
     def hangup(self, code: int) -> None:
         """Refuse with ``code`` before the answer; BYE after it."""
@@ -226,7 +226,7 @@ class InboundCall(BuiltinCall):
             self.finish(488, "Not Acceptable Here")
             return
         if self._offer_in_ack:
-            self._media_started()
+            self.start_media()
         self.confirm()
 
     def _ack_timed_out(self) -> None:

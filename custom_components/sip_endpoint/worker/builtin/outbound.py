@@ -115,7 +115,7 @@ class OutboundCall(BuiltinCall):
         if self.ended:
             media.close()
             return
-        self._attach_media(media)
+        self.attach_media(media)
         offer = media.local_offer().encode()
         self.dialog = Dialog.as_uac(
             call_id=new_call_id(self.local_host.strip("[]") or "localhost"),
@@ -257,7 +257,7 @@ class OutboundCall(BuiltinCall):
             self.send_bye()
             self.finish(488, "Not Acceptable Here")
             return
-        self._media_started()
+        self.start_media()
         self.confirm()
         self.when_media(self._announce)
 
