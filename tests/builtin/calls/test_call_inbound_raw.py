@@ -52,9 +52,9 @@ def test_require_100rel_is_refused_with_420(
 
 
 def test_ring_and_refuse_with_a_code(registered: WorkerClient, peer: RawPeer) -> None:
-    """180 carries our To tag and Contact; `hangup` before answering sends its code."""
+    """180 carries our To tag, Contact and the Record-Route; `hangup` sends its code."""
     worker = registered
-    peer.invite()
+    peer.invite("Record-Route: <sip:127.0.0.1:9;lr>\r\n")
     assert peer.wait("INVITE", code=100).code == 100
     call = incoming(worker)
     assert call.remote_uri == f'"Raw Peer" <sip:9009@127.0.0.1:{peer.local_port}>'
@@ -63,9 +63,11 @@ def test_ring_and_refuse_with_a_code(registered: WorkerClient, peer: RawPeer) ->
     ringing = peer.wait("INVITE", code=180)
     assert ";tag=" in ringing.header("to")
     assert ringing.header("contact").startswith("<sip:2040@127.0.0.1:")
+    assert ringing.header("record-route") == "<sip:127.0.0.1:9;lr>"
     worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 480})
     final = peer.wait("INVITE")
     assert final.code == 480
+    assert not final.header("record-route")
     peer.ack(final)
     end = ended(worker, call.call_id)
     assert (end.cause, end.code, end.answered) == (EndCause.REJECTED, 480, False)

@@ -1,8 +1,8 @@
 """Built-in calls with real peers: Kamailio in between, baresip at the other end.
 
 Beyond the conformance suite (tests/worker, run on both engines): an INVITE that the
-proxy challenges with 407, calls over TCP, and a re-INVITE (hold and resume) from a
-real user agent in the middle of a call.
+proxy challenges with 407, calls over TCP, a re-INVITE (hold and resume) from a real
+user agent in the middle of a call, and SIPp as a second real caller.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from tests.sipbed.audio import (
     write_tone,
 )
 from tests.sipbed.kamailio import AuthOptions
+from tests.sipbed.second_peer import SippCaller
+from tests.sipbed.users import password_for
 from tests.worker.client import account_params
 
 from .conftest import EXT, EXT_ID, confirmed, ended, incoming
@@ -186,3 +188,36 @@ def _invite_answers(log: str) -> list[str]:
             if line.startswith("a=") and line[2:] in _DIRECTIONS
         )
     return directions
+
+
+def test_sipp_calls_through_a_challenging_proxy(
+    builtin_worker_factory: BuiltinWorkerFactory,
+    kamailio_factory: KamailioFactory,
+    tmp_path: Path,
+) -> None:
+    """SIPp (answering Kamailio's 407) calls us; answered, held, its BYE ends it."""
+    kamailio = kamailio_factory(auth=AuthOptions(invite_challenge=True))
+    worker = builtin_worker_factory()
+    worker.request(
+        Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
+    )
+    worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
+    sipp = SippCaller(
+        tmp_path / "sipp",
+        user="9004",
+        password=password_for("9004"),
+        registrar=kamailio,
+    )
+    try:
+        running = sipp.start_call(EXT, hold=1.0)
+        call = incoming(worker)
+        assert "9004@" in call.remote_uri
+        worker.request(Method.ANSWER, {"call_id": call.call_id})
+        result = running.wait()
+        assert result.completed, result.errors
+        assert 407 in result.invite_codes
+        end = ended(worker, call.call_id)
+        assert (end.cause, end.answered) == (EndCause.BYE, True)
+        assert end.duration > 0.5
+    finally:
+        sipp.stop()

@@ -429,14 +429,18 @@ class BuiltinCall:
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
     ) -> SipResponse:
+        request = transaction.request
         response = make_response(
-            transaction.request,
+            request,
             status,
             reason,
             to_tag=self.dialog.local_tag if self.dialog is not None else None,
             headers=headers or [],
             body=body,
             content_type=SDP if body else None,
+            # The responses that make (or refresh) a dialog carry its route set
+            # back to the caller (RFC 3261 12.1.1).
+            copy_record_route=request.method == "INVITE" and 100 < status < 300,
         )
         transaction.respond(response)
         return response
