@@ -215,8 +215,11 @@ class LoopbackHost:
         return state
 
     def count_sent(self, method: str) -> int:
-        """Return how many requests of ``method`` were sent (retransmissions aside)."""
-        return sum(1 for request in self.sent if request.method == method)
+        """Return how many requests of ``method`` were sent (retransmissions aside).
+
+        ``QUERY`` counts REGISTERs without Contact; ``PROBE`` those and OPTIONS.
+        """
+        return sum(1 for request in self.sent if _kind(request, method))
 
     async def wait_sent(self, method: str, count: int, *, within: float = 10.0) -> None:
         """Wait until ``count`` requests of ``method`` were sent."""
@@ -226,3 +229,12 @@ class LoopbackHost:
         except TimeoutError:
             sent = self.count_sent(method)
             raise AssertionError(f"{sent} {method} sent, not {count}") from None
+
+
+def _kind(request: SipRequest, method: str) -> bool:
+    query = request.method == "REGISTER" and "Contact" not in request.headers
+    if method == "QUERY":
+        return query
+    if method == "PROBE":
+        return query or request.method == "OPTIONS"
+    return request.method == method

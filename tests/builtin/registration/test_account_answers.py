@@ -155,8 +155,60 @@ async def test_a_registrar_that_falls_silent_is_noticed_by_the_probe(
         retry_interval=600,
     )
     await host.wait_status("ext-2075", Status.SUCCESSFUL)
-    await host.wait_sent("OPTIONS", 2)
+    await host.wait_sent("PROBE", 2)
     silent = True
     registrar.close()  # OPTIONS go unanswered too
     state = await host.wait_status("ext-2075", Status.NO_REPLY_FROM_SERVER)
     assert state.code == 408
+
+
+async def test_a_query_without_our_binding_registers_again(
+    host: LoopbackHost, fake_registrar: RegistrarFactory, add_account: AccountFactory
+) -> None:
+    """A REGISTER query answered without our binding: REGISTER again, quietly."""
+
+    def answer(request: SipRequest) -> SipResponse:
+        if "Contact" not in request.headers:
+            return reply(request, 200)  # a registrar that forgot us
+        return ok_with_contact(request, 3600)
+
+    registrar = await fake_registrar(answer)
+    add_account(
+        "2076",
+        "127.0.0.1",
+        registrar.port,
+        keepalive=KeepaliveMethod.SIP_OPTIONS,
+        keepalive_interval=1,
+    )
+    await host.wait_status("ext-2076", Status.SUCCESSFUL)
+    await host.wait_sent("QUERY", 1)
+    mark = len(host.states)
+    await host.wait_status("ext-2076", Status.SUCCESSFUL, after=mark)
+    binding = [r for r in registrar.registers() if "Contact" in r.headers]
+    assert len(binding) >= 2
+    assert set(host.statuses("ext-2076")[mark:]) == {Status.SUCCESSFUL}
+
+
+async def test_a_registrar_rewriting_contacts_gets_options(
+    host: LoopbackHost, fake_registrar: RegistrarFactory, add_account: AccountFactory
+) -> None:
+    """Our Contact listed in another form: no binding check, OPTIONS probes only."""
+
+    def answer(request: SipRequest) -> SipResponse:
+        return reply(
+            request, 200, ("Contact", "<sip:2077@198.51.100.7:40000>;expires=3600")
+        )
+
+    registrar = await fake_registrar(answer)
+    add_account(
+        "2077",
+        "127.0.0.1",
+        registrar.port,
+        keepalive=KeepaliveMethod.SIP_OPTIONS,
+        keepalive_interval=1,
+    )
+    await host.wait_status("ext-2077", Status.SUCCESSFUL)
+    await host.wait_sent("OPTIONS", 3)
+    assert host.count_sent("QUERY") == 0
+    assert host.count_sent("REGISTER") == 1
+    assert host.statuses("ext-2077") == [Status.REGISTERING, Status.SUCCESSFUL]

@@ -72,8 +72,8 @@ async def test_verified_certificate_registers(
     assert state.registrar == f"sip:127.0.0.1:{kamailio.tls_port};transport=tls"
     register = [r for r in host.sent if r.method == "REGISTER"][-1]
     assert register.top_via.transport.upper() == "TLS"
-    # The probe runs over the same TLS connection and finds the registrar alive.
-    await host.wait_sent("OPTIONS", 2)
+    # The probe (a REGISTER query) runs over TLS and finds our binding.
+    await host.wait_sent("QUERY", 2)
     assert host.statuses("ext-2050") == [Status.REGISTERING, Status.SUCCESSFUL]
 
 

@@ -4,9 +4,12 @@ The account behaves like the pjsua2 worker's ``ExtensionAccount``: the same
 ``registration`` events (``registering`` before a first try, a retry or a
 ``reregister``; the outcome after every REGISTER, refreshes included), the same
 status classification, the same ``RegistrationExchange`` records and the same retry
-backoff. Beyond pjsua2 it notices a silent registrar (issue 11): a liveness OPTIONS
+backoff. Beyond pjsua2 it notices a silent registrar (issue 11): a liveness probe
 goes to the registrar every keep-alive interval with a short timeout, and once a
-silent registrar answers again the extension registers again at once.
+silent registrar answers again the extension registers again at once. While
+registered, the probe is a REGISTER query (RFC 3261 10.2.3), which also shows a
+registrar that restarted and forgot the binding; otherwise (or when the registrar
+lists our Contact in another form than we sent it) it is an OPTIONS.
 
 One asyncio task runs the REGISTER schedule and one the liveness probe; both end
 with ``unregister`` or ``close``.
@@ -38,7 +41,7 @@ from ...core.backoff import retry_delay
 from ...core.dispatch import MIN_SECRET_LENGTH
 from ..sip.digest import CredentialsRejected, DigestError, DigestSession
 from ..sip.message import SipRequest, SipResponse, SipUri
-from .bindings import granted_expires, min_expires
+from .bindings import granted_expires, lists_binding, min_expires
 from .host import TIMEOUT_CODE, TRANSPORT_ERROR_CODE, NoAnswer, Outcome
 from .requests import RegisterSequence, build_options, build_register
 from .target import AccountAddresses, Destination, TargetError, local_address, resolve
@@ -101,7 +104,9 @@ class BuiltinAccount:
         self._registering = False
         self._pending: Attempt | None = None
         self._exchange_task: asyncio.Future[Outcome] | None = None
+        self._exchanging = asyncio.Lock()  # one REGISTER exchange at a time
         self._granted = 0
+        self._binding_listed = False  # the last 200 listed our Contact as sent
         self._due: float | None = None
         self._due_mode = Attempt.ANNOUNCED
         self._wake = asyncio.Event()
@@ -376,15 +381,28 @@ class BuiltinAccount:
         )
         self._set_status(status, code, reason, 0)
 
-    async def _exchange(self, expires: int, limit: float | None) -> Outcome:
-        """Send REGISTER, answering challenges and 423; return the final outcome."""
-        self._granted = 0
+    async def _exchange(
+        self, expires: int, limit: float | None, *, query: bool = False
+    ) -> Outcome:
+        """Send REGISTER, answering challenges and 423; return the final outcome.
+
+        With ``query`` the REGISTER has no Contact: it asks for the bindings.
+        """
+        async with self._exchanging:
+            return await self._exchange_locked(expires, limit, query=query)
+
+    async def _exchange_locked(
+        self, expires: int, limit: float | None, *, query: bool
+    ) -> Outcome:
+        if not query:
+            self._granted = 0
         try:
             destination = await self.next_hop()
         except TargetError as err:
             return NoAnswer(TRANSPORT_ERROR_CODE, str(err))
         self.destination = destination
-        contact = self.contact = self.contact_for(destination)
+        self.contact = self.contact_for(destination)
+        contact = None if query else self.contact
         uri = str(self.addresses.registrar)
         auth = self._digest.preemptive(method="REGISTER", uri=uri)
         interval_retries = 0
@@ -422,6 +440,7 @@ class BuiltinAccount:
                 continue
             if (
                 outcome.status == 423
+                and contact is not None
                 and expires
                 and interval_retries < (MAX_INTERVAL_RETRIES)
             ):
@@ -434,14 +453,16 @@ class BuiltinAccount:
                 continue
             if 200 <= outcome.status < 300:
                 self._digest.accepted()
-                self._granted = granted_expires(outcome, contact, expires)
+                if contact is not None:
+                    self._granted = granted_expires(outcome, contact, expires)
+                    self._binding_listed = lists_binding(outcome, contact)
             return outcome
         return outcome
 
     # --- the liveness probe ------------------------------------------------------
 
     async def _probe(self) -> None:
-        """Every keep-alive interval: double CRLF (if chosen) and an OPTIONS probe."""
+        """Every keep-alive interval: double CRLF (if chosen) and a probe."""
         loop = asyncio.get_running_loop()
         interval = float(self.params.keepalive_interval)
         next_at = loop.time() + interval
@@ -454,9 +475,18 @@ class BuiltinAccount:
             try:
                 if self.params.keepalive is KeepaliveMethod.DOUBLE_CRLF:
                     self._host.send_keepalive(destination)
-                outcome = await self._send_options(destination, probe_timeout(interval))
+                limit = probe_timeout(interval)
+                checking = (
+                    self.status is RegistrationStatus.SUCCESSFUL
+                    and self._binding_listed
+                    and self.contact is not None
+                )
+                if checking:
+                    outcome = await self._exchange(0, limit, query=True)
+                else:
+                    outcome = await self._send_options(destination, limit)
                 if not self.removing and not self._registering:
-                    self._probe_answered(outcome)
+                    self._probe_answered(outcome, checking=checking)
             except Exception:
                 # A bug must not end the probe: log it, probe again next time.
                 _LOGGER.exception("%s: liveness probe failed", self.ext_id)
@@ -470,10 +500,24 @@ class BuiltinAccount:
         )
         return await self._host.send_request(request, destination, limit)
 
-    def _probe_answered(self, outcome: Outcome) -> None:
-        """Report a silent registrar; register again with one that answers again."""
+    def _probe_answered(self, outcome: Outcome, *, checking: bool = False) -> None:
+        """Report a silent registrar; register again with one that answers again.
+
+        With ``checking`` the probe was a REGISTER query: a registrar that answers
+        without our binding (it restarted and forgot it) gets a REGISTER at once.
+        """
         alive = isinstance(outcome, SipResponse) and outcome.status != 408
-        if alive and self.status is RegistrationStatus.NO_REPLY_FROM_SERVER:
+        if (
+            checking
+            and isinstance(outcome, SipResponse)
+            and 200 <= outcome.status < 300
+            and self.contact is not None
+            and self.status is RegistrationStatus.SUCCESSFUL
+            and not lists_binding(outcome, self.contact)
+        ):
+            _LOGGER.info("%s: the registrar lost our binding", self.ext_id)
+            self._request(Attempt.QUIET)
+        elif alive and self.status is RegistrationStatus.NO_REPLY_FROM_SERVER:
             _LOGGER.info("%s: the registrar answers again", self.ext_id)
             self._request(Attempt.ANNOUNCED)
         elif not alive and self.status is RegistrationStatus.SUCCESSFUL:

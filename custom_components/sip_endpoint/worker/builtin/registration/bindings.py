@@ -1,8 +1,9 @@
-"""Read the expiry a registrar granted from a 2xx answer to REGISTER (RFC 3261 10.2.4).
+"""Read a registrar's 2xx answer to REGISTER (RFC 3261 10.2.4): bindings and expiry.
 
 The 200 lists every binding of the address of record in Contact headers, each with its
 ``expires`` parameter. Ours is the one whose URI matches the Contact we sent; without
-it, the Expires header counts, and without that, what we asked for.
+it, the Expires header counts, and without that, what we asked for. A registrar that
+rewrites contacts (NAT helpers) lists ours in another form: then it is not found.
 """
 
 from ..sip.message import SipParseError, SipResponse, SipUri
@@ -19,6 +20,15 @@ def _same_binding(ours: SipUri, theirs: SipUri) -> bool:
         and ours.port == theirs.port
         and (ours.transport or "udp") == (theirs.transport or "udp")
     )
+
+
+def lists_binding(response: SipResponse, ours: SipUri) -> bool:
+    """Return whether a 2xx to REGISTER lists our binding (``ours``, the Contact)."""
+    try:
+        contacts = response.contacts()
+    except SipParseError:
+        return False
+    return contacts != "*" and any(_same_binding(ours, c.uri) for c in contacts)
 
 
 def granted_expires(response: SipResponse, ours: SipUri, asked: int) -> int:

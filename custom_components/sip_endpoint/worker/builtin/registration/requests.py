@@ -60,16 +60,21 @@ def build_register(
     *,
     registrar: SipUri,
     aor: SipUri,
-    contact: SipUri,
+    contact: SipUri | None,
     expires: int,
     route_set: tuple[SipUri, ...],
 ) -> SipRequest:
-    """Return a REGISTER binding ``contact`` to ``aor`` for ``expires`` seconds."""
+    """Return a REGISTER binding ``contact`` to ``aor`` for ``expires`` seconds.
+
+    Without ``contact`` it is a query (RFC 3261 10.2.3): the registrar lists the
+    bindings it holds and changes nothing.
+    """
     headers = _base_headers(route_set, aor, sequence.from_tag, aor)
     headers.add("Call-ID", sequence.call_id)
     headers.add("CSeq", f"{sequence.next_cseq()} REGISTER")
-    headers.add("Contact", f"<{contact}>")
-    headers.add("Expires", str(expires))
+    if contact is not None:
+        headers.add("Contact", f"<{contact}>")
+        headers.add("Expires", str(expires))
     headers.add("Allow", ALLOW)
     headers.add("User-Agent", USER_AGENT)
     return SipRequest("REGISTER", registrar, headers)
