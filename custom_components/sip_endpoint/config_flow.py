@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.config_entries import (
     SOURCE_USER,
@@ -21,9 +21,13 @@ import voluptuous as vol
 
 from .const import (
     CONF_AUTH_ID,
+    CONF_BIND_HOST,
     CONF_EXTENSION,
+    CONF_PORT,
     CONF_ROLE,
     CONF_SERVER,
+    CONF_TRANSPORT,
+    DEFAULT_PORT,
     DOMAIN,
     MAX_PAGE_EXTENSIONS,
     MAX_RING_EXTENSIONS,
@@ -32,7 +36,10 @@ from .const import (
     ExtensionRole,
 )
 from .flow_schemas import (
+    ADVANCED_SECTION,
     ADVANCED_SETUP_FIELDS,
+    ROLE_MENU_STEPS,
+    ROLE_TITLES,
     SERVER_FIELDS,
     advanced_setup_section,
     credentials_schema,
@@ -44,12 +51,18 @@ from .flow_schemas import (
     server_schema,
 )
 from .flow_validation import (
+    CREDENTIAL_ERROR_FIELDS,
+    SERVER_ERRORS,
     async_check_registration,
+    async_check_server,
     async_renew_credentials,
     async_validate_engine_choice,
     async_validate_tls_ca_file,
     blank_check_placeholders,
+    engine_in_use_placeholders,
     extension_data,
+    field_errors,
+    port_mismatch,
     server_unique_id,
     validate_credentials,
     validate_engine_options,
@@ -60,6 +73,9 @@ from .flow_validation import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+# Bind addresses that mean "every local address".
+ANY_ADDRESSES: Final = frozenset({"0.0.0.0", "::"})  # noqa: S104
 
 _ROLE_LIMITS = {
     ExtensionRole.PAGE: (MAX_PAGE_EXTENSIONS, "max_page_extensions"),
@@ -90,13 +106,47 @@ def _pick(data: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: data[key] for key in keys if key in data}
 
 
-class _RoleOptionSteps[ResultT]:
-    """One step per role (the step id names the role's options form)."""
+def _section_input(
+    server: Mapping[str, Any], options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return server fields and setup options in the shape the server form submits."""
+    return {**server, ADVANCED_SECTION: dict(options)}
+
+
+class _RoleSteps[ResultT]:
+    """The role menu's steps (one per role) and the role options' steps."""
+
+    async def _async_step_chosen_role(self, role: ExtensionRole) -> ResultT:
+        raise NotImplementedError
 
     async def _async_step_role_options(
         self, user_input: dict[str, Any] | None
     ) -> ResultT:
         raise NotImplementedError
+
+    async def async_step_add_page(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ResultT:
+        """Add a page extension (chosen in the role menu)."""
+        return await self._async_step_chosen_role(ExtensionRole.PAGE)
+
+    async def async_step_add_ring(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ResultT:
+        """Add a ring extension (chosen in the role menu)."""
+        return await self._async_step_chosen_role(ExtensionRole.RING)
+
+    async def async_step_add_emergency_alert(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ResultT:
+        """Add an emergency alert extension (chosen in the role menu)."""
+        return await self._async_step_chosen_role(ExtensionRole.EMERGENCY_ALERT)
+
+    async def async_step_add_call_to_cancel(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ResultT:
+        """Add a call-to-cancel extension (chosen in the role menu)."""
+        return await self._async_step_chosen_role(ExtensionRole.CALL_TO_CANCEL)
 
     async def async_step_page(
         self, user_input: dict[str, Any] | None = None
@@ -123,9 +173,25 @@ class _RoleOptionSteps[ResultT]:
         return await self._async_step_role_options(user_input)
 
 
-class SipEndpointConfigFlow(
-    _RoleOptionSteps[ConfigFlowResult], ConfigFlow, domain=DOMAIN
-):
+class _PortCheck:
+    """Asks once before keeping a port that is another transport's standard port."""
+
+    def __init__(self) -> None:
+        """Start with nothing confirmed."""
+        self._confirmed: tuple[Any, Any] | None = None
+
+    def errors(self, server: Mapping[str, Any]) -> dict[str, str]:
+        """Return the port's error the first time a mismatch is submitted."""
+        if not port_mismatch(server):
+            return {}
+        submitted = (server.get(CONF_TRANSPORT), server.get(CONF_PORT))
+        if self._confirmed == submitted:
+            return {}
+        self._confirmed = submitted
+        return {CONF_PORT: "port_transport_mismatch"}
+
+
+class SipEndpointConfigFlow(_RoleSteps[ConfigFlowResult], ConfigFlow, domain=DOMAIN):
     """Set up a SIP server with its first extension, reconfigure it, renew credentials."""
 
     VERSION = 1
@@ -134,7 +200,9 @@ class SipEndpointConfigFlow(
         """Start with nothing entered."""
         self._server: dict[str, Any] = {}
         self._options: dict[str, Any] = {}
+        self._role = ExtensionRole.PAGE  # replaced by the role menu's choice
         self._extension: dict[str, Any] = {}
+        self._port_check = _PortCheck()
         self._reauth_subentry_id = ""
 
     @staticmethod
@@ -154,17 +222,17 @@ class SipEndpointConfigFlow(
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask for the SIP server and the first extension, then register it once."""
+        """Ask for the SIP server and check within seconds that it answers."""
         errors: dict[str, str] = {}
         placeholders = blank_check_placeholders(self.hass)
         if user_input is not None:
-            user_input = flatten_advanced_section(user_input)
-            server = _pick(user_input, SERVER_FIELDS)
-            options = _pick(user_input, ADVANCED_SETUP_FIELDS)
+            fields = flatten_advanced_section(user_input)
+            server = _pick(fields, SERVER_FIELDS)
+            options = _pick(fields, ADVANCED_SETUP_FIELDS)
             errors = (
                 validate_server(server)
-                | validate_credentials(user_input)
                 | validate_engine_options(options)
+                | self._port_check.errors(server)
             )
             if not errors:
                 errors = await async_validate_engine_choice(
@@ -173,28 +241,101 @@ class SipEndpointConfigFlow(
             if not errors:
                 await self.async_set_unique_id(server_unique_id(server))
                 self._abort_if_unique_id_configured()
-                extension = extension_data(user_input[CONF_ROLE], user_input)
-                check = await async_check_registration(
-                    self.hass, server, options, extension
+                errors, placeholders = await async_check_server(
+                    self.hass, server, options
                 )
-                placeholders = check.placeholders
-                if check.error is None:
-                    self._server, self._options = server, options
-                    self._extension = extension
-                    return await self._async_step_role_options(None)
-                errors["base"] = check.error
-        fields = (
-            server_schema()
-            | credentials_schema(with_role=True, password_required=True)
-            | advanced_setup_section()
+            if not errors:
+                self._server, self._options = server, options
+                if self._extension:
+                    # Back here after a server error of the registration test.
+                    return await self._async_register_first_extension()
+                return await self.async_step_role()
+        return self._show_server_form(
+            user_input or {CONF_PORT: DEFAULT_PORT}, errors, placeholders
         )
+
+    def _show_server_form(
+        self,
+        suggested: Mapping[str, Any],
+        errors: dict[str, str],
+        placeholders: dict[str, str],
+    ) -> ConfigFlowResult:
+        """Show the server form (step `user`) with its advanced section."""
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
-                vol.Schema(fields), user_input
+                vol.Schema(server_schema() | advanced_setup_section()), suggested
             ),
             errors=errors,
             description_placeholders=placeholders,
+        )
+
+    async def async_step_role(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask what the first extension does: a menu, so the role is a choice."""
+        return self.async_show_menu(
+            step_id="role",
+            menu_options=list(ROLE_MENU_STEPS.values()),
+            description_placeholders={CONF_SERVER: self._server[CONF_SERVER]},
+        )
+
+    async def _async_step_chosen_role(self, role: ExtensionRole) -> ConfigFlowResult:
+        self._role = role
+        return await self.async_step_extension()
+
+    async def async_step_extension(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the first extension's credentials, then register it once."""
+        if user_input is not None:
+            if errors := validate_credentials(user_input):
+                return self._show_extension_form(
+                    user_input, errors, blank_check_placeholders(self.hass)
+                )
+            self._extension = extension_data(self._role, user_input)
+            return await self._async_register_first_extension()
+        return self._show_extension_form(None, {}, blank_check_placeholders(self.hass))
+
+    def _show_extension_form(
+        self,
+        suggested: Mapping[str, Any] | None,
+        errors: dict[str, str],
+        placeholders: dict[str, str],
+    ) -> ConfigFlowResult:
+        """Show the first extension's credentials form (step `extension`)."""
+        return self.async_show_form(
+            step_id="extension",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(credentials_schema(password_required=True)), suggested
+            ),
+            errors=errors,
+            description_placeholders=placeholders
+            | {"role": ROLE_TITLES[self._role], CONF_SERVER: self._server[CONF_SERVER]},
+        )
+
+    async def _async_register_first_extension(self) -> ConfigFlowResult:
+        """Register the first extension once; show a failure where it can be fixed."""
+        check = await async_check_registration(
+            self.hass, self._server, self._options, self._extension
+        )
+        if check.error is None:
+            return await self._async_step_role_options(None)
+        if check.error in SERVER_ERRORS:
+            # The server form fixes these; the credentials are kept for the retry.
+            return self._show_server_form(
+                _section_input(self._server, self._options),
+                {"base": check.error},
+                check.placeholders,
+            )
+        suggested = dict(self._extension)
+        if suggested[CONF_AUTH_ID] == suggested[CONF_EXTENSION]:
+            del suggested[CONF_AUTH_ID]
+        self._extension = {}
+        return self._show_extension_form(
+            suggested,
+            field_errors(check.error, CREDENTIAL_ERROR_FIELDS),
+            check.placeholders,
         )
 
     async def _async_step_role_options(
@@ -238,25 +379,31 @@ class SipEndpointConfigFlow(
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         placeholders = blank_check_placeholders(self.hass)
-        if user_input is not None and not (errors := validate_server(user_input)):
+        if user_input is not None and not (
+            errors := validate_server(user_input) | self._port_check.errors(user_input)
+        ):
             unique_id = server_unique_id(user_input)
             if unique_id != entry.unique_id:
                 await self.async_set_unique_id(unique_id, raise_on_progress=False)
                 self._abort_if_unique_id_configured()
-            if extensions := _extension_subentries(entry):
+            errors, placeholders = await async_check_server(
+                self.hass, user_input, entry.options
+            )
+            if not errors and (extensions := _extension_subentries(entry)):
                 check = await async_check_registration(
                     self.hass, user_input, entry.options, extensions[0].data
                 )
                 placeholders = check.placeholders
                 if check.error is not None:
-                    errors["base"] = check.error
+                    errors = {"base": check.error}
             if not errors:
+                # A title the user chose is kept; one that was the address follows it.
+                title = entry.title
+                if title == entry.data.get(CONF_SERVER):
+                    title = user_input[CONF_SERVER]
                 # The update listener of the integration reloads the entry.
                 self.hass.config_entries.async_update_entry(
-                    entry,
-                    unique_id=unique_id,
-                    title=user_input[CONF_SERVER],
-                    data=user_input,
+                    entry, unique_id=unique_id, title=title, data=user_input
                 )
                 return self.async_abort(reason="reconfigure_successful")
         return self.async_show_form(
@@ -307,35 +454,47 @@ class SipEndpointConfigFlow(
         )
 
 
-class ExtensionSubentryFlow(_RoleOptionSteps[SubentryFlowResult], ConfigSubentryFlow):
+class ExtensionSubentryFlow(_RoleSteps[SubentryFlowResult], ConfigSubentryFlow):
     """Add an extension to a SIP server, or change its credentials and options."""
 
     def __init__(self) -> None:
         """Start with nothing entered."""
+        self._role = ExtensionRole.PAGE  # replaced by the role menu's choice
         self._extension: dict[str, Any] = {}
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Ask for the role and credentials of a new extension, and register once."""
+        """Ask what the new extension does: a menu, so the role is a choice."""
+        return self.async_show_menu(
+            step_id="user", menu_options=list(ROLE_MENU_STEPS.values())
+        )
+
+    async def _async_step_chosen_role(self, role: ExtensionRole) -> SubentryFlowResult:
+        if role in _ROLE_LIMITS:
+            limit, reason = _ROLE_LIMITS[role]
+            extensions = _extension_subentries(self._get_entry())
+            if sum(sub.data[CONF_ROLE] == role for sub in extensions) >= limit:
+                return self.async_abort(reason=reason)
+        self._role = role
+        return await self.async_step_extension()
+
+    async def async_step_extension(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask for the new extension's credentials, and register it once."""
         entry = self._get_entry()
         errors: dict[str, str] = {}
         placeholders = blank_check_placeholders(self.hass)
         if user_input is not None:
             errors = validate_credentials(user_input)
             if not errors:
-                role = ExtensionRole(user_input[CONF_ROLE])
-                extensions = _extension_subentries(entry)
-                if role in _ROLE_LIMITS:
-                    limit, reason = _ROLE_LIMITS[role]
-                    if sum(sub.data[CONF_ROLE] == role for sub in extensions) >= limit:
-                        return self.async_abort(reason=reason)
                 if any(
                     sub.data[CONF_EXTENSION] == user_input[CONF_EXTENSION]
-                    for sub in extensions
+                    for sub in _extension_subentries(entry)
                 ):
                     return self.async_abort(reason="already_configured")
-                extension = extension_data(role, user_input)
+                extension = extension_data(self._role, user_input)
                 check = await async_check_registration(
                     self.hass, entry.data, entry.options, extension
                 )
@@ -343,15 +502,15 @@ class ExtensionSubentryFlow(_RoleOptionSteps[SubentryFlowResult], ConfigSubentry
                 if check.error is None:
                     self._extension = extension
                     return await self._async_step_role_options(None)
-                errors["base"] = check.error
+                errors = field_errors(check.error, CREDENTIAL_ERROR_FIELDS)
         return self.async_show_form(
-            step_id="user",
+            step_id="extension",
             data_schema=self.add_suggested_values_to_schema(
-                vol.Schema(credentials_schema(with_role=True, password_required=True)),
-                user_input,
+                vol.Schema(credentials_schema(password_required=True)), user_input
             ),
             errors=errors,
-            description_placeholders=placeholders,
+            description_placeholders=placeholders
+            | {"role": ROLE_TITLES[self._role], CONF_SERVER: entry.title},
         )
 
     async def async_step_reconfigure(
@@ -381,20 +540,29 @@ class ExtensionSubentryFlow(_RoleOptionSteps[SubentryFlowResult], ConfigSubentry
                     )
                     placeholders = check.placeholders
                     if check.error is not None:
-                        errors["base"] = check.error
+                        errors = field_errors(check.error, CREDENTIAL_ERROR_FIELDS)
             if not errors:
                 self._extension = extension
                 return await self._async_step_role_options(None)
+        suggested = user_input
+        if suggested is None:
+            # The authentication ID is left empty when it is the extension itself,
+            # as its help says to do.
+            suggested = _pick(subentry.data, (CONF_EXTENSION, CONF_AUTH_ID))
+            if suggested.get(CONF_AUTH_ID) == suggested[CONF_EXTENSION]:
+                del suggested[CONF_AUTH_ID]
+        role = ExtensionRole(subentry.data[CONF_ROLE])
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                vol.Schema(
-                    credentials_schema(with_role=False, password_required=False)
-                ),
-                user_input or _pick(subentry.data, (CONF_EXTENSION, CONF_AUTH_ID)),
+                vol.Schema(credentials_schema(password_required=False)), suggested
             ),
             errors=errors,
-            description_placeholders=placeholders,
+            description_placeholders=placeholders
+            | {
+                CONF_EXTENSION: subentry.data[CONF_EXTENSION],
+                "role": ROLE_TITLES[role].lower(),
+            },
         )
 
     async def _async_step_role_options(
@@ -450,11 +618,16 @@ class SipEndpointOptionsFlow(OptionsFlow):
                 ) | await async_validate_tls_ca_file(self.hass, user_input)
             if not errors:
                 return self.async_create_entry(data=user_input)
+        suggested = dict(user_input or self.config_entry.options)
+        if suggested.get(CONF_BIND_HOST) in ANY_ADDRESSES:
+            # Every address: shown as the empty field, as in the setup form.
+            del suggested[CONF_BIND_HOST]
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                options_schema(), user_input or self.config_entry.options
+                options_schema(), suggested
             ),
             errors=errors,
-            description_placeholders=worker_venv_placeholders(self.hass),
+            description_placeholders=worker_venv_placeholders(self.hass)
+            | engine_in_use_placeholders(self.config_entry),
         )

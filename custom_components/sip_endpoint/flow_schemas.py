@@ -46,7 +46,6 @@ from .const import (
     CONF_PORT_MIN,
     CONF_RESTRICT_SOURCES,
     CONF_RINGTONE,
-    CONF_ROLE,
     CONF_SERVER,
     CONF_TLS_CA_FILE,
     CONF_TLS_VERIFY,
@@ -63,7 +62,7 @@ from .engine.models import EngineChoice
 from .protocol.payloads import KeepaliveMethod, Transport
 from .settings import DEFAULT_OPTIONS
 
-SERVER_FIELDS: Final = (CONF_SERVER, CONF_PORT, CONF_TRANSPORT, CONF_OUTBOUND_PROXY)
+SERVER_FIELDS: Final = (CONF_SERVER, CONF_TRANSPORT, CONF_PORT, CONF_OUTBOUND_PROXY)
 CREDENTIAL_FIELDS: Final = (CONF_EXTENSION, CONF_AUTH_ID, CONF_PASSWORD)
 ADVANCED_SETUP_FIELDS: Final = (
     CONF_BIND_HOST,
@@ -71,6 +70,9 @@ ADVANCED_SETUP_FIELDS: Final = (
     CONF_TLS_VERIFY,
     CONF_TLS_CA_FILE,
 )
+
+# The menu steps that choose a new extension's role, e.g. "add_page".
+ROLE_MENU_STEPS: Final = {role: f"add_{role.value}" for role in ExtensionRole}
 
 # Subentry titles, e.g. "Page 2001" (titles are stored strings, not translations).
 ROLE_TITLES: Final = {
@@ -114,26 +116,20 @@ def extension_title(role: str, extension: str) -> str:
 
 
 def server_schema() -> dict[vol.Marker, Any]:
-    """Return the SIP server fields."""
+    """Return the SIP server fields (the transport before the port it decides)."""
     return {
         vol.Required(CONF_SERVER): _TEXT,
-        vol.Optional(CONF_PORT): _number(1, 65535),
         vol.Required(CONF_TRANSPORT, default=Transport.AUTO.value): _select(
             [transport.value for transport in Transport], CONF_TRANSPORT
         ),
+        vol.Optional(CONF_PORT): _number(1, 65535),
         vol.Optional(CONF_OUTBOUND_PROXY): _TEXT,
     }
 
 
-def credentials_schema(
-    *, with_role: bool, password_required: bool
-) -> dict[vol.Marker, Any]:
-    """Return an extension's credential fields, optionally preceded by its role."""
+def credentials_schema(*, password_required: bool) -> dict[vol.Marker, Any]:
+    """Return an extension's credential fields (its role is chosen in a menu)."""
     fields: dict[vol.Marker, Any] = {}
-    if with_role:
-        fields[vol.Required(CONF_ROLE)] = _select(
-            [role.value for role in ExtensionRole], CONF_ROLE
-        )
     fields[vol.Required(CONF_EXTENSION)] = _TEXT
     fields[vol.Optional(CONF_AUTH_ID)] = _TEXT
     password_marker = vol.Required if password_required else vol.Optional
@@ -152,7 +148,11 @@ def renew_credentials_schema() -> vol.Schema:
 
 
 def advanced_setup_schema() -> dict[vol.Marker, Any]:
-    """Return the setup fields shown in advanced mode (stored as entry options)."""
+    """Return the setup fields of the advanced section (stored as entry options).
+
+    The local address is empty unless set: every address is listened on, and each
+    worker announces the one that reaches the server.
+    """
     return {
         vol.Optional(CONF_BIND_HOST): _TEXT,
         vol.Optional(CONF_WORKER_PYTHON): _TEXT,
@@ -265,7 +265,7 @@ def options_schema() -> vol.Schema:
             vol.Required(CONF_PORT_MAX, default=DEFAULT_OPTIONS.port_max): _number(
                 1024, 65535
             ),
-            vol.Required(CONF_BIND_HOST, default=DEFAULT_OPTIONS.bind_host): _TEXT,
+            vol.Optional(CONF_BIND_HOST): _TEXT,
             vol.Required(
                 CONF_RESTRICT_SOURCES, default=DEFAULT_OPTIONS.restrict_sources
             ): BooleanSelector(),

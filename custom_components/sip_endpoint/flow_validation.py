@@ -6,9 +6,9 @@ import ipaddress
 import os
 import re
 import ssl
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState, ConfigSubentry
 from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
 
@@ -39,10 +39,20 @@ from .const import (
 from .engine.errors import WorkerPythonNotFoundError
 from .engine.interpreter import find_worker_python, probe_interpreter
 from .engine.models import EngineChoice
+from .engine.reachability import Reach, ReachabilityCheck, check_reachable
 from .engine.sip_engine import probe_registration
 from .protocol.payloads import Transport
 from .protocol.status import RegistrationStatus
-from .settings import engine_options, extension_settings, server_settings
+from .runtime import SipEndpointRuntime
+from .settings import (
+    DEFAULT_OPTIONS,
+    engine_options,
+    extension_settings,
+    server_settings,
+)
+
+if TYPE_CHECKING:
+    from .engine.selection import SelectedEngine
 
 # An ext_id for the short-lived probe worker; never the id of a real subentry.
 PROBE_EXT_ID: Final = "config_flow_probe"
@@ -56,9 +66,35 @@ _DIGITS_RE: Final = re.compile(r"^[0-9*#]{1,16}$")
 _FAILURE_ERRORS: Final = {
     RegistrationStatus.REJECTED_BY_SERVER: "rejected_by_server",
     RegistrationStatus.NOT_FOUND: "not_found",
-    RegistrationStatus.NO_REPLY_FROM_SERVER: "no_reply_from_server",
     RegistrationStatus.SERVER_ERROR: "server_error",
     RegistrationStatus.TLS_CERTIFICATE_INVALID: "tls_certificate_invalid",
+}
+
+
+# How the options form names the engines (the option's labels).
+ENGINE_LABELS: Final = {"builtin": "built-in", "pjsua2": "pjsua2"}
+
+# Errors of a registration test that the extension's own fields can fix; the others
+# concern the server (or are unexpected) and are shown for the whole form.
+CREDENTIAL_ERROR_FIELDS: Final = {
+    "rejected_by_server": CONF_PASSWORD,
+    "not_found": CONF_EXTENSION,
+}
+# Errors of a registration test that the server form can fix.
+SERVER_ERRORS: Final = frozenset(
+    {
+        "no_reply_from_server",
+        "no_reply_from_server_auto",
+        "server_error",
+        "tls_certificate_invalid",
+    }
+)
+# The standard port of each transport (Auto sends over UDP first).
+_STANDARD_PORTS: Final = {
+    Transport.AUTO: DEFAULT_PORT,
+    Transport.UDP: DEFAULT_PORT,
+    Transport.TCP: DEFAULT_PORT,
+    Transport.TLS: DEFAULT_TLS_PORT,
 }
 
 
@@ -99,6 +135,22 @@ def validate_server(data: Mapping[str, Any]) -> dict[str, str]:
     if proxy and any(char.isspace() for char in proxy):
         errors[CONF_OUTBOUND_PROXY] = "invalid_outbound_proxy"
     return errors
+
+
+def port_mismatch(data: Mapping[str, Any]) -> bool:
+    """Return whether the port is the standard port of another transport.
+
+    The setup form pre-fills 5060; choosing TLS without changing it (or 5061 with UDP
+    or TCP) is most likely a slip, so the form asks once before it is kept.
+    """
+    port = data.get(CONF_PORT)
+    standard = _STANDARD_PORTS[Transport(data.get(CONF_TRANSPORT, Transport.AUTO))]
+    return port in _STANDARD_PORTS.values() and port != standard
+
+
+def field_errors(error: str, fields: Mapping[str, str]) -> dict[str, str]:
+    """Return a registration test error keyed by the form field that can fix it."""
+    return {fields.get(error, "base"): error}
 
 
 def validate_credentials(data: Mapping[str, Any]) -> dict[str, str]:
@@ -232,7 +284,67 @@ class RegistrationCheck:
 
 def blank_check_placeholders(hass: HomeAssistant) -> dict[str, str]:
     """Return the placeholders every form with a live test passes (before a failure)."""
-    return {"code": "", "reason": ""} | worker_venv_placeholders(hass)
+    return {
+        "code": "",
+        "reason": "",
+        "target": "",
+        "transport": "",
+    } | worker_venv_placeholders(hass)
+
+
+def _reach_placeholders(check: ReachabilityCheck) -> dict[str, str]:
+    """Return the placeholders that say where the check looked and how."""
+    return {
+        "target": check.target,
+        "transport": check.transport.value.upper(),
+        "reason": check.detail,
+    }
+
+
+def _reach_error(server: Mapping[str, Any], check: ReachabilityCheck) -> str | None:
+    """Return the error key of a failed reachability check (None: it answered)."""
+    if check.reach in (Reach.ANSWERED, Reach.SKIPPED):
+        return None
+    if check.reach is Reach.REFUSED:
+        return "port_refused"
+    if check.reach is Reach.UNRESOLVED:
+        return "host_not_found"
+    if server.get(CONF_TRANSPORT, Transport.AUTO) == Transport.AUTO:
+        return "no_answer_auto"
+    return "no_answer"
+
+
+async def async_check_server(
+    hass: HomeAssistant, server: Mapping[str, Any], options: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Check within seconds that a SIP server answers; return errors and placeholders.
+
+    An error is keyed by the field to correct: the port when nothing listens on it,
+    the address (or the outbound proxy when one is set) when nothing answers.
+    """
+    check = await check_reachable(
+        server_settings(server),
+        options.get(CONF_BIND_HOST) or DEFAULT_OPTIONS.bind_host,
+    )
+    placeholders = blank_check_placeholders(hass) | _reach_placeholders(check)
+    error = _reach_error(server, check)
+    if error is None:
+        return {}, placeholders
+    LOGGER.debug("No SIP server at %s: %s", check.target, check.detail)
+    if check.via_proxy:
+        field_name = CONF_OUTBOUND_PROXY
+    elif error == "port_refused":
+        field_name = CONF_PORT
+    else:
+        field_name = CONF_SERVER
+    return {field_name: error}, placeholders
+
+
+def _no_reply_error(server: Mapping[str, Any]) -> str:
+    """Return the no-reply error whose advice fits the chosen transport."""
+    if server.get(CONF_TRANSPORT, Transport.AUTO) == Transport.AUTO:
+        return "no_reply_from_server_auto"
+    return "no_reply_from_server"
 
 
 async def async_check_registration(
@@ -241,10 +353,16 @@ async def async_check_registration(
     options: Mapping[str, Any],
     extension: Mapping[str, Any],
 ) -> RegistrationCheck:
-    """Register the extension once through a real worker and explain a failure."""
+    """Register the extension once through a real worker and explain a failure.
+
+    A quick reachability check comes first, so a wrong address or port is reported
+    within seconds rather than after the REGISTER transaction times out.
+    """
     # `server`, `options` and `extension` have the shapes of the config entry data,
     # the config entry options and the subentry data.
-    placeholders = blank_check_placeholders(hass)
+    reach_errors, placeholders = await async_check_server(hass, server, options)
+    if reach_errors:
+        return RegistrationCheck(_no_reply_error(server), placeholders)
     try:
         state = await probe_registration(
             server_settings(server),
@@ -261,6 +379,8 @@ async def async_check_registration(
     placeholders["reason"] = state.reason
     if state.status is RegistrationStatus.SUCCESSFUL:
         return RegistrationCheck(None, placeholders)
+    if state.status is RegistrationStatus.NO_REPLY_FROM_SERVER:
+        return RegistrationCheck(_no_reply_error(server), placeholders)
     return RegistrationCheck(_FAILURE_ERRORS.get(state.status, "unknown"), placeholders)
 
 
@@ -284,3 +404,22 @@ async def async_renew_credentials(
         return {"base": check.error}, check.placeholders
     hass.config_entries.async_update_subentry(entry, subentry, data=data)
     return {}, check.placeholders
+
+
+def engine_in_use_placeholders(entry: ConfigEntry) -> dict[str, str]:
+    """Return which engine and interpreter the entry's workers run, for a description."""
+    runtime = getattr(entry, "runtime_data", None)
+    selected: SelectedEngine | None = None
+    if entry.state is ConfigEntryState.LOADED and isinstance(
+        runtime, SipEndpointRuntime
+    ):
+        selected = runtime.engine.selected_engine
+    if selected is None:
+        return {"engine_in_use": "nothing, as this server is not loaded"}
+    engine = ENGINE_LABELS.get(selected.name, selected.name)
+    if selected.engine_version:
+        engine = f"{engine} {selected.engine_version}"
+    return {
+        "engine_in_use": f"the {engine} engine on {selected.python} "
+        f"(Python {selected.python_version})"
+    }

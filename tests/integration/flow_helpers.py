@@ -119,6 +119,17 @@ def untranslated(section: tuple[str, ...], result: Mapping[str, Any]) -> list[st
 
     if result["type"] is FlowResultType.ABORT:
         need("abort", result["reason"])
+    elif result["type"] is FlowResultType.MENU:
+        step = result["step_id"]
+        need("step", step, "title")
+        for option in result["menu_options"]:
+            need("step", step, "menu_options", option)
+        given = set(result["description_placeholders"] or {})
+        description = _lookup(tree, (*section, "step", step, "description"))
+        problems.extend(
+            f"{'.'.join(section)}.step.{step}: placeholder {{{name}}} not given"
+            for name in placeholders_used(description or "") - given
+        )
     elif result["type"] is FlowResultType.FORM:
         step = result["step_id"]
         need("step", step, "title")

@@ -32,7 +32,6 @@ from custom_components.sip_endpoint.const import (
     CONF_PORT_MAX,
     CONF_PORT_MIN,
     CONF_RESTRICT_SOURCES,
-    CONF_ROLE,
     CONF_SERVER,
     CONF_TLS_CA_FILE,
     CONF_TLS_VERIFY,
@@ -244,19 +243,24 @@ async def test_setup_with_a_pbx_of_its_own_ca(
         CONF_SERVER: pbx.host,
         CONF_PORT: pbx.tls_port,
         CONF_TRANSPORT: "tls",
-        CONF_ROLE: ExtensionRole.PAGE,
-        CONF_EXTENSION: "2001",
-        CONF_AUTH_ID: "2001",
-        CONF_PASSWORD: "pw-2001",
         ADVANCED_SECTION: {CONF_BIND_HOST: "127.0.0.1", CONF_TLS_VERIFY: True},
     }
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
     with without_pjsua2(monkeypatch, tmp_path / "empty-path"):
-        refused = await hass.config_entries.flow.async_configure(
-            result["flow_id"], user_input
+        # Server step, role menu, then the extension registers: the certificate
+        # error brings back the server form, whose advanced section has the fix.
+        flow_id = result["flow_id"]
+        await hass.config_entries.flow.async_configure(flow_id, user_input)
+        await hass.config_entries.flow.async_configure(
+            flow_id, {"next_step_id": f"add_{ExtensionRole.PAGE.value}"}
         )
+        refused = await hass.config_entries.flow.async_configure(
+            flow_id,
+            {CONF_EXTENSION: "2001", CONF_AUTH_ID: "2001", CONF_PASSWORD: "pw-2001"},
+        )
+        assert refused["step_id"] == "user"
         assert refused["errors"] == {"base": "tls_certificate_invalid"}
         reason = placeholders(refused)["reason"]
         assert "unable to get local issuer certificate" in reason
@@ -315,7 +319,10 @@ async def test_tls_certificate_issue_follows_the_status(
     fake.chmod(0o755)
     entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
     hass.config_entries.async_update_entry(
-        entry, options=_entry_options(entry, **{CONF_WORKER_PYTHON: str(fake)})
+        entry,
+        options=_entry_options(
+            entry, **{CONF_ENGINE: "pjsua2", CONF_WORKER_PYTHON: str(fake)}
+        ),
     )
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()

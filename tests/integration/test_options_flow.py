@@ -1,6 +1,7 @@
 """The options flow: keep-alive, expiry, worker interpreter, ports, sources."""
 
 from collections.abc import Iterator
+import json
 from pathlib import Path
 import sys
 from typing import Any
@@ -26,6 +27,7 @@ from custom_components.sip_endpoint.const import (
 )
 
 from .flow_helpers import (
+    TRANSLATIONS_PATH,
     flow_translations_checked,
     form_fields,
     placeholders,
@@ -85,11 +87,62 @@ async def test_options_form_shows_engine_defaults(
         CONF_EXPIRY: 300,
         CONF_PORT_MIN: 5062,
         CONF_PORT_MAX: 5199,
-        CONF_BIND_HOST: "0.0.0.0",
         CONF_RESTRICT_SOURCES: True,
         CONF_TLS_VERIFY: True,
     }
+    # The local address is empty (every address), as in the setup form.
+    assert CONF_BIND_HOST in {str(key) for key in form_fields(result)}
+    assert CONF_BIND_HOST not in suggested_values(result)
     assert placeholders(result)["venv"] == hass.config.path("sip_endpoint_worker")
+    assert placeholders(result)["engine_in_use"] == (
+        "nothing, as this server is not loaded"
+    )
+
+
+async def test_options_form_shows_every_address_as_empty(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """A stored 0.0.0.0 is shown as the empty field; another address is shown."""
+    hass.config_entries.async_update_entry(entry, options={CONF_BIND_HOST: "0.0.0.0"})
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert CONF_BIND_HOST not in suggested_values(result)
+    hass.config_entries.async_update_entry(entry, options={CONF_BIND_HOST: "127.0.0.1"})
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert suggested_values(result)[CONF_BIND_HOST] == "127.0.0.1"
+
+
+async def test_options_form_names_the_engine_in_use(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """A loaded server's options say which engine and interpreter run its workers."""
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    in_use = placeholders(result)["engine_in_use"]
+    assert in_use.startswith("the built-in engine")
+    assert f"on {sys.executable} (Python " in in_use
+    hass.config_entries.options.async_abort(result["flow_id"])
+
+
+def test_worker_interpreter_help_names_the_search() -> None:
+    """The interpreter help names the variable and says the folder is one to create."""
+    tree = json.loads(TRANSLATIONS_PATH.read_text())
+    texts = [
+        tree["options"]["step"]["init"]["data_description"][CONF_WORKER_PYTHON],
+        tree["config"]["step"]["user"]["sections"]["advanced"]["data_description"][
+            CONF_WORKER_PYTHON
+        ],
+    ]
+    for text in texts:
+        assert "SIP_ENDPOINT_WORKER_PYTHON" in text
+        assert "{venv}/bin/python (a virtual environment you create there)" in text
+    hints = [
+        tree["options"]["step"]["init"]["data_description"][CONF_BIND_HOST],
+        tree["config"]["step"]["user"]["sections"]["advanced"]["data_description"][
+            CONF_BIND_HOST
+        ],
+    ]
+    assert hints[0] == hints[1]
+    assert "0.0.0.0" not in hints[0]
+    assert "reaches the SIP server" in hints[0]
 
 
 async def test_options_saved(
@@ -168,7 +221,7 @@ async def test_options_change_reloads_a_loaded_entry(
             CONF_PORT_MAX: entry_options[CONF_PORT_MAX],
             CONF_BIND_HOST: "127.0.0.1",
             CONF_RESTRICT_SOURCES: True,
-            CONF_WORKER_PYTHON: entry_options[CONF_WORKER_PYTHON],
+            CONF_ENGINE: entry_options[CONF_ENGINE],
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY

@@ -1,6 +1,7 @@
 """The extension subentry flows: add and reconfigure, through real Kamailio and workers."""
 
 from collections.abc import Callable, Iterator
+import json
 from types import MappingProxyType
 from typing import Any
 
@@ -38,6 +39,7 @@ from custom_components.sip_endpoint.const import (
 from tests.sipbed.kamailio import Kamailio, KamailioFactory
 
 from .flow_helpers import (
+    TRANSLATIONS_PATH,
     flow_translations_checked,
     form_fields,
     placeholders,
@@ -71,32 +73,43 @@ ALERT_OPTIONS = {
 
 
 def credentials(
-    extension: str,
-    role: ExtensionRole | None = ExtensionRole.PAGE,
-    *,
-    password: str | None = None,
-    auth_id: str | None = None,
+    extension: str, *, password: str | None = None, auth_id: str | None = None
 ) -> dict[str, Any]:
-    """Return a credentials form input (with the role unless None)."""
+    """Return a credentials form input."""
     fields: dict[str, Any] = {
         CONF_EXTENSION: extension,
         CONF_PASSWORD: password if password is not None else f"pw-{extension}",
     }
-    if role is not None:
-        fields[CONF_ROLE] = role
     if auth_id is not None:
         fields[CONF_AUTH_ID] = auth_id
     return fields
 
 
-async def start_add_extension(hass: HomeAssistant, entry: MockConfigEntry) -> str:
-    """Start the "Add extension" flow and return its id."""
+async def choose_role(
+    hass: HomeAssistant, entry: MockConfigEntry, role: ExtensionRole
+) -> dict[str, Any]:
+    """Start the "Add extension" flow and pick `role` in its menu."""
     result = await hass.config_entries.subentries.async_init(
         (entry.entry_id, SUBENTRY_TYPE_EXTENSION), context={"source": SOURCE_USER}
     )
-    assert result["type"] is FlowResultType.FORM
+    assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
-    return result["flow_id"]
+    assert result["menu_options"] == [f"add_{choice.value}" for choice in ExtensionRole]
+    return dict(
+        await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"next_step_id": f"add_{role.value}"}
+        )
+    )
+
+
+async def start_add_extension(
+    hass: HomeAssistant, entry: MockConfigEntry, role: ExtensionRole
+) -> str:
+    """Start the "Add extension" flow, choose the role, return the flow's id."""
+    result = await choose_role(hass, entry, role)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "extension"
+    return str(result["flow_id"])
 
 
 async def test_add_extension(
@@ -104,9 +117,9 @@ async def test_add_extension(
 ) -> None:
     """An extension that registers is added with its role's options."""
     entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
-    flow_id = await start_add_extension(hass, entry)
+    flow_id = await start_add_extension(hass, entry, ExtensionRole.EMERGENCY_ALERT)
     result = await hass.config_entries.subentries.async_configure(
-        flow_id, credentials("2010", ExtensionRole.EMERGENCY_ALERT, auth_id="2010")
+        flow_id, credentials("2010", auth_id="2010")
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "emergency_alert"
@@ -143,9 +156,9 @@ async def test_add_call_to_cancel_lists_alert_extensions(
     alert_id = next(
         sid for sid, sub in entry.subentries.items() if sub.unique_id == "2003"
     )
-    flow_id = await start_add_extension(hass, entry)
+    flow_id = await start_add_extension(hass, entry, ExtensionRole.CALL_TO_CANCEL)
     result = await hass.config_entries.subentries.async_configure(
-        flow_id, credentials("2004", ExtensionRole.CALL_TO_CANCEL)
+        flow_id, credentials("2004")
     )
     assert result["step_id"] == "call_to_cancel"
     selector = form_fields(result)[CONF_CANCELS]
@@ -160,20 +173,30 @@ async def test_add_call_to_cancel_lists_alert_extensions(
 
 
 @pytest.mark.parametrize(
-    ("kamailio_options", "user", "error", "code"),
+    ("kamailio_options", "user", "errors", "code"),
     [
         (
             {"wrong_password": "forbidden"},
             credentials("2011", password="x"),
-            "rejected_by_server",
+            {CONF_PASSWORD: "rejected_by_server"},
             "403",
         ),
-        ({}, credentials("2011", password="x"), "rejected_by_server", "401"),
-        ({"unknown_user": "not_found"}, credentials("3999"), "not_found", "404"),
+        (
+            {},
+            credentials("2011", password="x"),
+            {CONF_PASSWORD: "rejected_by_server"},
+            "401",
+        ),
+        (
+            {"unknown_user": "not_found"},
+            credentials("3999"),
+            {CONF_EXTENSION: "not_found"},
+            "404",
+        ),
         (
             {},
             credentials("2012", auth_id="2013", password="pw-2013"),
-            "rejected_by_server",
+            {CONF_PASSWORD: "rejected_by_server"},
             "403",
         ),
     ],
@@ -185,16 +208,17 @@ async def test_add_extension_refused_by_server(
     make_entry: Callable[..., MockConfigEntry],
     kamailio_options: dict[str, Any],
     user: dict[str, Any],
-    error: str,
+    errors: dict[str, str],
     code: str,
 ) -> None:
-    """The server's refusal is shown with its code; nothing is added."""
+    """The server's refusal is shown next to the field to fix; nothing is added."""
     kamailio = kamailio_factory(**kamailio_options)
     entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
-    flow_id = await start_add_extension(hass, entry)
+    flow_id = await start_add_extension(hass, entry, ExtensionRole.PAGE)
     result = await hass.config_entries.subentries.async_configure(flow_id, user)
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": error}
+    assert result["step_id"] == "extension"
+    assert result["errors"] == errors
     assert placeholders(result)["code"] == code
     assert len(entry.subentries) == 1
 
@@ -204,7 +228,7 @@ async def test_add_extension_invalid_fields(
 ) -> None:
     """A malformed extension is refused before any SIP traffic."""
     entry = make_entry(kamailio, [])
-    flow_id = await start_add_extension(hass, entry)
+    flow_id = await start_add_extension(hass, entry, ExtensionRole.PAGE)
     result = await hass.config_entries.subentries.async_configure(
         flow_id, credentials("20@01")
     )
@@ -216,9 +240,9 @@ async def test_add_extension_twice_aborts(
 ) -> None:
     """The same extension can't be added twice to a server."""
     entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
-    flow_id = await start_add_extension(hass, entry)
+    flow_id = await start_add_extension(hass, entry, ExtensionRole.RING)
     result = await hass.config_entries.subentries.async_configure(
-        flow_id, credentials("2001", ExtensionRole.RING)
+        flow_id, credentials("2001")
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -244,20 +268,18 @@ async def test_add_extension_past_the_role_limit_aborts(
     entry = make_entry(
         kamailio, [(role, str(2000 + index), "unused") for index in range(limit)]
     )
-    flow_id = await start_add_extension(hass, entry)
-    result = await hass.config_entries.subentries.async_configure(
-        flow_id, credentials("2099", role)
-    )
+    # Refused as soon as the role is chosen, before any credentials are asked.
+    result = await choose_role(hass, entry, role)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == reason
 
     other = ExtensionRole.RING if role is ExtensionRole.PAGE else ExtensionRole.PAGE
-    flow_id = await start_add_extension(hass, entry)
-    result = await hass.config_entries.subentries.async_configure(
-        flow_id, credentials("2099", other)
+    flow_id = await start_add_extension(hass, entry, other)
+    added = await hass.config_entries.subentries.async_configure(
+        flow_id, credentials("2099")
     )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == other.value
+    assert added["type"] is FlowResultType.FORM
+    assert added["step_id"] == other.value
 
 
 # --- reconfigure ------------------------------------------------------------------
@@ -283,8 +305,12 @@ async def test_reconfigure_options_only_keeps_credentials(
     subentry_id = _subentry_id(entry, "2001")
     result = await start_subentry_reconfigure(hass, entry, subentry_id)
     assert result["step_id"] == "reconfigure"
+    # The authentication ID is the extension: left empty, as its help says.
     suggested = suggested_values(result)
-    assert suggested == {CONF_EXTENSION: "2001", CONF_AUTH_ID: "2001"}
+    assert suggested == {CONF_EXTENSION: "2001"}
+    # The form says which role the next step's options belong to.
+    assert placeholders(result)["role"] == "page"
+    assert placeholders(result)[CONF_EXTENSION] == "2001"
 
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {CONF_EXTENSION: "2001", CONF_AUTH_ID: "2001"}
@@ -315,13 +341,13 @@ async def test_reconfigure_new_credentials_are_tested(
     result = await start_subentry_reconfigure(hass, entry, subentry_id)
     flow_id = result["flow_id"]
     result = await hass.config_entries.subentries.async_configure(
-        flow_id, credentials("2001", None, password="still-wrong")
+        flow_id, credentials("2001", password="still-wrong")
     )
-    assert result["errors"] == {"base": "rejected_by_server"}
+    assert result["errors"] == {CONF_PASSWORD: "rejected_by_server"}
     assert entry.subentries[subentry_id].data[CONF_PASSWORD] == "stale"
 
     result = await hass.config_entries.subentries.async_configure(
-        flow_id, credentials("2002", None)
+        flow_id, credentials("2002")
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -329,7 +355,7 @@ async def test_reconfigure_new_credentials_are_tested(
     result = await start_subentry_reconfigure(hass, entry, subentry_id)
     flow_id = result["flow_id"]
     result = await hass.config_entries.subentries.async_configure(
-        flow_id, credentials("2005", None)
+        flow_id, credentials("2005")
     )
     assert result["step_id"] == "ring"
     result = await hass.config_entries.subentries.async_configure(
@@ -413,3 +439,46 @@ async def test_reconfigure_clears_optional_options(
     assert CONF_ACCESS_CODE not in data
     assert CONF_ALERT_MEDIA not in data
     assert data[CONF_ALERT_DURATION] == 0
+
+
+async def test_reconfigure_shows_an_authentication_id_of_its_own(
+    hass: HomeAssistant, kamailio: Kamailio, make_entry: Callable[..., MockConfigEntry]
+) -> None:
+    """An authentication ID that differs from the extension is pre-filled."""
+    entry = make_entry(kamailio, [])
+    hass.config_entries.async_add_subentry(
+        entry,
+        ConfigSubentry(
+            data=MappingProxyType(
+                {
+                    CONF_ROLE: ExtensionRole.RING,
+                    CONF_EXTENSION: "2008",
+                    CONF_AUTH_ID: "user-2008",
+                    CONF_PASSWORD: "pw-2008",
+                    CONF_MEDIA_PLAYERS: MEDIA_PLAYERS,
+                }
+            ),
+            subentry_type=SUBENTRY_TYPE_EXTENSION,
+            title="Ring 2008",
+            unique_id="2008",
+        ),
+    )
+    result = await start_subentry_reconfigure(hass, entry, _subentry_id(entry, "2008"))
+    assert suggested_values(result) == {
+        CONF_EXTENSION: "2008",
+        CONF_AUTH_ID: "user-2008",
+    }
+    assert placeholders(result)["role"] == "ring"
+
+
+def test_configure_texts_say_what_the_flow_changes() -> None:
+    """Configure is titled for the extension and says the role cannot change."""
+    steps = json.loads(TRANSLATIONS_PATH.read_text())["config_subentries"]["extension"][
+        "step"
+    ]
+    reconfigure = steps["reconfigure"]
+    assert "credentials" not in reconfigure["title"].lower()
+    assert "{role}" in reconfigure["description"]
+    assert "role cannot be changed" in reconfigure["description"]
+    assert "delete" in reconfigure["description"]
+    assert "role cannot be changed" in steps["user"]["description"]
