@@ -40,7 +40,7 @@ from .const import (
     PageMode,
 )
 from .media import async_play_on_players, player_url
-from .sounds import SOUND_RATE, Sound, audio_dir
+from .sounds import SOUND_RATE, Sound, audio_dir, resample_pcm
 
 RECORDING_PREFIX = "page-"
 RECORDING_CLOSE_TIMEOUT = 10  # seconds for the worker to finish a recording
@@ -164,5 +164,5 @@ def _finish_recording(raw: Path, target: Path, chime: bytes, ext_id: str) -> Non
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(rate)
-        wav.writeframes((chime if rate == SOUND_RATE else b"") + voice)
+        wav.writeframes(resample_pcm(chime, SOUND_RATE, rate) + voice)
     raw.unlink(missing_ok=True)

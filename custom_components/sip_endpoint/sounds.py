@@ -11,6 +11,7 @@ import hashlib
 import math
 import os
 from pathlib import Path
+import struct
 import tempfile
 import threading
 import wave
@@ -60,6 +61,23 @@ def _tone(frequencies: Iterable[float], seconds: float) -> list[float]:
         envelope = min(1.0, index / fade, (count - index) / fade) if fade else 1.0
         samples.append(value * envelope)
     return samples
+
+
+def resample_pcm(pcm: bytes, rate: int, target_rate: int) -> bytes:
+    """Return 16-bit mono PCM at ``target_rate``, by linear interpolation."""
+    if rate == target_rate or not pcm:
+        return pcm
+    samples = struct.unpack(f"<{len(pcm) // 2}h", pcm[: len(pcm) // 2 * 2])
+    count = len(samples) * target_rate // rate
+    last = len(samples) - 1
+    out = []
+    for index in range(count):
+        position = index * rate / target_rate
+        left = min(int(position), last)
+        right = min(left + 1, last)
+        weight = position - left
+        out.append(round(samples[left] * (1 - weight) + samples[right] * weight))
+    return struct.pack(f"<{len(out)}h", *out)
 
 
 def _silence(seconds: float) -> list[float]:

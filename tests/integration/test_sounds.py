@@ -1,10 +1,16 @@
 """The bundled sounds are generated with the pitches and lengths they promise."""
 
 from pathlib import Path
+import struct
 
 import pytest
 
-from custom_components.sip_endpoint.sounds import SOUND_RATE, Sound, ensure_sounds
+from custom_components.sip_endpoint.sounds import (
+    SOUND_RATE,
+    Sound,
+    ensure_sounds,
+    resample_pcm,
+)
 from tests.sipbed.audio import dominant_frequency, read_pcm, rms
 
 
@@ -37,3 +43,15 @@ def test_existing_sounds_are_kept(tmp_path: Path) -> None:
     again = ensure_sounds(tmp_path)
     assert {sound: path.stat().st_mtime_ns for sound, path in again.items()} == stamps
     assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("target_rate", [8000, 16000, 44100])
+def test_resampled_chime_keeps_its_pitch(tmp_path: Path, target_rate: int) -> None:
+    """The chime put before a page recorded at another rate still sounds at 784 Hz."""
+    samples, rate = read_pcm(ensure_sounds(tmp_path)[Sound.CHIME])
+    pcm = struct.pack(f"<{len(samples)}h", *samples)
+    resampled = resample_pcm(pcm, rate, target_rate)
+    out = list(struct.unpack(f"<{len(resampled) // 2}h", resampled))
+    assert len(out) == len(samples) * target_rate // rate
+    first = out[int(target_rate * 0.02) : int(target_rate * 0.3)]
+    assert abs(dominant_frequency(first, target_rate) - 784.0) < 15
