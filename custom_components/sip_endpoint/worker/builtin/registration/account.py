@@ -41,12 +41,12 @@ from ...core.backoff import retry_delay
 from ...core.dispatch import MIN_SECRET_LENGTH
 from ..sip.digest import CredentialsRejected, DigestError, DigestSession
 from ..sip.message import SipRequest, SipResponse, SipUri
-from .bindings import granted_expires, lists_binding, min_expires
+from .bindings import lists_binding
+from .exchange import RegisterClient
 from .host import TIMEOUT_CODE, TRANSPORT_ERROR_CODE, NoAnswer, Outcome
-from .requests import RegisterSequence, build_options, build_register
+from .requests import RegisterSequence, build_options
 from .target import AccountAddresses, Destination, TargetError, local_address, resolve
 from .timing import (
-    MAX_INTERVAL_RETRIES,
     UNREGISTER_TIMEOUT,
     probe_timeout,
     refresh_delay,
@@ -57,9 +57,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-# A REGISTER attempt sends at most this many requests: challenges, stale nonces and
-# 423 Interval Too Brief each add one.
-MAX_REQUESTS_PER_ATTEMPT = 6
 # A REGISTER in flight is sent again when a TCP/TLS connection closes, this often.
 MAX_CONNECTION_RESTARTS = 4
 _ANY_HOST = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - compared, not bound
@@ -100,11 +97,12 @@ class BuiltinAccount:
         self.removing = False
         self.destination: Destination | None = None
         self.contact: SipUri | None = None
-        self._sequence = RegisterSequence(host.bind_host)
+        self._client = RegisterClient(
+            host, self.addresses, self._digest, RegisterSequence(host.bind_host)
+        )
         self._registering = False
         self._pending: Attempt | None = None
         self._exchange_task: asyncio.Future[Outcome] | None = None
-        self._exchanging = asyncio.Lock()  # one REGISTER exchange at a time
         self._granted = 0
         self._binding_listed = False  # the last 200 listed our Contact as sent
         self._due: float | None = None
@@ -384,16 +382,7 @@ class BuiltinAccount:
     async def _exchange(
         self, expires: int, limit: float | None, *, query: bool = False
     ) -> Outcome:
-        """Send REGISTER, answering challenges and 423; return the final outcome.
-
-        With ``query`` the REGISTER has no Contact: it asks for the bindings.
-        """
-        async with self._exchanging:
-            return await self._exchange_locked(expires, limit, query=query)
-
-    async def _exchange_locked(
-        self, expires: int, limit: float | None, *, query: bool
-    ) -> Outcome:
+        """Send REGISTER (with ``query``, without Contact); return the final outcome."""
         if not query:
             self._granted = 0
         try:
@@ -402,62 +391,12 @@ class BuiltinAccount:
             return NoAnswer(TRANSPORT_ERROR_CODE, str(err))
         self.destination = destination
         self.contact = self.contact_for(destination)
-        contact = None if query else self.contact
-        uri = str(self.addresses.registrar)
-        auth = self._digest.preemptive(method="REGISTER", uri=uri)
-        interval_retries = 0
-        outcome: Outcome = NoAnswer(TRANSPORT_ERROR_CODE, "not sent")
-        for _ in range(MAX_REQUESTS_PER_ATTEMPT):
-            request = build_register(
-                self._sequence,
-                registrar=self.addresses.registrar,
-                aor=self.addresses.aor,
-                contact=contact,
-                expires=expires,
-                route_set=self.addresses.route_set,
-            )
-            for name, value in auth:
-                request.headers.add(name, value)
-            outcome = await self._host.send_request(request, destination, limit)
-            if isinstance(outcome, NoAnswer):
-                return outcome
-            if outcome.status in (401, 407):
-                name = (
-                    "Proxy-Authenticate"
-                    if outcome.status == 407
-                    else "WWW-Authenticate"
-                )
-                try:
-                    auth = self._digest.answer(
-                        outcome.status,
-                        outcome.headers.get_lines(name),
-                        method="REGISTER",
-                        uri=uri,
-                    )
-                except (CredentialsRejected, DigestError) as err:
-                    _LOGGER.info("%s: credentials refused: %s", self.ext_id, err)
-                    return outcome
-                continue
-            if (
-                outcome.status == 423
-                and contact is not None
-                and expires
-                and interval_retries < (MAX_INTERVAL_RETRIES)
-            ):
-                interval_retries += 1
-                least = min_expires(outcome)
-                if least is None or least <= expires:
-                    return outcome
-                expires = least
-                auth = self._digest.preemptive(method="REGISTER", uri=uri)
-                continue
-            if 200 <= outcome.status < 300:
-                self._digest.accepted()
-                if contact is not None:
-                    self._granted = granted_expires(outcome, contact, expires)
-                    self._binding_listed = lists_binding(outcome, contact)
-            return outcome
-        return outcome
+        result = await self._client.exchange(
+            destination, None if query else self.contact, expires, limit
+        )
+        if not query and isinstance(result.outcome, SipResponse):
+            self._granted, self._binding_listed = result.granted, result.listed
+        return result.outcome
 
     # --- the liveness probe ------------------------------------------------------
 
