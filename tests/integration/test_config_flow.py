@@ -918,3 +918,40 @@ async def test_reauth_for_an_unknown_extension_aborts(
     result = await entry.start_reauth_flow(hass, data=data)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "extension_not_found"
+
+
+async def test_reconfigure_names_an_outbound_proxy_that_refuses(
+    hass: HomeAssistant, kamailio: Kamailio, make_entry: Callable[..., MockConfigEntry]
+) -> None:
+    """With an outbound proxy the proxy is checked; its field shows the error."""
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
+    proxy = f"127.0.0.1:{free_tcp_port()}"
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        server_input("127.0.0.1", kamailio.port, "tcp") | {CONF_OUTBOUND_PROXY: proxy},
+    )
+    assert result["errors"] == {CONF_OUTBOUND_PROXY: "port_refused"}
+    assert placeholders(result)["target"] == proxy
+    assert CONF_OUTBOUND_PROXY not in entry.data
+
+
+def test_every_form_field_has_a_help_text() -> None:
+    """Each field of the config and extension forms says what it is for."""
+    tree = json.loads(TRANSLATIONS_PATH.read_text())
+    missing = []
+    for where, flow in (
+        ("config", tree["config"]),
+        ("config_subentries", tree["config_subentries"]["extension"]),
+        ("options", tree["options"]),
+    ):
+        for step_id, step in flow["step"].items():
+            forms = [step, *step.get("sections", {}).values()]
+            for form in forms:
+                hints = form.get("data_description", {})
+                missing += [
+                    f"{where}.{step_id}.{field}"
+                    for field in form.get("data", {})
+                    if field not in hints
+                ]
+    assert missing == []
