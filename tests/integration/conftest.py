@@ -2,7 +2,6 @@
 
 from collections.abc import AsyncIterator, Callable, Iterator
 import logging
-from pathlib import Path
 import random
 import socket
 
@@ -16,6 +15,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.sip_endpoint.const import (
     CONF_AUTH_ID,
     CONF_BIND_HOST,
+    CONF_ENGINE,
     CONF_EXTENSION,
     CONF_KEEPALIVE_INTERVAL,
     CONF_PORT,
@@ -24,7 +24,6 @@ from custom_components.sip_endpoint.const import (
     CONF_ROLE,
     CONF_SERVER,
     CONF_TRANSPORT,
-    CONF_WORKER_PYTHON,
     DOMAIN,
     SUBENTRY_TYPE_EXTENSION,
     ExtensionRole,
@@ -117,14 +116,18 @@ def _port_free(port: int) -> bool:
 
 
 @pytest.fixture
-def entry_options(worker_python: Path) -> dict[str, object]:
-    """Options that keep workers on loopback and on free ports."""
+def entry_options() -> dict[str, object]:
+    """Options that keep workers on loopback and on free ports, on the built-in engine.
+
+    The suite runs on the built-in engine, as most users do; test_pjsua2_smoke.py runs
+    a few of its tests again on the pjsua2 engine.
+    """
     port_min, port_max = free_port_range()
     return {
         CONF_BIND_HOST: "127.0.0.1",
         CONF_PORT_MIN: port_min,
         CONF_PORT_MAX: port_max,
-        CONF_WORKER_PYTHON: str(worker_python),
+        CONF_ENGINE: "builtin",
         CONF_KEEPALIVE_INTERVAL: 30,
     }
 

@@ -1,6 +1,7 @@
 """Diagnostics: configuration without secrets, statuses and workers."""
 
 import json
+from pathlib import Path
 
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -10,6 +11,15 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from .helpers import async_wait_for_state
+
+MANIFEST = json.loads(
+    (
+        Path(__file__).parents[2]
+        / "custom_components"
+        / "sip_endpoint"
+        / "manifest.json"
+    ).read_text()
+)
 
 
 async def test_diagnostics(
@@ -36,11 +46,11 @@ async def test_diagnostics(
     workers = diagnostics["workers"]
     assert len(workers) == 1
     assert workers[0]["pid"] > 0
-    # The test entry configures the pjsua2 interpreter, so auto runs pjsua2.
-    assert (workers[0]["engine"], workers[0]["max_accounts"]) == ("pjsua2", 8)
-    assert workers[0]["engine_version"].startswith("2.15")
-    assert diagnostics["engine"]["name"] == "pjsua2"
-    assert diagnostics["engine"]["max_accounts_per_worker"] == 8
+    # The test entry chooses the built-in engine (tests/integration/conftest.py).
+    assert (workers[0]["engine"], workers[0]["max_accounts"]) == ("builtin", 100)
+    assert workers[0]["engine_version"] == MANIFEST["version"]
+    assert diagnostics["engine"]["name"] == "builtin"
+    assert diagnostics["engine"]["max_accounts_per_worker"] == 100
     assert workers[0]["uptime"] >= 0
     assert sorted(workers[0]["ext_ids"]) == sorted(loaded_entry.subentries)
     codes = [exchange["code"] for exchange in diagnostics["registration_exchanges"]]
