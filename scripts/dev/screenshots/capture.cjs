@@ -3,7 +3,8 @@
 // Run by scripts/screenshots (which prepared Home Assistant with prepare.py):
 //   NODE_PATH=<cache>/node_modules node capture.cjs PLAN.json OUT_DIR PROFILE_DIR
 // PLAN.json is prepare.py's output. It logs in through the login page like a user, then
-// saves setup-flow.png, device-page.png and automation-trigger.png in OUT_DIR.
+// saves setup-flow.png, device-page.png, server-device.png and automation-trigger.png in
+// OUT_DIR.
 "use strict";
 
 const fs = require("node:fs");
@@ -13,6 +14,7 @@ const { chromium } = require("playwright-core");
 const CHROMIUM = "/usr/bin/chromium";
 const VIEWPORT = { width: 1280, height: 860 };
 const DEVICE_PAGE_HEIGHT = 1000;
+const SERVER_PAGE_HEIGHT = 660;
 const STEP_TIMEOUT = 30000;
 
 async function logIn(page, plan) {
@@ -78,6 +80,18 @@ async function devicePage(page, plan, out) {
   await page.setViewportSize(VIEWPORT);
 }
 
+async function serverDevice(page, plan, out) {
+  await page.goto(`${plan.url}/config/devices/device/${plan.server_device_id}`);
+  await page.getByText("Registered extensions", { exact: true }).first().waitFor({
+    timeout: STEP_TIMEOUT,
+  });
+  await settle(page);
+  await page.setViewportSize({ width: VIEWPORT.width, height: SERVER_PAGE_HEIGHT });
+  await settle(page);
+  await page.screenshot({ path: path.join(out, "server-device.png") });
+  await page.setViewportSize(VIEWPORT);
+}
+
 async function automationTrigger(page, plan, out) {
   await page.goto(`${plan.url}/config/automation/edit/${plan.automation_id}`);
   const trigger = page.locator("ha-automation-trigger-row").first();
@@ -127,6 +141,7 @@ async function main() {
     await logIn(page, plan);
     await setupFlow(page, plan, out);
     await devicePage(page, plan, out);
+    await serverDevice(page, plan, out);
     await automationTrigger(page, plan, out);
   } catch (error) {
     await page.screenshot({ path: path.join(out, "failed.png") }).catch(() => {});

@@ -4,8 +4,8 @@ Onboards it through the onboarding API (owner `dev` / `dev-password`), adds SIP 
 through the config flow API with demo extension 100 as a page extension, adds a ring, an
 emergency alert and a call-to-cancel extension through the subentry flow API, waits until
 every extension is registered, and saves an automation with a device trigger of the page
-extension. It prints one JSON object for capture.mjs: the URL, the login, the entry and
-the device and automation to show.
+extension. It prints one JSON object for capture.cjs: the URL, the login, the entry and
+the devices and automation to show.
 
 Run by scripts/screenshots:
     .venv/bin/python scripts/dev/screenshots/prepare.py URL REGISTRAR_PORT
@@ -232,7 +232,7 @@ async def wait_registered(api: Api, entity_ids: list[str]) -> None:
 
 
 async def prepare(url: str, registrar_port: int) -> dict[str, Any]:
-    """Set everything up; return what capture.mjs needs."""
+    """Set everything up; return what capture.cjs needs."""
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
         api = Api(session, url)
         await onboard(api)
@@ -274,6 +274,9 @@ async def prepare(url: str, registrar_port: int) -> dict[str, Any]:
             for device in devices
             if entry_id in device["config_entries"] and device["name"] == "Page 100"
         )
+        server = next(
+            device for device in devices if [DOMAIN, entry_id] in device["identifiers"]
+        )
         await api.request(
             "POST",
             f"/api/config/automation/config/{AUTOMATION_ID}",
@@ -300,6 +303,7 @@ async def prepare(url: str, registrar_port: int) -> dict[str, Any]:
             "password": PASSWORD,
             "entry_id": entry_id,
             "page_device_id": page["id"],
+            "server_device_id": server["id"],
             "automation_id": AUTOMATION_ID,
         }
 
