@@ -19,6 +19,7 @@ import sys
 from typing import BinaryIO, Final
 
 from ...protocol import PROTOCOL_VERSION
+from ...protocol.engines import EngineName
 from ...protocol.payloads import EventName, Hello
 from ..core.channel import ProtocolReader, ProtocolWriter
 from ..core.dispatch import DEFERRED, answer_error, read_request
@@ -30,7 +31,6 @@ from .stack import BuiltinStack
 
 _LOGGER = logging.getLogger(__name__)
 
-ENGINE: Final = "builtin"
 MANIFEST: Final = Path(__file__).resolve().parents[2] / "manifest.json"
 
 
@@ -73,7 +73,7 @@ class BuiltinWorker:
             EventName.HELLO,
             Hello(
                 protocol=PROTOCOL_VERSION,
-                engine=ENGINE,
+                engine=EngineName.BUILTIN,
                 engine_version=integration_version(),
                 python=platform.python_version(),
                 pid=os.getpid(),

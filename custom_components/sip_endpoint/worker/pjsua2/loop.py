@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 import pjsua2 as pj
 
 from ...protocol import PROTOCOL_VERSION
+from ...protocol.engines import EngineName
 from ...protocol.payloads import EventName, Hello
 from ..core.channel import ProtocolReader, ProtocolWriter
 from ..core.dispatch import answer_error, read_request
@@ -65,7 +66,7 @@ class WorkerRuntime:
             EventName.HELLO,
             Hello(
                 protocol=PROTOCOL_VERSION,
-                engine="pjsua2",
+                engine=EngineName.PJSUA2,
                 engine_version=str(self.stack.endpoint.libVersion().full),
                 python=platform.python_version(),
                 pid=os.getpid(),

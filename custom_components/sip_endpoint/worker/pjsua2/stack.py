@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
+from ...protocol.engines import ENGINE_LIMITS, EngineName
 from ...protocol.payloads import EventName, LogLine, StartParams, Transport
 from .context import WorkerContext
 from .tls import TlsFailures, TlsTrust
@@ -17,9 +18,10 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 # PJSUA_MAX_CALLS of the pjsua2-python 2.15.1 wheel is 4 (measured: maxCalls above 4
-# still allows only 4 calls; the 5th INVITE gets 486 Busy Here from pjsua).
-MAX_CALLS_LIMIT = 4
-MAX_ACCOUNTS = 8  # PJSUA_MAX_ACC of the wheel: a 9th aborts the process
+# still allows only 4 calls; the 5th INVITE gets 486 Busy Here from pjsua), and
+# PJSUA_MAX_ACC is 8 (a 9th account aborts the process): protocol/engines.py.
+MAX_CALLS_LIMIT = ENGINE_LIMITS[EngineName.PJSUA2].max_calls
+MAX_ACCOUNTS = ENGINE_LIMITS[EngineName.PJSUA2].max_accounts
 USER_AGENT = "Home Assistant SIP Endpoint"
 _ANY_ADDRESSES = frozenset({"", "0.0.0.0", "::"})  # noqa: S104
 
