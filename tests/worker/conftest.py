@@ -109,15 +109,32 @@ def worker_factory(
     if unclean:
         # A C assert in pjsua aborts with -6; None means it hung and was killed.
         pytest.fail(f"workers did not exit cleanly: {unclean}")
-    # Accounts and calls are not locked: every SIP callback must run on the
-    # polling thread (worker/pjsua2/guard.py warns when one does not).
-    off_thread = [
+    stderr_lines = [
         line
         for client in launched
         for line in client.stderr_path.read_text(errors="replace").splitlines()
-        if "ran off the polling thread" in line
     ]
+    # Accounts and calls are not locked: every SIP callback must run on the
+    # polling thread (worker/pjsua2/guard.py warns when one does not).
+    off_thread = [line for line in stderr_lines if "ran off the polling thread" in line]
     assert not off_thread
+    # A SIP callback or task must never fail unseen: the pjsua2 guard logs "Error in
+    # SIP callback ...", both engines log every caught exception with its traceback.
+    failures = [line for line in stderr_lines if _is_worker_failure(line)]
+    assert not failures, "a worker logged an exception:\n" + "\n".join(failures)
+
+
+WORKER_FAILURE_MARKS: Final = (
+    "Traceback (most recent call last)",
+    "Error in SIP callback",
+    "Error in worker task",
+    "exception was never retrieved",
+)
+
+
+def _is_worker_failure(line: str) -> bool:
+    """Return whether a worker stderr line shows an exception (a bug, not an input)."""
+    return any(mark in line for mark in WORKER_FAILURE_MARKS)
 
 
 @pytest.fixture

@@ -31,9 +31,22 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 DOUBLE_CRLF = "\r\n\r\n"
-OPTIONS_NO_REPLY_CODES = frozenset({0, 408, 503})
+# A liveness probe (OPTIONS to the registrar) waits this long for any final answer
+# instead of Timer F's 32 s, as the built-in engine's does: a dead registrar shows
+# within the keep-alive interval + 4 s (34 s by default, 14 s with OPTIONS every 10 s).
+PROBE_TIMEOUT = 4.0
 CONNECTION_CHECK_DELAY = 0.5
 DEFAULT_TLS_PORT = 5061
+
+_PROBED_STATUSES = frozenset(
+    {RegistrationStatus.SUCCESSFUL, RegistrationStatus.NO_REPLY_FROM_SERVER}
+)
+
+
+def probe_timeout(interval: float) -> float:
+    """Return how long a probe sent every ``interval`` s may wait (1 s..4 s)."""
+    return max(min(PROBE_TIMEOUT, interval), 1.0)
+
 
 type IncomingCallHandler = Callable[["ExtensionAccount", Any], None]
 type SourceCheck = Callable[[str, str], bool]
@@ -71,8 +84,8 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         self.removing = False
         self.unregister_answered = False
         self._retry_timer: TimerHandle | None = None
-        self._keepalive_timer: TimerHandle | None = None
-        self._options_pending = False
+        self._probe_timer: TimerHandle | None = None
+        self._last_answer = 0.0  # monotonic time of the registrar's last answer
         self._connection_check: TimerHandle | None = None
 
     # --- registration ------------------------------------------------------------
@@ -85,6 +98,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         if config is not None:
             self.create(config)
             self.created = True
+            self._start_probe()
         else:
             self.setRegistration(True)
 
@@ -120,7 +134,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         """Send REGISTER with Expires: 0 if the extension is registered."""
         self.removing = True
         self._cancel_retry()
-        self._cancel_keepalive()
+        self._cancel_probe()
         if self.created and self.status is RegistrationStatus.SUCCESSFUL:
             self.setRegistration(False)
         else:
@@ -129,7 +143,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
     def close(self) -> None:
         """Forget timers and delete the account from pjsua."""
         self._cancel_retry()
-        self._cancel_keepalive()
+        self._cancel_probe()
         if self._connection_check is not None:
             self._connection_check.cancel()
             self._connection_check = None
@@ -214,13 +228,13 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             self.code, self.reason = code, reason
             self.unregister_answered = True
             return
+        if from_server:
+            self._last_answer = time.monotonic()
         if status is RegistrationStatus.SUCCESSFUL:
             self.failures = 0
             self.last_success = time.time()
-            self._schedule_keepalive()
         elif status in FAILURE_STATUSES:
             self.failures += 1
-            self._cancel_keepalive()
             self._schedule_retry(status)
         self._set_status(status, code, reason, expires)
 
@@ -279,43 +293,67 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             self._retry_timer.cancel()
             self._retry_timer = None
 
-    # --- OPTIONS keep-alive ------------------------------------------------------
+    # --- liveness probe ----------------------------------------------------------
 
-    def _schedule_keepalive(self) -> None:
+    def _start_probe(self) -> None:
+        """Probe the registrar every keep-alive interval from now on (unless off)."""
         if (
-            self.params.keepalive is not KeepaliveMethod.SIP_OPTIONS
-            or self._keepalive_timer is not None
+            self.params.keepalive is KeepaliveMethod.OFF
             or self.params.keepalive_interval <= 0
+            or self._probe_timer is not None
+            or self.removing
         ):
             return
-        self._keepalive_timer = self.context.scheduler.call_later(
-            self.params.keepalive_interval, self._send_options
+        self._probe_timer = self.context.scheduler.call_later(
+            self.params.keepalive_interval, self._probe
         )
 
-    def _cancel_keepalive(self) -> None:
-        if self._keepalive_timer is not None:
-            self._keepalive_timer.cancel()
-            self._keepalive_timer = None
+    def _cancel_probe(self) -> None:
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
+            self._probe_timer = None
 
-    def _send_options(self) -> None:
-        self._keepalive_timer = None
-        if self.removing or self._options_pending:
+    def _probe(self) -> None:
+        """Send OPTIONS to the registrar, to learn whether it is alive or back.
+
+        Beside pjsua's double-CRLF keep-alive (which nothing answers over UDP) or as
+        the OPTIONS keep-alive itself. The probe waits `PROBE_TIMEOUT` s for any
+        final answer instead of Timer F's 32 s.
+        """
+        self._probe_timer = None
+        if self.removing:
             return
+        self._start_probe()
+        if self.status not in _PROBED_STATUSES:
+            return  # a REGISTER is in flight, or the server refused us
         prm = pj.SendRequestParam()
         prm.method = "OPTIONS"
         prm.txOption.targetUri = self.registrar
         try:
             self.sendRequest(prm)
         except pj.Error as err:
-            _LOGGER.info("OPTIONS keep-alive could not be sent: %s", err.info())
-            self._no_reply_from_server(503, "OPTIONS not sent")
+            _LOGGER.info("OPTIONS probe could not be sent: %s", err.info())
+            self._probe_failed(503, "OPTIONS not sent")
             return
-        self._options_pending = True
+        sent_at = time.monotonic()
+        self.context.scheduler.call_later(
+            self._probe_timeout, lambda: self._probe_deadline(sent_at)
+        )
+
+    @property
+    def _probe_timeout(self) -> float:
+        return probe_timeout(self.params.keepalive_interval)
+
+    def _probe_deadline(self, sent_at: float) -> None:
+        if self.removing or self._last_answer >= sent_at:
+            return
+        self._probe_failed(
+            408, f"No answer to OPTIONS within {self._probe_timeout:g} s"
+        )
 
     @sip_callback
     def onSendRequest(self, prm: Any) -> None:
-        """Handle the final answer (or the lack of one) to an OPTIONS keep-alive."""
-        self._options_pending = False
+        """Handle the final answer (or the lack of one) to an OPTIONS probe."""
         tsx_state = prm.e.body.tsxState
         code = int(tsx_state.tsx.statusCode)
         try:
@@ -324,10 +362,28 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             from_server = False
         if self.removing:
             return
-        if code in OPTIONS_NO_REPLY_CODES and not (from_server and code == 503):
-            self._no_reply_from_server(code, str(tsx_state.tsx.statusText))
-        else:
-            self._schedule_keepalive()
+        if from_server and code != 408:  # any answer: the server is alive
+            self._last_answer = time.monotonic()
+            self._probe_alive()
+        elif time.monotonic() - self._last_answer > self._probe_timeout:
+            # A late local 408 (Timer F) of an older probe changes nothing when
+            # the server answered since.
+            self._probe_failed(code, str(tsx_state.tsx.statusText))
+
+    def _probe_alive(self) -> None:
+        """Register again at once when a silent registrar answers again."""
+        if self.status is not RegistrationStatus.NO_REPLY_FROM_SERVER:
+            return
+        _LOGGER.info("%s: the registrar answers again", self.params.ext_id)
+        try:
+            self.register()
+        except pj.Error as err:
+            _LOGGER.info("REGISTER after the registrar's return failed: %s", err.info())
+
+    def _probe_failed(self, code: int, reason: str) -> None:
+        if self.status is RegistrationStatus.SUCCESSFUL:
+            _LOGGER.info("%s: %s (%s)", self.params.ext_id, reason, code)
+            self._no_reply_from_server(code, reason)
 
     def _no_reply_from_server(self, code: int, reason: str) -> None:
         """Report a silent server now and schedule a REGISTER soon."""
