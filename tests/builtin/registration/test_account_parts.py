@@ -7,6 +7,9 @@ import asyncio
 import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import AccountParams, Transport
+from custom_components.sip_endpoint.worker.builtin.registration.account import (
+    BuiltinAccount,
+)
 from custom_components.sip_endpoint.worker.builtin.registration.bindings import (
     granted_expires,
     min_expires,
@@ -30,9 +33,12 @@ from custom_components.sip_endpoint.worker.builtin.registration.timing import (
 )
 from custom_components.sip_endpoint.worker.builtin.sip.message import (
     Headers,
+    SipRequest,
     SipResponse,
     parse_uri,
 )
+
+from .loophost import LoopbackHost
 
 
 @pytest.mark.parametrize(
@@ -196,3 +202,35 @@ def test_asyncio_is_not_needed_for_building() -> None:
     with pytest.raises(RuntimeError):
         asyncio.get_running_loop()
     assert RegisterSequence("::1").call_id.endswith("@::1")
+
+
+def _challenge(status: int, nonce: str) -> SipResponse:
+    name = "Proxy-Authenticate" if status == 407 else "WWW-Authenticate"
+    return SipResponse(
+        status,
+        None,
+        Headers([(name, f'Digest realm="pbx", nonce="{nonce}", qop="auth"')]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "header"), [(401, "Authorization"), (407, "Proxy-Authorization")]
+)
+async def test_authorize_answers_a_call_challenge(status: int, header: str) -> None:
+    """`authorize` adds the digest answer to an INVITE; a repeated nonce is refused."""
+    host = LoopbackHost()  # not started: nothing is sent
+    account = BuiltinAccount(host, _params())
+    session = account.new_digest()
+    invite = SipRequest("INVITE", parse_uri("sip:9001@pbx.example"), Headers())
+    assert BuiltinAccount.authorize(session, invite, _challenge(status, "n1"))
+    value = invite.headers.get(header)
+    assert value is not None
+    assert 'uri="sip:9001@pbx.example"' in value
+    assert "secret" not in value
+    # The same nonce again: the credentials were refused.
+    assert not BuiltinAccount.authorize(session, invite, _challenge(status, "n1"))
+    # A response without a usable challenge cannot be answered.
+    assert not BuiltinAccount.authorize(
+        account.new_digest(), invite, SipResponse(status, None, Headers())
+    )
+    assert "secret" in host.secrets
