@@ -18,6 +18,7 @@ from ...protocol.payloads import (
     EventName,
     PlaybackDone,
 )
+from ..core.end_cause import CallEnding, end_cause
 from ..core.sipmsg import parse_message, reason_cause
 from .context import WorkerContext
 from .guard import guarded, sip_callback
@@ -33,7 +34,6 @@ _DTMF_METHODS = {
     pj.PJSUA_DTMF_METHOD_RFC2833: "rfc4733",
     pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip_info",
 }
-_LOCAL_FAILURE_CODES = frozenset({0, 408, 500, 503})
 
 
 def received_message(event: Any) -> str:
@@ -307,21 +307,16 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         self.context.finished_calls.append(self)
 
     def _end_cause(self, code: int) -> EndCause:
-        if self.local_hangup:
-            if self.answered or self.direction is CallDirection.OUTBOUND:
-                return EndCause.LOCAL
-            return EndCause.REJECTED
-        if self.answered:
-            return EndCause.BYE if self.remote_bye else EndCause.FAILED
-        if self.direction is CallDirection.INBOUND:
-            if self.cancel_cause == 200:
-                return EndCause.ANSWERED_ELSEWHERE
-            if self.cancel_cause is not None or code == 487:
-                return EndCause.CANCEL
-            return EndCause.FAILED
-        if code in _LOCAL_FAILURE_CODES:
-            return EndCause.FAILED
-        return EndCause.REJECTED
+        return end_cause(
+            CallEnding(
+                direction=self.direction,
+                answered=self.answered,
+                local_hangup=self.local_hangup,
+                remote_bye=self.remote_bye,
+                cancel_cause=self.cancel_cause,
+            ),
+            code,
+        )
 
     def release_media(self) -> None:
         """Drop players and the stream; close the recording (polling thread)."""
