@@ -8,7 +8,8 @@ writer does escapes from a call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import io
+from typing import TYPE_CHECKING, Any, get_protocol_members
 
 import pytest
 
@@ -20,7 +21,10 @@ from custom_components.sip_endpoint.protocol.payloads import (
 )
 from custom_components.sip_endpoint.protocol.wire import ErrorCode
 from custom_components.sip_endpoint.worker.builtin.call import BuiltinCall
+from custom_components.sip_endpoint.worker.builtin.callhost import CallHost
 from custom_components.sip_endpoint.worker.builtin.media.session import WavError
+from custom_components.sip_endpoint.worker.builtin.stack import BuiltinStack
+from custom_components.sip_endpoint.worker.core.channel import ProtocolWriter
 from custom_components.sip_endpoint.worker.core.dispatch import RequestError
 
 if TYPE_CHECKING:
@@ -283,3 +287,20 @@ def test_a_call_never_announced_ends_silently() -> None:
     call.hangup(488)
     assert host.events == []
     assert host.forgotten == [call]
+
+
+def test_the_stack_provides_what_a_call_needs() -> None:
+    """BuiltinStack has every member of CallHost (mypy checks their types here)."""
+    stack = BuiltinStack(ProtocolWriter(io.BytesIO()))
+    host: CallHost = stack
+    members = get_protocol_members(CallHost)
+    assert members == {
+        "bind_host",
+        "calls",
+        "transactions",
+        "emit",
+        "forget_call",
+        "target_for",
+    }
+    for member in members:
+        assert hasattr(host, member), member

@@ -260,3 +260,22 @@ def test_an_unusable_answer_is_hung_up(
         Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "tel:+4930123456"}
     )
     assert error.code == "bad_request"
+
+
+def test_a_200_crossing_our_cancel_is_acked_and_hung_up(
+    registered: WorkerClient, callee: RawPeer
+) -> None:
+    """The callee answers while our CANCEL is on its way: ACK, then BYE; ended local."""
+    worker = registered
+    call_id = _call(worker, callee, timeout=1)
+    invite = callee.wait("INVITE", request=True)
+    callee.respond(invite, 180, "Ringing", tag="racer", extra=_contact(callee))
+    cancel = callee.wait("CANCEL", request=True)
+    callee.respond(invite, 200, tag="racer", extra=_contact(callee), body=sdp(9000))
+    callee.respond(cancel, 200)
+    callee.wait("ACK", request=True)
+    bye = callee.wait("BYE", request=True)
+    assert bye.header("to").endswith(";tag=racer")
+    callee.respond(bye, 200)
+    end = ended(worker, call_id)
+    assert (end.cause, end.answered) == (EndCause.LOCAL, False)
