@@ -484,6 +484,9 @@ def test_no_reply_advice_fits_the_transport() -> None:
         assert "Auto" not in errors[key]
     for key in ("no_reply_from_server_auto", "no_answer_auto"):
         assert "Auto" in errors[key]
+    # The repair issue is raised whatever the transport: it must not assume Auto.
+    issues = json.loads(TRANSLATIONS_PATH.read_text())["issues"]
+    assert "instead of Auto" not in issues["server_unreachable"]["description"]
 
 
 async def test_server_error_returns_to_the_server_form(
