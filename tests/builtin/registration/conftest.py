@@ -63,7 +63,7 @@ def add_account(host: LoopbackHost) -> AccountFactory:
     ) -> BuiltinAccount:
         target = on or host
         account = BuiltinAccount(target, params(ext, domain, port, **changes))
-        target.accounts.append(account)
+        target.accounts[account.ext_id] = account
         account.register()
         return account
 

@@ -93,7 +93,7 @@ async def test_registers_through_the_digest_challenge(
     assert contacts != "*"
     contact = str(contacts[0].uri)
     want = "" if transport in (Transport.AUTO, Transport.UDP) else ";transport=tcp"
-    assert contact == f"sip:2000@127.0.0.1:{host.layer.port}{want}"
+    assert contact == f"sip:2000@127.0.0.1:{host.sip_port}{want}"
     assert "pw-2000" in host.secrets
 
 
