@@ -191,11 +191,19 @@ def test_invite_without_sdp_takes_the_answer_from_the_ack(
 def test_offer_without_a_common_codec_is_refused_with_488(
     registered: WorkerClient, peer: RawPeer
 ) -> None:
-    """An offer of G.729 only gets 488 and never becomes a call."""
+    """An offer of G.729 only gets 488, one that does not parse 400: no call."""
     peer.invite(body=sdp(peer.rtp_port(0), formats=G729_ONLY))
     final = peer.wait("INVITE")
     assert final.code == 488
     peer.ack(final)
+    garbled = RawPeer(EXT, registered.sip_port)
+    try:
+        garbled.invite(body="v=0\r\nm=audio notaport RTP/AVP 0\r\n")
+        refused = garbled.wait("INVITE")
+        assert refused.code == 400
+        garbled.ack(refused)
+    finally:
+        garbled.close()
     registered.drain(0.3)
     assert not registered.events_named(EventName.INCOMING_CALL)
     assert WorkerStatus.from_wire(registered.request(Method.STATUS)).calls == 0

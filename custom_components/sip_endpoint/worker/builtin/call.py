@@ -39,8 +39,9 @@ from ...protocol.payloads import (
 )
 from ...protocol.wire import ErrorCode
 from ..core.dispatch import RequestError
+from ..core.end_cause import CallEnding, end_cause
 from .info_dtmf import info_digit
-from .media.session import MediaSession, SdpError, WavError
+from .media.session import MediaSession, NoCommonCodecError, SdpError, WavError
 from .registration.target import Destination, TargetError, local_address, resolve
 from .session_timer import MIN_SE, answer_session_timer
 from .sip.message import (
@@ -71,8 +72,6 @@ SDP: Final = "application/sdp"
 ALLOW: Final = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 SUPPORTED: Final = "timer"
 USER_AGENT: Final = "sip-endpoint builtin"
-# What pjsua2 reports as a local failure (no answer, transport error, our own 500).
-LOCAL_FAILURE_CODES: Final = frozenset({0, 408, 500, 503})
 _ANY_HOST: Final = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - compared only
 # Tasks that must outlive the call object (a BYE sent as the call ends).
 _BACKGROUND: set[asyncio.Task[Any]] = set()
@@ -470,7 +469,7 @@ class BuiltinCall:
                 sdp = media.answer_offer(request.body.decode("utf-8", "replace"))
             except SdpError as err:
                 _LOGGER.info("Refusing an SDP offer: %s", err)
-                self._respond(transaction, 488)
+                self._respond(transaction, offer_refusal(err))
                 return
         elif request.method == "INVITE":
             sdp = media.local_offer()
@@ -612,25 +611,25 @@ class BuiltinCall:
             return None
 
     def end_cause(self, code: int) -> EndCause:
-        """Return why the call ended, as the pjsua2 worker tells it."""
-        if self.local_hangup:
-            if self.answered or self.direction is CallDirection.OUTBOUND:
-                return EndCause.LOCAL
-            return EndCause.REJECTED
-        if self.answered:
-            return EndCause.BYE if self.remote_bye else EndCause.FAILED
-        if self.direction is CallDirection.INBOUND:
-            if self.cancel_cause == 200:
-                return EndCause.ANSWERED_ELSEWHERE
-            if self.cancel_cause is not None or code == 487:
-                return EndCause.CANCEL
-            return EndCause.FAILED
-        if code in LOCAL_FAILURE_CODES:
-            return EndCause.FAILED
-        return EndCause.REJECTED
+        """Return why the call ended (core/end_cause.py, shared with pjsua2)."""
+        return end_cause(
+            CallEnding(
+                direction=self.direction,
+                answered=self.answered,
+                local_hangup=self.local_hangup,
+                remote_bye=self.remote_bye,
+                cancel_cause=self.cancel_cause,
+            ),
+            code,
+        )
 
     def _emit(self, name: EventName, payload: Any) -> None:
         self._host.emit(name, payload)
+
+
+def offer_refusal(error: SdpError) -> int:
+    """Return the answer to an unusable offer: 488 if it parsed, 400 if it did not."""
+    return 488 if isinstance(error, NoCommonCodecError) else 400
 
 
 def _task_done(task: asyncio.Task[Any]) -> None:

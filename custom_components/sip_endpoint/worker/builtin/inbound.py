@@ -1,9 +1,9 @@
 """An inbound call (UAS, RFC 3261 13.3): from the INVITE to the answer or refusal.
 
 The INVITE server transaction has already sent 100 Trying. The call opens its media
-and answers the SDP offer (488 when nothing in it is usable; an INVITE without SDP
-gets our offer in the 200 and the answer comes in the ACK), then announces itself
-with ``incoming_call`` as the pjsua2 worker does. ``ring`` sends 180, ``answer`` sends
+and answers the SDP offer (488 when nothing in it is usable, 400 when it does not
+parse; an INVITE without SDP gets our offer in the 200 and the answer comes in the
+ACK), then announces itself with ``incoming_call`` as the pjsua2 worker does. ``ring`` sends 180, ``answer`` sends
 200 with SDP, retransmitted until the ACK (no ACK within 64*T1: BYE, ended
 ``failed``). CANCEL gets 200 and the INVITE 487 (``cancel``, or ``answered_elsewhere``
 for ``Reason: SIP;cause=200``). ``hangup`` before the answer sends the final code
@@ -24,7 +24,7 @@ from ...protocol.payloads import (
 from ...protocol.wire import ErrorCode
 from ..core.dispatch import RequestError
 from ..core.sipmsg import answer_after, display_name, reason_cause
-from .call import ALLOW, SDP, SUPPORTED, BuiltinCall
+from .call import ALLOW, SDP, SUPPORTED, BuiltinCall, offer_refusal
 from .dialog import Dialog
 from .media.session import MediaSession, SdpError
 from .session_timer import MIN_SE, answer_session_timer
@@ -98,7 +98,7 @@ class InboundCall(BuiltinCall):
                 self._sdp = media.answer_offer(invite.body.decode("utf-8", "replace"))
             except SdpError as err:
                 _LOGGER.info("Refusing an INVITE's SDP offer: %s", err)
-                self._refuse(488)
+                self._refuse(offer_refusal(err))
                 return
         else:
             self._sdp = media.local_offer()
