@@ -279,3 +279,38 @@ def test_a_200_crossing_our_cancel_is_acked_and_hung_up(
     callee.respond(bye, 200)
     end = ended(worker, call_id)
     assert (end.cause, end.answered) == (EndCause.LOCAL, False)
+
+
+def test_a_challenged_bye_is_sent_again_with_credentials(
+    registered: WorkerClient, callee: RawPeer
+) -> None:
+    """A proxy's 407 to our BYE gets one BYE more, with Proxy-Authorization."""
+    worker = registered
+    call_id = _call(worker, callee)
+    invite = callee.wait("INVITE", request=True)
+    callee.respond(
+        invite, 200, tag="auth", extra=_contact(callee), body=sdp(callee.rtp_port(0))
+    )
+    callee.wait("ACK", request=True)
+    bye = callee.wait("BYE", request=True)  # nothing to play: hung up at once
+    assert (end := ended(worker, call_id)).cause == EndCause.LOCAL
+    assert end.answered
+    callee.respond(
+        bye,
+        407,
+        "Proxy Authentication Required",
+        extra='Proxy-Authenticate: Digest realm="proxy", nonce="b1"\r\n',
+    )
+    bye_cseq = _cseq(bye)
+    again = callee.wait("BYE", request=True, where=lambda m: _cseq(m) > bye_cseq)
+    fields = dict(
+        re.findall(r'(\w+)="?([^",]*)"?', again.header("proxy-authorization"))
+    )
+    assert (fields["username"], fields["realm"], fields["nonce"]) == (
+        EXT,
+        "proxy",
+        "b1",
+    )
+    ha1 = _md5(f"{EXT}:proxy:pw-{EXT}")
+    assert fields["response"] == _md5(f"{ha1}:b1:{_md5('BYE:' + fields['uri'])}")
+    callee.respond(again, 200)

@@ -72,6 +72,7 @@ SDP: Final = "application/sdp"
 ALLOW: Final = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 SUPPORTED: Final = "timer"
 USER_AGENT: Final = "sip-endpoint builtin"
+AUTH_HEADERS: Final = frozenset({"authorization", "proxy-authorization"})
 _ANY_HOST: Final = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - compared only
 # Tasks that must outlive the call object (a BYE sent as the call ends).
 _BACKGROUND: set[asyncio.Task[Any]] = set()
@@ -342,27 +343,39 @@ class BuiltinCall:
     ) -> SipResponse | None:
         """Send a request in the dialog; return its final response (None: not sent).
 
+        A 401 or 407 is answered once with the extension's digest (a new CSeq).
         ``dialog`` is another dialog than the call's own (a forked answer's).
         """
         dialog = dialog or self.dialog
-        layer = self._host.transactions
         if dialog is None:
             return None
-        request = dialog.request(
-            method,
-            via=self._via(),
-            contact=self.contact() if method in ("INVITE", "UPDATE") else None,
-            headers=headers or [],
-            body=body,
-            content_type=content_type,
-        )
-        try:
-            target = await self._target_for(dialog.next_hop())
-            transaction = layer.send_request(request, target)
-        except (TargetError, TransportError, ValueError) as err:
-            _LOGGER.info("%s not sent: %s", method, err)
-            return None
-        return await transaction.final()
+        credentials: list[tuple[str, str]] = []
+        for _ in range(2):
+            request = dialog.request(
+                method,
+                via=self._via(),
+                contact=self.contact() if method in ("INVITE", "UPDATE") else None,
+                headers=[*(headers or []), *credentials],
+                body=body,
+                content_type=content_type,
+            )
+            try:
+                target = await self._target_for(dialog.next_hop())
+                transaction = self._host.transactions.send_request(request, target)
+            except (TargetError, TransportError, ValueError) as err:
+                _LOGGER.info("%s not sent: %s", method, err)
+                return None
+            response = await transaction.final()
+            if (
+                response.status not in (401, 407)
+                or credentials
+                or not self._account.authorize(
+                    self._account.new_digest(), request, response
+                )
+            ):
+                return response
+            credentials = credentials_of(request)
+        return response
 
     def send_bye(self, dialog: Dialog | None = None) -> None:
         """Send BYE in the background (its answer changes nothing)."""
@@ -625,6 +638,15 @@ class BuiltinCall:
 
     def _emit(self, name: EventName, payload: Any) -> None:
         self._host.emit(name, payload)
+
+
+def credentials_of(request: SipRequest) -> list[tuple[str, str]]:
+    """Return the Authorization and Proxy-Authorization headers of ``request``."""
+    return [
+        (name, value)
+        for name, value in request.headers.items()
+        if name.lower() in AUTH_HEADERS
+    ]
 
 
 def offer_refusal(error: SdpError) -> int:

@@ -20,7 +20,7 @@ from ...protocol.payloads import CallDirection, CallPhase
 from ...protocol.wire import ErrorCode
 from ..core.dispatch import RequestError
 from ..core.uris import target_uri
-from .call import ALLOW, SDP, SUPPORTED, USER_AGENT, BuiltinCall
+from .call import ALLOW, SDP, SUPPORTED, USER_AGENT, BuiltinCall, credentials_of
 from .dialog import Dialog
 from .media.session import MediaSession, SdpError
 from .registration.target import TargetError
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-AUTH_HEADERS: Final = frozenset({"authorization", "proxy-authorization"})
 NOT_SENT_CODE: Final = 503
 INTERNAL_CODE: Final = 500
 MAX_FORKS: Final = 8  # second answers from other forks we ACK and hang up
@@ -172,7 +171,7 @@ class OutboundCall(BuiltinCall):
                 )
             ):
                 challenged = True
-                credentials = _credentials(invite)
+                credentials = credentials_of(invite)
                 continue
             self.finish(response.status, response.reason)
             return
@@ -221,7 +220,7 @@ class OutboundCall(BuiltinCall):
             "ACK",
             cseq=self._invite.cseq.seq,
             via=self._via(),
-            headers=_credentials(self._invite),
+            headers=credentials_of(self._invite),
         )
         self._fork_acks[tag] = (fork, ack)
         _LOGGER.info("Hanging up a second answer to our INVITE (another fork)")
@@ -238,7 +237,7 @@ class OutboundCall(BuiltinCall):
             "ACK",
             cseq=invite.cseq.seq,
             via=self._via(),
-            headers=_credentials(invite),
+            headers=credentials_of(invite),
         )
         self._ack = ack
         self._send_ack(ack)
@@ -341,12 +340,3 @@ def cancel_for(invite: SipRequest) -> SipRequest:
     headers.add("Call-ID", invite.call_id)
     headers.add("CSeq", f"{invite.cseq.seq} CANCEL")
     return SipRequest("CANCEL", invite.uri, headers)
-
-
-def _credentials(request: SipRequest) -> list[tuple[str, str]]:
-    """Return the Authorization and Proxy-Authorization headers of ``request``."""
-    return [
-        (name, value)
-        for name, value in request.headers.items()
-        if name.lower() in AUTH_HEADERS
-    ]
