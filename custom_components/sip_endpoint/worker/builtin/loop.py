@@ -9,6 +9,7 @@ most), close the sockets, answer `shutdown`, exit 0.
 """
 
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -108,7 +109,9 @@ class BuiltinWorker:
             if request is None:
                 continue
             try:
-                result = await self.handlers.handle(request.method, request.params)
+                result = self.handlers.handle(request.method, request.params)
+                if inspect.isawaitable(result):
+                    result = await result
             except Exception as err:  # noqa: BLE001 - every failure is answered
                 answer_error(self.writer, request, err, self.stack.scrub, _engine_error)
                 continue

@@ -84,6 +84,16 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
 
     # --- requests from the Home Assistant side -------------------------------------
 
+    @property
+    def ended(self) -> bool:
+        """Return whether the call is disconnected (requests name an unknown call)."""
+        return self.disconnected
+
+    @property
+    def has_audio(self) -> bool:
+        """Return whether the call's audio is up (media requests need it)."""
+        return self.audio is not None
+
     def ring(self) -> None:
         """Send 180 Ringing."""
         prm = pj.CallOpParam()

@@ -1,47 +1,32 @@
-"""The worker's requests, each run on the polling thread."""
+"""The pjsua2 engine's requests, each run on the polling thread.
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+`core/handlers.py` maps the methods, checks the requests and carries out those both
+engines handle alike; what is left here is what pjsua2 does its own way.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Final
 
 import pjsua2 as pj
 
 from ...protocol.payloads import (
     AccountParams,
-    AllowedSourcesParams,
-    AnswerParams,
     CallDirection,
-    CallRef,
-    CallStarted,
     ExtensionRef,
-    HangupParams,
     MakeCallParams,
-    Method,
-    PlayParams,
-    RecordParams,
+    RegistrationExchange,
     StartParams,
     StartResult,
-    StreamParams,
-    WorkerStatus,
 )
 from ...protocol.status import RegistrationStatus
 from ...protocol.wire import ErrorCode
 from ..core.dispatch import (
-    DEFERRED,
     MIN_SECRET_LENGTH,
     RequestError,
-    check_call_room,
-    check_file,
-    check_hangup,
-    check_make_call,
     check_new_account,
-    check_record_folder,
     check_start,
-    no_audio,
-    parse_request,
-    rss_kib,
-    unknown_call,
-    unknown_extension,
 )
+from ..core.handlers import RequestHandlers
 from ..core.uris import target_uri
 from .account import ExtensionAccount
 from .call import WorkerCall
@@ -57,76 +42,62 @@ UNREGISTER_WAIT: Final = 2.0
 type Pump = Callable[[Callable[[], bool], float], None]
 
 
-class RequestHandlers:
-    """Maps each protocol method to its implementation."""
-
-    DEFERRED: Final = DEFERRED  # `shutdown` answers after the teardown
+class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
+    """The pjsua2 engine's side of the protocol's requests."""
 
     def __init__(
         self, context: WorkerContext, stack: SipStack, runtime: "WorkerRuntime"
     ) -> None:
         """Work on ``context`` and ``stack``; ``runtime`` pumps pjlib while waiting."""
+        super().__init__()
         self.context = context
         self.stack = stack
         self.runtime = runtime
-        self.accounts: dict[str, ExtensionAccount] = {}
-        self._table: dict[Method, Callable[[Any], Any]] = {
-            Method.START: self.start,
-            Method.ADD_ACCOUNT: self.add_account,
-            Method.REMOVE_ACCOUNT: self.remove_account,
-            Method.REREGISTER: self.reregister,
-            Method.SET_ALLOWED_SOURCES: self.set_allowed_sources,
-            Method.RING: self.ring,
-            Method.ANSWER: self.answer,
-            Method.PLAY: self.play,
-            Method.STOP_PLAYING: self.stop_playing,
-            Method.RECORD: self.record,
-            Method.STREAM: self.stream,
-            Method.HANGUP: self.hangup,
-            Method.MAKE_CALL: self.make_call,
-            Method.STATUS: self.status,
-            Method.SHUTDOWN: self.shutdown,
-        }
 
-    def handle(self, method_name: str, raw_params: dict[str, Any]) -> Any:
-        """Check the params and run one request; return its result payload."""
-        method, params = parse_request(
-            method_name, raw_params, started=self.stack.started
-        )
-        return self._table[method](params)
+    # --- hooks ----------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        """Return whether the library is started."""
+        return self.stack.started
+
+    @property
+    def max_calls(self) -> int:
+        """Return the calls taken at once (`start`'s max_calls, capped at 4)."""
+        return self.stack.max_calls
+
+    def calls(self) -> Mapping[str, WorkerCall]:
+        """Return the calls by protocol id."""
+        return self.context.calls
+
+    def exchanges(self) -> Iterable[RegistrationExchange]:
+        """Return the last REGISTER answers."""
+        return self.context.exchanges
+
+    def apply_sources(self, restrict: bool, sources: list[str]) -> None:
+        """Replace the source filter."""
+        self.context.restrict_sources = restrict
+        self.context.allowed_sources = frozenset(s.strip() for s in sources)
+
+    def answer_call(self, call: WorkerCall, tone: str | None) -> None:
+        """Answer with 200 OK."""
+        call.accept(tone)
+
+    def end_call(self, call: WorkerCall, code: int) -> None:
+        """Hang up."""
+        call.end(code)
 
     # --- lifecycle ------------------------------------------------------------------
 
     def start(self, params: StartParams) -> StartResult:
         """Create the endpoint and bind the transports."""
         check_start(params, started=self.stack.started)
-        self._apply_sources(params.restrict_sources, params.allowed_sources)
+        self.apply_sources(params.restrict_sources, params.allowed_sources)
         try:
             self.stack.start(params)
         except OSError as err:
             raise RequestError(ErrorCode.SIP_ERROR, str(err)) from err
         return StartResult(sip_port=self.stack.sip_port, tls_port=self.stack.tls_port)
-
-    def status(self, _params: None) -> WorkerStatus:
-        """Report accounts, calls, memory and the last REGISTER answers."""
-        return WorkerStatus(
-            accounts=len(self.accounts),
-            calls=len(self.context.calls),
-            rss_kib=rss_kib(),
-            exchanges=list(self.context.exchanges),
-        )
-
-    def shutdown(self, _params: None) -> object:
-        """Stop the worker; the answer goes out after the teardown."""
-        return self.DEFERRED
-
-    def set_allowed_sources(self, params: AllowedSourcesParams) -> None:
-        """Replace the source filter."""
-        self._apply_sources(params.restrict_sources, params.allowed_sources)
-
-    def _apply_sources(self, restrict: bool, sources: list[str]) -> None:
-        self.context.restrict_sources = restrict
-        self.context.allowed_sources = frozenset(s.strip() for s in sources)
 
     # --- accounts -------------------------------------------------------------------
 
@@ -152,7 +123,7 @@ class RequestHandlers:
 
     def remove_account(self, params: ExtensionRef) -> None:
         """Unregister (Expires: 0, bounded wait), report it, delete the account."""
-        account = self._account(params.ext_id)
+        account = self.account(params.ext_id)
         for call in list(self.context.calls.values()):
             if call.account is account:
                 call.end(503)
@@ -161,10 +132,6 @@ class RequestHandlers:
         account.announce_unregistered()
         account.close()
         del self.accounts[params.ext_id]
-
-    def reregister(self, params: ExtensionRef) -> None:
-        """Send a fresh REGISTER now."""
-        self._account(params.ext_id).register()
 
     def unregister_all(self, pump: Pump, timeout: float) -> None:
         """Unregister every account (bounded wait) and delete them (teardown)."""
@@ -186,63 +153,8 @@ class RequestHandlers:
         for account in self.accounts.values():
             account.check_connection()
 
-    def _account(self, ext_id: str) -> ExtensionAccount:
-        try:
-            return self.accounts[ext_id]
-        except KeyError:
-            raise unknown_extension() from None
-
-    # --- calls ----------------------------------------------------------------------
-
-    def ring(self, params: CallRef) -> None:
-        """Send 180 Ringing."""
-        self._call(params.call_id).ring()
-
-    def answer(self, params: AnswerParams) -> None:
-        """Answer with 200 OK."""
-        call = self._call(params.call_id)
-        if params.tone is not None:
-            check_file(params.tone)
-        call.accept(params.tone)
-
-    def play(self, params: PlayParams) -> None:
-        """Play a WAV file into the call."""
-        call = self._media_call(params.call_id)
-        check_file(params.path)
-        call.play(params.path, loop=params.loop)
-
-    def stop_playing(self, params: CallRef) -> None:
-        """Stop playing."""
-        self._call(params.call_id).stop_playing()
-
-    def record(self, params: RecordParams) -> None:
-        """Record the caller until the call ends."""
-        call = self._media_call(params.call_id)
-        check_record_folder(params.path)
-        try:
-            call.record(params.path)
-        except ValueError as err:
-            raise RequestError(ErrorCode.BAD_REQUEST, str(err)) from err
-
-    def stream(self, params: StreamParams) -> None:
-        """Start or stop `audio` events."""
-        call = (
-            self._media_call(params.call_id)
-            if params.enable
-            else self._call(params.call_id)
-        )
-        call.set_streaming(params.enable)
-
-    def hangup(self, params: HangupParams) -> None:
-        """End the call."""
-        check_hangup(params)
-        self._call(params.call_id).end(params.code)
-
-    def make_call(self, params: MakeCallParams) -> CallStarted:
-        """Call a number or URI, play a file once when answered, then hang up."""
-        account = self._account(params.ext_id)
-        check_make_call(params)
-        check_call_room(len(self.context.calls), self.stack.max_calls)
+    def start_call(self, account: ExtensionAccount, params: MakeCallParams) -> str:
+        """Make the call (checks passed): play a file once when answered, hang up."""
         call = WorkerCall(self.context, account, CallDirection.OUTBOUND)
         play = params.play
 
@@ -268,7 +180,7 @@ class RequestHandlers:
                 call.end(487)
 
         self.context.scheduler.call_later(params.timeout, give_up)
-        return CallStarted(call_id=call.call_id)
+        return str(call.call_id)
 
     def hang_up_all(self) -> None:
         """Hang up every call (teardown)."""
@@ -278,15 +190,3 @@ class RequestHandlers:
             except Exception:  # noqa: BLE001 - keep tearing down
                 call.disconnected = True
                 self.context.finished_calls.append(call)
-
-    def _call(self, call_id: str) -> WorkerCall:
-        call = self.context.calls.get(call_id)
-        if call is None or call.disconnected:
-            raise unknown_call()
-        return call
-
-    def _media_call(self, call_id: str) -> WorkerCall:
-        call = self._call(call_id)
-        if call.audio is None:
-            raise no_audio()
-        return call

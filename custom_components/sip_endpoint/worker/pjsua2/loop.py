@@ -20,7 +20,7 @@ from ..core.channel import ProtocolReader, ProtocolWriter
 from ..core.dispatch import answer_error, read_request
 from .context import RETIRE_SECONDS, WorkerContext
 from .guard import describe_error, mark_polling_thread
-from .handlers import RequestHandlers
+from .handlers import Pjsua2Handlers
 from .stack import MAX_ACCOUNTS, MAX_CALLS_LIMIT, SipStack, WorkerEndpoint
 
 _LOGGER = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class WorkerRuntime:
         )
         endpoint = WorkerEndpoint(self.context.tls_failures)
         self.stack = SipStack(endpoint, self.context)
-        self.handlers = RequestHandlers(self.context, self.stack, self)
+        self.handlers = Pjsua2Handlers(self.context, self.stack, self)
         endpoint.on_connection_lost = self.handlers.connection_lost
         self.running = True
         self.shutdown_request: int | None = None
@@ -184,7 +184,7 @@ class WorkerRuntime:
             self.writer.close()
 
 
-_DEFERRED = RequestHandlers.DEFERRED
+_DEFERRED = Pjsua2Handlers.DEFERRED
 
 
 def _pj_error(err: Exception) -> str | None:
