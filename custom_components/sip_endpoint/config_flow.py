@@ -16,7 +16,7 @@ from homeassistant.config_entries import (
     SubentryFlowResult,
 )
 from homeassistant.const import CONF_PASSWORD
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 import voluptuous as vol
 
 from .const import (
@@ -62,6 +62,7 @@ from .flow_validation import (
     engine_in_use_placeholders,
     extension_data,
     field_errors,
+    is_silence,
     port_mismatch,
     server_unique_id,
     validate_credentials,
@@ -191,6 +192,28 @@ class _PortCheck:
         return {CONF_PORT: "port_transport_mismatch"}
 
 
+class _Insistence:
+    """Remembers a server that did not answer, so that submitting it again goes on."""
+
+    def __init__(self) -> None:
+        """Start with nothing remembered."""
+        self._silent: dict[str, Any] | None = None
+
+    async def async_check(
+        self,
+        hass: HomeAssistant,
+        server: Mapping[str, Any],
+        options: Mapping[str, Any],
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Check the server; silence is an error only the first time it is submitted."""
+        submitted = dict(server)
+        errors, placeholders = await async_check_server(
+            hass, server, options, allow_silence=submitted == self._silent
+        )
+        self._silent = submitted if is_silence(errors) else None
+        return errors, placeholders
+
+
 class SipEndpointConfigFlow(_RoleSteps[ConfigFlowResult], ConfigFlow, domain=DOMAIN):
     """Set up a SIP server with its first extension, reconfigure it, renew credentials."""
 
@@ -203,6 +226,7 @@ class SipEndpointConfigFlow(_RoleSteps[ConfigFlowResult], ConfigFlow, domain=DOM
         self._role = ExtensionRole.PAGE  # replaced by the role menu's choice
         self._extension: dict[str, Any] = {}
         self._port_check = _PortCheck()
+        self._insistence = _Insistence()
         self._reauth_subentry_id = ""
 
     @staticmethod
@@ -241,7 +265,7 @@ class SipEndpointConfigFlow(_RoleSteps[ConfigFlowResult], ConfigFlow, domain=DOM
             if not errors:
                 await self.async_set_unique_id(server_unique_id(server))
                 self._abort_if_unique_id_configured()
-                errors, placeholders = await async_check_server(
+                errors, placeholders = await self._insistence.async_check(
                     self.hass, server, options
                 )
             if not errors:
@@ -386,7 +410,7 @@ class SipEndpointConfigFlow(_RoleSteps[ConfigFlowResult], ConfigFlow, domain=DOM
             if unique_id != entry.unique_id:
                 await self.async_set_unique_id(unique_id, raise_on_progress=False)
                 self._abort_if_unique_id_configured()
-            errors, placeholders = await async_check_server(
+            errors, placeholders = await self._insistence.async_check(
                 self.hass, user_input, entry.options
             )
             if not errors and (extensions := _extension_subentries(entry)):

@@ -89,6 +89,8 @@ SERVER_ERRORS: Final = frozenset(
         "tls_certificate_invalid",
     }
 )
+# Reachability errors that only say nothing answered (the user may insist).
+_SILENCE: Final = frozenset({"no_answer", "no_answer_auto"})
 # The standard port of each transport (Auto sends over UDP first).
 _STANDARD_PORTS: Final = {
     Transport.AUTO: DEFAULT_PORT,
@@ -314,13 +316,24 @@ def _reach_error(server: Mapping[str, Any], check: ReachabilityCheck) -> str | N
     return "no_answer"
 
 
+def is_silence(errors: Mapping[str, str]) -> bool:
+    """Return whether the errors say only that nothing answered (no refusal)."""
+    return bool(errors) and all(error in _SILENCE for error in errors.values())
+
+
 async def async_check_server(
-    hass: HomeAssistant, server: Mapping[str, Any], options: Mapping[str, Any]
+    hass: HomeAssistant,
+    server: Mapping[str, Any],
+    options: Mapping[str, Any],
+    *,
+    allow_silence: bool = False,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Check within seconds that a SIP server answers; return errors and placeholders.
 
     An error is keyed by the field to correct: the port when nothing listens on it,
-    the address (or the outbound proxy when one is set) when nothing answers.
+    the address (or the outbound proxy when one is set) when nothing answers. Some
+    servers ignore everything but registrations: with `allow_silence` (the user
+    submitted the same server again) silence is no error.
     """
     check = await check_reachable(
         server_settings(server),
@@ -328,7 +341,7 @@ async def async_check_server(
     )
     placeholders = blank_check_placeholders(hass) | _reach_placeholders(check)
     error = _reach_error(server, check)
-    if error is None:
+    if error is None or (allow_silence and error in _SILENCE):
         return {}, placeholders
     LOGGER.debug("No SIP server at %s: %s", check.target, check.detail)
     if check.via_proxy:
@@ -360,7 +373,10 @@ async def async_check_registration(
     """
     # `server`, `options` and `extension` have the shapes of the config entry data,
     # the config entry options and the subentry data.
-    reach_errors, placeholders = await async_check_server(hass, server, options)
+    # Silence goes on to the REGISTER: the server may answer only registrations.
+    reach_errors, placeholders = await async_check_server(
+        hass, server, options, allow_silence=True
+    )
     if reach_errors:
         return RegistrationCheck(_no_reply_error(server), placeholders)
     try:

@@ -475,6 +475,13 @@ async def test_silent_address_is_reported_without_the_register_timeout(
     assert set(server.requests) == {"OPTIONS"}
     probe.assert_not_called()
 
+    # Some servers answer only REGISTER: the same server submitted again goes on.
+    result = await submit_server(
+        hass, flow_id, server_form(None, worker_python, transport=transport, port=port)
+    )
+    assert result["type"] is FlowResultType.MENU
+    hass.config_entries.flow.async_abort(flow_id)
+
 
 def test_no_reply_advice_fits_the_transport() -> None:
     """Only the Auto texts advise choosing another transport instead of Auto."""

@@ -2,8 +2,9 @@
 
 from collections.abc import Callable, Iterator
 import json
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
+from unittest.mock import patch
 
 from homeassistant.config_entries import (
     SOURCE_USER,
@@ -37,6 +38,7 @@ from custom_components.sip_endpoint.const import (
     ExtensionRole,
 )
 from tests.sipbed.kamailio import Kamailio, KamailioFactory
+from tests.sipbed.netutil import free_tcp_port
 
 from .flow_helpers import (
     TRANSLATIONS_PATH,
@@ -221,6 +223,26 @@ async def test_add_extension_refused_by_server(
     assert result["errors"] == errors
     assert placeholders(result)["code"] == code
     assert len(entry.subentries) == 1
+
+
+async def test_add_extension_to_a_server_whose_port_is_closed(
+    socket_enabled: None,
+    hass: HomeAssistant,
+    make_entry: Callable[..., MockConfigEntry],
+) -> None:
+    """Nothing listens on the server's port: no reply, at once, without a REGISTER."""
+    closed = SimpleNamespace(host="127.0.0.1", port=free_tcp_port())
+    entry = make_entry(closed, [], transport="tcp")
+    flow_id = await start_add_extension(hass, entry, ExtensionRole.PAGE)
+    with patch(
+        "custom_components.sip_endpoint.flow_validation.probe_registration"
+    ) as probe:
+        result = await hass.config_entries.subentries.async_configure(
+            flow_id, credentials("2001")
+        )
+    assert result["errors"] == {"base": "no_reply_from_server"}
+    assert placeholders(result)["transport"] == "TCP"
+    probe.assert_not_called()
 
 
 async def test_add_extension_invalid_fields(
