@@ -12,7 +12,6 @@ from ...protocol.payloads import (
     EventName,
     KeepaliveMethod,
     RegistrationExchange,
-    RegistrationState,
     Transport,
 )
 from ...protocol.status import (
@@ -21,6 +20,7 @@ from ...protocol.status import (
     classify_registration_reply,
 )
 from ..core.backoff import retry_delay
+from ..core.registration_state import RegistrationRecord
 from ..core.uris import id_uri, proxy_uri, registrar_uri
 from .context import WorkerContext
 from .guard import sip_callback
@@ -68,17 +68,11 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         super().__init__()
         self.context = context
         self.params = params
-        self.registrar = registrar_uri(params)
+        self.registration = RegistrationRecord(params.ext_id, registrar_uri(params))
         self._transport_ids = transport_ids
         self._bind_host = bind_host
         self._on_incoming_call = on_incoming_call
         self._check_source = check_source
-        self.status = RegistrationStatus.REGISTERING
-        self.code: int | None = None
-        self.reason = ""
-        self.changed_at = time.time()
-        self.last_success: float | None = None
-        self.expires = 0
         self.failures = 0
         self.created = False
         self.removing = False
@@ -94,7 +88,9 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         """Send a REGISTER now (creating the pjsua account the first time)."""
         self._cancel_retry()
         config = None if self.created else self._config()
-        self._set_status(RegistrationStatus.REGISTERING, None, "", self.expires)
+        self._set_status(
+            RegistrationStatus.REGISTERING, None, "", self.registration.expires
+        )
         if config is not None:
             self.create(config)
             self.created = True
@@ -112,7 +108,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         if (
             self.removing
             or not self.created
-            or self.status is not RegistrationStatus.SUCCESSFUL
+            or self.registration.status is not RegistrationStatus.SUCCESSFUL
             or self.params.transport not in (Transport.TCP, Transport.TLS)
             or self._connection_check is not None
         ):
@@ -123,7 +119,10 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
 
     def _check_registration(self) -> None:
         self._connection_check = None
-        if self.removing or self.status is not RegistrationStatus.SUCCESSFUL:
+        if (
+            self.removing
+            or self.registration.status is not RegistrationStatus.SUCCESSFUL
+        ):
             return
         try:
             self.setRegistration(True)
@@ -135,7 +134,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         self.removing = True
         self._cancel_retry()
         self._cancel_probe()
-        if self.created and self.status is RegistrationStatus.SUCCESSFUL:
+        if self.created and self.registration.status is RegistrationStatus.SUCCESSFUL:
             self.setRegistration(False)
         else:
             self.unregister_answered = True
@@ -153,14 +152,19 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
 
     def announce_unregistered(self) -> None:
         """Report the extension as unregistered."""
-        self._set_status(RegistrationStatus.UNREGISTERED, self.code, self.reason, 0)
+        self._set_status(
+            RegistrationStatus.UNREGISTERED,
+            self.registration.code,
+            self.registration.reason,
+            0,
+        )
 
     def _config(self) -> Any:
         params = self.params
         config = pj.AccountConfig()
         config.idUri = id_uri(params)
         reg = config.regConfig
-        reg.registrarUri = self.registrar
+        reg.registrarUri = self.registration.registrar
         reg.registerOnAdd = True
         reg.timeoutSec = params.expiry
         reg.retryIntervalSec = 0  # the worker retries itself, with backoff
@@ -225,14 +229,14 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             )
         )
         if self.removing:
-            self.code, self.reason = code, reason
+            self.registration.code, self.registration.reason = code, reason
             self.unregister_answered = True
             return
         if from_server:
             self._last_answer = time.monotonic()
         if status is RegistrationStatus.SUCCESSFUL:
             self.failures = 0
-            self.last_success = time.time()
+            self.registration.last_success = time.time()
         elif status in FAILURE_STATUSES:
             self.failures += 1
             self._schedule_retry(status)
@@ -249,28 +253,13 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
     def _set_status(
         self, status: RegistrationStatus, code: int | None, reason: str, expires: int
     ) -> None:
-        if status is not self.status:
-            self.changed_at = time.time()
-        self.status, self.code, self.reason, self.expires = (
-            status,
-            code,
-            reason,
-            expires,
-        )
-        self.context.emit(EventName.REGISTRATION, self.state())
+        state = self.registration.update(status, code, reason, expires)
+        self.context.emit(EventName.REGISTRATION, state)
 
-    def state(self) -> RegistrationState:
-        """Return where the registration stands."""
-        return RegistrationState(
-            ext_id=self.params.ext_id,
-            status=self.status,
-            code=self.code,
-            reason=self.reason,
-            changed_at=self.changed_at,
-            last_success=self.last_success,
-            expires=self.expires,
-            registrar=self.registrar,
-        )
+    @property
+    def status(self) -> RegistrationStatus:
+        """Return the last reported registration status."""
+        return self.registration.status
 
     def _schedule_retry(self, status: RegistrationStatus) -> None:
         self._cancel_retry()
@@ -324,11 +313,11 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         if self.removing:
             return
         self._start_probe()
-        if self.status not in _PROBED_STATUSES:
+        if self.registration.status not in _PROBED_STATUSES:
             return  # a REGISTER is in flight, or the server refused us
         prm = pj.SendRequestParam()
         prm.method = "OPTIONS"
-        prm.txOption.targetUri = self.registrar
+        prm.txOption.targetUri = self.registration.registrar
         try:
             self.sendRequest(prm)
         except pj.Error as err:
@@ -372,7 +361,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
 
     def _probe_alive(self) -> None:
         """Register again at once when a silent registrar answers again."""
-        if self.status is not RegistrationStatus.NO_REPLY_FROM_SERVER:
+        if self.registration.status is not RegistrationStatus.NO_REPLY_FROM_SERVER:
             return
         _LOGGER.info("%s: the registrar answers again", self.params.ext_id)
         try:
@@ -381,7 +370,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             _LOGGER.info("REGISTER after the registrar's return failed: %s", err.info())
 
     def _probe_failed(self, code: int, reason: str) -> None:
-        if self.status is RegistrationStatus.SUCCESSFUL:
+        if self.registration.status is RegistrationStatus.SUCCESSFUL:
             _LOGGER.info("%s: %s (%s)", self.params.ext_id, reason, code)
             self._no_reply_from_server(code, reason)
 

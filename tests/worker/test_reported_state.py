@@ -1,11 +1,15 @@
-"""The `call_ended` cause both engines give (worker/core/end_cause.py)."""
+"""What both engines' calls and accounts report: end causes, registration states."""
 
 from __future__ import annotations
 
 import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import CallDirection, EndCause
+from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from custom_components.sip_endpoint.worker.core.end_cause import CallEnding, end_cause
+from custom_components.sip_endpoint.worker.core.registration_state import (
+    RegistrationRecord,
+)
 
 IN = CallDirection.INBOUND
 OUT = CallDirection.OUTBOUND
@@ -47,3 +51,24 @@ def test_end_cause(
         cancel_cause=cancel,
     )
     assert end_cause(ending, code) is cause
+
+
+def test_registration_record_moves_changed_at_only_on_a_new_status() -> None:
+    """A refresh (same status) keeps `changed_at`; a new status moves it."""
+    record = RegistrationRecord("ext-1", "sip:pbx.example")
+    first = record.update(RegistrationStatus.SUCCESSFUL, 200, "OK", 300)
+    record.last_success = 5.0
+    refreshed = record.update(RegistrationStatus.SUCCESSFUL, 200, "OK", 300)
+    assert refreshed.changed_at == first.changed_at
+    assert refreshed.last_success == 5.0
+    lost = record.update(RegistrationStatus.NO_REPLY_FROM_SERVER, 408, "Timeout", 0)
+    assert lost.changed_at >= first.changed_at
+    assert (lost.ext_id, lost.status, lost.code, lost.reason, lost.expires) == (
+        "ext-1",
+        RegistrationStatus.NO_REPLY_FROM_SERVER,
+        408,
+        "Timeout",
+        0,
+    )
+    assert lost.registrar == "sip:pbx.example"
+    assert record.state() == lost
