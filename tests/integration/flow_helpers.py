@@ -16,6 +16,7 @@ from homeassistant.config_entries import (
     OptionsFlow,
     SubentryFlowResult,
 )
+from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import (
     FlowHandler,
@@ -25,6 +26,25 @@ from homeassistant.data_entry_flow import (
 )
 from homeassistant.helpers import issue_registry as ir
 import voluptuous as vol
+
+from custom_components.sip_endpoint.const import (
+    CONF_AUTH_ID,
+    CONF_BIND_HOST,
+    CONF_EXTENSION,
+    CONF_PORT,
+    CONF_ROLE,
+    CONF_SERVER,
+    CONF_TRANSPORT,
+    CONF_WORKER_PYTHON,
+    ExtensionRole,
+)
+from custom_components.sip_endpoint.flow_schemas import (
+    ADVANCED_SECTION,
+    CREDENTIAL_FIELDS,
+    ROLE_MENU_STEPS,
+    SERVER_FIELDS,
+)
+from tests.sipbed.kamailio import Kamailio
 
 
 async def start_subentry_reconfigure(
@@ -181,3 +201,59 @@ def flow_translations_checked() -> Iterator[list[str]]:
     assert not problems, "Untranslated flow results:\n" + "\n".join(
         sorted(set(problems))
     )
+
+
+def user_input(
+    kamailio: Kamailio | None,
+    worker_python: Path,
+    *,
+    role: ExtensionRole = ExtensionRole.PAGE,
+    extension: str = "2001",
+    password: str | None = None,
+    auth_id: str | None = None,
+    transport: str = "udp",
+    host: str = "127.0.0.1",
+    port: int | None = None,
+) -> dict[str, Any]:
+    """Return every setup field in one dict, for `async_configure_setup`."""
+    fields: dict[str, Any] = {
+        CONF_SERVER: host,
+        CONF_TRANSPORT: transport,
+        CONF_ROLE: role,
+        CONF_EXTENSION: extension,
+        CONF_PASSWORD: password if password is not None else f"pw-{extension}",
+        ADVANCED_SECTION: {
+            CONF_BIND_HOST: "127.0.0.1",
+            CONF_WORKER_PYTHON: str(worker_python),
+        },
+    }
+    if kamailio is not None or port is not None:
+        fields[CONF_PORT] = kamailio.port if kamailio is not None else port
+    if auth_id is not None:
+        fields[CONF_AUTH_ID] = auth_id
+    return fields
+
+
+async def async_configure_setup(
+    hass: HomeAssistant, flow_id: str, fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Drive the setup steps (server, role menu, extension) with `user_input` fields.
+
+    Returns the first result that is not the next step: a form with errors, an
+    abort, or the role's options form.
+    """
+    server = {
+        key: value
+        for key, value in fields.items()
+        if key in SERVER_FIELDS or key == ADVANCED_SECTION
+    }
+    result = await hass.config_entries.flow.async_configure(flow_id, server)
+    if result["type"] is not FlowResultType.MENU:
+        return dict(result)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"next_step_id": ROLE_MENU_STEPS[ExtensionRole(fields[CONF_ROLE])]}
+    )
+    credentials = {
+        key: value for key, value in fields.items() if key in CREDENTIAL_FIELDS
+    }
+    return dict(await hass.config_entries.flow.async_configure(flow_id, credentials))

@@ -10,26 +10,34 @@ from homeassistant.data_entry_flow import FlowResultType, InvalidData
 import pytest
 
 from custom_components.sip_endpoint.const import CONF_EXTENSION, CONF_PORT, DOMAIN
-from tests.integration.test_config_flow import user_input
+from tests.integration.flow_helpers import async_configure_setup, user_input
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from homeassistant.core import HomeAssistant
 
+    from tests.sipbed.kamailio import Kamailio
+
 pytestmark = pytest.mark.usefixtures("enable_custom_integrations")
 
 
 async def _configure(
-    hass: HomeAssistant, worker_python: Path, changes: dict[str, Any]
+    hass: HomeAssistant,
+    worker_python: Path,
+    changes: dict[str, Any],
+    kamailio: Kamailio | None = None,
 ) -> dict[str, Any]:
+    # The setup flow checks the server before it asks for the extension: credential
+    # errors need a server that answers.
     flow = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER, "show_advanced_options": True}
     )
-    result = await hass.config_entries.flow.async_configure(
-        flow["flow_id"], user_input(None, worker_python, port=5060) | changes
+    return await async_configure_setup(
+        hass,
+        flow["flow_id"],
+        user_input(kamailio, worker_python, port=5060) | changes,
     )
-    return dict(result)
 
 
 @pytest.mark.parametrize("port", [0, 70000, -1])
@@ -57,11 +65,12 @@ async def test_port_out_of_range(
 )
 async def test_bad_values_get_translated_errors(
     hass: HomeAssistant,
+    kamailio: Kamailio,
     worker_python: Path,
     changes: dict[str, str],
     errors: dict[str, str],
 ) -> None:
     """Non-ASCII or empty extensions and an empty password get the form's errors."""
-    result = await _configure(hass, worker_python, changes)
+    result = await _configure(hass, worker_python, changes, kamailio)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors

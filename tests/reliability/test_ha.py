@@ -9,6 +9,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -19,8 +20,8 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 
 from custom_components.sip_endpoint.const import DOMAIN, ExtensionRole
+from tests.integration.flow_helpers import async_configure_setup, user_input
 from tests.integration.helpers import async_wait_for_state
-from tests.integration.test_config_flow import user_input
 from tests.sipbed.users import password_for
 
 if TYPE_CHECKING:
@@ -142,12 +143,13 @@ async def test_marker_password_never_leaks(
     flow = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER, "show_advanced_options": True}
     )
-    result = await hass.config_entries.flow.async_configure(
+    result = await async_configure_setup(
+        hass,
         flow["flow_id"],
         user_input(other, worker_python, extension="2003", password=MARKER),
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "rejected_by_server"}
+    assert result["errors"] == {CONF_PASSWORD: "rejected_by_server"}
 
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
