@@ -97,3 +97,43 @@ def test_measure_detection_and_recovery(
         f"registered again after {', '.join(f'{t:.1f}' for t in recoveries)} s"
     )
     assert len(detections) == len(recoveries) == RUNS
+
+
+@pytest.mark.parametrize("transport", [Transport.UDP, Transport.TCP])
+def test_measure_quick_restart(
+    builtin_worker: BuiltinWorker,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    transport: Transport,
+) -> None:
+    """Restart Kamailio at once (it forgets contacts); time until registered again."""
+    worker = builtin_worker(allowed_sources=["127.0.0.1"])
+    worker.request(
+        Method.ADD_ACCOUNT,
+        account_params("2091", kamailio.host, kamailio.port, transport=transport),
+    )
+    worker.wait_registration("ext-2091", Status.SUCCESSFUL)
+    recoveries: list[float] = []
+    for run in range(RUNS):
+        time.sleep(random.uniform(0, 30))
+        worker.events.clear()
+        restarted = time.monotonic()
+        kamailio.restart()
+        worker.wait_registration("ext-2091", Status.SUCCESSFUL, timeout=120)
+        recoveries.append(time.monotonic() - restarted)
+        caller = baresip_factory(
+            user=f"900{run + 4}", password=f"pw-900{run + 4}", registrar=kamailio
+        )
+        caller.wait_registered()
+        caller.dial("2091")
+        incoming = worker.wait_event(EventName.INCOMING_CALL, timeout=30)
+        worker.request(
+            Method.HANGUP, {"call_id": incoming.data["call_id"], "code": 486}
+        )
+        caller.wait_closed()
+        caller.stop()
+    print(  # noqa: T201 - the measurement is the output
+        f"\n{transport} defaults, Kamailio restarted at once: registered again after "
+        f"{', '.join(f'{t:.1f}' for t in recoveries)} s"
+    )
+    assert len(recoveries) == RUNS
