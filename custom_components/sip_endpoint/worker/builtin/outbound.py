@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import logging
 from typing import TYPE_CHECKING, Final
+import weakref
 
 from ...protocol.payloads import CallDirection, CallPhase
 from ...protocol.wire import ErrorCode
@@ -36,6 +37,8 @@ from .sip.message import (
 from .sip.transport import TransportError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ...protocol.payloads import MakeCallParams
     from .callhost import CallHost
     from .registration.account import BuiltinAccount
@@ -153,7 +156,7 @@ class OutboundCall(BuiltinCall):
             self._provisional = False
             try:
                 transaction = layer.send_request(
-                    invite, next_hop, on_response=self._guarded_response
+                    invite, next_hop, on_response=_weakly(self)
                 )
             except (TransportError, ValueError) as err:
                 self.finish(NOT_SENT_CODE, f"Transport Error ({err})"[:120])
@@ -178,7 +181,8 @@ class OutboundCall(BuiltinCall):
 
     # --- responses -----------------------------------------------------------------
 
-    def _guarded_response(self, response: SipResponse) -> None:
+    def on_invite_response(self, response: SipResponse) -> None:
+        """Handle a response to our INVITE (provisional, 2xx, retransmitted 2xx)."""
         try:
             self._on_response(response)
         except Exception:
@@ -340,3 +344,19 @@ def cancel_for(invite: SipRequest) -> SipRequest:
     headers.add("Call-ID", invite.call_id)
     headers.add("CSeq", f"{invite.cseq.seq} CANCEL")
     return SipRequest("CANCEL", invite.uri, headers)
+
+
+def _weakly(call: OutboundCall) -> Callable[[SipResponse], None]:
+    """Return the INVITE transaction's response handler, without keeping ``call``.
+
+    The transaction lives on for 64*T1 after a 2xx (RFC 6026 Accepted); an ended
+    call must not live as long.
+    """
+    ref = weakref.ref(call)
+
+    def on_response(response: SipResponse) -> None:
+        target = ref()
+        if target is not None:
+            target.on_invite_response(response)
+
+    return on_response
