@@ -7,7 +7,6 @@ unknown users, other methods.
 
 from __future__ import annotations
 
-import socket
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,24 +19,22 @@ from custom_components.sip_endpoint.protocol.payloads import (
 )
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from tests.sipbed.netutil import free_port
-from tests.sipbed.rawsip import SipResponse, parse_response
 from tests.worker.client import WorkerClient, account_params, start_params
 from tests.worker.conftest import builtin_python
+from tests.worker.rawcall import send_request
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from tests.sipbed.kamailio import Kamailio
+    from tests.sipbed.rawsip import SipResponse
 
 EXT = "2060"
 
 
-@pytest.fixture
-def builtin_worker(
-    tmp_path: Path, socket_enabled: None, kamailio: Kamailio
-) -> Iterator[WorkerClient]:
-    """Return a started built-in worker (sources: 127.0.0.1) with 2060 registered."""
+def _started_worker(tmp_path: Path, *, log_level: int = 1) -> WorkerClient:
+    """Launch and start a built-in worker (sources: 127.0.0.1)."""
     client = WorkerClient(
         builtin_python(), tmp_path / "worker.stderr", engine="builtin"
     )
@@ -45,10 +42,22 @@ def builtin_worker(
     first = free_port("127.0.0.1")
     result = StartResult.from_wire(
         client.request(
-            Method.START, start_params(port_min=first, port_max=min(first + 20, 65535))
+            Method.START,
+            start_params(
+                port_min=first, port_max=min(first + 20, 65535), log_level=log_level
+            ),
         )
     )
     client.sip_port = result.sip_port
+    return client
+
+
+@pytest.fixture
+def builtin_worker(
+    tmp_path: Path, socket_enabled: None, kamailio: Kamailio
+) -> Iterator[WorkerClient]:
+    """Return a started built-in worker (sources: 127.0.0.1) with 2060 registered."""
+    client = _started_worker(tmp_path)
     client.request(
         Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
     )
@@ -67,31 +76,9 @@ def _request(
     extra: str = "",
 ) -> SipResponse | None:
     """Send one request from ``host``; return its final response (None: no answer)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        local = sock.getsockname()[1]
-        to = f"<sip:{user}@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
-        message = (
-            f"{method} sip:{user}@127.0.0.1:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bK{method}{local};rport\r\n"
-            "Max-Forwards: 70\r\n"
-            f"From: <sip:9009@{host}:{local}>;tag=f{local}\r\n"
-            f"To: {to}\r\n"
-            f"Call-ID: {method}-{local}@{host}\r\n"
-            f"CSeq: 1 {method}\r\n"
-            f"Contact: <sip:9009@{host}:{local}>\r\n"
-            f"{extra}"
-            "Content-Length: 0\r\n\r\n"
-        )
-        sock.sendto(message.encode(), ("127.0.0.1", port))
-        sock.settimeout(1.5)
-        try:
-            while True:
-                response = parse_response(sock.recvfrom(65535)[0])
-                if response.code >= 200:
-                    return response
-        except TimeoutError:
-            return None
+    return send_request(
+        host, port, method, user=user, to_tag=to_tag, extra=extra, timeout=1.5
+    )
 
 
 @pytest.mark.parametrize(
@@ -174,22 +161,12 @@ def test_level_five_traces_both_ways_without_secrets(
     tmp_path: Path, socket_enabled: None, kamailio: Kamailio
 ) -> None:
     """At log level 5 every message sent and received is logged, redacted."""
-    client = WorkerClient(
-        builtin_python(), tmp_path / "worker.stderr", engine="builtin"
-    )
-    client.launch()
-    first = free_port("127.0.0.1")
-    result = StartResult.from_wire(
-        client.request(
-            Method.START,
-            start_params(port_min=first, port_max=min(first + 20, 65535), log_level=5),
-        )
-    )
+    client = _started_worker(tmp_path, log_level=5)
     client.request(
         Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
     )
     client.wait_registration(f"ext-{EXT}", RegistrationStatus.SUCCESSFUL)
-    options = _request("127.0.0.1", result.sip_port, "OPTIONS")
+    options = _request("127.0.0.1", client.sip_port, "OPTIONS")
     assert options is not None
     assert options.code == 200
     assert client.shutdown() == 0

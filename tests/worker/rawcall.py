@@ -2,6 +2,7 @@
 
 It sends an INVITE straight to the worker (with chosen headers), then CANCEL with a
 Reason header, or ACK, INFO (DTMF) and BYE. Just enough SIP for those tests.
+`send_request` sends one out-of-dialog request from a chosen source address.
 """
 
 from __future__ import annotations
@@ -23,6 +24,47 @@ SDP = (
     "a=rtpmap:101 telephone-event/8000\r\n"
     "a=sendrecv\r\n"
 )
+
+
+def send_request(
+    host: str,
+    port: int,
+    method: str,
+    *,
+    user: str,
+    to_tag: str | None = None,
+    extra: str = "",
+    timeout: float = 3.0,
+) -> SipResponse | None:
+    """Send one request from ``host`` to the worker on 127.0.0.1:``port``.
+
+    Return its final response, or None when none came within ``timeout`` s.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        local = sock.getsockname()[1]
+        to = f"<sip:{user}@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
+        message = (
+            f"{method} sip:{user}@127.0.0.1:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bK{method}{local};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:9009@{host}:{local}>;tag=f{local}\r\n"
+            f"To: {to}\r\n"
+            f"Call-ID: {method}-{local}@{host}\r\n"
+            f"CSeq: 1 {method}\r\n"
+            f"Contact: <sip:9009@{host}:{local}>\r\n"
+            f"{extra}"
+            "Content-Length: 0\r\n\r\n"
+        )
+        sock.sendto(message.encode(), ("127.0.0.1", port))
+        sock.settimeout(timeout)
+        try:
+            while True:
+                response = parse_response(sock.recvfrom(65535)[0])
+                if response.code >= 200:
+                    return response
+        except TimeoutError:
+            return None
 
 
 class RawCaller:

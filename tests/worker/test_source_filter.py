@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from typing import TYPE_CHECKING
 
 from custom_components.sip_endpoint.protocol.payloads import EventName, Method, Refused
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
-from tests.sipbed.rawsip import parse_response
 
 from .client import account_params
+from .rawcall import send_request
 
 if TYPE_CHECKING:
     from tests.sipbed.kamailio import Kamailio
@@ -19,27 +18,9 @@ if TYPE_CHECKING:
 
 def _send_from(host: str, port: int, method: str, extra: str = "") -> int:
     """Send one request from ``host`` to the worker; return the final status code."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        local = sock.getsockname()[1]
-        message = (
-            f"{method} sip:2050@127.0.0.1:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bK{method}{local};rport\r\n"
-            "Max-Forwards: 70\r\n"
-            f"From: <sip:9009@{host}:{local}>;tag=t{local}\r\n"
-            "To: <sip:2050@127.0.0.1>\r\n"
-            f"Call-ID: {method}-{local}@{host}\r\n"
-            f"CSeq: 1 {method}\r\n"
-            f"Contact: <sip:9009@{host}:{local}>\r\n"
-            f"{extra}"
-            "Content-Length: 0\r\n\r\n"
-        )
-        sock.sendto(message.encode(), ("127.0.0.1", port))
-        sock.settimeout(3)
-        while True:
-            response = parse_response(sock.recvfrom(65535)[0])
-            if response.code >= 200:
-                return response.code
+    response = send_request(host, port, method, user="2050", extra=extra)
+    assert response is not None, f"no answer to {method}"
+    return response.code
 
 
 def test_subscribe_from_a_source_not_allowed(

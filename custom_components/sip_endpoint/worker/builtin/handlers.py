@@ -37,7 +37,7 @@ class BuiltinHandlers(RequestHandlers[BuiltinAccount, Call]):
 
     def __init__(self, stack: BuiltinStack) -> None:
         """Work on ``stack`` (its account table is this one)."""
-        super().__init__()
+        super().__init__(stack)
         self.stack = stack
         self.accounts = stack.accounts
 
@@ -47,16 +47,6 @@ class BuiltinHandlers(RequestHandlers[BuiltinAccount, Call]):
         return super().handle(method_name, raw_params)
 
     # --- hooks ----------------------------------------------------------------------
-
-    @property
-    def started(self) -> bool:
-        """Return whether the transports are bound."""
-        return self.stack.started
-
-    @property
-    def max_calls(self) -> int:
-        """Return the calls taken at once (`start`'s max_calls, capped)."""
-        return self.stack.max_calls
 
     def calls(self) -> Mapping[str, Call]:
         """Return the calls by protocol id."""

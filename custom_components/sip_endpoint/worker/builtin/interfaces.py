@@ -31,6 +31,7 @@ from typing import Protocol
 
 from ...protocol.payloads import AccountParams
 from ...protocol.status import RegistrationStatus
+from ..core.handlers import EngineCall
 from .sip.message import SipRequest
 from .sip.transaction import ServerTransaction
 from .sip.transport import Source
@@ -76,24 +77,17 @@ class Account(Protocol):
         """React to the close of a TCP/TLS connection to its next hop (re-register)."""
 
 
-class Call(Protocol):
-    """One call (``call.BuiltinCall``), inbound or outbound."""
+class Call(EngineCall, Protocol):
+    """One call (``call.BuiltinCall``), inbound or outbound.
 
-    @property
-    def call_id(self) -> str:
-        """Return the call's id in the worker protocol (not the SIP Call-ID)."""
+    Besides what `core.handlers.EngineCall` asks of both engines' calls (``call_id``,
+    ``ended``, ``has_audio``, ``ring``, ``play``, ``stop_playing``, ``record``,
+    ``set_streaming``), the built-in stack and handlers call these.
+    """
 
     @property
     def account(self) -> Account:
         """Return the extension the call belongs to."""
-
-    @property
-    def ended(self) -> bool:
-        """Return whether the call is over (``call_ended`` sent or on its way)."""
-
-    @property
-    def has_audio(self) -> bool:
-        """Return whether the call's audio is up (media requests are allowed)."""
 
     def owns(self, request: SipRequest) -> bool:
         """Return whether ``request`` belongs to this call.
@@ -115,23 +109,8 @@ class Call(Protocol):
         ``transaction`` is None only for an ACK (of our 2xx: it has no transaction).
         """
 
-    def ring(self) -> None:
-        """Send 180 Ringing (inbound, before the answer)."""
-
     def answer(self, tone: str | None) -> None:
         """Answer 200 OK; play ``tone`` (a WAV path) once the call is confirmed."""
-
-    def play(self, path: str, *, loop: bool) -> None:
-        """Play a WAV file into the call (replacing what plays); ``playback_done``."""
-
-    def stop_playing(self) -> None:
-        """Stop playing (no ``playback_done``)."""
-
-    def record(self, path: str) -> None:
-        """Record the caller's audio to a WAV until the call ends; ``recording_done``."""
-
-    def set_streaming(self, enable: bool) -> None:
-        """Start or stop ``audio`` events with the caller's audio."""
 
     def hangup(self, code: int) -> None:
         """End the call: BYE when confirmed, else ``code`` (inbound) or CANCEL."""

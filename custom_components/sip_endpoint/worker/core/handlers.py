@@ -44,6 +44,18 @@ from .dispatch import (
 )
 
 
+class EngineStack(Protocol):
+    """What the shared handlers read of an engine's SIP stack."""
+
+    @property
+    def started(self) -> bool:
+        """Return whether `start` has bound the SIP stack."""
+
+    @property
+    def max_calls(self) -> int:
+        """Return how many calls the worker takes at once."""
+
+
 class EngineAccount(Protocol):
     """What the shared handlers call on an engine's account."""
 
@@ -87,8 +99,9 @@ class RequestHandlers[AccountT: EngineAccount, CallT: EngineCall](ABC):
 
     DEFERRED: Final = DEFERRED  # `shutdown` answers after the teardown
 
-    def __init__(self) -> None:
-        """Build the method table."""
+    def __init__(self, stack: EngineStack) -> None:
+        """Build the method table for an engine whose SIP stack is ``stack``."""
+        self._engine_stack = stack
         self.accounts: dict[str, AccountT] = {}
         self._table: dict[Method, Callable[[Any], Any]] = {
             Method.START: self.start,
@@ -113,17 +126,17 @@ class RequestHandlers[AccountT: EngineAccount, CallT: EngineCall](ABC):
         method, params = parse_request(method_name, raw_params, started=self.started)
         return self._table[method](params)
 
-    # --- what the engine provides ---------------------------------------------------
-
     @property
-    @abstractmethod
     def started(self) -> bool:
         """Return whether `start` has bound the SIP stack."""
+        return self._engine_stack.started
 
     @property
-    @abstractmethod
     def max_calls(self) -> int:
         """Return how many calls the worker takes at once."""
+        return self._engine_stack.max_calls
+
+    # --- what the engine provides ---------------------------------------------------
 
     @abstractmethod
     def calls(self) -> Mapping[str, CallT]:

@@ -49,22 +49,12 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
         self, context: WorkerContext, stack: SipStack, runtime: "WorkerRuntime"
     ) -> None:
         """Work on ``context`` and ``stack``; ``runtime`` pumps pjlib while waiting."""
-        super().__init__()
+        super().__init__(stack)
         self.context = context
         self.stack = stack
         self.runtime = runtime
 
     # --- hooks ----------------------------------------------------------------------
-
-    @property
-    def started(self) -> bool:
-        """Return whether the library is started."""
-        return self.stack.started
-
-    @property
-    def max_calls(self) -> int:
-        """Return the calls taken at once (`start`'s max_calls, capped at 4)."""
-        return self.stack.max_calls
 
     def calls(self) -> Mapping[str, WorkerCall]:
         """Return the calls by protocol id."""
