@@ -162,6 +162,30 @@ Content-Length: 0
     assert bye.cseq.seq == invite.cseq.seq + 1
 
 
+def test_an_answer_without_contact_keeps_the_request_uri() -> None:
+    """A 2xx lacking Contact still makes the dialog; requests go to the R-URI."""
+    dialog = Dialog.as_uac(
+        call_id="c@h",
+        local_tag="me",
+        local_uri="<sip:2030@pbx>",
+        remote_uri="<sip:9001@pbx>",
+        target=parse_uri("sip:9001@pbx"),
+    )
+    dialog.confirm_uac(
+        _response(
+            "SIP/2.0 200 OK\n"
+            "Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKx\n"
+            "From: <sip:2030@pbx>;tag=me\n"
+            "To: <sip:9001@pbx>;tag=them\n"
+            "Call-ID: c@h\n"
+            "CSeq: 2 INVITE\n"
+            "Content-Length: 0\n\n"
+        )
+    )
+    assert dialog.remote_tag == "them"
+    assert str(dialog.request("BYE").uri) == "sip:9001@pbx"
+
+
 def _with_timer(headers: str) -> SipRequest:
     return _request(
         INVITE.replace("Content-Length: 0\n", f"{headers}Content-Length: 0\n")

@@ -11,6 +11,7 @@ routing both. Pure and synchronous.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -101,26 +102,22 @@ class Dialog:
         """Take the To tag, Contact and Record-Route of a response to our INVITE.
 
         A 2xx fixes them for good (RFC 3261 12.1.2); provisional responses with a tag
-        set them for an early dialog, and a later 2xx overrides them.
+        set them for an early dialog, and a later 2xx overrides them. Without a usable
+        Contact the remote target stays what it was (the Request-URI).
         """
         tag = response.to_addr.tag
         if tag is None:
             return
         self.remote_tag = tag
-        try:
+        with contextlib.suppress(SipParseError):
             self.remote_target = _contact_uri(response)
-        except SipParseError:
-            if response.status >= 200:
-                raise
         routes = _bounded(response.headers.get_all("record-route"))
         self.route_set = list(reversed(routes))
 
     def refresh_target(self, message: SipRequest | SipResponse) -> None:
         """Take a new remote target from a re-INVITE or UPDATE (or its 2xx)."""
-        try:
+        with contextlib.suppress(SipParseError):
             self.remote_target = _contact_uri(message)
-        except SipParseError:
-            return
 
     def matches(self, request: SipRequest) -> bool:
         """Return whether an in-dialog request (To tag present) belongs here."""

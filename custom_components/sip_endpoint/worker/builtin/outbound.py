@@ -187,6 +187,8 @@ class OutboundCall(BuiltinCall):
             self._on_response(response)
         except Exception:
             _LOGGER.exception("Handling a response to our INVITE failed")
+            if 200 <= response.status < 300 and not self.answered:
+                self.finish(INTERNAL_CODE, "Internal Server Error")
 
     def _on_response(self, response: SipResponse) -> None:
         if response.status < 200:
