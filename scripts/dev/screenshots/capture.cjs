@@ -37,8 +37,8 @@ async function settle(page) {
   await page.waitForTimeout(1500);
 }
 
-// A screenshot of the element's box, with a margin, within the page.
-async function shotOf(page, locator, file, margin = 16) {
+// A screenshot of the element's box (plus an optional margin), within the page.
+async function shotOf(page, locator, file, margin = 0) {
   const box = await locator.boundingBox();
   if (!box) throw new Error(`nothing to photograph for ${file}`);
   const x = Math.max(box.x - margin, 0);
