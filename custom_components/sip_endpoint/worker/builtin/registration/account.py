@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 from enum import Enum
 import logging
+import random
 import time
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,7 @@ _LOGGER = logging.getLogger(__name__)
 
 # A REGISTER in flight is sent again when a TCP/TLS connection closes, this often.
 MAX_CONNECTION_RESTARTS = 4
+FIRST_PROBE_SPREAD = 0.5  # the first probe comes after 50-100 % of the interval
 _ANY_HOST = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - compared, not bound
 
 
@@ -404,7 +406,9 @@ class BuiltinAccount:
         """Every keep-alive interval: double CRLF (if chosen) and a probe."""
         loop = asyncio.get_running_loop()
         interval = float(self.params.keepalive_interval)
-        next_at = loop.time() + interval
+        # The first probe comes a little early by a random share of the interval, so
+        # that many extensions started together do not probe in lockstep.
+        next_at = loop.time() + interval * random.uniform(FIRST_PROBE_SPREAD, 1.0)
         while not self.removing:
             await asyncio.sleep(max(next_at - loop.time(), 0.0))
             next_at = max(next_at + interval, loop.time())
