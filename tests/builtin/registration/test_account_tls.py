@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
@@ -137,3 +138,36 @@ async def test_verification_off_accepts_any_certificate(
     )
     state = await host.wait_status("ext-2053", Status.SUCCESSFUL)
     assert state.code == 200
+
+
+async def test_registrar_restart_over_tls(
+    tls_host: HostFactory,
+    kamailio_factory: KamailioFactory,
+    certificates: CertificateSet,
+    add_account: AccountFactory,
+) -> None:
+    """Over TLS too: stopped is no_reply_from_server, started again is registered."""
+    kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
+    assert kamailio.tls_port is not None
+    host = await tls_host(ca_file=str(certificates.ca_path))
+    add_account(
+        "2054",
+        "127.0.0.1",
+        kamailio.tls_port,
+        on=host,
+        transport=Transport.TLS,
+        keepalive_interval=2,
+        expiry=3600,
+        retry_interval=600,
+    )
+    await host.wait_status("ext-2054", Status.SUCCESSFUL)
+    mark = len(host.states)
+    await asyncio.to_thread(kamailio.stop)
+    lost = await host.wait_status(
+        "ext-2054", Status.NO_REPLY_FROM_SERVER, after=mark, within=30
+    )
+    assert lost.code == 503
+    mark = len(host.states)
+    await asyncio.to_thread(kamailio.start)
+    await host.wait_status("ext-2054", Status.SUCCESSFUL, after=mark, within=30)
+    assert host.statuses("ext-2054")[mark:] == [Status.REGISTERING, Status.SUCCESSFUL]
