@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from hypothesis import given, strategies as st
 import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import AccountParams, Transport
@@ -12,6 +13,7 @@ from custom_components.sip_endpoint.worker.builtin.registration.account import (
 )
 from custom_components.sip_endpoint.worker.builtin.registration.bindings import (
     granted_expires,
+    lists_binding,
     min_expires,
 )
 from custom_components.sip_endpoint.worker.builtin.registration.requests import (
@@ -234,3 +236,43 @@ async def test_authorize_answers_a_call_challenge(status: int, header: str) -> N
         account.new_digest(), invite, SipResponse(status, None, Headers())
     )
     assert "secret" in host.secrets
+
+
+_HEADER_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="\r\n\x00"),
+    max_size=80,
+)
+_CONTACT = st.one_of(
+    _HEADER_TEXT,
+    st.builds(
+        "<sip:2000@127.0.0.1:{}{}>;expires={}".format,
+        st.sampled_from(["5080", "5081", "", "99999"]),
+        st.sampled_from([";transport=tcp", ";transport=TCP", "", ";transport"]),
+        st.one_of(st.integers(min_value=0, max_value=2**40).map(str), _HEADER_TEXT),
+    ),
+)
+
+
+@given(
+    contacts=st.lists(_CONTACT, max_size=4),
+    expires=st.one_of(st.none(), _HEADER_TEXT),
+    min_value=st.one_of(st.none(), _HEADER_TEXT),
+)
+def test_reading_any_answer_never_raises(
+    contacts: list[str], expires: str | None, min_value: str | None
+) -> None:
+    """Whatever Contact, Expires and Min-Expires a registrar sends, reading it is safe."""
+    items = [("Contact", value) for value in contacts]
+    if expires is not None:
+        items.append(("Expires", expires))
+    if min_value is not None:
+        items.append(("Min-Expires", min_value))
+    try:
+        response = SipResponse(200, "OK", Headers(items))
+    except ValueError:
+        return  # the header builder refuses control characters itself
+    granted = granted_expires(response, OURS, 300)
+    assert 0 <= granted <= 2**31 - 1
+    assert lists_binding(response, OURS) in (True, False)
+    least = min_expires(response)
+    assert least is None or least >= 0
