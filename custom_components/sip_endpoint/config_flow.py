@@ -17,6 +17,7 @@ from homeassistant.config_entries import (
     ConfigSubentryFlow,
     OptionsFlow,
 )
+from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import callback
 import voluptuous as vol
 
@@ -341,6 +342,9 @@ class SipEndpointConfigFlow(RoleSteps[ConfigFlowResult], ConfigFlow, domain=DOMA
             )
             if not errors:
                 return self.async_abort(reason="reauth_successful")
+            if base := errors.pop("base", None):
+                # The password field is the one a rejection most likely concerns.
+                errors |= field_errors(base, {"rejected_by_server": CONF_PASSWORD})
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=self.add_suggested_values_to_schema(

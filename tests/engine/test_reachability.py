@@ -187,6 +187,7 @@ async def test_unreadable_proxy_skips_the_check() -> None:
         ServerSettings("pbx", 5060, Transport.UDP, "proxy:port"), ""
     )
     assert check.reach is Reach.SKIPPED
+    assert check.target == "proxy:port"
 
 
 async def test_unknown_name_is_unresolved() -> None:

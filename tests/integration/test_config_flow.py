@@ -899,7 +899,7 @@ async def test_reauth_renews_the_rejected_extension(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_AUTH_ID: "2002", CONF_PASSWORD: "still-wrong"}
     )
-    assert result["errors"] == {"base": "rejected_by_server"}
+    assert result["errors"] == {CONF_PASSWORD: "rejected_by_server"}
     assert placeholders(result)["code"] == "403"
 
     result = await hass.config_entries.flow.async_configure(

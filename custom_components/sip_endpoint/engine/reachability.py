@@ -54,7 +54,9 @@ class ReachabilityCheck:
 
     @property
     def target(self) -> str:
-        """Return `host:port` (IPv6 literals in brackets)."""
+        """Return `host:port` (IPv6 literals in brackets); the text alone if skipped."""
+        if self.reach is Reach.SKIPPED:
+            return self.host
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
