@@ -128,7 +128,7 @@ def test_defaults_fill_missing_optional_fields() -> None:
     )
     assert params.restrict_sources is True
     assert params.allowed_sources == []
-    assert params.max_calls == 16
+    assert params.max_calls is None  # the engine's own limit (hello)
     assert (params.tls_verify, params.tls_ca_file) == (True, None)
     assert StartResult.from_wire({"sip_port": 5}).tls_port is None
 

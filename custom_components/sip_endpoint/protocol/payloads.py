@@ -172,7 +172,7 @@ class StartParams(Payload):
     port_max: int
     restrict_sources: bool = True
     allowed_sources: list[str] = field(default_factory=list)
-    max_calls: int = 16
+    max_calls: int | None = None  # a lower cap; None: as many as hello says
     log_level: int = 1
     tls_verify: bool = True  # check the server's certificate and host name
     tls_ca_file: str | None = None  # trusted besides the system's CA store

@@ -142,7 +142,7 @@ class BuiltinStack:
 
     async def start(self, params: StartParams) -> None:
         """Bind UDP and TCP on the first free port of the range; raise OSError."""
-        self.max_calls = max(1, min(params.max_calls, MAX_CALLS))
+        self.max_calls = max(1, min(params.max_calls or MAX_CALLS, MAX_CALLS))
         self.log_level = max(0, min(params.log_level, 6))
         apply_level(self.log_level)
         self.tls_verify = params.tls_verify
