@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 import sys
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,19 @@ from .loophost import LoopbackHost
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
+
+
+@pytest.fixture(autouse=True)
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail a test when the built-in engine logged an error (a swallowed exception)."""
+    yield
+    errors = [
+        record.getMessage()
+        for record in caplog.get_records("call")
+        if record.levelno >= logging.ERROR
+        and record.name.startswith("custom_components.sip_endpoint.worker.builtin")
+    ]
+    assert not errors
 
 
 @pytest.fixture
@@ -99,3 +113,10 @@ def builtin_worker(tmp_path: Path, socket_enabled: None) -> Iterator[BuiltinWork
     yield _launch
     statuses = [client.close() for client in launched]
     assert statuses == [0] * len(launched)
+    # Nothing may fail unseen inside a worker: no traceback in any stderr.
+    tracebacks = [
+        client.stderr_path
+        for client in launched
+        if "Traceback" in client.stderr_path.read_text(errors="replace")
+    ]
+    assert not tracebacks
