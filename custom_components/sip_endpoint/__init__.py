@@ -3,8 +3,8 @@
 from collections.abc import Mapping
 from typing import Any
 
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
@@ -115,6 +115,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipEndpointConfigEntry) 
     entry.runtime_data = runtime
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+
+    async def _async_stop(_event: Event) -> None:
+        """Home Assistant stops (entries are not unloaded): unregister, end workers."""
+        await _async_stop_alerts(runtime, AlertStopReason.UNLOADED)
+        runtime.shutdown()
+        await runtime.engine.stop()
+
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_stop)
+    )
     return True
 
 
