@@ -15,7 +15,7 @@ from custom_components.sip_endpoint.protocol.payloads import (
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from tests.sipbed.netutil import free_port
 from tests.worker.client import WorkerClient, account_params, start_params
-from tests.worker.conftest import builtin_python
+from tests.worker.conftest import WORKER_FAILURE_MARKS, builtin_python
 
 from .rawpeer import RawPeer
 
@@ -35,7 +35,10 @@ type BuiltinWorkerFactory = Callable[..., WorkerClient]
 def builtin_worker_factory(
     tmp_path: Path, socket_enabled: None
 ) -> Iterator[BuiltinWorkerFactory]:
-    """Return a callable that starts built-in workers; each must exit 0 at teardown."""
+    """Return a callable that starts built-in workers.
+
+    At teardown each must exit 0 without having logged an exception.
+    """
     launched: list[WorkerClient] = []
 
     def _start(**start_overrides: Any) -> WorkerClient:
@@ -56,6 +59,15 @@ def builtin_worker_factory(
     yield _start
     statuses = {client.process.pid: client.close() for client in launched}
     assert all(status == 0 for status in statuses.values()), statuses
+    # Nothing a call does may fail unseen: a caught exception is logged with its
+    # traceback, and that is a bug here.
+    failures = [
+        line
+        for client in launched
+        for line in client.stderr_path.read_text(errors="replace").splitlines()
+        if any(mark in line for mark in WORKER_FAILURE_MARKS)
+    ]
+    assert not failures, "a worker logged an exception:\n" + "\n".join(failures)
 
 
 @pytest.fixture
