@@ -1,7 +1,7 @@
 """Sensors of SIP Endpoint.
 
 Per extension: registration status, last failure and call state. Per server: how many
-extensions are registered.
+extensions are registered, and which SIP engine runs (diagnostic).
 """
 
 from collections.abc import Callable
@@ -23,6 +23,7 @@ from homeassistant.helpers.typing import StateType
 
 from .const import CallState, ExtensionRole
 from .entity import SipEndpointEntity, SipServerEntity, async_setup_extension_entities
+from .protocol.engines import EngineName
 from .protocol.payloads import RegistrationState
 from .protocol.status import FAILURE_STATUSES, RegistrationStatus
 from .runtime import ExtensionStatus, SipEndpointConfigEntry, SipEndpointRuntime
@@ -73,9 +74,10 @@ class SipSensorEntityDescription(SensorEntityDescription):
 
 @dataclass(frozen=True, kw_only=True)
 class SipServerSensorEntityDescription(SensorEntityDescription):
-    """Describes a sensor of the server, computed from its extensions."""
+    """Describes a sensor of the server, read from its runtime."""
 
-    value_fn: Callable[[list[ExtensionStatus]], StateType]
+    value_fn: Callable[[SipEndpointRuntime], StateType]
+    attributes_fn: Callable[[SipEndpointRuntime], dict[str, Any]] = lambda _: {}
 
 
 REGISTRATION = SipSensorEntityDescription(
@@ -142,11 +144,41 @@ REGISTERED_EXTENSIONS = SipServerSensorEntityDescription(
     key="registered_extensions",
     translation_key="registered_extensions",
     state_class=SensorStateClass.MEASUREMENT,
-    value_fn=lambda statuses: sum(
+    value_fn=lambda runtime: sum(
         status.registration is not None
         and status.registration.status is RegistrationStatus.SUCCESSFUL
-        for status in statuses
+        for status in runtime.extensions.values()
     ),
+)
+
+
+def _engine_name(runtime: SipEndpointRuntime) -> str | None:
+    selected = runtime.engine.selected_engine
+    return str(selected.name) if selected is not None else None
+
+
+def _engine_attributes(runtime: SipEndpointRuntime) -> dict[str, Any]:
+    """Return the engine's version (from a worker's hello) and its interpreter."""
+    selected = runtime.engine.selected_engine
+    if selected is None:
+        return {}
+    versions = [info.engine_version for info in runtime.engine.workers()]
+    return {
+        "engine_version": next(filter(None, versions), selected.engine_version) or None,
+        "python": selected.python,
+        "python_version": selected.python_version,
+    }
+
+
+# Which engine the *Auto* option chose, and on which interpreter.
+ENGINE = SipServerSensorEntityDescription(
+    key="engine",
+    translation_key="engine",
+    device_class=SensorDeviceClass.ENUM,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    options=[name.value for name in EngineName],
+    value_fn=_engine_name,
+    attributes_fn=_engine_attributes,
 )
 
 
@@ -156,7 +188,10 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the server's sensors and the sensors of every extension."""
-    async_add_entities([SipServerSensor(entry.runtime_data, REGISTERED_EXTENSIONS)])
+    async_add_entities(
+        SipServerSensor(entry.runtime_data, description)
+        for description in (REGISTERED_EXTENSIONS, ENGINE)
+    )
 
     def build(
         runtime: SipEndpointRuntime, status: ExtensionStatus
@@ -223,12 +258,13 @@ class SipLastFailureSensor(SipSensor, RestoreSensor):
 
 
 class SipServerSensor(SipServerEntity, SensorEntity):
-    """A sensor of the server, computed from every extension's status."""
+    """A sensor of the server, read from its runtime on every registration change."""
 
     entity_description: SipServerSensorEntityDescription
 
     @callback
     def _update_from_runtime(self) -> None:
-        self._attr_native_value = self.entity_description.value_fn(
-            self.extension_statuses
+        self._attr_native_value = self.entity_description.value_fn(self.runtime)
+        self._attr_extra_state_attributes = self.entity_description.attributes_fn(
+            self.runtime
         )

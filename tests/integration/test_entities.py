@@ -11,9 +11,10 @@ from unittest.mock import patch
 
 from homeassistant.components.sensor import ATTR_OPTIONS
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.const import CONF_PASSWORD
+from homeassistant.const import CONF_PASSWORD, EntityCategory
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     mock_restore_cache_with_extra_data,
@@ -21,6 +22,7 @@ from pytest_homeassistant_custom_component.common import (
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 
+from custom_components.sip_endpoint.binary_sensor import server_answers
 from custom_components.sip_endpoint.const import (
     CONF_AUTH_ID,
     CONF_EXTENSION,
@@ -31,6 +33,8 @@ from custom_components.sip_endpoint.const import (
     SUBENTRY_TYPE_EXTENSION,
     ExtensionRole,
 )
+from custom_components.sip_endpoint.protocol.payloads import RegistrationState
+from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from custom_components.sip_endpoint.runtime import (
     AppliedConfig,
     ExtensionStatus,
@@ -42,11 +46,15 @@ from .devices import device_subentries, entry_device
 from .helpers import async_wait_for_state, state_of
 from .roles import RoleEntryFactory, RoleSpec, entity_prefix
 
-# Values that differ from run to run: times, and the registrar's free port.
-DYNAMIC = props("registrar", "last_success", "time")
+# Values that differ from run to run or machine to machine: times, the registrar's free
+# port, and the interpreter the engine runs on.
+DYNAMIC = props(
+    "registrar", "last_success", "time", "python", "python_version", "engine_version"
+)
 # The server's entities: the device is named after the entry's title ("Test PBX").
 REACHABLE = "binary_sensor.test_pbx_reachable"
 REGISTERED_EXTENSIONS = "sensor.test_pbx_registered_extensions"
+ENGINE = "sensor.test_pbx_sip_engine"
 
 
 async def test_entities_and_devices(
@@ -226,6 +234,67 @@ async def test_server_entities_follow_the_registrar(
     await async_wait_for_state(hass, REGISTERED_EXTENSIONS, "2")
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+def _with_status(status: RegistrationStatus | None) -> ExtensionStatus:
+    extension = ExtensionStatus("ext", "2001", ExtensionRole.PAGE)
+    if status is not None:
+        extension.registration = RegistrationState(
+            ext_id="ext",
+            status=status,
+            code=None,
+            reason="",
+            changed_at=0.0,
+            last_success=None,
+            expires=0,
+            registrar="sip:127.0.0.1",
+        )
+    return extension
+
+
+@pytest.mark.parametrize(
+    ("statuses", "answers"),
+    [
+        ([], None),
+        ([None], None),
+        (["registering", "unregistered", "tls_certificate_invalid"], None),
+        (["no_reply_from_server"], False),
+        (["no_reply_from_server", "registering"], False),
+        (["no_reply_from_server", "successful"], True),
+        (["no_reply_from_server", "rejected_by_server"], True),
+        (["not_found"], True),
+        (["server_error"], True),
+    ],
+)
+def test_server_answers(statuses: list[str | None], answers: bool | None) -> None:
+    """Any status only the server gives means it answers; no reply only without one."""
+    extensions = [
+        _with_status(RegistrationStatus(status) if status else None)
+        for status in statuses
+    ]
+    assert server_answers(extensions) is answers
+
+
+async def test_engine_sensor_names_the_engine(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """The server's diagnostic sensor says which engine runs, on which interpreter."""
+    await async_wait_for_state(hass, "sensor.page_2001_registration", "successful")
+    engine = loaded_entry.runtime_data.engine
+    selected = engine.selected_engine
+    assert selected is not None
+    state = state_of(hass, ENGINE)
+    assert state.state == "builtin"  # the suite's entry options choose it
+    assert state.attributes["python"] == selected.python
+    assert state.attributes["python_version"] == selected.python_version
+    # The version comes from a running worker's hello.
+    assert state.attributes["engine_version"]
+    assert state.attributes["engine_version"] in {
+        info.engine_version for info in engine.workers()
+    }
+    entry = er.async_get(hass).async_get(ENGINE)
+    assert entry is not None
+    assert entry.entity_category is EntityCategory.DIAGNOSTIC
 
 
 async def test_call_state_offers_what_the_role_reaches(
