@@ -3,9 +3,10 @@
 Onboards it through the onboarding API (owner `dev` / `dev-password`), adds SIP Endpoint
 through the config flow API with demo extension 100 as a page extension, adds a ring, an
 emergency alert and a call-to-cancel extension through the subentry flow API, waits until
-every extension is registered, and saves an automation with a device trigger of the page
-extension. It prints one JSON object for capture.cjs: the URL, the login, the entry and
-the devices and automation to show.
+every extension is registered, switches the entry to the built-in engine (the options
+flow), and saves an automation with a device trigger of the page extension. It prints
+one JSON object for capture.cjs: the URL, the login, the entry and the devices and
+automation to show.
 
 Run by scripts/screenshots:
     .venv/bin/python scripts/dev/screenshots/prepare.py URL REGISTRAR_PORT
@@ -34,6 +35,8 @@ EXTENSIONS = [
     ("call_to_cancel", "103"),
 ]
 AUTOMATION_ID = "sip_endpoint_screenshot"
+# The server's device is named after the entry's title, the server address.
+ENGINE_SENSOR = "sensor.127_0_0_1_sip_engine"
 TIMEOUT = aiohttp.ClientTimeout(total=60)
 
 
@@ -156,15 +159,23 @@ async def login_with_password(api: Api) -> None:
 
 
 def form_data(schema: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
-    """Fill a flow form: known fields from `values`, sections recursively."""
+    """Fill a flow form: known fields from `values`, sections recursively.
+
+    Other fields keep their default (the flow fills it in) or their suggested value.
+    """
     data: dict[str, Any] = {}
     for field in schema:
         name = field["name"]
+        suggested = (field.get("description") or {}).get("suggested_value")
         if field.get("type") == "expandable":
             data[name] = form_data(field["schema"], values)
         elif name in values:
             data[name] = values[name]
-        elif field.get("required") and "default" not in field:
+        elif "default" in field:
+            continue
+        elif suggested is not None:
+            data[name] = suggested
+        elif field.get("required"):
             raise RuntimeError(f"no value for the required field {name!r}")
     return data
 
@@ -218,17 +229,27 @@ def extension_values(role: str, extension: str, registrar_port: int) -> dict[str
     }
 
 
+async def wait_for_state(api: Api, entity_id: str, wanted: str) -> None:
+    """Wait until an entity has the wanted state."""
+    await wait_for_states(api, [entity_id], wanted)
+
+
 async def wait_registered(api: Api, entity_ids: list[str]) -> None:
     """Wait until every extension's registration sensor says successful."""
+    await wait_for_states(api, entity_ids, "successful")
+
+
+async def wait_for_states(api: Api, entity_ids: list[str], wanted: str) -> None:
+    """Wait until every one of the entities has the wanted state."""
     for _ in range(120):
         states = {
             state["entity_id"]: state["state"]
             for state in await api.request("GET", "/api/states")
         }
-        if all(states.get(entity_id) == "successful" for entity_id in entity_ids):
+        if all(states.get(entity_id) == wanted for entity_id in entity_ids):
             return
         await asyncio.sleep(0.5)
-    raise RuntimeError(f"not every extension registered: {entity_ids}")
+    raise RuntimeError(f"not every one of {entity_ids} became {wanted!r}")
 
 
 async def prepare(url: str, registrar_port: int) -> dict[str, Any]:
@@ -261,13 +282,20 @@ async def prepare(url: str, registrar_port: int) -> dict[str, Any]:
                 {"handler": [entry_id, "extension"]},
                 extension_values(role, extension, registrar_port),
             )
-        await wait_registered(
+        registrations = [
+            f"sensor.{role}_{extension}_registration" for role, extension in EXTENSIONS
+        ]
+        await wait_registered(api, registrations)
+        # scripts/develop offers its pjsua2 worker, so Auto would pick pjsua2; the
+        # pictures show the built-in engine most installations run.
+        await drive_flow(
             api,
-            [
-                f"sensor.{role}_{extension}_registration"
-                for role, extension in EXTENSIONS
-            ],
+            "/api/config/config_entries/options/flow",
+            {"handler": entry_id},
+            {"engine": "builtin"},
         )
+        await wait_for_state(api, ENGINE_SENSOR, "builtin")
+        await wait_registered(api, registrations)
         devices = await api.websocket({"type": "config/device_registry/list"})
         page = next(
             device
