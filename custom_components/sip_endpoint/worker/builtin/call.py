@@ -9,9 +9,10 @@ pjsua2 worker (``worker/pjsua2/call.py``), the ``recording_done`` after them, an
 the removal from the stack. ``inbound.InboundCall`` (UAS) and
 ``outbound.OutboundCall`` (UAC) add the INVITE transaction of each side.
 
-The two entry points the stack calls are here: :func:`accept_incoming_call` and
-:func:`start_outbound_call`. Nothing raises out of a SIP callback: each handler logs
-what went wrong and answers 500 where an answer is due.
+The two entry points the stack calls are beside their classes:
+``inbound.accept_incoming_call`` and ``outbound.start_outbound_call``. Nothing raises
+out of a SIP callback: each handler logs what went wrong and answers 500 where an
+answer is due.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ from .registration.target import Destination, TargetError, local_address, resolv
 from .session_timer import MIN_SE, answer_session_timer
 from .sip.message import (
     REASON_PHRASES,
-    SipParseError,
     SipRequest,
     SipResponse,
     SipUri,
@@ -59,7 +59,6 @@ from .sip.transport import TransportError, via_for
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
-    from ...protocol.payloads import MakeCallParams
     from .callhost import CallHost
     from .dialog import Dialog
     from .registration.account import BuiltinAccount
@@ -658,34 +657,3 @@ def _task_done(task: asyncio.Task[Any]) -> None:
     _BACKGROUND.discard(task)
     if not task.cancelled() and (error := task.exception()) is not None:
         _LOGGER.error("Call task failed", exc_info=error)
-
-
-# --- entry points (interfaces.py) ---------------------------------------------------
-
-
-def accept_incoming_call(
-    stack: CallHost, account: BuiltinAccount, transaction: ServerTransaction
-) -> None:
-    """Take a new INVITE for ``account``: set up its media and announce it."""
-    from .inbound import InboundCall
-
-    try:
-        call = InboundCall(stack, account, transaction)
-    except SipParseError as err:
-        _LOGGER.info("Refusing an INVITE: %s", err.reason)
-        transaction.respond(make_response(transaction.request, 400, err.reason[:80]))
-        return
-    stack.calls[call.call_id] = call
-    call.start()
-
-
-def start_outbound_call(
-    stack: CallHost, account: BuiltinAccount, params: MakeCallParams
-) -> BuiltinCall:
-    """Start `make_call`: the INVITE goes out in the background; the call is in calls."""
-    from .outbound import OutboundCall
-
-    call = OutboundCall(stack, account, params)
-    stack.calls[call.call_id] = call
-    call.start()
-    return call

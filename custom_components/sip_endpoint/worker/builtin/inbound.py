@@ -28,7 +28,7 @@ from .call import ALLOW, SDP, SUPPORTED, BuiltinCall, offer_refusal
 from .dialog import Dialog
 from .media.session import MediaSession, SdpError
 from .session_timer import MIN_SE, answer_session_timer
-from .sip.message import REASON_PHRASES, new_tag
+from .sip.message import REASON_PHRASES, SipParseError, make_response, new_tag
 
 if TYPE_CHECKING:
     from .callhost import CallHost
@@ -235,3 +235,17 @@ class InboundCall(BuiltinCall):
         _LOGGER.info("No ACK for our 200: hanging up")
         self.send_bye()
         self.finish(ACK_TIMEOUT_CODE, "ACK Timeout")
+
+
+def accept_incoming_call(
+    stack: CallHost, account: BuiltinAccount, transaction: ServerTransaction
+) -> None:
+    """Take a new INVITE for ``account``: set up its media and announce it."""
+    try:
+        call = InboundCall(stack, account, transaction)
+    except SipParseError as err:
+        _LOGGER.info("Refusing an INVITE: %s", err.reason)
+        transaction.respond(make_response(transaction.request, 400, err.reason[:80]))
+        return
+    stack.calls[call.call_id] = call
+    call.start()

@@ -362,3 +362,13 @@ def _weakly(call: OutboundCall) -> Callable[[SipResponse], None]:
             target.on_invite_response(response)
 
     return on_response
+
+
+def start_outbound_call(
+    stack: CallHost, account: BuiltinAccount, params: MakeCallParams
+) -> BuiltinCall:
+    """Start `make_call`: the INVITE goes out in the background; the call is in calls."""
+    call = OutboundCall(stack, account, params)
+    stack.calls[call.call_id] = call
+    call.start()
+    return call

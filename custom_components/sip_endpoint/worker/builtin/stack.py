@@ -10,7 +10,7 @@ transaction (`route_request`):
 3. OPTIONS: 200 with Allow and Accept;
 4. in a dialog (a To tag), and CANCEL: to the call that owns it, else 481;
 5. INVITE: to the account whose extension is the Request-URI's user (404 when none),
-   486 past ``max_calls``, then `call.accept_incoming_call`;
+   486 past ``max_calls``, then `inbound.accept_incoming_call`;
 6. anything else: 405 with Allow.
 """
 
@@ -38,10 +38,11 @@ from ..core.channel import ProtocolWriter
 from ..core.dispatch import MIN_SECRET_LENGTH
 from ..core.redact import redact
 from .account import BuiltinAccount
-from .call import accept_incoming_call, start_outbound_call
+from .inbound import accept_incoming_call
 from .interfaces import Call
 from .limits import MAX_CALLS
 from .logs import apply_level
+from .outbound import start_outbound_call
 from .registration.host import TIMEOUT_CODE, TRANSPORT_ERROR_CODE, NoAnswer, Outcome
 from .registration.target import Destination, local_address
 from .sip.message import (
