@@ -204,3 +204,30 @@ async def test_quick_restart_is_caught_by_the_binding_check(
         # The closed connection was noticed at once; the quiet REGISTER may have
         # met the registrar still down (then it showed, and was retried).
         assert host.statuses("ext-2045")[-1] is Status.SUCCESSFUL
+
+
+async def test_quick_probes_after_a_lost_connection(
+    host: LoopbackHost, kamailio: Kamailio, add_account: AccountFactory
+) -> None:
+    """TCP, Kamailio restarted: quick probes register again, long before any interval.
+
+    The keep-alive interval and the retry are 10 minutes: only the quick probes after
+    the lost connection can bring the registration back while the test waits.
+    """
+    add_account(
+        "2046",
+        kamailio.host,
+        kamailio.port,
+        transport=Transport.TCP,
+        keepalive_interval=LONG_RETRY,
+        expiry=3600,
+        retry_interval=LONG_RETRY,
+    )
+    await host.wait_status("ext-2046", Status.SUCCESSFUL)
+    mark = len(host.states)
+    await asyncio.to_thread(kamailio.stop)
+    await host.wait_status("ext-2046", Status.NO_REPLY_FROM_SERVER, after=mark)
+    await asyncio.to_thread(kamailio.start)
+    await host.wait_status("ext-2046", Status.SUCCESSFUL, after=mark, within=GENEROUS)
+    assert host.count_sent("OPTIONS") >= 1
+    assert await reaches(kamailio, "2046")

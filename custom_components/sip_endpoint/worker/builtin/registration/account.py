@@ -60,6 +60,8 @@ _LOGGER = logging.getLogger(__name__)
 
 # A REGISTER in flight is sent again when a TCP/TLS connection closes, this often.
 MAX_CONNECTION_RESTARTS = 4
+# After a TCP/TLS connection closed: probes this many seconds later (while silent).
+QUICK_PROBES = (1.0, 2.0, 4.0, 8.0)
 FIRST_PROBE_SPREAD = 0.5  # the first probe comes after 50-100 % of the interval
 _ANY_HOST = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - compared, not bound
 
@@ -110,6 +112,8 @@ class BuiltinAccount:
         self._due: float | None = None
         self._due_mode = Attempt.ANNOUNCED
         self._wake = asyncio.Event()
+        self._probe_wake = asyncio.Event()
+        self._quick_probes: list[float] = []  # loop times of probes after a lost link
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- what calls use ----------------------------------------------------------
@@ -230,6 +234,9 @@ class BuiltinAccount:
             self._exchange_task.cancel()
         elif self.status is RegistrationStatus.SUCCESSFUL:
             self._request(Attempt.QUIET)
+        now = asyncio.get_running_loop().time()
+        self._quick_probes = [now + delay for delay in QUICK_PROBES]
+        self._probe_wake.set()
 
     async def unregister(self, wait: float = UNREGISTER_TIMEOUT) -> None:
         """Stop: REGISTER with Expires: 0 if registered, waiting ``wait`` s at most.
@@ -403,20 +410,38 @@ class BuiltinAccount:
     # --- the liveness probe ------------------------------------------------------
 
     async def _probe(self) -> None:
-        """Every keep-alive interval: double CRLF (if chosen) and a probe."""
+        """Every keep-alive interval: double CRLF (if chosen) and a probe.
+
+        After a lost TCP/TLS connection a few quick probes follow (`QUICK_PROBES`):
+        a registrar that restarts comes back within seconds, not an interval.
+        """
         loop = asyncio.get_running_loop()
         interval = float(self.params.keepalive_interval)
         # The first probe comes a little early by a random share of the interval, so
         # that many extensions started together do not probe in lockstep.
         next_at = loop.time() + interval * random.uniform(FIRST_PROBE_SPREAD, 1.0)
         while not self.removing:
-            await asyncio.sleep(max(next_at - loop.time(), 0.0))
-            next_at = max(next_at + interval, loop.time())
+            self._probe_wake.clear()
+            due = min([next_at, *self._quick_probes])
+            try:
+                async with asyncio.timeout(max(due - loop.time(), 0.0)):
+                    await self._probe_wake.wait()
+                continue  # quick probes were asked for: plan again
+            except TimeoutError:
+                pass
+            now = loop.time()
+            quick = bool(self._quick_probes) and self._quick_probes[0] <= now
+            if quick:
+                self._quick_probes = [at for at in self._quick_probes if at > now]
+            else:
+                next_at = max(next_at + interval, now)
             destination = self.destination
             if self._registering or destination is None:
                 continue
+            if quick and self.status is not RegistrationStatus.NO_REPLY_FROM_SERVER:
+                continue  # only a silent registrar needs looking after that soon
             try:
-                if self.params.keepalive is KeepaliveMethod.DOUBLE_CRLF:
+                if self.params.keepalive is KeepaliveMethod.DOUBLE_CRLF and not quick:
                     self._host.send_keepalive(destination)
                 limit = probe_timeout(interval)
                 checking = (
