@@ -93,9 +93,12 @@ class SipServerReachableBinarySensor(SipServerEntity, BinarySensorEntity):
 
     A status that tells nothing (an extension registering, a worker restarting) keeps
     the last verdict, so the sensor does not flicker while extensions register again.
+    Without extensions nothing is known.
     """
 
     @callback
     def _update_from_runtime(self) -> None:
-        if (answers := server_answers(self.extension_statuses)) is not None:
+        if not (statuses := self.extension_statuses):
+            self._attr_is_on = None
+        elif (answers := server_answers(statuses)) is not None:
             self._attr_is_on = answers

@@ -11,7 +11,7 @@ from unittest.mock import patch
 
 from homeassistant.components.sensor import ATTR_OPTIONS
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.const import CONF_PASSWORD, EntityCategory
+from homeassistant.const import CONF_PASSWORD, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
@@ -232,6 +232,26 @@ async def test_server_entities_follow_the_registrar(
     kamailio.start()
     await async_wait_for_state(hass, REACHABLE, "on")
     await async_wait_for_state(hass, REGISTERED_EXTENSIONS, "2")
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_reachable_is_unknown_without_extensions(
+    hass: HomeAssistant,
+    kamailio: Kamailio,
+    make_entry: Callable[..., MockConfigEntry],
+) -> None:
+    """With its last extension removed, the server's reachability is not known."""
+    entry = make_entry(kamailio, [(ExtensionRole.PAGE, "2001", "pw-2001")])
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await async_wait_for_state(hass, REACHABLE, "on")
+
+    hass.config_entries.async_remove_subentry(entry, "subentry_2001")
+    await hass.async_block_till_done()
+
+    assert state_of(hass, REACHABLE).state == STATE_UNKNOWN
+    assert state_of(hass, REGISTERED_EXTENSIONS).state == "0"
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
 
