@@ -24,6 +24,9 @@ from custom_components.sip_endpoint.protocol.payloads import (
     StartParams,
 )
 from custom_components.sip_endpoint.worker.builtin.account import BuiltinAccount
+from custom_components.sip_endpoint.worker.builtin.sip.transaction import (
+    SentResponse,
+)
 from custom_components.sip_endpoint.worker.builtin.stack import BuiltinStack
 from custom_components.sip_endpoint.worker.core.channel import ProtocolWriter
 
@@ -114,6 +117,14 @@ async def test_inbound_calls_are_released_after_they_end(socket_enabled: None) -
                 peer.close()
         assert not stack.calls
         assert await _settled(alive) == 0
+        # What lingers (Timers J and L) is what a retransmission needs, no more.
+        lingering = list(stack.transactions._servers.values())
+        assert len(lingering) >= CALLS
+        for transaction in lingering:
+            assert transaction.request.body == b""
+            names = {name.lower() for name, _ in transaction.request.headers.items()}
+            assert names == {"via", "from", "to", "call-id", "cseq"}
+            assert isinstance(transaction.last_response, SentResponse)
     finally:
         await stack.close()
 

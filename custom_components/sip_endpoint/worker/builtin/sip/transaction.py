@@ -36,7 +36,11 @@ retransmissions that arrive in the Accepted state, so the UA can ACK them again)
 The ACK for a non-2xx final response to INVITE is sent by the transaction.
 ``ServerTransaction`` (``ServerInviteTransaction``, ``ServerNonInviteTransaction``):
 ``request``, ``source``, ``state``, ``last_response``, ``respond(response)``
-(sends; a 2xx ends an INVITE server transaction in the Accepted state),
+(sends; a 2xx ends an INVITE server transaction in the Accepted state). Once the
+final response is out, a transaction only lingers to absorb retransmissions (up to
+64*T1): ``request`` is then :func:`slim_request`'s copy and ``last_response`` a
+:class:`SentResponse` (its bytes and top Via). A client transaction likewise keeps
+a slim ``request`` once it has its final response (its ACK as bytes).
 ``on_ack_timeout`` (callable set by the TU: Timer H fired without ACK),
 ``cancelled`` (a CANCEL matched it before the final response: answer it 487; a
 CANCEL after the final response has no effect, RFC 3261 9.2).
@@ -47,6 +51,8 @@ retransmits a 2xx to INVITE at T1 doubling to T2 until ``ack_received()`` or 64*
 ``cancel_request(invite) -> SipRequest`` (RFC 3261 9.1; send it with
 ``send_request`` to the INVITE's target once a provisional response has arrived).
 ``server_key(request, *, method=None)``: the server transaction key (17.2.3).
+``slim_request(request) -> SipRequest`` (Via, From, To, Call-ID, CSeq only);
+``SentResponse(response)``.
 ``State`` values: calling, trying, proceeding, completed, confirmed, accepted,
 terminated. ``MAX_SERVER_TRANSACTIONS``.
 """
@@ -55,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import contextlib
 import enum
 import logging
 from typing import TYPE_CHECKING, Final
@@ -65,6 +72,7 @@ from .message import (
     SipParseError,
     SipRequest,
     SipResponse,
+    Via,
     make_response,
 )
 from .transport import Source, Target, TransportError
@@ -111,6 +119,43 @@ def cancel_request(invite: SipRequest) -> SipRequest:
     headers.add("Call-ID", invite.call_id)
     headers.add("CSeq", f"{invite.cseq.seq} CANCEL")
     return SipRequest("CANCEL", invite.uri, headers)
+
+
+_RESPONSE_HEADERS: Final = ("via", "from", "to", "call-id", "cseq")
+
+
+def slim_request(request: SipRequest) -> SipRequest:
+    """Return ``request`` with only what a response to it needs (RFC 3261 8.2.6).
+
+    Via, From, To, Call-ID and CSeq, no body: what a transaction keeps once its
+    final response is out (`make_response` still works on it).
+    """
+    headers = Headers()
+    for name in _RESPONSE_HEADERS:
+        for value in request.headers.get_lines(name):
+            headers.add(name, value)
+    return SipRequest(request.method, request.uri, headers)
+
+
+class SentResponse(SipResponse):
+    """A response kept only to be sent again: its bytes and its top Via."""
+
+    __slots__ = ("_data", "_via")
+
+    def __init__(self, response: SipResponse) -> None:
+        """Serialise ``response`` once; keep nothing else of it."""
+        super().__init__(response.status, response.reason)
+        self._data = response.to_bytes()
+        self._via = response.top_via
+
+    def to_bytes(self) -> bytes:
+        """Return the bytes of the response as first sent."""
+        return self._data
+
+    @property
+    def top_via(self) -> Via:
+        """Return the top Via (where the response goes without a connection)."""
+        return self._via
 
 
 def ack_for_non_2xx(invite: SipRequest, response: SipResponse) -> SipRequest:
@@ -204,7 +249,7 @@ class ClientTransaction(_Transaction):
             asyncio.get_running_loop().create_future()
         )
         self._interval = layer.t1
-        self._ack: SipRequest | None = None
+        self._ack: bytes | None = None
 
     def __repr__(self) -> str:
         """Return a short description."""
@@ -312,6 +357,7 @@ class ClientTransaction(_Transaction):
                 self.state = State.ACCEPTED  # RFC 6026: Timer M
                 self._cancel_timers()
                 self._start_timer("timeout", 64 * self._layer.t1, self._terminate)
+                self.request = slim_request(self.request)
                 self._resolve(response)
                 self._deliver(response)
             elif self.state == State.ACCEPTED:
@@ -321,14 +367,15 @@ class ClientTransaction(_Transaction):
             self.final_response = response
             self.state = State.COMPLETED
             self._cancel_timers()
-            self._ack = ack_for_non_2xx(self.request, response)
-            self._send(self._ack.to_bytes())
+            self._ack = ack_for_non_2xx(self.request, response).to_bytes()
+            self._send(self._ack)
             delay = 0.0 if self.reliable else self._layer.timer_d
             self._start_timer("timer_d", delay, self._terminate)
+            self.request = slim_request(self.request)
             self._resolve(response)
             self._deliver(response)
         elif self.state == State.COMPLETED and self._ack is not None:
-            self._send(self._ack.to_bytes())  # the final was retransmitted
+            self._send(self._ack)  # the final was retransmitted
 
     def _receive_non_invite_final(self, response: SipResponse) -> None:
         if self.state not in (State.TRYING, State.PROCEEDING):
@@ -338,6 +385,7 @@ class ClientTransaction(_Transaction):
         self._cancel_timers()
         delay = 0.0 if self.reliable else self._layer.t4
         self._start_timer("timer_k", delay, self._terminate)
+        self.request = slim_request(self.request)
         self._resolve(response)
         self._deliver(response)
 
@@ -382,6 +430,17 @@ class ServerTransaction(_Transaction):
     def respond(self, response: SipResponse) -> None:
         """Send a response from the TU."""
         raise NotImplementedError
+
+    def _keep_only_what_retransmits(self) -> None:
+        """After the final response keep its bytes and the headers a response needs.
+
+        The transaction lingers for up to 64*T1 (Timers H, J, L) only to absorb
+        retransmissions; the parsed request and response would be held as long.
+        """
+        self.request = slim_request(self.request)
+        if self.last_response is not None:
+            with contextlib.suppress(SipParseError):  # no Via: keep it whole
+                self.last_response = SentResponse(self.last_response)
 
     def receive_request(self, request: SipRequest) -> None:
         """Handle a retransmission of the request (or an ACK)."""
@@ -428,6 +487,7 @@ class ServerInviteTransaction(ServerTransaction):
         self._send(response)
         if response.status < 200:
             return
+        self._keep_only_what_retransmits()
         if response.status < 300:
             self.state = State.ACCEPTED  # the TU retransmits the 2xx (13.3.1.4)
             self._start_timer("timer_l", 64 * self._layer.t1, self._terminate)
@@ -488,6 +548,7 @@ class ServerNonInviteTransaction(ServerTransaction):
         if response.status < 200:
             self.state = State.PROCEEDING
             return
+        self._keep_only_what_retransmits()
         self.state = State.COMPLETED
         delay = 0.0 if self.reliable else 64 * self._layer.t1
         self._start_timer("timer_j", delay, self._terminate)
