@@ -9,9 +9,10 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
-from .alert import AlertController, AlertStopReason
-from .audio_stream import async_register_views
-from .call_routing import CallRouter
+from .calls.alert import AlertController, AlertStopReason
+from .calls.audio_views import async_register_views
+from .calls.router import CallRouter
+from .calls.sounds import async_ensure_sounds
 from .const import CONF_ROLE, DOMAIN, ExtensionRole
 from .engine.errors import EngineError, WorkerPythonNotFoundError
 from .engine.models import EngineEvent
@@ -42,7 +43,6 @@ from .settings import (
     extension_settings,
     server_settings,
 )
-from .sounds import async_ensure_sounds
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,

@@ -37,7 +37,7 @@ from .protocol.payloads import (
 from .protocol.status import FAILURE_STATUSES, RegistrationStatus
 
 if TYPE_CHECKING:
-    from .call_routing import CallRouter
+    from .calls.router import CallRouter
 
 UNREACHABLE_REPAIR_DELAY = 600  # seconds without a reply before a repair issue appears
 

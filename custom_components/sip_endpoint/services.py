@@ -16,7 +16,8 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
-from .alert import AlertController, AlertStopReason
+from .calls.alert import AlertController, AlertStopReason
+from .calls.call_audio import async_call_audio
 from .const import (
     ATTR_DURATION,
     ATTR_MEDIA,
@@ -33,7 +34,6 @@ from .const import (
 from .device_lookup import device_config_entry_ids
 from .engine.errors import EngineError
 from .runtime import SipEndpointConfigEntry, SipEndpointRuntime
-from .tts_audio import async_call_audio
 
 DEFAULT_PAGE_TIMEOUT = 30
 

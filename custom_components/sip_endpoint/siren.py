@@ -18,10 +18,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .alert import AlertController, AlertStopReason
+from .calls.alert import AlertController, AlertStopReason
+from .calls.players import async_stop_players
 from .const import CONF_MEDIA_PLAYERS, LOGGER, ExtensionRole
 from .entity import SipEndpointEntity, async_setup_extension_entities
-from .media import async_stop_players
 from .runtime import ExtensionStatus, SipEndpointConfigEntry, SipEndpointRuntime
 
 PARALLEL_UPDATES = 0

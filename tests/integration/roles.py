@@ -12,8 +12,8 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.sip_endpoint.calls.sounds import AUDIO_DIR
 from custom_components.sip_endpoint.const import ExtensionRole
-from custom_components.sip_endpoint.sounds import AUDIO_DIR
 from tests.sipbed.kamailio import Kamailio
 from tests.sipbed.users import password_for
 

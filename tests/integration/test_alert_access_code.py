@@ -5,7 +5,7 @@ import logging
 from homeassistant.core import HomeAssistant
 import pytest
 
-from custom_components.sip_endpoint import alert
+from custom_components.sip_endpoint.calls import alert
 from custom_components.sip_endpoint.const import (
     CONF_ACCESS_CODE,
     CONF_ALERT_MEDIA,

@@ -9,9 +9,9 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.sip_endpoint import tts_audio
+from custom_components.sip_endpoint.calls import call_audio
+from custom_components.sip_endpoint.calls.sounds import audio_dir
 from custom_components.sip_endpoint.const import DOMAIN, ExtensionRole
-from custom_components.sip_endpoint.sounds import audio_dir
 from tests.sipbed.audio import write_tone
 from tests.sipbed.kamailio import Kamailio
 
@@ -76,7 +76,7 @@ async def test_ffmpeg_that_never_finishes_is_killed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A conversion past its time limit fails, and the ffmpeg process is ended."""
-    monkeypatch.setattr(tts_audio, "FFMPEG_TIMEOUT", 0.5)
+    monkeypatch.setattr(call_audio, "FFMPEG_TIMEOUT", 0.5)
     pid_file = tmp_path / "ffmpeg.pid"
     stuck = tmp_path / "stuck-ffmpeg"
     stuck.write_text(

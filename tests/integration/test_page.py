@@ -14,6 +14,7 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
+from custom_components.sip_endpoint.calls.sounds import audio_dir
 from custom_components.sip_endpoint.const import (
     CONF_CHIME,
     CONF_MAX_DURATION,
@@ -23,7 +24,6 @@ from custom_components.sip_endpoint.const import (
     ExtensionRole,
     PageMode,
 )
-from custom_components.sip_endpoint.sounds import audio_dir
 from tests.sipbed.audio import dominant_frequency, rms, trim_silence
 from tests.sipbed.baresip import DEFAULT_TONE_HZ, Baresip, BaresipFactory
 from tests.sipbed.kamailio import Kamailio

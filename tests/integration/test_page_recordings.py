@@ -5,6 +5,7 @@ import asyncio
 from homeassistant.core import HomeAssistant
 from yarl import URL
 
+from custom_components.sip_endpoint.calls.sounds import audio_dir
 from custom_components.sip_endpoint.const import (
     CONF_CHIME,
     CONF_MEDIA_PLAYERS,
@@ -12,7 +13,6 @@ from custom_components.sip_endpoint.const import (
     ExtensionRole,
     PageMode,
 )
-from custom_components.sip_endpoint.sounds import audio_dir
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
 

@@ -10,12 +10,12 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
 
+from custom_components.sip_endpoint.calls.sounds import audio_dir
 from custom_components.sip_endpoint.const import (
     CONF_MEDIA_PLAYERS,
     DOMAIN,
     ExtensionRole,
 )
-from custom_components.sip_endpoint.sounds import audio_dir
 from tests.sipbed.audio import dominant_frequency, read_pcm, trim_silence, write_tone
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from custom_components.sip_endpoint.sounds import (
+from custom_components.sip_endpoint.calls.sounds import (
     SOUND_RATE,
     Sound,
     ensure_sounds,

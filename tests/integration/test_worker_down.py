@@ -9,9 +9,9 @@ from homeassistant.exceptions import HomeAssistantError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.sip_endpoint.calls.sounds import audio_dir
 from custom_components.sip_endpoint.const import DOMAIN
 from custom_components.sip_endpoint.engine import sip_engine
-from custom_components.sip_endpoint.sounds import audio_dir
 from tests.sipbed.audio import write_tone
 
 from .devices import entry_device

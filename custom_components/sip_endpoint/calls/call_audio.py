@@ -13,8 +13,8 @@ from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
-from .const import DOMAIN
-from .media import async_resolve_media
+from ..const import DOMAIN
+from .players import async_resolve_media
 from .sounds import SOUND_RATE, audio_dir
 
 FFMPEG_TIMEOUT = 60  # seconds to convert one message or file

@@ -5,21 +5,20 @@ and recording ends, audio and end, as awaitables) and runs the role's handler fo
 a background task of the config entry: `page.py`, `ring.py`, `alert.py`.
 """
 
-import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
-from .const import DOMAIN, LOGGER, ExtensionRole
-from .engine.errors import EngineError, RequestFailedError
-from .engine.models import EngineEvent
-from .engine.sip_engine import SipEngine
-from .protocol.payloads import (
+from ..const import DOMAIN, LOGGER, ExtensionRole
+from ..engine.errors import EngineError
+from ..engine.models import EngineEvent
+from ..engine.sip_engine import SipEngine
+from ..protocol.payloads import (
     AudioFrame,
     CallEnded,
     CallPhase,
@@ -29,84 +28,18 @@ from .protocol.payloads import (
     PlaybackDone,
     RecordingDone,
 )
+from .alert import AlertController, async_handle_alert_call, async_handle_cancel_call
+from .page import async_handle_page
+from .ring import async_handle_ring
+from .session import CallContext, CallSession, RoleHandler
 from .sounds import Sound
 
-if TYPE_CHECKING:
-    from .alert import AlertController
-    from .runtime import SipEndpointConfigEntry
-
-MAX_ANSWER_AFTER = 10  # seconds; a longer Call-Info answer-after is capped
-MEDIA_WAIT_TRIES = 40  # the audio of a just-answered call comes up within a moment
-MEDIA_WAIT_STEP = 0.05
-
-
-@dataclass
-class CallSession:
-    """One inbound call as its handler sees it."""
-
-    call: IncomingCall
-    confirmed: asyncio.Event = field(default_factory=asyncio.Event)
-    ended: asyncio.Future[CallEnded] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    digits: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
-    playbacks: asyncio.Queue[None] = field(default_factory=asyncio.Queue)
-    recording: asyncio.Future[RecordingDone] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    on_audio: Callable[[bytes, int], None] | None = None
-
-    @property
-    def call_id(self) -> str:
-        """The engine's id of the call."""
-        return self.call.call_id
-
-    async def wait_answered(self) -> bool:
-        """Wait until the call is answered (True) or over (False)."""
-        answered = asyncio.ensure_future(self.confirmed.wait())
-        waits: list[asyncio.Future[Any]] = [answered, asyncio.shield(self.ended)]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            answered.cancel()
-        return self.confirmed.is_set() and not self.ended.done()
-
-    async def wait_ended(self) -> CallEnded:
-        """Wait until the call is over."""
-        return await asyncio.shield(self.ended)
-
-
-@dataclass
-class CallContext:
-    """What a role handler needs besides its call."""
-
-    hass: HomeAssistant
-    engine: SipEngine
-    ext_id: str
-    options: Mapping[str, Any]
-    sounds: Mapping[Sound, Path]
-    router: "CallRouter"
-
-
-type RoleHandler = Callable[[CallContext, CallSession], Awaitable[None]]
-
-
-async def async_media_request(
-    session: CallSession, request: Callable[[], Awaitable[None]]
-) -> bool:
-    """Run a request that needs the call's audio, waiting briefly for it to come up."""
-    for _ in range(MEDIA_WAIT_TRIES):
-        if session.ended.done():
-            return False
-        try:
-            await request()
-        except RequestFailedError as err:
-            if "no active audio" not in str(err):
-                raise
-            await asyncio.sleep(MEDIA_WAIT_STEP)
-        else:
-            return True
-    return False
+ROLE_HANDLERS: dict[ExtensionRole, RoleHandler] = {
+    ExtensionRole.PAGE: async_handle_page,
+    ExtensionRole.RING: async_handle_ring,
+    ExtensionRole.EMERGENCY_ALERT: async_handle_alert_call,
+    ExtensionRole.CALL_TO_CANCEL: async_handle_cancel_call,
+}
 
 
 class CallRouter:
@@ -115,7 +48,7 @@ class CallRouter:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: "SipEndpointConfigEntry",
+        entry: ConfigEntry[Any],
         engine: SipEngine,
         sounds: Mapping[Sound, Path],
     ) -> None:
@@ -132,7 +65,12 @@ class CallRouter:
     def context(self, ext_id: str) -> CallContext:
         """Return a handler's context for an extension (options as applied now)."""
         return CallContext(
-            self.hass, self.engine, ext_id, self.options(ext_id), self.sounds, self
+            self.hass,
+            self.engine,
+            ext_id,
+            self.options(ext_id),
+            self.sounds,
+            self.alerts,
         )
 
     @callback
@@ -174,7 +112,7 @@ class CallRouter:
         session = self.sessions[call.call_id] = CallSession(call)
         self.entry.async_create_background_task(
             self.hass,
-            self._run(_handler(role), self.context(call.ext_id), session),
+            self._run(ROLE_HANDLERS[role], self.context(call.ext_id), session),
             f"{DOMAIN} call {call.call_id}",
         )
 
@@ -190,17 +128,3 @@ class CallRouter:
             LOGGER.warning("Could not handle call %s: %s", session.call_id, err)
         finally:
             self.sessions.pop(session.call_id, None)
-
-
-def _handler(role: ExtensionRole) -> RoleHandler:
-    # Imported here: the role modules use this module's session and context.
-    from .alert import async_handle_alert_call, async_handle_cancel_call
-    from .page import async_handle_page
-    from .ring import async_handle_ring
-
-    return {
-        ExtensionRole.PAGE: async_handle_page,
-        ExtensionRole.RING: async_handle_ring,
-        ExtensionRole.EMERGENCY_ALERT: async_handle_alert_call,
-        ExtensionRole.CALL_TO_CANCEL: async_handle_cancel_call,
-    }[role]

@@ -1,6 +1,6 @@
 """Page extensions: answer, and bring the caller's voice to the media players.
 
-`live`: the players get a signed URL of a WAV stream of the call (`audio_stream.py`)
+`live`: the players get a signed URL of a WAV stream of the call (`audio_views.py`)
 that starts with the chime. `record_then_play`: the call is recorded until the caller
 hangs up (or the maximum duration), then the chime and the recording play.
 The maximum duration hangs up the call in both modes.
@@ -16,19 +16,7 @@ import wave
 from homeassistant.core import callback
 from homeassistant.helpers.event import async_call_later
 
-from .audio_stream import (
-    async_close_live_audio,
-    async_open_live_audio,
-    file_path,
-    live_path,
-)
-from .call_routing import (
-    MAX_ANSWER_AFTER,
-    CallContext,
-    CallSession,
-    async_media_request,
-)
-from .const import (
+from ..const import (
     CONF_CHIME,
     CONF_MAX_DURATION,
     CONF_MEDIA_PLAYERS,
@@ -39,7 +27,20 @@ from .const import (
     LOGGER,
     PageMode,
 )
-from .media import async_play_on_players, player_url
+from .audio_views import (
+    async_close_live_audio,
+    async_open_live_audio,
+    file_path,
+    live_path,
+)
+from .players import async_play_on_players, player_url
+from .session import (
+    MAX_ANSWER_AFTER,
+    CallContext,
+    CallSession,
+    async_hangup,
+    async_media_request,
+)
 from .sounds import SOUND_RATE, Sound, audio_dir, resample_pcm
 
 RECORDING_PREFIX = "page-"
@@ -76,14 +77,9 @@ def _hangup_job(
     @callback
     def hang_up(_now: datetime) -> None:
         LOGGER.debug("Page %s reached its maximum duration", session.call_id)
-        context.hass.async_create_task(_async_hangup(context, session))
+        context.hass.async_create_task(async_hangup(context, session))
 
     return hang_up
-
-
-async def _async_hangup(context: CallContext, session: CallSession) -> None:
-    if not session.ended.done():
-        await context.engine.hangup(session.call_id)
 
 
 def _chime_pcm(context: CallContext) -> bytes:

@@ -17,9 +17,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
-from .audio_stream import file_path
-from .call_routing import CallContext, CallSession, async_media_request
-from .const import (
+from ..const import (
     CONF_ACCESS_CODE,
     CONF_ALERT_DURATION,
     CONF_ALERT_MEDIA,
@@ -30,14 +28,21 @@ from .const import (
     DEFAULT_ALERT_DURATION,
     LOGGER,
 )
-from .media import (
+from .audio_views import file_path
+from .call_audio import tts_media_source_id
+from .players import (
     async_play_on_players,
     async_resolve_media,
     async_stop_players,
     player_url,
 )
+from .session import (
+    CallContext,
+    CallSession,
+    async_hangup,
+    async_media_request,
+)
 from .sounds import Sound
-from .tts_audio import tts_media_source_id
 
 ACCESS_CODE_TIMEOUT = 30  # seconds to enter the access code
 CONFIRMATION_TIMEOUT = 5  # seconds the confirmation tone may take
@@ -165,7 +170,7 @@ class AlertController:
 
 async def async_handle_alert_call(context: CallContext, session: CallSession) -> None:
     """Start the alert: on the INVITE, or once answered (and the code entered)."""
-    controller = context.router.alerts.get(context.ext_id)
+    controller = context.alerts.get(context.ext_id)
     if controller is None:
         return
     caller = session.call.remote_uri
@@ -181,12 +186,12 @@ async def async_handle_alert_call(context: CallContext, session: CallSession) ->
     if code := context.options.get(CONF_ACCESS_CODE):
         if not await _async_access_code(session, str(code)):
             LOGGER.info("No valid access code on call %s", session.call_id)
-            await _async_hangup(context, session)
+            await async_hangup(context, session)
             return
         if not await _async_confirm(context, session):
             return
     await controller.async_start(source=caller)
-    await _async_hangup(context, session)
+    await async_hangup(context, session)
 
 
 async def async_handle_cancel_call(context: CallContext, session: CallSession) -> None:
@@ -194,12 +199,12 @@ async def async_handle_cancel_call(context: CallContext, session: CallSession) -
     await context.engine.answer(session.call_id)
     if not await session.wait_answered():
         return
-    cancels = context.options.get(CONF_CANCELS) or list(context.router.alerts)
+    cancels = context.options.get(CONF_CANCELS) or list(context.alerts)
     for ext_id in cancels:
-        if (controller := context.router.alerts.get(ext_id)) is not None:
+        if (controller := context.alerts.get(ext_id)) is not None:
             await controller.async_stop(AlertStopReason.CANCELLED)
     await _async_confirm(context, session)
-    await _async_hangup(context, session)
+    await async_hangup(context, session)
 
 
 async def _async_confirm(context: CallContext, session: CallSession) -> bool:
@@ -245,8 +250,3 @@ async def _async_access_code(session: CallSession, code: str) -> bool:
     except TimeoutError:
         return False
     return True
-
-
-async def _async_hangup(context: CallContext, session: CallSession) -> None:
-    if not session.ended.done():
-        await context.engine.hangup(session.call_id)

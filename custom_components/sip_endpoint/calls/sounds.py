@@ -19,7 +19,7 @@ import wave
 from homeassistant.core import HomeAssistant
 from homeassistant.util.hass_dict import HassKey
 
-from .const import DOMAIN
+from ..const import DOMAIN
 
 SOUND_RATE = 16000
 _AMPLITUDE = 0.4

@@ -28,7 +28,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 import voluptuous as vol
 
-from .const import LOGGER
+from ..const import LOGGER
 
 
 def player_url(hass: HomeAssistant, path: str) -> str:

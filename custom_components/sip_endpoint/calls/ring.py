@@ -1,14 +1,14 @@
 """Ring extensions: 180 Ringing, never answered; the ringtone plays while it rings."""
 
-from .audio_stream import file_path
-from .call_routing import CallContext, CallSession
-from .const import CONF_MEDIA_PLAYERS, CONF_RINGTONE
-from .media import (
+from ..const import CONF_MEDIA_PLAYERS, CONF_RINGTONE
+from .audio_views import file_path
+from .players import (
     async_play_on_players,
     async_resolve_media,
     async_stop_players,
     player_url,
 )
+from .session import CallContext, CallSession
 from .sounds import Sound
 
 

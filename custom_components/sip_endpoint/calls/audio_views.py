@@ -1,6 +1,6 @@
 """Audio that media players fetch from Home Assistant: live pages and stored files.
 
-Both views need authentication; media players get signed URLs (see `media.py`), valid
+Both views need authentication; media players get signed URLs (see `players.py`), valid
 for a short time. A live page is served as a WAV stream whose header announces an
 unknown (maximal) length, followed by the caller's PCM as it arrives.
 """
@@ -16,7 +16,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.hass_dict import HassKey
 
-from .const import DOMAIN
+from ..const import DOMAIN
 from .sounds import AUDIO_DIR, audio_dir
 
 LIVE_URL = f"/api/{DOMAIN}/live/{{token}}"

@@ -1,0 +1,216 @@
+"""The integration's modules import each other without cycles.
+
+The graph holds every import between modules of ``custom_components/sip_endpoint``:
+module-level imports and imports inside functions alike (a function-local import
+hides a cycle from Python but not from the reader). Imports under
+``if TYPE_CHECKING:`` are left out: they never run, so they cannot make an
+import-order problem, and type-only references between two modules are how a
+protocol and its implementation name each other.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = "custom_components.sip_endpoint"
+ROOT = Path(__file__).resolve().parents[1] / "custom_components" / "sip_endpoint"
+
+
+def _module_name(path: Path) -> str:
+    """Return the dotted module name of a file under ROOT."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join([PACKAGE, *parts])
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    """Tell whether an ``if`` test is ``TYPE_CHECKING`` (or ``typing.TYPE_CHECKING``)."""
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+
+
+def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Return every import statement of a module outside ``if TYPE_CHECKING:``."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for statement in node.orelse:
+                visit(statement)
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _resolve(
+    module: str, is_package: bool, node: ast.Import | ast.ImportFrom, known: set[str]
+) -> set[str]:
+    """Return the modules of the package that one import statement loads."""
+    targets: set[str] = set()
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+    else:
+        if node.level:
+            base = module.split(".")
+            if not is_package:
+                base.pop()
+            base = base[: len(base) - (node.level - 1)]
+            prefix = ".".join(base)
+            source = f"{prefix}.{node.module}" if node.module else prefix
+        else:
+            source = node.module or ""
+        # "from package import name" loads package.name when that is a module.
+        names = [source, *(f"{source}.{alias.name}" for alias in node.names)]
+    for name in names:
+        if name in known:
+            targets.add(name)
+        elif name.startswith(f"{PACKAGE}."):
+            # "import a.b.c" or "from a.b import attr": the deepest known module
+            parent = name
+            while parent and parent not in known:
+                parent = parent.rpartition(".")[0]
+            if parent:
+                targets.add(parent)
+    return targets
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Return module -> modules of the package it imports."""
+    files = {
+        _module_name(path): path
+        for path in ROOT.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    known = set(files)
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        is_package = path.name == "__init__.py"
+        edges: set[str] = set()
+        for node in _imports(tree):
+            edges |= _resolve(module, is_package, node, known)
+        edges.discard(module)
+        graph[module] = edges
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Return one cycle per strongly connected component bigger than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    counter = 0
+
+    def connect(node: str) -> None:
+        nonlocal counter
+        index[node] = low[node] = counter
+        counter += 1
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component: list[str] = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return [_cycle_in(graph, set(component)) for component in components]
+
+
+def _cycle_in(graph: dict[str, set[str]], component: set[str]) -> list[str]:
+    """Return one concrete cycle (first module repeated at the end) in a component."""
+    start = min(component)
+    # breadth-first search from start back to start inside the component
+    parents: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following: list[str] = []
+        for node in frontier:
+            for target in sorted(graph[node] & component):
+                if target == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parents[path[-1]])
+                    return [*reversed(path), start]
+                if target not in parents:
+                    parents[target] = node
+                    following.append(target)
+        frontier = following
+    return sorted(component)
+
+
+def _component_of(graph: dict[str, set[str]], module: str) -> list[str]:
+    """Return the modules that both reach and are reached from module."""
+
+    def reach(start: str, edges: dict[str, set[str]]) -> set[str]:
+        seen = {start}
+        todo = [start]
+        while todo:
+            for target in edges.get(todo.pop(), ()):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return seen
+
+    reverse: dict[str, set[str]] = {}
+    for source, targets in graph.items():
+        for target in targets:
+            reverse.setdefault(target, set()).add(source)
+    return sorted(reach(module, graph) & reach(module, reverse))
+
+
+def _short(module: str) -> str:
+    """Return a module name without the package prefix."""
+    return module.removeprefix(f"{PACKAGE}.")
+
+
+def test_the_graph_sees_relative_and_function_local_imports() -> None:
+    """The graph holds edges the package is known to have (a sanity check)."""
+    graph = import_graph()
+    assert f"{PACKAGE}.protocol" in graph
+    assert f"{PACKAGE}.const" in graph[f"{PACKAGE}.config_flow"]
+    assert all(target in graph for targets in graph.values() for target in targets)
+
+
+def test_a_cycle_is_found() -> None:
+    """find_cycles reports a cycle of three and ignores a chain."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycles(graph) == [["a", "b", "c", "a"]]
+    assert find_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles() -> None:
+    """No module of the integration reaches itself through its imports."""
+    graph = import_graph()
+    cycles = find_cycles(graph)
+    printed = "\n".join(
+        " -> ".join(_short(m) for m in cycle)
+        + "\n    (among: "
+        + ", ".join(_short(m) for m in _component_of(graph, cycle[0]))
+        + ")"
+        for cycle in cycles
+    )
+    assert not cycles, f"import cycles:\n{printed}"
