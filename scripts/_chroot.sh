@@ -181,9 +181,13 @@ _chroot_mount() {
   CHROOT_MOUNTS+=("$target")
 }
 
-# /proc, /sys, /dev (with /dev/pts and /dev/shm): what apt and the tests need.
+# The chroot's root as a mount of its own (a slave of the host's mounts: nothing mounted
+# inside shows outside, and "ip netns" can run "mount --make-rslave /" in it), then /proc,
+# /sys, /dev (with /dev/pts and /dev/shm): what apt and the tests need.
 chroot_mount_system() {
-  _chroot_mount /proc -t proc proc \
+  _chroot_mount "" --bind "$CHROOT_DIR" \
+    && mount --make-rslave "$CHROOT_DIR" \
+    && _chroot_mount /proc -t proc proc \
     && _chroot_mount /sys -t sysfs sysfs \
     && _chroot_mount /dev --rbind /dev \
     && mount --make-rslave "$CHROOT_DIR/dev" \
@@ -222,7 +226,9 @@ chroot_mount_all() {
   fi
 }
 
-# Unmount in reverse order; a busy mount is detached lazily rather than left behind.
+# Unmount in reverse order, then whatever else is mounted under the chroot (tests mount
+# too: "ip netns add" binds /run/netns), deepest first; a busy mount is detached lazily
+# rather than left behind.
 chroot_unmount_all() {
   local index target
   for ((index = ${#CHROOT_MOUNTS[@]} - 1; index >= 0; index--)); do
@@ -233,6 +239,11 @@ chroot_unmount_all() {
     fi
   done
   CHROOT_MOUNTS=()
+  while read -r target; do
+    umount -R "$target" 2>/dev/null || umount -R -l "$target" 2>/dev/null \
+      || log "WARNING: could not unmount $target"
+  done < <(findmnt -rn -o TARGET | awk -v root="$CHROOT_DIR" \
+    'index($0, root "/") == 1 || $0 == root { print length($0), $0 }' | sort -rn | cut -d" " -f2-)
 }
 
 # Run a command inside the chroot with a clean environment: only what the tests and pip
