@@ -5,7 +5,7 @@ engines handle alike; what is left here is what pjsua2 does its own way.
 """
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import pjsua2 as pj
 
@@ -34,9 +34,6 @@ from .context import WorkerContext
 from .inbound import check_source, handle_incoming_call
 from .stack import MAX_ACCOUNTS, SipStack
 
-if TYPE_CHECKING:
-    from .loop import WorkerRuntime
-
 UNREGISTER_WAIT: Final = 2.0
 
 type Pump = Callable[[Callable[[], bool], float], None]
@@ -45,14 +42,12 @@ type Pump = Callable[[Callable[[], bool], float], None]
 class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
     """The pjsua2 engine's side of the protocol's requests."""
 
-    def __init__(
-        self, context: WorkerContext, stack: SipStack, runtime: "WorkerRuntime"
-    ) -> None:
-        """Work on ``context`` and ``stack``; ``runtime`` pumps pjlib while waiting."""
+    def __init__(self, context: WorkerContext, stack: SipStack, pump: Pump) -> None:
+        """Work on ``context`` and ``stack``; ``pump`` runs pjlib while waiting."""
         super().__init__(stack)
         self.context = context
         self.stack = stack
-        self.runtime = runtime
+        self.pump = pump
 
     # --- hooks ----------------------------------------------------------------------
 
@@ -118,7 +113,7 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
             if call.account is account:
                 call.end(503)
         account.unregister()
-        self.runtime.pump(lambda: account.unregister_answered, UNREGISTER_WAIT)
+        self.pump(lambda: account.unregister_answered, UNREGISTER_WAIT)
         account.announce_unregistered()
         account.close()
         del self.accounts[params.ext_id]

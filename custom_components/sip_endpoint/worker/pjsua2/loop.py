@@ -48,7 +48,7 @@ class WorkerRuntime:
         )
         endpoint = WorkerEndpoint(self.context.tls_failures)
         self.stack = SipStack(endpoint, self.context)
-        self.handlers = Pjsua2Handlers(self.context, self.stack, self)
+        self.handlers = Pjsua2Handlers(self.context, self.stack, self.pump)
         endpoint.on_connection_lost = self.handlers.connection_lost
         self.running = True
         self.shutdown_request: int | None = None
