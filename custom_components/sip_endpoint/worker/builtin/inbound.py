@@ -207,10 +207,12 @@ class InboundCall(BuiltinCall):
         super().remote_hung_up()
 
     def _on_cancel(self, transaction: ServerTransaction) -> None:
+        # Read the CANCEL before answering it: an answered transaction keeps only
+        # what a retransmission needs (sip/transaction.py).
+        cause = reason_cause(transaction.request.headers.get("reason"))
         self._respond(transaction, 200)
         if self._final_sent or self.ended:
             return
-        cause = reason_cause(transaction.request.headers.get("reason"))
         self.cancel_cause = cause if cause is not None else 487
         self._final_sent = True
         self._respond(self._invite_tx, 487)
