@@ -10,7 +10,6 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import (
     async_dispatcher_connect,
-    async_dispatcher_send,
 )
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -21,6 +20,7 @@ from .runtime import (
     ExtensionStatus,
     SipEndpointConfigEntry,
     SipEndpointRuntime,
+    signal_extension_added,
     signal_extension_updated,
     signal_server_updated,
 )
@@ -32,17 +32,6 @@ ROLE_MODELS = {
     ExtensionRole.EMERGENCY_ALERT: "Emergency alert extension",
     ExtensionRole.CALL_TO_CANCEL: "Call-to-cancel extension",
 }
-
-
-def signal_extension_added(entry_id: str) -> str:
-    """Dispatcher signal carrying the subentry id of an extension added at runtime."""
-    return f"{DOMAIN}_{entry_id}_extension_added"
-
-
-@callback
-def async_announce_extension(hass: HomeAssistant, entry_id: str, ext_id: str) -> None:
-    """Tell every platform to create the entities of a new extension."""
-    async_dispatcher_send(hass, signal_extension_added(entry_id), ext_id)
 
 
 @callback

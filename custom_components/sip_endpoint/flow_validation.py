@@ -40,10 +40,9 @@ from .engine.errors import WorkerPythonNotFoundError
 from .engine.interpreter import find_worker_python, probe_interpreter
 from .engine.models import EngineChoice
 from .engine.reachability import Reach, ReachabilityCheck, check_reachable
-from .engine.sip_engine import probe_registration
+from .engine.sip_engine import SipEngine, probe_registration
 from .protocol.payloads import Transport
 from .protocol.status import RegistrationStatus
-from .runtime import SipEndpointRuntime
 from .settings import (
     DEFAULT_OPTIONS,
     engine_options,
@@ -424,12 +423,11 @@ async def async_renew_credentials(
 
 def engine_in_use_placeholders(entry: ConfigEntry) -> dict[str, str]:
     """Return which engine and interpreter the entry's workers run, for a description."""
-    runtime = getattr(entry, "runtime_data", None)
+    # Read through the engine: the runtime imports the repairs, which import this.
+    engine = getattr(getattr(entry, "runtime_data", None), "engine", None)
     selected: SelectedEngine | None = None
-    if entry.state is ConfigEntryState.LOADED and isinstance(
-        runtime, SipEndpointRuntime
-    ):
-        selected = runtime.engine.selected_engine
+    if entry.state is ConfigEntryState.LOADED and isinstance(engine, SipEngine):
+        selected = engine.selected_engine
     if selected is None:
         return {"engine_in_use": "nothing, as this server is not loaded"}
     engine = ENGINE_LABELS.get(selected.name, selected.name)

@@ -1,18 +1,28 @@
-"""Runtime of one SIP server's config entry: the engine and what each extension is doing."""
+"""Runtime of one SIP server's config entry: the engine and what each extension is doing.
 
-from collections.abc import Callable, Mapping
+`SipEndpointRuntime` owns the extensions' lifecycle (add, remove, update), the repairs
+their states raise and the dispatcher signals the entities listen to. `__init__.py`
+only sets it up, unloads it and hands it configuration changes.
+"""
+
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 
+from .calls.alert import AlertController, AlertStopReason
+from .calls.router import CallRouter
+from .calls.sounds import Sound
 from .const import (
     ATTR_EXTENSION,
     ATTR_TYPE,
+    CONF_ROLE,
     DOMAIN,
     EVENT_ALERT,
     EVENT_CALL,
@@ -23,6 +33,7 @@ from .const import (
     ExtensionRole,
 )
 from .device_lookup import async_get_entry_device
+from .engine.errors import EngineError, WorkerPythonNotFoundError
 from .engine.models import EngineEvent
 from .engine.sip_engine import SipEngine
 from .protocol.payloads import (
@@ -35,9 +46,22 @@ from .protocol.payloads import (
     RegistrationState,
 )
 from .protocol.status import FAILURE_STATUSES, RegistrationStatus
-
-if TYPE_CHECKING:
-    from .calls.router import CallRouter
+from .repairs import (
+    async_create_no_worker_python_issue,
+    async_create_rejected_credentials_issue,
+    async_create_unreachable_issue,
+    async_delete_no_worker_python_issue,
+    async_delete_rejected_credentials_issue,
+    async_delete_tls_certificate_issue,
+    async_delete_unreachable_issue,
+    async_update_tls_certificate_issue,
+)
+from .settings import (
+    async_warn_unverified_tls,
+    engine_options,
+    extension_settings,
+    server_settings,
+)
 
 UNREACHABLE_REPAIR_DELAY = 600  # seconds without a reply before a repair issue appears
 
@@ -67,6 +91,23 @@ class ExtensionStatus:
     alerting: bool = False  # an emergency alert plays on the media players
     lost: bool = False  # a lost registration was logged, its return not yet
 
+    def refresh_call_state(self) -> None:
+        """Derive the call state: an alert shows over an unanswered or ended call."""
+        if self.call_id is not None and self.answered:
+            self.call_state = (
+                CallState.PAGING
+                if self.role is ExtensionRole.PAGE
+                else CallState.ALERTING
+                if self.alerting
+                else CallState.IN_CALL
+            )
+        elif self.alerting:
+            self.call_state = CallState.ALERTING
+        elif self.call_id is not None:
+            self.call_state = CallState.RINGING
+        else:
+            self.call_state = CallState.IDLE
+
 
 def signal_extension_updated(entry_id: str, ext_id: str) -> str:
     """Dispatcher signal sent when an extension's status changes."""
@@ -81,6 +122,11 @@ def signal_server_updated(entry_id: str) -> str:
 def signal_call_event(entry_id: str, ext_id: str) -> str:
     """Dispatcher signal carrying (CallEventType, data) for an extension."""
     return f"{DOMAIN}_{entry_id}_{ext_id}_call_event"
+
+
+def signal_extension_added(entry_id: str) -> str:
+    """Dispatcher signal carrying the subentry id of an extension added at runtime."""
+    return f"{DOMAIN}_{entry_id}_extension_added"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,23 +152,127 @@ def applied_config(entry: ConfigEntry[Any]) -> AppliedConfig:
     )
 
 
-@dataclass
 class SipEndpointRuntime:
-    """Ties the engine's events to entities, repairs and logs for one config entry."""
+    """Ties the engine's events to entities, calls, repairs and logs for one entry."""
 
-    hass: HomeAssistant
-    entry_id: str
-    applied: AppliedConfig
-    engine: SipEngine = field(init=False)
-    router: "CallRouter" = field(init=False)
-    extensions: dict[str, ExtensionStatus] = field(default_factory=dict)
-    on_rejected: Callable[[ExtensionStatus], None] | None = None
-    on_registered: Callable[[ExtensionStatus], None] | None = None
-    on_unreachable: Callable[[bool], None] | None = None
-    _calls: dict[str, str] = field(default_factory=dict)  # call_id -> ext_id
-    _unreachable_timer: CALLBACK_TYPE | None = None
-    _unreachable_reported: bool = False
-    _stopping: bool = False
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: "SipEndpointConfigEntry",
+        sounds: Mapping[Sound, Path],
+        worker_python_candidates: tuple[str, ...],
+    ) -> None:
+        """Build the runtime of ``entry`` whole; nothing runs until it is started."""
+        self.hass = hass
+        self.entry = entry
+        self.entry_id = entry.entry_id
+        self.applied = applied_config(entry)
+        self.sounds = sounds
+        self.extensions: dict[str, ExtensionStatus] = {}
+        self.alerts: dict[str, AlertController] = {}  # emergency alert extensions
+        self._engine_options = engine_options(entry.options)
+        self.engine = SipEngine(
+            server_settings(entry.data),
+            self._engine_options,
+            self.handle_event,
+            worker_python_candidates=worker_python_candidates,
+        )
+        self.router = CallRouter(hass, entry, self.engine, sounds, self.alerts)
+        self._unreachable_timer: CALLBACK_TYPE | None = None
+        self._unreachable_reported = False
+        self._stopping = False
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def async_start_engine(self) -> None:
+        """Start the workers (raises `EngineError`; a missing interpreter: a repair)."""
+        entry = self.entry
+        async_warn_unverified_tls(
+            self.hass, self.entry_id, entry.title, self._engine_options
+        )
+        try:
+            await self.engine.start()
+        except WorkerPythonNotFoundError:
+            # Only the pjsua2 engine option gets here; auto runs the built-in engine.
+            async_create_no_worker_python_issue(self.hass, entry)
+            raise
+        async_delete_no_worker_python_issue(self.hass, entry)
+
+    async def async_add_extensions(self) -> None:
+        """Add every configured extension; on an engine error stop all and raise."""
+        try:
+            for ext_id, data in self.applied.extensions.items():
+                await self.async_add_extension(ext_id, data)
+        except EngineError:
+            await self.async_stop()
+            raise
+
+    async def async_add_extension(self, ext_id: str, data: Mapping[str, Any]) -> None:
+        """Register one extension and make its status (and alert) ready."""
+        settings = extension_settings(ext_id, data)
+        role = ExtensionRole(data[CONF_ROLE])
+        self.extensions[ext_id] = ExtensionStatus(
+            ext_id=ext_id, extension=settings.extension, role=role
+        )
+        if role is ExtensionRole.EMERGENCY_ALERT:
+            self.alerts[ext_id] = AlertController(
+                self.hass,
+                ext_id,
+                lambda: self.applied.extensions.get(ext_id, {}),
+                self.sounds,
+                self.alert_changed,
+            )
+        await self.engine.add_extension(settings)
+
+    async def async_remove_extension(self, ext_id: str) -> None:
+        """Stop a removed extension's alert, forget its status, unregister it."""
+        if (controller := self.alerts.pop(ext_id, None)) is not None:
+            controller.shutdown()
+            await controller.async_stop(AlertStopReason.UNLOADED)
+        if self.extensions.pop(ext_id, None) is not None:
+            # The server's entities count the extensions.
+            async_dispatcher_send(self.hass, signal_server_updated(self.entry_id))
+        async_delete_rejected_credentials_issue(self.hass, self.entry, ext_id)
+        await self.engine.remove_extension(ext_id)
+
+    async def async_apply_config(self) -> bool:
+        """Apply the entry's changed configuration; False when only a reload can."""
+        applied, wanted = self.applied, applied_config(self.entry)
+        if wanted.data != applied.data or wanted.options != applied.options:
+            return False
+        for ext_id in applied.extensions.keys() - wanted.extensions.keys():
+            await self.async_remove_extension(ext_id)
+        for ext_id, data in wanted.extensions.items():
+            previous = applied.extensions.get(ext_id)
+            if previous is None:
+                await self.async_add_extension(ext_id, data)
+                # Every platform creates the new extension's entities.
+                async_dispatcher_send(
+                    self.hass, signal_extension_added(self.entry_id), ext_id
+                )
+            elif previous[CONF_ROLE] != data[CONF_ROLE]:
+                return False
+            elif (settings := extension_settings(ext_id, data)) != extension_settings(
+                ext_id, previous
+            ):
+                # Only new credentials need a new registration; role options do not.
+                self.extensions[ext_id].extension = settings.extension
+                await self.engine.update_extension(settings)
+        self.applied = wanted
+        return True
+
+    async def async_stop(self) -> None:
+        """Stop every alert (the players would go on), then the workers."""
+        for controller in list(self.alerts.values()):
+            controller.shutdown()
+            await controller.async_stop(AlertStopReason.UNLOADED)
+        self._shutdown()
+        await self.engine.stop()
+
+    async def async_unload(self) -> None:
+        """Stop, and drop the repairs the extensions' states raised (they come back)."""
+        await self.async_stop()
+        async_delete_tls_certificate_issue(self.hass, self.entry)
 
     @callback
     def handle_event(self, event: EngineEvent) -> None:
@@ -140,14 +290,14 @@ class SipEndpointRuntime:
                 self._call_ended(event)
             case DtmfDigit():
                 self._dtmf(event)
-
-    @property
-    def stopping(self) -> bool:
-        """Whether the entry is unloading (events are ignored then)."""
-        return self._stopping
+        self.router.handle_event(event)
+        if isinstance(event, RegistrationState):
+            async_update_tls_certificate_issue(
+                self.hass, self.entry, self.extensions.values()
+            )
 
     @callback
-    def shutdown(self) -> None:
+    def _shutdown(self) -> None:
         """Ignore further events and cancel timers; the caller stops the engine."""
         self._stopping = True
         if self._unreachable_timer is not None:
@@ -179,8 +329,9 @@ class SipEndpointRuntime:
             if status.lost:
                 status.lost = False
                 LOGGER.info("Extension %s is registered again", status.extension)
-            if self.on_registered is not None:
-                self.on_registered(status)
+            async_delete_rejected_credentials_issue(
+                self.hass, self.entry, status.ext_id
+            )
         elif state.status is not RegistrationStatus.REGISTERING and not status.lost:
             status.lost = True
             LOGGER.warning(
@@ -190,20 +341,13 @@ class SipEndpointRuntime:
                 state.code,
                 state.reason,
             )
-        if (
-            state.status is RegistrationStatus.REJECTED_BY_SERVER
-            and self.on_rejected is not None
-        ):
-            self.on_rejected(status)
+        if state.status is RegistrationStatus.REJECTED_BY_SERVER:
+            async_create_rejected_credentials_issue(
+                self.hass, self.entry, status.ext_id, status.extension
+            )
         self._track_reachability()
         self._notify(state.ext_id)
         async_dispatcher_send(self.hass, signal_server_updated(self.entry_id))
-
-    @callback
-    def forget_extension(self, ext_id: str) -> None:
-        """Drop a removed extension's status (the server's entities count without it)."""
-        if self.extensions.pop(ext_id, None) is not None:
-            async_dispatcher_send(self.hass, signal_server_updated(self.entry_id))
 
     @callback
     def _track_reachability(self) -> None:
@@ -227,15 +371,13 @@ class SipEndpointRuntime:
             self._unreachable_timer = None
         if self._unreachable_reported:
             self._unreachable_reported = False
-            if self.on_unreachable is not None:
-                self.on_unreachable(False)
+            async_delete_unreachable_issue(self.hass, self.entry)
 
     @callback
     def _report_unreachable(self, _now: Any) -> None:
         self._unreachable_timer = None
         self._unreachable_reported = True
-        if self.on_unreachable is not None:
-            self.on_unreachable(True)
+        async_create_unreachable_issue(self.hass, self.entry)
 
     # --- calls ----------------------------------------------------------------------
 
@@ -243,10 +385,9 @@ class SipEndpointRuntime:
     def _incoming_call(self, call: IncomingCall) -> None:
         if (status := self.extensions.get(call.ext_id)) is None:
             return
-        self._calls[call.call_id] = call.ext_id
         status.call_id = call.call_id
         status.answered = False
-        self._refresh_call_state(status)
+        status.refresh_call_state()
         self._fire(
             call.ext_id,
             CallEventType.INCOMING,
@@ -257,6 +398,9 @@ class SipEndpointRuntime:
             },
         )
         self._notify(call.ext_id)
+        self.router.start(
+            call, status.role, self.applied.extensions.get(call.ext_id, {})
+        )
 
     @callback
     def _call_answered(self, event: CallStateChanged) -> None:
@@ -265,13 +409,12 @@ class SipEndpointRuntime:
         if status.call_id is None:
             status.call_id = event.call_id  # an outbound call (the page action)
         status.answered = True
-        self._refresh_call_state(status)
+        status.refresh_call_state()
         self._fire(event.ext_id, CallEventType.ANSWERED, {"call_id": event.call_id})
         self._notify(event.ext_id)
 
     @callback
     def _call_ended(self, event: CallEnded) -> None:
-        self._calls.pop(event.call_id, None)
         if (status := self.extensions.get(event.ext_id)) is None:
             return
         missed = event.direction is CallDirection.INBOUND and not event.answered
@@ -289,7 +432,7 @@ class SipEndpointRuntime:
         if status.call_id == event.call_id:
             status.call_id = None
             status.answered = False
-            self._refresh_call_state(status)
+            status.refresh_call_state()
         self._notify(event.ext_id)
 
     @callback
@@ -301,24 +444,6 @@ class SipEndpointRuntime:
                 {"call_id": event.call_id, "digit": event.digit},
             )
 
-    @callback
-    def _refresh_call_state(self, status: ExtensionStatus) -> None:
-        """Derive the call state: an alert shows over an unanswered or ended call."""
-        if status.call_id is not None and status.answered:
-            status.call_state = (
-                CallState.PAGING
-                if status.role is ExtensionRole.PAGE
-                else CallState.ALERTING
-                if status.alerting
-                else CallState.IN_CALL
-            )
-        elif status.alerting:
-            status.call_state = CallState.ALERTING
-        elif status.call_id is not None:
-            status.call_state = CallState.RINGING
-        else:
-            status.call_state = CallState.IDLE
-
     # --- alerts ---------------------------------------------------------------------
 
     @callback
@@ -327,7 +452,7 @@ class SipEndpointRuntime:
         if (status := self.extensions.get(ext_id)) is None:
             return
         status.alerting = active
-        self._refresh_call_state(status)
+        status.refresh_call_state()
         self._fire_bus(EVENT_ALERT, ext_id, "started" if active else "stopped", data)
         self._notify(ext_id)
 

@@ -104,7 +104,7 @@ def _call_state(key: str, states: list[CallState]) -> SipSensorEntityDescription
     )
 
 
-# The call states each role can reach (SipEndpointRuntime._refresh_call_state): an
+# The call states each role can reach (ExtensionStatus.refresh_call_state): an
 # answered call is paging on a page extension and in a call elsewhere (the page action
 # calls out from any extension); only emergency alert extensions alert.
 CALL_STATE = {

@@ -95,7 +95,7 @@ def _extension(
 
 def _alert(hass: HomeAssistant, call: ServiceCall) -> AlertController:
     runtime, ext_id = _extension(hass, call)
-    controller = runtime.router.alerts.get(ext_id)
+    controller = runtime.alerts.get(ext_id)
     if controller is None:
         raise _error(
             "not_an_alert_extension", extension=runtime.extensions[ext_id].extension

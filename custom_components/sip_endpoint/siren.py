@@ -60,7 +60,7 @@ class SipAlertSiren(SipEndpointEntity, SirenEntity, RestoreEntity):
     @property
     def controller(self) -> AlertController:
         """The extension's alert."""
-        return self.runtime.router.alerts[self.status.ext_id]
+        return self.runtime.alerts[self.status.ext_id]
 
     @property
     def is_on(self) -> bool:

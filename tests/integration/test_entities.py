@@ -35,11 +35,7 @@ from custom_components.sip_endpoint.const import (
 )
 from custom_components.sip_endpoint.protocol.payloads import RegistrationState
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
-from custom_components.sip_endpoint.runtime import (
-    AppliedConfig,
-    ExtensionStatus,
-    SipEndpointRuntime,
-)
+from custom_components.sip_endpoint.runtime import ExtensionStatus
 from tests.sipbed.kamailio import Kamailio
 
 from .devices import device_subentries, entry_device
@@ -328,7 +324,6 @@ async def test_call_state_offers_what_the_role_reaches(
         (ExtensionRole.CALL_TO_CANCEL, "2004", {}),
     ]
     await create_entry(specs)
-    runtime = SipEndpointRuntime(hass, "derivation", AppliedConfig({}, {}, {}))
 
     for role, extension, _options in specs:
         state = state_of(hass, f"sensor.{entity_prefix(role, extension)}_call_state")
@@ -345,7 +340,7 @@ async def test_call_state_offers_what_the_role_reaches(
             status.call_id = "call" if has_call else None
             status.answered = answered and has_call
             status.alerting = alerting
-            runtime._refresh_call_state(status)
+            status.refresh_call_state()
             reachable.add(status.call_state.value)
         assert sorted(state.attributes[ATTR_OPTIONS]) == sorted(reachable), role
 

@@ -6,7 +6,7 @@ a background task of the config entry: `page.py`, `ring.py`, `alert.py`.
 """
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,26 +51,29 @@ class CallRouter:
         entry: ConfigEntry[Any],
         engine: SipEngine,
         sounds: Mapping[Sound, Path],
+        alerts: Mapping[str, AlertController],
     ) -> None:
-        """Route the calls of one config entry."""
+        """Route the calls of one config entry (``alerts``: its emergency alerts)."""
         self.hass = hass
         self.entry = entry
         self.engine = engine
         self.sounds = sounds
+        self.alerts = alerts
         self.sessions: dict[str, CallSession] = {}
-        self.alerts: dict[str, AlertController] = {}
-        self.roles: dict[str, ExtensionRole] = {}
-        self.options: Callable[[str], Mapping[str, Any]] = lambda _ext_id: {}
 
-    def context(self, ext_id: str) -> CallContext:
-        """Return a handler's context for an extension (options as applied now)."""
-        return CallContext(
+    @callback
+    def start(
+        self, call: IncomingCall, role: ExtensionRole, options: Mapping[str, Any]
+    ) -> None:
+        """Run the role's handler for a new inbound call, with the extension's options."""
+        session = self.sessions[call.call_id] = CallSession(call)
+        context = CallContext(
+            self.hass, self.engine, call.ext_id, options, self.sounds, self.alerts
+        )
+        self.entry.async_create_background_task(
             self.hass,
-            self.engine,
-            ext_id,
-            self.options(ext_id),
-            self.sounds,
-            self.alerts,
+            self._run(ROLE_HANDLERS[role], context, session),
+            f"{DOMAIN} call {call.call_id}",
         )
 
     @callback
@@ -78,8 +81,7 @@ class CallRouter:
         """Take an engine event (after the runtime updated the status)."""
         match event:
             case IncomingCall():
-                self._start(event)
-                return
+                return  # the runtime starts the call's handler
             case AudioFrame():
                 session = self.sessions.get(event.call_id)
                 if session is not None and session.on_audio is not None:
@@ -103,18 +105,6 @@ class CallRouter:
                 # (RecordingDone) comes after the call's.
                 if not session.ended.done():
                     session.ended.set_result(event)
-
-    @callback
-    def _start(self, call: IncomingCall) -> None:
-        role = self.roles.get(call.ext_id)
-        if role is None:
-            return
-        session = self.sessions[call.call_id] = CallSession(call)
-        self.entry.async_create_background_task(
-            self.hass,
-            self._run(ROLE_HANDLERS[role], self.context(call.ext_id), session),
-            f"{DOMAIN} call {call.call_id}",
-        )
 
     async def _run(
         self, handler: RoleHandler, context: CallContext, session: CallSession
