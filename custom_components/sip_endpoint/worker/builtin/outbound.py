@@ -26,7 +26,6 @@ from .dialog import Dialog
 from .media.session import MediaSession, SdpError
 from .registration.target import TargetError
 from .sip.message import (
-    Headers,
     SipParseError,
     SipRequest,
     SipResponse,
@@ -34,6 +33,7 @@ from .sip.message import (
     new_tag,
     parse_uri,
 )
+from .sip.transaction import cancel_request
 from .sip.transport import TransportError
 
 if TYPE_CHECKING:
@@ -329,23 +329,9 @@ class OutboundCall(BuiltinCall):
             return
         self._cancel_sent = True
         try:
-            layer.send_request(cancel_for(invite), transaction.target)
+            layer.send_request(cancel_request(invite), transaction.target)
         except (TransportError, ValueError) as err:
             _LOGGER.info("CANCEL not sent: %s", err)
-
-
-def cancel_for(invite: SipRequest) -> SipRequest:
-    """Build the CANCEL of ``invite`` (RFC 3261 9.1): same Via, Route, R-URI, CSeq."""
-    headers = Headers()
-    headers.add("Via", invite.headers.get_all("via")[0])
-    for value in invite.headers.get_lines("route"):
-        headers.add("Route", value)
-    headers.add("Max-Forwards", "70")
-    headers.add("From", invite.headers.get("from") or "")
-    headers.add("To", invite.headers.get("to") or "")
-    headers.add("Call-ID", invite.call_id)
-    headers.add("CSeq", f"{invite.cseq.seq} CANCEL")
-    return SipRequest("CANCEL", invite.uri, headers)
 
 
 def _weakly(call: OutboundCall) -> Callable[[SipResponse], None]:
