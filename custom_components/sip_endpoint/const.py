@@ -101,9 +101,29 @@ class PageMode(StrEnum):
 
 # Bus events (also the device triggers' and logbook's source); data has `device_id`,
 # `extension` and `type`.
-EVENT_CALL: Final = f"{DOMAIN}_call"  # type: incoming, answered, ended, missed, dtmf
-EVENT_ALERT: Final = f"{DOMAIN}_alert"  # type: started, stopped
-EVENT_REGISTRATION: Final = f"{DOMAIN}_registration"  # type: failed
+EVENT_CALL: Final = f"{DOMAIN}_call"  # type: a CallEventType
+EVENT_ALERT: Final = f"{DOMAIN}_alert"  # type: an AlertEventType
+EVENT_REGISTRATION: Final = f"{DOMAIN}_registration"  # type: REGISTRATION_FAILED
+REGISTRATION_FAILED: Final = "failed"
+
+
+class CallEventType(StrEnum):
+    """Types of call events: the `call` event entity's and the call bus event's."""
+
+    INCOMING = "incoming"
+    ANSWERED = "answered"
+    ENDED = "ended"
+    MISSED = "missed"
+    DTMF = "dtmf"
+
+
+class AlertEventType(StrEnum):
+    """Types of the alert bus event."""
+
+    STARTED = "started"
+    STOPPED = "stopped"
+
+
 ATTR_EXTENSION: Final = "extension"
 ATTR_TYPE: Final = "type"
 

@@ -11,6 +11,7 @@ belongs to exactly one config entry (`DeviceEntry.config_entry_id`), and
 from collections.abc import Callable
 from typing import Any, cast
 
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
@@ -41,6 +42,20 @@ def device_config_entry_ids(device: dr.DeviceEntry) -> set[str]:
     if config_entry_id is not None:  # Home Assistant 2026.x: exactly one
         return {config_entry_id}
     return set(device.config_entries)
+
+
+def async_get_device_extension(
+    hass: HomeAssistant, device: dr.DeviceEntry
+) -> tuple[ConfigEntry[Any], ConfigSubentry] | None:
+    """Return the config entry and subentry of an extension's device; None for others."""
+    for entry_id in device_config_entry_ids(device):
+        entry = hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.domain != DOMAIN:
+            continue
+        for domain, identifier in device.identifiers:
+            if domain == DOMAIN and (subentry := entry.subentries.get(identifier)):
+                return entry, subentry
+    return None
 
 
 def via_device_info(

@@ -24,20 +24,23 @@ from .const import (
     EVENT_ALERT,
     EVENT_CALL,
     EVENT_REGISTRATION,
+    REGISTRATION_FAILED,
+    AlertEventType,
+    CallEventType,
     ExtensionRole,
 )
-from .device_lookup import device_config_entry_ids
+from .device_lookup import async_get_device_extension
 
 # Trigger type -> (bus event, its `type`).
 TRIGGERS: Final[dict[str, tuple[str, str]]] = {
-    "incoming_call": (EVENT_CALL, "incoming"),
-    "answered": (EVENT_CALL, "answered"),
-    "ended": (EVENT_CALL, "ended"),
-    "missed": (EVENT_CALL, "missed"),
-    "dtmf": (EVENT_CALL, "dtmf"),
-    "alert_started": (EVENT_ALERT, "started"),
-    "alert_stopped": (EVENT_ALERT, "stopped"),
-    "registration_failed": (EVENT_REGISTRATION, "failed"),
+    "incoming_call": (EVENT_CALL, CallEventType.INCOMING),
+    "answered": (EVENT_CALL, CallEventType.ANSWERED),
+    "ended": (EVENT_CALL, CallEventType.ENDED),
+    "missed": (EVENT_CALL, CallEventType.MISSED),
+    "dtmf": (EVENT_CALL, CallEventType.DTMF),
+    "alert_started": (EVENT_ALERT, AlertEventType.STARTED),
+    "alert_stopped": (EVENT_ALERT, AlertEventType.STOPPED),
+    "registration_failed": (EVENT_REGISTRATION, REGISTRATION_FAILED),
 }
 ALERT_TRIGGERS: Final = ("alert_started", "alert_stopped")
 
@@ -71,14 +74,9 @@ def _extension_role(hass: HomeAssistant, device_id: str) -> ExtensionRole | None
     device = dr.async_get(hass).async_get(device_id)
     if device is None:
         return None
-    for entry_id in device_config_entry_ids(device):
-        entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN:
-            continue
-        for domain, identifier in device.identifiers:
-            if domain == DOMAIN and (subentry := entry.subentries.get(identifier)):
-                return ExtensionRole(subentry.data[CONF_ROLE])
-    return None
+    if (found := async_get_device_extension(hass, device)) is None:
+        return None
+    return ExtensionRole(found[1].data[CONF_ROLE])
 
 
 async def async_attach_trigger(

@@ -7,8 +7,9 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .const import CallEventType
 from .entity import SipEndpointEntity, async_setup_extension_entities
-from .runtime import CallEventType, SipEndpointConfigEntry, signal_call_event
+from .runtime import SipEndpointConfigEntry, signal_call_event
 
 PARALLEL_UPDATES = 0
 

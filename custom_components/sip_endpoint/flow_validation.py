@@ -38,7 +38,7 @@ from .const import (
 )
 from .engine.errors import WorkerPythonNotFoundError
 from .engine.interpreter import find_worker_python, probe_interpreter
-from .engine.models import EngineChoice
+from .engine.models import EngineChoice, auth_id_for
 from .engine.reachability import Reach, ReachabilityCheck, check_reachable
 from .engine.sip_engine import SipEngine, probe_registration
 from .protocol.payloads import Transport
@@ -246,7 +246,7 @@ def extension_data(role: str, credentials: Mapping[str, Any]) -> dict[str, Any]:
     return {
         CONF_ROLE: role,
         CONF_EXTENSION: extension,
-        CONF_AUTH_ID: credentials.get(CONF_AUTH_ID) or extension,
+        CONF_AUTH_ID: auth_id_for(extension, credentials.get(CONF_AUTH_ID)),
         CONF_PASSWORD: credentials[CONF_PASSWORD],
     }
 

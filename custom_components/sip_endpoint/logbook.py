@@ -16,14 +16,16 @@ from .const import (
     EVENT_ALERT,
     EVENT_CALL,
     EVENT_REGISTRATION,
+    AlertEventType,
+    CallEventType,
 )
 
-_CALL_MESSAGES = {
-    "incoming": "received a call from {caller}",
-    "answered": "answered a call",
-    "ended": "ended a call ({cause})",
-    "missed": "missed a call ({cause})",
-    "dtmf": "received DTMF digit {digit}",
+_CALL_MESSAGES: dict[str, str] = {
+    CallEventType.INCOMING: "received a call from {caller}",
+    CallEventType.ANSWERED: "answered a call",
+    CallEventType.ENDED: "ended a call ({cause})",
+    CallEventType.MISSED: "missed a call ({cause})",
+    CallEventType.DTMF: "received DTMF digit {digit}",
 }
 
 
@@ -33,7 +35,7 @@ def _message(event_type: str, data: dict[str, Any]) -> str:
     if event_type == EVENT_CALL:
         return str(_CALL_MESSAGES.get(kind, kind)).format(**values)
     if event_type == EVENT_ALERT:
-        if kind == "started":
+        if kind == AlertEventType.STARTED:
             return f"started an emergency alert ({data.get('source', '')})"
         return f"stopped its emergency alert ({data.get('reason', '')})"
     return f"failed to register: {data.get('status', '')} {data.get('sip_code', '')}"

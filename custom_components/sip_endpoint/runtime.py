@@ -7,7 +7,6 @@ only sets it up, unloads it and hands it configuration changes.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,10 @@ from .const import (
     EVENT_CALL,
     EVENT_REGISTRATION,
     LOGGER,
+    REGISTRATION_FAILED,
     SUBENTRY_TYPE_EXTENSION,
+    AlertEventType,
+    CallEventType,
     CallState,
     ExtensionRole,
 )
@@ -64,16 +66,6 @@ from .settings import (
 )
 
 UNREACHABLE_REPAIR_DELAY = 600  # seconds without a reply before a repair issue appears
-
-
-class CallEventType(StrEnum):
-    """Event types of the `call` event entity."""
-
-    INCOMING = "incoming"
-    ANSWERED = "answered"
-    ENDED = "ended"
-    MISSED = "missed"
-    DTMF = "dtmf"
 
 
 @dataclass(slots=True)
@@ -318,7 +310,7 @@ class SipEndpointRuntime:
                 self._fire_bus(
                     EVENT_REGISTRATION,
                     state.ext_id,
-                    "failed",
+                    REGISTRATION_FAILED,
                     {
                         "status": state.status,
                         "sip_code": state.code,
@@ -453,7 +445,12 @@ class SipEndpointRuntime:
             return
         status.alerting = active
         status.refresh_call_state()
-        self._fire_bus(EVENT_ALERT, ext_id, "started" if active else "stopped", data)
+        self._fire_bus(
+            EVENT_ALERT,
+            ext_id,
+            AlertEventType.STARTED if active else AlertEventType.STOPPED,
+            data,
+        )
         self._notify(ext_id)
 
     # --- fan-out --------------------------------------------------------------------

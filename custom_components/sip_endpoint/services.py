@@ -31,7 +31,7 @@ from .const import (
     SERVICE_PAGE,
     SERVICE_PLAY_ALERT,
 )
-from .device_lookup import device_config_entry_ids
+from .device_lookup import async_get_device_extension
 from .engine.errors import EngineError
 from .runtime import SipEndpointConfigEntry, SipEndpointRuntime
 
@@ -79,18 +79,12 @@ def _extension(
     device = dr.async_get(hass).async_get(device_id)
     if device is None:
         raise _error("device_not_found", device_id=device_id)
-    for entry_id in device_config_entry_ids(device):
-        entry: SipEndpointConfigEntry | None = hass.config_entries.async_get_entry(
-            entry_id
-        )
-        if entry is None or entry.domain != DOMAIN:
-            continue
-        for domain, ext_id in device.identifiers:
-            if domain == DOMAIN and ext_id in entry.subentries:
-                if entry.state is not ConfigEntryState.LOADED:
-                    raise _error("entry_not_loaded", entry=entry.title)
-                return entry.runtime_data, ext_id
-    raise _error("not_an_extension", device=device.name or device_id)
+    if (found := async_get_device_extension(hass, device)) is None:
+        raise _error("not_an_extension", device=device.name or device_id)
+    entry: SipEndpointConfigEntry = found[0]
+    if entry.state is not ConfigEntryState.LOADED:
+        raise _error("entry_not_loaded", entry=entry.title)
+    return entry.runtime_data, found[1].subentry_id
 
 
 def _alert(hass: HomeAssistant, call: ServiceCall) -> AlertController:

@@ -33,6 +33,7 @@ from .engine.models import (
     EngineOptions,
     ExtensionSettings,
     ServerSettings,
+    auth_id_for,
 )
 from .protocol.payloads import KeepaliveMethod, Transport
 
@@ -81,7 +82,7 @@ def extension_settings(ext_id: str, data: Mapping[str, Any]) -> ExtensionSetting
     return ExtensionSettings(
         ext_id=ext_id,
         extension=extension,
-        auth_id=data.get(CONF_AUTH_ID) or extension,
+        auth_id=auth_id_for(extension, data.get(CONF_AUTH_ID)),
         password=data[CONF_PASSWORD],
     )
 

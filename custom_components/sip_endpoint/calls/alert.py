@@ -10,6 +10,7 @@ and hangs up. The `siren` entity and the actions start and stop alerts too.
 import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ ACCESS_CODE_TIMEOUT = 30  # seconds to enter the access code
 CONFIRMATION_TIMEOUT = 5  # seconds the confirmation tone may take
 
 
-class AlertStopReason:
+class AlertStopReason(StrEnum):
     """Why an alert stopped (the `reason` of alert events)."""
 
     CANCELLED = "cancelled"  # a call-to-cancel extension was dialed

@@ -66,8 +66,13 @@ class ExtensionSettings:
 
     ext_id: str  # stable key chosen by the caller (Home Assistant: the subentry id)
     extension: str
-    auth_id: str
+    auth_id: str  # empty: the extension (see `auth_id_for`)
     password: str = field(repr=False)
+
+
+def auth_id_for(extension: str, auth_id: str | None) -> str:
+    """Return the authentication ID to use: the given one, else the extension."""
+    return auth_id or extension
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import logging
 import socket
 
 from ..protocol.payloads import AccountParams, StartParams
-from .models import EngineOptions, ExtensionSettings, ServerSettings
+from .models import EngineOptions, ExtensionSettings, ServerSettings, auth_id_for
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def account_params(
     return AccountParams(
         ext_id=extension.ext_id,
         extension=extension.extension,
-        auth_id=extension.auth_id or extension.extension,
+        auth_id=auth_id_for(extension.extension, extension.auth_id),
         password=extension.password,
         domain=server.host,
         port=server.port,
