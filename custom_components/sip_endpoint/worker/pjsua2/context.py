@@ -22,6 +22,10 @@ RETIRE_SECONDS = 0.5
 type Posted = Callable[[], None]
 
 
+def _no_wake() -> None:
+    """Wake nobody (before the SIP port exists)."""
+
+
 class WorkerContext:
     """What accounts and calls need from the worker: events, timers, shared state."""
 
@@ -39,6 +43,8 @@ class WorkerContext:
         self.exchanges: deque[RegistrationExchange] = deque(maxlen=MAX_EXCHANGES)
         self.retired: deque[tuple[float, Any]] = deque()
         self.tls_failures = TlsFailures()  # filled by the endpoint's transport states
+        # Makes the polling thread's libHandleEvents return (set by the runtime).
+        self.wake: Callable[[], None] = _no_wake
 
     def emit(self, name: EventName, payload: Payload) -> None:
         """Send an event to the Home Assistant side (any thread)."""
@@ -46,7 +52,12 @@ class WorkerContext:
 
     def post(self, work: Posted) -> None:
         """Run ``work`` on the polling thread soon (any thread)."""
-        self.inbox.put(work)
+        self.deliver(work)
+
+    def deliver(self, item: Any) -> None:
+        """Put a request line or work in the inbox and wake the polling thread."""
+        self.inbox.put(item)
+        self.wake()
 
     def source_allowed(self, host: str) -> bool:
         """Return whether SIP requests from ``host`` are accepted."""

@@ -22,6 +22,7 @@ from .context import RETIRE_SECONDS, WorkerContext
 from .guard import describe_error, mark_polling_thread
 from .handlers import Pjsua2Handlers
 from .stack import MAX_ACCOUNTS, MAX_CALLS_LIMIT, SipStack, WorkerEndpoint
+from .waker import PollWaker
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,10 +42,10 @@ class WorkerRuntime:
         """Speak the protocol on ``stdin_fd`` and ``protocol_out``."""
         self.writer = ProtocolWriter(protocol_out)
         self.context = WorkerContext(self.writer)
+        self.waker = PollWaker()
+        self.context.wake = self.waker.wake
         self._reader = ProtocolReader(
-            stdin_fd,
-            self.context.inbox.put,
-            lambda: self.context.inbox.put(_EndOfInput()),
+            stdin_fd, self.context.deliver, lambda: self.context.deliver(_EndOfInput())
         )
         endpoint = WorkerEndpoint(self.context.tls_failures)
         self.stack = SipStack(endpoint, self.context)
@@ -85,7 +86,7 @@ class WorkerRuntime:
         return 0
 
     def _terminate(self, signum: int, frame: object) -> None:
-        self.context.inbox.put(_EndOfInput())
+        self.context.deliver(_EndOfInput())
 
     def turn(self, *, requests: bool = True) -> None:
         """One pass: poll pjlib, run posted work, requests and due timers."""
@@ -142,6 +143,8 @@ class WorkerRuntime:
         except Exception as err:  # noqa: BLE001 - every failure is answered
             answer_error(self.writer, request, err, self.context.scrub, _pj_error)
         else:
+            if request.method == "start" and self.stack.started:
+                self.waker.arm(self.stack.bind_host, self.stack.sip_port)
             if result is _DEFERRED:
                 self.shutdown_request = request.id
                 self.running = False
@@ -177,6 +180,7 @@ class WorkerRuntime:
                 gc.collect()
             if self.shutdown_request is not None:
                 self.writer.respond(self.shutdown_request)
+            self.waker.close()
             self.stack.destroy()
         except Exception:
             _LOGGER.exception("Error during shutdown")
