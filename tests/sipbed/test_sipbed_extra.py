@@ -581,23 +581,7 @@ def _launch_worker(
     return client
 
 
-# The built-in engine's 200 OK to an INVITE does not copy Record-Route (RFC 3261
-# 12.1.1), so SIPp's ACK and BYE go to Kamailio without a Route and Kamailio answers the
-# BYE 404. Strict: this fails once the built-in engine copies it.
-_BUILTIN_NO_RECORD_ROUTE: Final = pytest.mark.xfail(
-    strict=True, reason="built-in 2xx lacks Record-Route (RFC 3261 12.1.1)"
-)
-
-
-@pytest.mark.parametrize(
-    "engine",
-    [
-        pytest.param(name, marks=_BUILTIN_NO_RECORD_ROUTE)
-        if name == "builtin"
-        else name
-        for name in ENGINES
-    ],
-)
+@pytest.mark.parametrize("engine", ENGINES)
 def test_sipp_calls_a_worker(
     engine: str,
     kamailio: Kamailio,
