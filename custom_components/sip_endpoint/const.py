@@ -79,7 +79,6 @@ DEFAULT_ALERT_DURATION: Final = 0
 
 # The worker venv the repair and error texts tell users to create, in the config folder.
 WORKER_VENV_DIR: Final = "sip_endpoint_worker"
-WORKER_PJSUA2_REQUIREMENT: Final = "pjsua2-python==2.15.1.post1"
 
 # Reauth flow data: the subentry whose credentials were rejected (merged into entry data
 # by `entry.async_start_reauth(hass, data={REAUTH_SUBENTRY_ID: subentry_id})`).

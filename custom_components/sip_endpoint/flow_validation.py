@@ -32,7 +32,6 @@ from .const import (
     DEFAULT_PORT,
     DEFAULT_TLS_PORT,
     LOGGER,
-    WORKER_PJSUA2_REQUIREMENT,
     WORKER_VENV_DIR,
     ExtensionRole,
 )
@@ -41,6 +40,7 @@ from .engine.interpreter import find_worker_python, probe_interpreter
 from .engine.models import EngineChoice, auth_id_for
 from .engine.reachability import Reach, ReachabilityCheck, check_reachable
 from .engine.sip_engine import SipEngine, probe_registration
+from .protocol.engines import PJSUA2_REQUIREMENT
 from .protocol.payloads import Transport
 from .protocol.status import RegistrationStatus
 from .settings import (
@@ -271,7 +271,7 @@ def worker_venv_placeholders(hass: HomeAssistant) -> dict[str, str]:
     """Return the placeholders of the texts that explain how to create the worker venv."""
     return {
         "venv": hass.config.path(WORKER_VENV_DIR),
-        "requirement": WORKER_PJSUA2_REQUIREMENT,
+        "requirement": PJSUA2_REQUIREMENT,
     }
 
 

@@ -1,5 +1,7 @@
 """Errors the SIP engine raises. Messages never contain secrets."""
 
+from ..protocol.engines import PJSUA2_REQUIREMENT
+
 
 class EngineError(Exception):
     """Base class of the engine's errors."""
@@ -7,7 +9,7 @@ class EngineError(Exception):
 
 WORKER_VENV_HINT = (
     "create one with: python3.12 -m venv <dir> && "
-    "<dir>/bin/pip install pjsua2-python==2.15.1.post1"
+    f"<dir>/bin/pip install {PJSUA2_REQUIREMENT}"
 )
 
 

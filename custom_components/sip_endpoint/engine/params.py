@@ -6,6 +6,7 @@ import logging
 import socket
 
 from ..protocol.payloads import AccountParams, StartParams
+from ..protocol.uris import registrar_uri as protocol_registrar_uri
 from .models import EngineOptions, ExtensionSettings, ServerSettings, auth_id_for
 
 _LOGGER = logging.getLogger(__name__)
@@ -125,8 +126,8 @@ def account_params(
 
 
 def registrar_uri(server: ServerSettings) -> str:
-    """Return the registrar as a SIP URI, for states the engine reports itself."""
-    host = server.host
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"sip:{host}:{server.port}" if server.port else f"sip:{host}"
+    """Return the registrar as a SIP URI, for states the engine reports itself.
+
+    Written as the workers write it (`protocol.uris.registrar_uri`).
+    """
+    return protocol_registrar_uri(server.host, server.port, server.transport)

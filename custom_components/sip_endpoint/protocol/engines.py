@@ -14,6 +14,9 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
+# The one pin of the pjsua2 engine's package (requirements_worker.txt repeats it for pip).
+PJSUA2_REQUIREMENT: Final = "pjsua2-python==2.15.1.post1"
+
 
 class EngineName(StrEnum):
     """A worker implementation, as a worker's hello names it."""

@@ -1,29 +1,21 @@
 """Build the SIP URIs an account uses from its settings."""
 
-from ...protocol.payloads import AccountParams, Transport
-
-
-def _host_port(host: str, port: int | None) -> str:
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"  # an IPv6 literal
-    return f"{host}:{port}" if port else host
-
-
-def _transport_param(transport: Transport) -> str:
-    return "" if transport is Transport.AUTO else f";transport={transport.value}"
+from ...protocol.payloads import AccountParams
+from ...protocol.uris import (
+    host_port,
+    registrar_uri as protocol_registrar_uri,
+    transport_param,
+)
 
 
 def id_uri(params: AccountParams) -> str:
     """Return the account's address of record, ``sip:<extension>@<domain>``."""
-    return f"sip:{params.extension}@{_host_port(params.domain, None)}"
+    return f"sip:{params.extension}@{host_port(params.domain, None)}"
 
 
 def registrar_uri(params: AccountParams) -> str:
     """Return the registrar, ``sip:<domain>[:port][;transport=..]``."""
-    return (
-        f"sip:{_host_port(params.domain, params.port)}"
-        f"{_transport_param(params.transport)}"
-    )
+    return protocol_registrar_uri(params.domain, params.port, params.transport)
 
 
 def proxy_uri(params: AccountParams) -> str | None:
@@ -34,7 +26,7 @@ def proxy_uri(params: AccountParams) -> str | None:
     if not proxy.lower().startswith(("sip:", "sips:")):
         proxy = f"sip:{proxy}"
     if ";transport=" not in proxy.lower():
-        proxy += _transport_param(params.transport)
+        proxy += transport_param(params.transport)
     if ";lr" not in proxy.lower():
         proxy += ";lr"
     return proxy
@@ -47,4 +39,4 @@ def target_uri(target: str, params: AccountParams) -> str:
         return target
     if "@" in target:
         return f"sip:{target}"
-    return f"sip:{target}@{_host_port(params.domain, params.port)}"
+    return f"sip:{target}@{host_port(params.domain, params.port)}"
