@@ -171,8 +171,6 @@ def test_verification_off_accepts_any_certificate_and_warns(
 
 
 def test_call_over_tls_is_answered_with_audio(
-    request: pytest.FixtureRequest,
-    engine: str,
     launched_worker: WorkerClient,
     sip_ports: tuple[int, int],
     kamailio_factory: KamailioFactory,
@@ -181,14 +179,6 @@ def test_call_over_tls_is_answered_with_audio(
     tmp_path: Path,
 ) -> None:
     """A baresip calls through Kamailio; Kamailio reaches the worker over TLS."""
-    if engine == "builtin":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="the built-in engine has no TLS listener: Kamailio's INVITE"
-                " to its TLS Contact never arrives",
-            )
-        )
     kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
     worker = launched_worker
     _started(worker, sip_ports, tls_ca_file=str(certificates.ca_path))

@@ -838,3 +838,125 @@ async def test_blank_line_split_across_reads(
     received, _ = await inbox_b.get()
     assert (received.call_id, received.body) == ("split-blank", b"body")
     writer.close()
+
+
+async def test_tcp_connection_leaves_from_the_listening_port(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    """The peer sees our listening port: a request for our Contact comes back on it."""
+    a, inbox_a, b, inbox_b = pair
+    await a.send(options("tcp", a.port, call_id="reg"), Target("tcp", HOST, b.port))
+    _, source = await inbox_b.get()
+    assert source.port == a.port
+    # As a registrar does for our Contact (host:port of the listener): the open
+    # connection is found and used, no new one is made.
+    sent = await b.send(
+        options("tcp", b.port, call_id="invite"), Target("tcp", HOST, a.port)
+    )
+    assert sent is source.connection
+    message, from_b = await inbox_a.get()
+    assert message.call_id == "invite"
+    assert from_b.port == b.port
+    assert from_b.connection is not None
+    assert not from_b.connection.inbound  # our own connection carried it
+
+
+async def test_connections_to_two_servers_share_the_listening_port() -> None:
+    """Different 4-tuples: both connections leave from the one listening port."""
+    inbox_a, inbox_b, inbox_c = Inbox(), Inbox(), Inbox()
+    a, b, c = await layer(inbox_a), await layer(inbox_b), await layer(inbox_c)
+    try:
+        await a.send(options("tcp", a.port, call_id="b"), Target("tcp", HOST, b.port))
+        await a.send(options("tcp", a.port, call_id="c"), Target("tcp", HOST, c.port))
+        (_, at_b), (_, at_c) = await inbox_b.get(), await inbox_c.get()
+        assert at_b.port == at_c.port == a.port
+        # And the listener still takes connections peers open to it.
+        await c.send(options("tcp", c.port, call_id="in"), Target("tcp", HOST, a.port))
+        message, _ = await inbox_a.get()
+        assert message.call_id == "in"
+    finally:
+        for sip in (a, b, c):
+            await sip.close()
+
+
+async def test_tls_connection_reaches_a_layer_without_tls_listener(
+    tls_server: tuple[SipTransportLayer, Inbox], tls_material: dict[str, Path]
+) -> None:
+    """Our TLS connection comes from the Contact's port; requests come back on it."""
+    server, inbox = tls_server
+    assert server.tls_port is not None
+    client_inbox = Inbox()
+    client = await layer(client_inbox)
+    try:
+        assert client.tls_port is None
+        assert client.local_port("tls") == client.port
+        context = client_tls_context(True, str(tls_material["ca"]))
+        target = Target(
+            "tls", HOST, server.tls_port, server_name="sip.test", tls_context=context
+        )
+        await client.send(options("tls", client.port, call_id="register"), target)
+        _, source = await inbox.get()
+        assert source.port == client.port
+        back = await server.send(
+            options("tls", server.tls_port, call_id="invite"),
+            Target("tls", HOST, client.port),
+        )
+        assert back is source.connection
+        message, _ = await client_inbox.get()
+        assert message.call_id == "invite"
+    finally:
+        await client.close()
+
+
+async def test_taken_four_tuple_falls_back_to_another_port_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Our port already connected to the same server: an ephemeral port, one warning."""
+    inbox_a, inbox_b, inbox_c = Inbox(), Inbox(), Inbox()
+    a, b, c = await layer(inbox_a), await layer(inbox_b), await layer(inbox_c)
+    squatters: list[socket.socket] = []
+    try:
+        for server in (b, c):  # someone else holds (a.port -> server) already
+            squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            squatters.append(squatter)
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            squatter.bind((HOST, a.port))
+            squatter.connect((HOST, server.port))
+        with caplog.at_level("WARNING", logger=transport_module.__name__):
+            await a.send(
+                options("tcp", a.port, call_id="b"), Target("tcp", HOST, b.port)
+            )
+            await a.send(
+                options("tcp", a.port, call_id="c"), Target("tcp", HOST, c.port)
+            )
+        (message_b, at_b), (message_c, at_c) = await inbox_b.get(), await inbox_c.get()
+        assert (message_b.call_id, message_c.call_id) == ("b", "c")
+        assert a.port not in (at_b.port, at_c.port)
+        warnings = [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == transport_module.__name__
+        ]
+        assert len(warnings) == 1
+        assert f"Cannot connect from SIP port {a.port}" in warnings[0]
+    finally:
+        for squatter in squatters:
+            squatter.close()
+        for sip in (a, b, c):
+            await sip.close()
+
+
+async def test_a_name_finds_the_connection_to_its_address(
+    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+) -> None:
+    """Dialling "localhost" reuses the open connection to 127.0.0.1 (one 4-tuple)."""
+    a, _inbox_a, b, inbox_b = pair
+    by_address = await a.send(
+        options("tcp", a.port, call_id="ip"), Target("tcp", HOST, b.port)
+    )
+    by_name = await a.send(
+        options("tcp", a.port, call_id="name"), Target("tcp", "localhost", b.port)
+    )
+    assert by_name is by_address
+    assert [(await inbox_b.get())[0].call_id for _ in range(2)] == ["ip", "name"]

@@ -10,7 +10,12 @@ tls_server_context=None)``
     ``bind_host``, ``local_port(transport)``.
     ``await send(message, target) -> Connection | None`` sends a request (or raw
     bytes) to a :class:`Target`; TCP and TLS reuse an open connection to the same
-    host:port (opened by us or by the peer) or open one. Raises
+    host:port (opened by us or by the peer) or open one. A connection we open
+    leaves from our listening port (SO_REUSEADDR + SO_REUSEPORT on the listeners and
+    on it), so the registrar finds it by our Contact's host:port and sends requests
+    for us down it (no TLS listener needed); when that port cannot be used for it
+    (the same 4-tuple is taken, TIME_WAIT) an ephemeral port is used and logged once.
+    Raises
     :class:`TransportError`, or :class:`TlsVerificationError` when the server
     certificate is refused.
     ``await send_response(response, source=None)`` sends a response per RFC 3261
@@ -50,11 +55,12 @@ import asyncio
 from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
+import errno
 import ipaddress
 import logging
 import socket
 import ssl
-from typing import Final
+from typing import Any, Final
 
 from .message import (
     MAX_MESSAGE_BYTES,
@@ -75,6 +81,9 @@ MAX_CONNECTIONS: Final = 512
 IDLE_TIMEOUT: Final = 900.0
 CONNECT_TIMEOUT: Final = 10.0
 _TRANSPORTS: Final = ("udp", "tcp", "tls")
+_REUSE_PORT: Final = getattr(socket, "SO_REUSEPORT", None)
+# connect()/bind() refusing the listening port: that 4-tuple or port is taken.
+_PORT_TAKEN: Final = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL})
 
 
 class TransportError(Exception):
@@ -143,16 +152,32 @@ def client_tls_context(
     return context
 
 
-def _local_addr(bind_host: str, remote_host: str) -> tuple[str, int] | None:
-    """Return the local address for an outgoing connection (the bind host's family)."""
+def _local_host(bind_host: str, family: int) -> str | None:
+    """Return the address to bind an outgoing connection of ``family`` to.
+
+    None when the bind host is of the other family (the kernel picks the source).
+    """
     try:
         local = ipaddress.ip_address(bind_host)
     except ValueError:
-        return None
-    if local.is_unspecified:
-        return None
-    remote_v6 = ":" in remote_host
-    return (bind_host, 0) if (local.version == 6) == remote_v6 else None
+        local = None
+    if local is None or local.is_unspecified:
+        return "::" if family == socket.AF_INET6 else "0.0.0.0"  # noqa: S104
+    return bind_host if (local.version == 6) == (family == socket.AF_INET6) else None
+
+
+def _reusable_socket(family: int) -> socket.socket:
+    """Return a non-blocking TCP socket that may share its port (SO_REUSE*)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if _REUSE_PORT is not None:
+            sock.setsockopt(socket.SOL_SOCKET, _REUSE_PORT, 1)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _tls_error(err: BaseException) -> TransportError:
@@ -368,6 +393,7 @@ class SipTransportLayer:
         self._closing = False
         self.source_filter: Callable[[str], bool] | None = None
         self.idle_timeout = IDLE_TIMEOUT
+        self._fallback_logged = False
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -389,7 +415,10 @@ class SipTransportLayer:
             port = int(udp_transport.get_extra_info("sockname")[1])
             try:
                 server = await loop.create_server(
-                    lambda: Connection(self, "tcp"), self.bind_host, port
+                    lambda: Connection(self, "tcp"),
+                    self.bind_host,
+                    port,
+                    reuse_port=_REUSE_PORT is not None,
                 )
             except OSError:
                 udp_transport.close()
@@ -418,6 +447,7 @@ class SipTransportLayer:
                     self.bind_host,
                     candidate,
                     ssl=self._tls_server_context,
+                    reuse_port=_REUSE_PORT is not None,
                 )
             except OSError:
                 continue
@@ -506,7 +536,6 @@ class SipTransportLayer:
             self._connecting.pop(key, None)
 
     async def _open(self, target: Target) -> Connection:
-        loop = asyncio.get_running_loop()
         transport = target.transport.lower()
         host = _bare_host(target.host)
         context: ssl.SSLContext | None = None
@@ -514,19 +543,11 @@ class SipTransportLayer:
         if transport == "tls":
             context = target.tls_context or client_tls_context()
             server_name = target.server_name or host
-        local_addr = _local_addr(self.bind_host, host)
         try:
-            _, protocol = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: Connection(self, transport, inbound=False),
-                    host,
-                    target.port,
-                    ssl=context,
-                    server_hostname=server_name,
-                    local_addr=local_addr,
-                ),
-                CONNECT_TIMEOUT,
-            )
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                protocol = await self._dial(
+                    transport, host, target.port, context, server_name
+                )
         except TimeoutError as err:
             raise TransportError("connection timed out") from err
         except (OSError, ssl.SSLError, ssl.CertificateError) as err:
@@ -536,6 +557,95 @@ class SipTransportLayer:
         # Key the connection by the name we dialled too, so later sends reuse it.
         self._connections[target.key] = protocol
         return protocol
+
+    async def _dial(
+        self,
+        transport: str,
+        host: str,
+        port: int,
+        context: ssl.SSLContext | None,
+        server_name: str | None,
+    ) -> Connection:
+        """Connect from our listening port (the Contact's) to the first address.
+
+        A registrar sends requests for our Contact down the connection that comes
+        from the Contact's host:port (RFC 5923 style reuse, as Kamailio, Asterisk and
+        FreeSWITCH do), so we need no listener of our own for TLS.
+        """
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        if not infos:
+            raise TransportError(f"cannot resolve {host}")
+        error: OSError | None = None
+        for family, _, _, _, address in infos:
+            remote = (transport, str(address[0]), int(address[1]))
+            existing = self._connections.get(remote)
+            if existing is not None and not existing.closed:
+                return existing  # the same server, dialled by another name
+            try:
+                sock = await self._connected_socket(transport, family, address)
+            except OSError as err:
+                error = err
+                continue
+            try:
+                _, protocol = await loop.create_connection(
+                    lambda: Connection(self, transport, inbound=False),
+                    sock=sock,
+                    ssl=context,
+                    server_hostname=server_name,
+                )
+            except BaseException:
+                sock.close()
+                raise
+            return protocol
+        assert error is not None
+        raise error
+
+    async def _connected_socket(
+        self, transport: str, family: int, address: tuple[Any, ...]
+    ) -> socket.socket:
+        """Return a socket connected to ``address``, from our port when it can be."""
+        loop = asyncio.get_running_loop()
+        local_host = _local_host(self.bind_host, family)
+        local_port = self.local_port(transport)
+        if local_host is not None and local_port:
+            sock = _reusable_socket(family)
+            try:
+                sock.bind((local_host, local_port))
+                await loop.sock_connect(sock, address)
+            except OSError as err:
+                sock.close()
+                if err.errno not in _PORT_TAKEN:
+                    raise
+                self._note_fallback(local_port, err)
+            except BaseException:
+                sock.close()
+                raise
+            else:
+                return sock
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            if local_host is not None and local_host != _local_host("", family):
+                sock.bind((local_host, 0))
+            await loop.sock_connect(sock, address)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _note_fallback(self, port: int, err: OSError) -> None:
+        """Log (once) that a connection leaves from another port than ours."""
+        if self._fallback_logged:
+            _LOGGER.debug("Connecting from port %d failed (%s)", port, err)
+            return
+        self._fallback_logged = True
+        _LOGGER.warning(
+            "Cannot connect from SIP port %d (%s); using another port: requests"
+            " for our Contact may not reach us over TCP/TLS",
+            port,
+            err.strerror or err,
+        )
 
     # --- sending --------------------------------------------------------------------
 
