@@ -4,6 +4,7 @@ import asyncio
 import os
 from pathlib import Path
 import signal
+import time
 
 import pytest
 
@@ -19,6 +20,7 @@ from custom_components.sip_endpoint.engine.models import (
     ServerSettings,
 )
 from custom_components.sip_endpoint.engine.sip_engine import (
+    RESTART_DELAY_MIN,
     RESTARTING_REASON,
     SipEngine,
     probe_registration,
@@ -243,9 +245,25 @@ async def test_crash_loop_backs_off_and_stops_cleanly(
             "id-2001" in latest_with_status(events, RegistrationStatus.UNREGISTERED)
         )
     )
-    await asyncio.sleep(1.5)  # one failed restart, then a 2 s backoff
+    # Restart n comes after a delay of 2**(n-1) s (RESTART_DELAY_MIN doubling); each
+    # fails before its hello. Record when each restart count first shows.
+    seen_at: dict[int, float] = {}
+    killed = time.monotonic()
+    async with asyncio.timeout(30):
+        while len(seen_at) < 3:
+            restarts = engine.workers()[0].restarts
+            if restarts and restarts not in seen_at:
+                seen_at[restarts] = time.monotonic()
+            await asyncio.sleep(0.02)
+    assert sorted(seen_at) == [1, 2, 3]  # counted one by one
     assert engine.workers()[0].pid is None
-    await engine.stop()
+    # Lower bounds only (a loaded machine may add to each delay, never take away).
+    assert seen_at[1] - killed >= RESTART_DELAY_MIN * 0.9
+    assert seen_at[2] - seen_at[1] >= 2 * RESTART_DELAY_MIN * 0.9
+    assert seen_at[3] - seen_at[2] >= 4 * RESTART_DELAY_MIN * 0.9
+    # stop() ends the 8 s backoff at once (well within it): nothing is left.
+    async with asyncio.timeout(4 * RESTART_DELAY_MIN):
+        await engine.stop()
     assert engine.workers() == []
 
 

@@ -272,26 +272,52 @@ def test_worker_answers_random_requests(
     _still_registers(worker)
 
 
+# Lines that are not requests, with the id and the `bad_request` message each gets.
+BROKEN_LINES: list[tuple[bytes, int, str]] = [
+    (b"{", 0, "not JSON"),
+    (b"[]", 0, "not a JSON object"),
+    (b"null", 0, "not a JSON object"),
+    (b'{"type": "request"}', 0, "id must be a non-negative integer"),
+    (
+        b'{"type": "request", "id": "x", "method": 5, "params": []}',
+        0,
+        "id must be a non-negative integer",
+    ),
+    # A second hello, once misspelt (no "event" key), once well formed.
+    (
+        b'{"type": "event", "name": "hello", "data": {}}',
+        0,
+        "event must be a non-empty string",
+    ),
+    (b'{"type": "event", "event": "hello", "data": {}}', 0, "expected a request"),
+    # A response where a request belongs keeps its id.
+    (b'{"type": "response", "id": 7, "result": {}}', 7, "expected a request"),
+    (
+        json.dumps({"type": "request", "id": 10**30, "method": "status"}).encode(),
+        0,
+        "id must be a non-negative integer",
+    ),
+    (b"\xff\xfe\x00", 0, "not JSON"),
+    (b'"' + b"a" * 100000 + b'"', 0, "not a JSON object"),
+]
+
+
 def test_worker_answers_broken_lines(
     worker: TestWorkerClient, kamailio: Kamailio
 ) -> None:
     """Lines that are not requests get a bad_request error each; the worker lives on."""
     _registered(worker, kamailio)
-    lines = [
-        b"{",
-        b"[]",
-        b"null",
-        b'{"type": "request"}',
-        b'{"type": "request", "id": "x", "method": 5, "params": []}',
-        b'{"type": "event", "name": "hello", "data": {}}',
-        json.dumps({"type": "request", "id": 10**30, "method": "status"}).encode(),
-        b"\xff\xfe\x00",
-        b'"' + b"a" * 100000 + b'"',
-    ]
-    for line in lines:
+    for line, answer_id, message in BROKEN_LINES:
         worker.send_raw(line + b"\n")
-    worker.drain(1.0)
-    assert worker.process.poll() is None, worker.stderr()
+        response = worker.wait_response(answer_id)
+        assert response.result is None, line[:60]
+        assert response.error is not None, line[:60]
+        assert (response.error.code, response.error.message) == (
+            wire.ErrorCode.BAD_REQUEST,
+            message,
+        ), line[:60]
+    worker.drain(0.5)
+    assert not worker.responses  # one answer per line, no more
     _still_registers(worker)
 
 
