@@ -31,6 +31,7 @@ from .const import (
     DEFAULT_PORT,
     DOMAIN,
     REAUTH_SUBENTRY_ID,
+    ROLE_TITLES,
     SUBENTRY_TYPE_EXTENSION,
     ExtensionRole,
 )
@@ -39,7 +40,6 @@ from .flow_schemas import (
     ADVANCED_SECTION,
     ADVANCED_SETUP_FIELDS,
     ROLE_MENU_STEPS,
-    ROLE_TITLES,
     SERVER_FIELDS,
     advanced_setup_section,
     credentials_schema,

@@ -50,6 +50,16 @@ class ExtensionRole(StrEnum):
     CALL_TO_CANCEL = "call_to_cancel"
 
 
+# A role's name in stored strings: subentry titles ("Page 2001") and device models
+# ("Page extension"); neither is translated.
+ROLE_TITLES: Final = {
+    ExtensionRole.PAGE: "Page",
+    ExtensionRole.RING: "Ring",
+    ExtensionRole.EMERGENCY_ALERT: "Emergency alert",
+    ExtensionRole.CALL_TO_CANCEL: "Call-to-cancel",
+}
+
+
 class CallState(StrEnum):
     """What an extension is doing with calls."""
 

@@ -14,7 +14,7 @@ from homeassistant.helpers.dispatcher import (
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import DOMAIN, ExtensionRole
+from .const import DOMAIN, ROLE_TITLES
 from .device_lookup import via_device_info
 from .runtime import (
     ExtensionStatus,
@@ -26,12 +26,7 @@ from .runtime import (
 )
 
 MANUFACTURER = "SIP Endpoint"
-ROLE_MODELS = {
-    ExtensionRole.PAGE: "Page extension",
-    ExtensionRole.RING: "Ring extension",
-    ExtensionRole.EMERGENCY_ALERT: "Emergency alert extension",
-    ExtensionRole.CALL_TO_CANCEL: "Call-to-cancel extension",
-}
+ROLE_MODELS = {role: f"{title} extension" for role, title in ROLE_TITLES.items()}
 
 
 @callback

@@ -19,11 +19,11 @@ from .const import (
     CONF_SERVER,
     MAX_PAGE_EXTENSIONS,
     MAX_RING_EXTENSIONS,
+    ROLE_TITLES,
     ExtensionRole,
 )
 from .flow_schemas import (
     ROLE_MENU_STEPS,
-    ROLE_TITLES,
     credentials_schema,
     extension_title,
     role_options_schema,

@@ -55,6 +55,7 @@ from .const import (
     DEFAULT_ALERT_DURATION,
     DEFAULT_MAX_DURATION,
     DEFAULT_VOLUME,
+    ROLE_TITLES,
     ExtensionRole,
     PageMode,
 )
@@ -73,14 +74,6 @@ ADVANCED_SETUP_FIELDS: Final = (
 
 # The menu steps that choose a new extension's role, e.g. "add_page".
 ROLE_MENU_STEPS: Final = {role: f"add_{role.value}" for role in ExtensionRole}
-
-# Subentry titles, e.g. "Page 2001" (titles are stored strings, not translations).
-ROLE_TITLES: Final = {
-    ExtensionRole.PAGE: "Page",
-    ExtensionRole.RING: "Ring",
-    ExtensionRole.EMERGENCY_ALERT: "Emergency alert",
-    ExtensionRole.CALL_TO_CANCEL: "Call-to-cancel",
-}
 
 _TEXT: Final = TextSelector()
 _PASSWORD: Final = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
