@@ -960,3 +960,19 @@ async def test_a_name_finds_the_connection_to_its_address(
     )
     assert by_name is by_address
     assert [(await inbox_b.get())[0].call_id for _ in range(2)] == ["ip", "name"]
+
+
+async def test_any_address_listener_connects_from_its_port() -> None:
+    """Bound to 0.0.0.0 (the default): connections still leave from the SIP port."""
+    inbox_a, inbox_b = Inbox(), Inbox()
+    a = SipTransportLayer(inbox_a, bind_host="0.0.0.0", port_min=0, port_max=0)
+    await a.start()
+    b = await layer(inbox_b)
+    try:
+        await a.send(options("tcp", a.port, call_id="any"), Target("tcp", HOST, b.port))
+        message, source = await inbox_b.get()
+        assert message.call_id == "any"
+        assert source.port == a.port
+    finally:
+        await a.close()
+        await b.close()
