@@ -61,7 +61,6 @@ def test_failure_statuses() -> None:
         RegistrationStatus.TLS_CERTIFICATE_INVALID,
     } == FAILURE_STATUSES
     assert RegistrationStatus.SUCCESSFUL not in FAILURE_STATUSES
-    assert RegistrationStatus.DISABLED not in FAILURE_STATUSES
 
 
 def test_values_are_the_wire_strings() -> None:
@@ -75,5 +74,4 @@ def test_values_are_the_wire_strings() -> None:
         "server_error",
         "tls_certificate_invalid",
         "unregistered",
-        "disabled",
     ]

@@ -14,7 +14,6 @@ class RegistrationStatus(StrEnum):
     SERVER_ERROR = "server_error"
     TLS_CERTIFICATE_INVALID = "tls_certificate_invalid"
     UNREGISTERED = "unregistered"
-    DISABLED = "disabled"
 
 
 FAILURE_STATUSES = frozenset(
