@@ -1,5 +1,9 @@
 """Ring extensions: the ringtone plays on the media players while a call rings."""
 
+import io
+import math
+import wave
+
 from homeassistant.components.media_player.const import RepeatMode
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -10,6 +14,7 @@ from custom_components.sip_endpoint.const import (
     CONF_RINGTONE,
     ExtensionRole,
 )
+from tests.sipbed.audio import dominant_frequency, rms
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
 from tests.worker.rawcall import RawCaller
@@ -19,6 +24,41 @@ from .media_fakes import async_setup_players
 from .roles import RoleEntryFactory, until
 
 RING_STATE = "sensor.ring_2002_call_state"
+RING_HZ = (440.0, 480.0)  # calls/sounds.py: the North American ring, 2 s on, 4 s off
+RING_ON, RING_OFF = 2.0, 4.0
+
+
+def _assert_ring_cadence(data: bytes) -> None:
+    """Check a ringtone WAV: 440 + 480 Hz for 2 s, silence for 4 s, ringing again."""
+    with wave.open(io.BytesIO(data), "rb") as wav:
+        assert (wav.getsampwidth(), wav.getnchannels()) == (2, 1)
+        rate = wav.getframerate()
+        frames = wav.readframes(wav.getnframes())
+    samples = [
+        int.from_bytes(frames[i : i + 2], "little", signed=True)
+        for i in range(0, len(frames), 2)
+    ]
+    cycle = int(rate * (RING_ON + RING_OFF))
+    assert len(samples) >= 2 * cycle
+    margin = rate // 10
+    for start in (0, cycle):
+        ring = samples[start + margin : start + int(rate * RING_ON) - margin]
+        pause = samples[start + int(rate * RING_ON) + margin : start + cycle - margin]
+        assert rms(ring) > 0.1
+        assert rms(pause) < 0.001
+        peak = dominant_frequency(ring, rate)
+        assert min(abs(peak - hz) for hz in RING_HZ) < 10, peak
+        # Both tones sound: notch out the loudest, the other remains.
+        other = RING_HZ[1] if abs(peak - RING_HZ[0]) < 10 else RING_HZ[0]
+        assert _tone_level(ring, rate, other) > 0.5 * _tone_level(ring, rate, peak)
+
+
+def _tone_level(samples: list[int], rate: int, frequency: float) -> float:
+    """Return the amplitude of one frequency in the samples (a single DFT bin)."""
+    step = 2 * math.pi * frequency / rate
+    real = sum(value * math.cos(step * index) for index, value in enumerate(samples))
+    imag = sum(value * math.sin(step * index) for index, value in enumerate(samples))
+    return math.hypot(real, imag) / len(samples)
 
 
 async def test_ringtone_plays_until_the_caller_cancels(
@@ -49,7 +89,9 @@ async def test_ringtone_plays_until_the_caller_cancels(
     client = await hass_client_no_auth()
     response = await client.get(url.path_qs)
     assert response.status == 200
-    assert (await response.read())[:4] == b"RIFF"
+    ringtone = await response.read()
+    assert ringtone[:4] == b"RIFF"
+    _assert_ring_cadence(ringtone)
 
     caller.hangup()
     await async_wait_for_state(hass, RING_STATE, "idle")
