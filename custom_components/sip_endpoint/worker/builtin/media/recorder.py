@@ -2,9 +2,11 @@
 
 Frames arrive as 8 kHz s16le (one per 20 ms tick) and are written as they come,
 resampled to 16 kHz when asked. The file is written through Python's buffered I/O, so a
-frame costs a memory copy, not a disk write; `close` writes the final WAV header and
-returns the duration. A write error (disk full) ends the recording early with a warning;
-the file keeps what was written.
+frame costs a memory copy, not a disk write, and the buffer is flushed once per second of
+audio: a write error (disk full) then surfaces within a second whatever the interpreter's
+buffer size (8 KiB on CPython 3.13, 128 KiB on 3.14), ends the recording with a warning,
+and the duration counts only the audio that reached the file. `close` writes the final
+WAV header and returns the duration.
 """
 
 import logging
@@ -15,6 +17,7 @@ from .codec import RATE, SAMPLE_WIDTH, Resampler
 _LOGGER = logging.getLogger(__name__)
 
 RATES = (8000, 16000)
+FLUSH_SECONDS = 1
 
 
 class Recorder:
@@ -28,6 +31,7 @@ class Recorder:
         self.rate = rate
         self._resampler = Resampler(RATE, rate)
         self._frames = 0
+        self._flushed_frames = 0
         self._wav: wave.Wave_write | None = None
         self._file = open(path, "wb")
         try:
@@ -43,7 +47,7 @@ class Recorder:
 
     @property
     def duration(self) -> float:
-        """Return the seconds written so far."""
+        """Return the seconds recorded; after a write error, only what reached the file."""
         return self._frames / self.rate
 
     @property
@@ -56,13 +60,19 @@ class Recorder:
         if self._wav is None:
             return
         data = self._resampler.convert(pcm)
+        frames = self._frames + len(data) // SAMPLE_WIDTH
         try:
             self._wav.writeframesraw(data)
+            if frames - self._flushed_frames >= self.rate * FLUSH_SECONDS:
+                self._file.flush()
+                self._flushed_frames = frames
         except OSError as err:
             _LOGGER.warning("Recording stopped: cannot write: %s", err.strerror or err)
+            # What was still buffered is lost with the file's tail.
+            self._frames = self._flushed_frames
             self._close()
             return
-        self._frames += len(data) // SAMPLE_WIDTH
+        self._frames = frames
 
     def _close(self) -> None:
         wav, self._wav = self._wav, None
