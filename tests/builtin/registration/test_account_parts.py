@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from hypothesis import given, strategies as st
 import pytest
@@ -159,8 +160,27 @@ async def test_resolve_defaults_and_literals() -> None:
     named = await resolve(parse_uri("sip:localhost:5099"), Transport.TCP)
     assert named.address in ("127.0.0.1", "::1")
     assert named.host == "localhost"
-    with pytest.raises(TargetError):
+
+
+async def test_a_name_that_does_not_resolve_is_a_target_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The resolver's "unknown name" becomes a TargetError naming the host.
+
+    The resolver is a fake: looking up a non-existent name would ask a DNS server off
+    the machine (tests stay on loopback), and Home Assistant's test plugin raises
+    RuntimeError for any name but "localhost" before the resolver is reached.
+    """
+    looked_up: list[tuple[str, int]] = []
+
+    async def no_such_name(host: str, port: int, **_: object) -> list[object]:
+        looked_up.append((host, port))
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_such_name)
+    with pytest.raises(TargetError, match=r"cannot resolve no-such-host\.invalid"):
         await resolve(parse_uri("sip:no-such-host.invalid"), Transport.UDP)
+    assert looked_up == [("no-such-host.invalid", 5060)]
 
 
 @pytest.mark.usefixtures("socket_enabled")
