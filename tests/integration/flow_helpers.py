@@ -40,11 +40,13 @@ from custom_components.sip_endpoint.const import (
 )
 from custom_components.sip_endpoint.flow_schemas import (
     ADVANCED_SECTION,
-    CREDENTIAL_FIELDS,
     ROLE_MENU_STEPS,
     SERVER_FIELDS,
 )
 from tests.sipbed.kamailio import Kamailio
+
+# The fields of the extension step.
+CREDENTIAL_FIELDS = (CONF_EXTENSION, CONF_AUTH_ID, CONF_PASSWORD)
 
 
 async def start_subentry_reconfigure(
