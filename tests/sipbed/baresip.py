@@ -1,7 +1,8 @@
 """A real baresip user agent for tests, driven over its ``ctrl_tcp`` socket.
 
-baresip 1.0.0 (Debian bookworm) speaks JSON netstrings on the control socket:
-commands ``{"command": ..., "params": ..., "token": ...}`` get a response with the same
+Works with baresip 1.0.0 (Debian bookworm) and 1.1.0 (Debian forky); where they differ
+(the registration failure's log line, ``resume``'s result) the methods say so. Both
+speak JSON netstrings on the control socket: commands ``{"command": ..., "params": ..., "token": ...}`` get a response with the same
 token, and events (``CALL_INCOMING``, ``CALL_RINGING``, ``CALL_ESTABLISHED``,
 ``CALL_CLOSED``, ``REGISTER_OK``, ``REGISTER_FAIL``, ``CALL_DTMF_START``...) arrive
 unsolicited. Audio is sent from a WAV file (``aufile``; the call ends when the file ends)
@@ -55,8 +56,14 @@ COMMAND_TIMEOUT: Final = 5.0
 STOP_TIMEOUT: Final = 5.0
 _REGISTERED_RE: Final = re.compile(r"\bOK\b")
 _ANSI_RE: Final = re.compile(r"\x1b\[[0-9;]*m")
-# baresip's console line for a failed registration: "reg: <aor>: 403 Forbidden (server)".
-_REG_FAIL_RE: Final = re.compile(r"reg: \S+: ([1-6]\d\d [^(\r\n\x1b]*)")
+# baresip's console line for a failed registration: "reg: <aor>: 403 Forbidden (server)"
+# (1.0) or "reg: <aor> (prio 0): 403 Forbidden (server)" (1.1). A failure that comes
+# before the control socket is connected is only in the log: ctrl_tcp drops its event.
+_REG_FAIL_RE: Final = re.compile(
+    r"reg: \S+(?: \(prio \d+\))?: ([1-6]\d\d [^(\r\n\x1b]*)"
+)
+# The first line baresip prints, e.g. "baresip v1.1.0 Copyright (C) ...".
+_VERSION_RE: Final = re.compile(r"^baresip v(\d+)\.(\d+)\.(\d+)", re.MULTILINE)
 
 Transport = Literal["udp", "tcp"]
 
@@ -557,6 +564,36 @@ snd_path {self._short_recordings_path()}
     def hangup(self) -> None:
         """Hang up the current call."""
         self.command("hangup")
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        """Return the running baresip's version, from its banner line."""
+        match = _VERSION_RE.search(self._log_since_start())
+        if match is None:
+            raise BaresipError(
+                f"no version banner in baresip's log:\n{self.log_tail()}"
+            )
+        major, minor, patch = (int(part) for part in match.groups())
+        return major, minor, patch
+
+    def hold(self) -> None:
+        """Put the current call on hold (a re-INVITE with a sendonly offer)."""
+        self.command("hold")
+
+    def resume(self) -> None:
+        """Take the current call off hold (a re-INVITE with a sendrecv offer).
+
+        baresip 1.1.0's ``resume`` (uag_hold_resume) first holds "the other active
+        call" and, when there is none, returns that call_hold(NULL) error, EINVAL
+        ("Invalid argument"), after it has resumed ours; later releases check for the
+        other call first. Only that error from exactly 1.1.0 is not a failure; the
+        re-INVITE itself is for the caller to check (the SIP trace in the log).
+        """
+        try:
+            self.command("resume")
+        except BaresipError as err:
+            if self.version != (1, 1, 0) or "Invalid argument" not in str(err):
+                raise
 
     def received_dtmf(self) -> str:
         """Return the DTMF digits received so far (all calls)."""

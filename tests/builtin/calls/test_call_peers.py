@@ -156,9 +156,9 @@ def test_hold_and_resume_from_a_real_phone(
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     caller.wait_established()
     confirmed(worker, call.call_id)
-    caller.command("hold")
+    caller.hold()
     assert _answers_once_there_are(caller, worker, 2) == ["sendrecv", "recvonly"]
-    caller.command("resume")
+    caller.resume()
     assert _answers_once_there_are(caller, worker, 3) == [
         "sendrecv",
         "recvonly",
