@@ -15,7 +15,7 @@ tls_server_context=None)``
     on it), so the registrar finds it by our Contact's host:port and sends requests
     for us down it (no TLS listener needed); when that port cannot be used for it
     (the same 4-tuple is taken, TIME_WAIT) an ephemeral port is used and logged once.
-    Raises
+    It raises
     :class:`TransportError`, or :class:`TlsVerificationError` when the server
     certificate is refused.
     ``await send_response(response, source=None)`` sends a response per RFC 3261
