@@ -202,6 +202,20 @@ def test_a_cycle_is_found() -> None:
     assert find_cycles({"a": {"b"}, "b": set()}) == []
 
 
+def test_call_session_is_a_leaf_of_calls() -> None:
+    """calls/session.py reaches no router or role handler (they all build on it)."""
+    graph = import_graph()
+    reached: set[str] = set()
+    todo = [f"{PACKAGE}.calls.session"]
+    while todo:
+        for target in graph[todo.pop()]:
+            if target not in reached:
+                reached.add(target)
+                todo.append(target)
+    calls = {_short(m) for m in reached if m.startswith(f"{PACKAGE}.calls.")}
+    assert calls <= {"calls.sounds"}, calls
+
+
 def test_no_import_cycles() -> None:
     """No module of the integration reaches itself through its imports."""
     graph = import_graph()
