@@ -126,7 +126,6 @@ def _engine_options(engine: str, worker_python: Path) -> dict[str, object]:
 
 @pytest.mark.parametrize("transport", [Transport.UDP, Transport.TCP, Transport.TLS])
 async def test_registrar_return_with_options_every_10_s(
-    request: pytest.FixtureRequest,
     engine: str,
     engine_python: Path,
     kamailio_factory: KamailioFactory,
@@ -136,14 +135,6 @@ async def test_registrar_return_with_options_every_10_s(
     transport: Transport,
 ) -> None:
     """OPTIONS keep-alive every 10 s: lost, then registered again and called."""
-    if engine == "builtin" and transport is Transport.TLS:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="the built-in engine has no TLS listener: it registers again,"
-                " but Kamailio's INVITE to its TLS Contact never arrives",
-            )
-        )
     kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
     port = kamailio.tls_port if transport is Transport.TLS else kamailio.port
     detected, reached = await _lose_and_regain(
