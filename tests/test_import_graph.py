@@ -216,6 +216,20 @@ def test_call_session_is_a_leaf_of_calls() -> None:
     assert calls <= {"calls.sounds"}, calls
 
 
+def test_home_assistant_side_imports_the_engine_package_only() -> None:
+    """Outside engine/, the engine is used through engine/__init__.py alone."""
+    engine = f"{PACKAGE}.engine"
+    direct = sorted(
+        f"{_short(module)} -> {_short(target)}"
+        for module, targets in import_graph().items()
+        if not module.startswith((f"{engine}.", f"{PACKAGE}.worker"))
+        and module != engine
+        for target in targets
+        if target.startswith(f"{engine}.")
+    )
+    assert not direct, direct
+
+
 def test_no_import_cycles() -> None:
     """No module of the integration reaches itself through its imports."""
     graph = import_graph()

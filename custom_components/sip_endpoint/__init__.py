@@ -9,7 +9,7 @@ from homeassistant.helpers.typing import ConfigType
 from .calls.audio_views import async_register_views
 from .calls.sounds import async_ensure_sounds
 from .const import DOMAIN
-from .engine.errors import EngineError, WorkerPythonNotFoundError
+from .engine import EngineError, WorkerPythonNotFoundError
 from .entity import MANUFACTURER
 from .flow_validation import worker_python_candidates
 from .runtime import SipEndpointConfigEntry, SipEndpointRuntime

@@ -7,7 +7,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .engine.errors import EngineError
+from .engine import EngineError
 from .entity import SipEndpointEntity, async_setup_extension_entities
 from .runtime import SipEndpointConfigEntry
 

@@ -9,7 +9,7 @@ from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_AUTH_ID
-from .engine.sip_engine import SipEngine
+from .engine import SipEngine
 from .runtime import ExtensionStatus, SipEndpointConfigEntry
 
 TO_REDACT = {CONF_PASSWORD, CONF_AUTH_ID, "access_code"}

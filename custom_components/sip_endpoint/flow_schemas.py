@@ -59,7 +59,7 @@ from .const import (
     ExtensionRole,
     PageMode,
 )
-from .engine.models import EngineChoice
+from .engine import EngineChoice
 from .protocol.payloads import KeepaliveMethod, Transport
 from .settings import DEFAULT_OPTIONS
 

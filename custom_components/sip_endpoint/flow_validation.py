@@ -35,11 +35,18 @@ from .const import (
     WORKER_VENV_DIR,
     ExtensionRole,
 )
-from .engine.errors import WorkerPythonNotFoundError
-from .engine.interpreter import find_worker_python, probe_interpreter
-from .engine.models import EngineChoice, auth_id_for
-from .engine.reachability import Reach, ReachabilityCheck, check_reachable
-from .engine.sip_engine import SipEngine, probe_registration
+from .engine import (
+    EngineChoice,
+    Reach,
+    ReachabilityCheck,
+    SipEngine,
+    WorkerPythonNotFoundError,
+    auth_id_for,
+    check_reachable,
+    find_worker_python,
+    probe_interpreter,
+    probe_registration,
+)
 from .protocol.engines import PJSUA2_REQUIREMENT
 from .protocol.payloads import Transport
 from .protocol.status import RegistrationStatus
@@ -51,7 +58,7 @@ from .settings import (
 )
 
 if TYPE_CHECKING:
-    from .engine.selection import SelectedEngine
+    from .engine import SelectedEngine
 
 # An ext_id for the short-lived probe worker; never the id of a real subentry.
 PROBE_EXT_ID: Final = "config_flow_probe"

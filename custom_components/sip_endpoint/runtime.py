@@ -35,9 +35,7 @@ from .const import (
     ExtensionRole,
 )
 from .device_lookup import async_get_entry_device
-from .engine.errors import EngineError, WorkerPythonNotFoundError
-from .engine.models import EngineEvent
-from .engine.sip_engine import SipEngine
+from .engine import EngineError, EngineEvent, SipEngine, WorkerPythonNotFoundError
 from .protocol.payloads import (
     CallDirection,
     CallEnded,

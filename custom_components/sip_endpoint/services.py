@@ -32,7 +32,7 @@ from .const import (
     SERVICE_PLAY_ALERT,
 )
 from .device_lookup import async_get_device_extension
-from .engine.errors import EngineError
+from .engine import EngineError
 from .runtime import SipEndpointConfigEntry, SipEndpointRuntime
 
 DEFAULT_PAGE_TIMEOUT = 30

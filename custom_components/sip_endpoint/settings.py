@@ -28,7 +28,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
-from .engine.models import (
+from .engine import (
     EngineChoice,
     EngineOptions,
     ExtensionSettings,

@@ -15,9 +15,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from ..const import DOMAIN, LOGGER, ExtensionRole
-from ..engine.errors import EngineError
-from ..engine.models import EngineEvent
-from ..engine.sip_engine import SipEngine
+from ..engine import EngineError, EngineEvent, SipEngine
 from ..protocol.payloads import (
     AudioFrame,
     CallEnded,

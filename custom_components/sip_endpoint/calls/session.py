@@ -12,8 +12,7 @@ from typing import Any, Protocol
 
 from homeassistant.core import HomeAssistant
 
-from ..engine.errors import RequestFailedError
-from ..engine.sip_engine import SipEngine
+from ..engine import RequestFailedError, SipEngine
 from ..protocol.payloads import CallEnded, IncomingCall, RecordingDone
 from .sounds import Sound
 
