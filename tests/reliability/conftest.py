@@ -64,13 +64,13 @@ async def engine_factory(
             "retry_interval": 1,
             **changes,
         }
-        engine = SipEngine(settings, EngineOptions(**values), recorder)  # type: ignore[arg-type]
-        engines.append(engine)
-        return engine
+        made = SipEngine(settings, EngineOptions(**values), recorder)  # type: ignore[arg-type]
+        engines.append(made)
+        return made
 
     yield make
-    for engine in engines:
-        await engine.stop()
+    for started in engines:
+        await started.stop()
 
 
 # Worker-level fixtures (a worker process driven directly over the protocol).
