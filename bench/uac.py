@@ -25,6 +25,7 @@ a=rtpmap:101 telephone-event/8000
 a=sendrecv
 """
 FRAME_SECONDS = 0.02
+ANSWER_TIMEOUT = 35.0  # Timer F and a little
 PCMU_SILENCE = b"\xff" * 160
 
 
@@ -58,7 +59,13 @@ class Uac(asyncio.DatagramProtocol):
     async def final(
         self, call_id: str, method: str
     ) -> tuple[float, int, dict[str, str]]:
-        """Wait for the final response to ``method`` of ``call_id``."""
+        """Wait for the final response to ``method`` of ``call_id`` (at most 35 s)."""
+        async with asyncio.timeout(ANSWER_TIMEOUT):
+            return await self._final(call_id, method)
+
+    async def _final(
+        self, call_id: str, method: str
+    ) -> tuple[float, int, dict[str, str]]:
         while True:
             arrived, data = await self.responses.get()
             code, headers = parse_response(data)
