@@ -65,8 +65,18 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
         self.context.allowed_sources = frozenset(s.strip() for s in sources)
 
     def answer_call(self, call: WorkerCall, tone: str | None) -> None:
-        """Answer with 200 OK."""
-        call.accept(tone)
+        """Answer with 200 OK (a little later under fast call churn)."""
+        delay = self.context.answer_delay(call.created_at)
+        if delay <= 0:
+            call.accept(tone)
+            return
+
+        def accept_later() -> None:
+            if not call.disconnected:
+                call.accept(tone)
+
+        # context.CHURN_LIMIT: the call keeps its call slot a little longer.
+        self.context.scheduler.call_later(delay, accept_later)
 
     def end_call(self, call: WorkerCall, code: int) -> None:
         """Hang up."""

@@ -61,6 +61,7 @@ def handle_incoming_call(
         return
     call = WorkerCall(context, account, CallDirection.INBOUND, prm.callId)
     context.calls[call.call_id] = call
+    context.note_call_start()
     info = call.getInfo()
     alert_info = message.header("alert-info")
     call_info = message.header("call-info")
