@@ -39,7 +39,8 @@ The ACK for a non-2xx final response to INVITE is sent by the transaction.
 (sends; a 2xx ends an INVITE server transaction in the Accepted state). Once the
 final response is out, a transaction only lingers to absorb retransmissions (up to
 64*T1): ``request`` is then :func:`slim_request`'s copy and ``last_response`` a
-:class:`SentResponse` (its bytes and top Via). A client transaction likewise keeps
+:class:`SentResponse` (its bytes and top Via), or None in the Accepted state (a 2xx
+is retransmitted by the TU, never by the transaction). A client transaction likewise keeps
 a slim ``request`` once it has its final response (its ACK as bytes).
 ``on_ack_timeout`` (callable set by the TU: Timer H fired without ACK),
 ``cancelled`` (a CANCEL matched it before the final response: answer it 487; a
@@ -186,17 +187,20 @@ class _Transaction:
         self, name: str, delay: float, callback: Callable[[], None]
     ) -> None:
         self._cancel_timer(name)
+        # A bound method and arguments, not a closure: a lingering transaction holds
+        # one timer for 64*T1, and a closure with its cells is ~250 bytes more each.
+        self._timers[name] = asyncio.get_running_loop().call_later(
+            delay, self._fire, name, callback
+        )
 
-        def fire() -> None:
-            self._timers.pop(name, None)
-            if self.state == State.TERMINATED:
-                return
-            try:
-                callback()
-            except Exception:
-                _LOGGER.exception("SIP timer %s failed", name)
-
-        self._timers[name] = asyncio.get_running_loop().call_later(delay, fire)
+    def _fire(self, name: str, callback: Callable[[], None]) -> None:
+        self._timers.pop(name, None)
+        if self.state == State.TERMINATED:
+            return
+        try:
+            callback()
+        except Exception:
+            _LOGGER.exception("SIP timer %s failed", name)
 
     def _cancel_timer(self, name: str) -> None:
         handle = self._timers.pop(name, None)
@@ -487,6 +491,10 @@ class ServerInviteTransaction(ServerTransaction):
         self._send(response)
         if response.status < 200:
             return
+        if response.status < 300:
+            # Accepted absorbs INVITE retransmissions without answering (RFC 6026
+            # 8.5): the 2xx (with its SDP) need not be held for Timer L's 32 s.
+            self.last_response = None
         self._keep_only_what_retransmits()
         if response.status < 300:
             self.state = State.ACCEPTED  # the TU retransmits the 2xx (13.3.1.4)
