@@ -194,6 +194,18 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _catches_sigterm(pid: int) -> bool:
+    """Return whether ``pid`` handles SIGTERM (Home Assistant does once it runs).
+
+    Home Assistant registers its signal handlers at the end of its start; a SIGTERM
+    before that kills it at once (exit -15), which is not the stop under test.
+    """
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -253,6 +265,9 @@ def test_sigterm_stops_home_assistant_cleanly(
             "both extensions to register",
         )
         assert process.poll() is None, (tmp_path / "hass-console.log").read_text()
+        _wait_until(
+            lambda: _catches_sigterm(process.pid), START_LIMIT, "Home Assistant to run"
+        )
         workers = _children(process.pid)
         assert workers, "no worker process was started"
         stopping = time.monotonic()
