@@ -62,6 +62,8 @@ _ANSI_RE: Final = re.compile(r"\x1b\[[0-9;]*m")
 _REG_FAIL_RE: Final = re.compile(
     r"reg: \S+(?: \(prio \d+\))?: ([1-6]\d\d [^(\r\n\x1b]*)"
 )
+# One call in the ``listcalls`` output (1.1): "[line 1, id <Call-ID>]  0:00:01 ...".
+_LISTED_CALL_RE: Final = re.compile(r"\[line \d+, id ([^\]\s]+)\]")
 # The first line baresip prints, e.g. "baresip v1.1.0 Copyright (C) ...".
 _VERSION_RE: Final = re.compile(r"^baresip v(\d+)\.(\d+)\.(\d+)", re.MULTILINE)
 
@@ -561,9 +563,29 @@ snd_path {self._short_recordings_path()}
                 raise ValueError(f"not a DTMF digit: {digit!r}")
             self.command("sndcode", digit)
 
+    def _current_call_id(self) -> str | None:
+        """Return the SIP Call-ID of the current call, from ``listcalls`` and events.
+
+        The latest call event since the call began names it once the call has an id
+        (not yet at ``CALL_LOCAL_SDP``, the dial's own event); otherwise the last call
+        ``listcalls`` shows ("[line 1, id <Call-ID>] ...").
+        """
+        listed = _LISTED_CALL_RE.findall(self.command("listcalls"))
+        for event in reversed(self.events[self._call_mark :]):
+            if event.get("type") != "CALL_CLOSED" and event.get("id") in listed:
+                return str(event["id"])
+        return listed[-1] if listed else None
+
     def hangup(self) -> None:
-        """Hang up the current call."""
-        self.command("hangup")
+        """Hang up the current call (CANCEL while it rings out, else BYE or a reject).
+
+        baresip 1.1's ``hangup`` without a call id ends the menu's "current" call,
+        which an outgoing call only becomes at a 180 or 183 (a hangup right after
+        the dial answered "no active call"), so 1.1 gets the call's id. 1.0 ends the
+        user agent's call and takes no id.
+        """
+        call_id = self._current_call_id() if self.version >= (1, 1, 0) else None
+        self.command("hangup", call_id or "")
 
     @property
     def version(self) -> tuple[int, int, int]:

@@ -325,3 +325,21 @@ def test_tls_listener_answers_with_its_certificate(
         tls.sendall(request.encode())
         response = tls.recv(65535)
     assert parse_status_code(response) == 200
+
+
+def test_baresip_hangs_up_a_call_that_had_no_answer_yet(
+    baresip_factory: BaresipFactory,
+) -> None:
+    """A hangup right after the dial ends the call before any response came.
+
+    (baresip 1.1 only makes an outgoing call its "current" one at a 180/183; the
+    driver names the call by its id.)
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.settimeout(10)
+        phone = baresip_factory(user="9001", password=None, registrar=None)
+        phone.dial(f"sip:2000@127.0.0.1:{silent.getsockname()[1]}")
+        assert silent.recv(65536).startswith(b"INVITE ")
+        phone.hangup()
+        phone.wait_closed()
