@@ -110,6 +110,51 @@ async def test_open_prefers_an_even_os_port(rtp: RtpSocket) -> None:
     assert rtp.local_address[1] % 2 == 0
 
 
+def _odd_port_with_a_free_neighbour() -> int:
+    """Return an odd UDP port on HOST whose even neighbour (port - 1) is free."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((HOST, 0))
+            port = int(probe.getsockname()[1]) | 1
+        with contextlib.ExitStack() as stack:
+            try:
+                for candidate in (port, port - 1):
+                    sock = stack.enter_context(
+                        socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    )
+                    sock.bind((HOST, candidate))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no odd port with a free even neighbour")
+
+
+async def test_an_odd_os_port_gives_way_to_its_even_neighbour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the OS offers an odd port, the even port below it is tried next."""
+    odd = _odd_port_with_a_free_neighbour()
+    real_socket = socket.socket
+    asked: list[int] = []
+
+    class OddFirstSocket(socket.socket):
+        """The OS's choice (port 0) is the odd port, every time."""
+
+        def bind(self, address: object) -> None:
+            host, port = cast("tuple[str, int]", address)
+            asked.append(port)
+            super().bind((host, port or odd))
+
+    monkeypatch.setattr(socket, "socket", OddFirstSocket)
+    opened = await RtpSocket.open(HOST)
+    monkeypatch.setattr(socket, "socket", real_socket)
+    try:
+        assert opened.local_address[1] == odd - 1
+        assert asked == [0, odd - 1]
+    finally:
+        opened.close()
+
+
 async def test_open_fails_clearly_when_the_range_is_taken() -> None:
     taken = await RtpSocket.open(HOST, (40200, 40201))
     try:

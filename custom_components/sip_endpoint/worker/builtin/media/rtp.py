@@ -127,7 +127,8 @@ def _bind(host: str, port_range: tuple[int, int] | None) -> socket.socket:
     rejected: list[socket.socket] = []
     last_error: OSError | None = None
     try:
-        for port in candidates:
+        while candidates:
+            port = candidates.pop(0)
             sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 sock.bind((host, port))
@@ -135,8 +136,12 @@ def _bind(host: str, port_range: tuple[int, int] | None) -> socket.socket:
                 sock.close()
                 last_error = err
                 continue
-            if sock.getsockname()[1] % 2 and port == 0:
+            bound = sock.getsockname()[1]
+            if bound % 2 and port == 0:
                 rejected.append(sock)  # keep it bound so the OS offers another one
+                # Its even neighbour is usually free too: try it before asking the
+                # OS again (16 odd ports in a row, 1 in 65536, failed the call).
+                candidates.insert(0, bound - 1)
                 continue
             sock.setblocking(False)
             try:
