@@ -173,19 +173,20 @@ async def test_register_in_flight_is_resent_when_its_connection_closes(
     assert host.count_sent("REGISTER") == 2
 
 
-@pytest.mark.parametrize("transport", [Transport.UDP, Transport.TCP])
 async def test_quick_restart_is_caught_by_the_binding_check(
-    host: LoopbackHost,
-    kamailio: Kamailio,
-    add_account: AccountFactory,
-    transport: Transport,
+    host: LoopbackHost, kamailio: Kamailio, add_account: AccountFactory
 ) -> None:
-    """Kamailio restarted between two probes forgets us; the next probe notices."""
+    """UDP: Kamailio restarted between two probes forgets us; the next probe notices.
+
+    Over TCP the closed connection gives the restart away at once (tested by
+    test_lost_tcp_connection_registers_again_at_once and the quick probes below), and the
+    contact can be back before this test could see it forgotten.
+    """
     add_account(
         "2045",
         kamailio.host,
         kamailio.port,
-        transport=transport,
+        transport=Transport.UDP,
         keepalive_interval=2,
         expiry=3600,
         retry_interval=LONG_RETRY,
@@ -197,13 +198,8 @@ async def test_quick_restart_is_caught_by_the_binding_check(
     assert not await reaches(kamailio, "2045")  # it forgot the contact
     await host.wait_status("ext-2045", Status.SUCCESSFUL, after=mark, within=GENEROUS)
     assert await reaches(kamailio, "2045")
-    if transport is Transport.UDP:
-        # Quietly: nothing but `successful` was reported.
-        assert set(host.statuses("ext-2045")[mark:]) == {Status.SUCCESSFUL}
-    else:
-        # The closed connection was noticed at once; the quiet REGISTER may have
-        # met the registrar still down (then it showed, and was retried).
-        assert host.statuses("ext-2045")[-1] is Status.SUCCESSFUL
+    # Quietly: nothing but `successful` was reported.
+    assert set(host.statuses("ext-2045")[mark:]) == {Status.SUCCESSFUL}
 
 
 async def test_quick_probes_after_a_lost_connection(
