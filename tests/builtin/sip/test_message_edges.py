@@ -1,0 +1,159 @@
+"""Edge paths of the built-in engine's SIP message module: bounds, helpers, reprs."""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.sip_endpoint.worker.builtin.sip.message import (
+    MAX_HEADER_LINE_BYTES,
+    MAX_HEADER_VALUES,
+    CSeq,
+    Headers,
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    Via,
+    make_response,
+    parse_message,
+    parse_name_addr,
+    parse_params,
+    parse_uri,
+    split_header_values,
+    unquote_string,
+)
+
+from .test_message import INVITE
+
+
+def _request(**replace: bytes) -> bytes:
+    """Return INVITE with header lines replaced (b"" drops the line)."""
+    lines = INVITE.split(b"\r\n")
+    out: list[bytes] = []
+    for line in lines:
+        name = line.partition(b":")[0].decode().lower().replace("-", "_")
+        if line and name in replace:
+            if replace[name]:
+                out.append(replace[name])
+            continue
+        out.append(line)
+    return b"\r\n".join(out)
+
+
+def test_unquote_string_leaves_unquoted_text_alone() -> None:
+    """Text that is not one quoted string comes back stripped, unchanged."""
+    assert unquote_string('  abc"  ') == 'abc"'
+    assert unquote_string('"') == '"'
+
+
+def test_too_many_values_with_quotes_is_refused() -> None:
+    """The quote-aware splitter bounds the number of values too."""
+    text = '"q", ' + ", ".join(["v"] * (MAX_HEADER_VALUES + 1))
+    with pytest.raises(SipParseError, match="too many values"):
+        split_header_values(text)
+
+
+def test_unterminated_quoted_parameter() -> None:
+    """A parameter value that opens a quote and never closes it is refused."""
+    with pytest.raises(SipParseError, match="bad quoted parameter"):
+        parse_params(';a="x"y')
+
+
+def test_tel_uri_without_a_number() -> None:
+    """``tel:`` needs a number before its parameters."""
+    with pytest.raises(SipParseError, match="bad tel URI"):
+        parse_uri("tel:;phone-context=x", any_scheme=True)
+
+
+def test_too_many_uri_headers() -> None:
+    """The ``?h=v&...`` part of a URI is bounded."""
+    headers = "&".join(f"h{n}=v" for n in range(MAX_HEADER_VALUES + 1))
+    with pytest.raises(SipParseError, match="too many URI headers"):
+        parse_uri(f"sip:a@example.com?{headers}")
+
+
+def test_name_addr_too_long() -> None:
+    """A name-addr longer than a header line may be is refused before parsing."""
+    with pytest.raises(SipParseError, match="value too long"):
+        parse_name_addr("<sip:a@" + "h" * MAX_HEADER_LINE_BYTES + ">")
+
+
+def test_cseq_formats_as_on_the_wire() -> None:
+    """CSeq prints as ``seq METHOD``."""
+    assert str(CSeq(7, "BYE")) == "7 BYE"
+
+
+def test_headers_container_protocol() -> None:
+    """Headers answer ``in`` (any case, non-strings False), iterate, count, repr."""
+    headers = Headers([("Via", "a"), ("v", "b"), ("To", "<sip:x@y>")])
+    assert "VIA" in headers
+    assert 5 not in headers
+    assert list(headers) == headers.items()
+    assert headers.count("via") == 2
+    assert headers.count("Contact") == 0
+    assert repr(headers) == f"Headers({headers.items()!r})"
+
+
+def test_headers_set_refuses_line_breaks() -> None:
+    """Replacing a header with a value holding CR/LF raises, leaving it unchanged."""
+    headers = Headers([("Subject", "hi")])
+    with pytest.raises(ValueError, match="line breaks"):
+        headers.set("Subject", "a\r\nVia: evil")
+    assert headers.get("subject") == "hi"
+
+
+def test_required_header_missing_names_it() -> None:
+    """A message built without Call-ID raises when asked for it."""
+    request = SipRequest("OPTIONS", parse_uri("sip:a@b"), Headers())
+    with pytest.raises(SipParseError, match="missing Call-ID"):
+        _ = request.call_id
+
+
+def test_replace_top_via_without_via() -> None:
+    """Replacing the top Via of a message that has none raises."""
+    request = SipRequest("OPTIONS", parse_uri("sip:a@b"), Headers())
+    with pytest.raises(SipParseError, match="missing Via"):
+        request.replace_top_via(Via("UDP", "h", 5060, {}))
+
+
+def test_reprs_show_no_header_values() -> None:
+    """Request and response reprs name the start line only."""
+    request = parse_message(INVITE)
+    assert isinstance(request, SipRequest)
+    assert repr(request) == "<SipRequest INVITE sip:bob@example.com>"
+    assert repr(SipResponse(486, "Busy Here")) == "<SipResponse 486 Busy Here>"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_request(via=b""), "missing Via"),
+        (_request(call_id=b"Call-ID:  "), "empty Call-ID"),
+    ],
+)
+def test_request_missing_parts(data: bytes, message: str) -> None:
+    """A request without Via or with an empty Call-ID is refused."""
+    with pytest.raises(SipParseError, match=message):
+        parse_message(data)
+
+
+def test_contact_star_is_accepted() -> None:
+    """``Contact: *`` (REGISTER removing every binding) parses as ``"*"``."""
+    data = _request(contact=b"Contact: *").replace(b"INVITE", b"REGISTER")
+    message = parse_message(data)
+    assert message.contacts() == "*"
+
+
+def test_bad_status_line_version() -> None:
+    """A status line whose version is not ``SIP/x.y`` is refused."""
+    data = b"SIP/x 200 OK\r\n" + INVITE.partition(b"\r\n")[2]
+    with pytest.raises(SipParseError, match="bad status line"):
+        parse_message(data)
+
+
+def test_response_to_a_request_with_an_unparsable_to_adds_no_tag() -> None:
+    """When To cannot be parsed, it is copied as is rather than given a tag."""
+    request = parse_message(INVITE)
+    assert isinstance(request, SipRequest)
+    request.headers.set("To", "<<<")
+    response = make_response(request, 200, to_tag="t1")
+    assert response.headers.get("to") == "<<<"
