@@ -1,0 +1,136 @@
+"""Edge paths of the built-in stack: before start, keep-alives, traces, failing routes.
+
+The stack runs in the test's loop (``WatchedStack`` of the call tests: its events go
+to a queue); requests reach it through a fake server transaction that records the
+answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from custom_components.sip_endpoint.protocol.payloads import EventName, Transport
+from custom_components.sip_endpoint.worker.builtin.registration.target import (
+    Destination,
+)
+from custom_components.sip_endpoint.worker.builtin.sip.message import SipParseError
+from custom_components.sip_endpoint.worker.builtin.sip.transport import Source
+from custom_components.sip_endpoint.worker.builtin.stack import TRACE_LEVEL
+
+from .calls.test_call_edges import FakeTransaction, _request
+from .calls.test_call_release import WatchedStack, _started
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+STACK_LOGGER = "custom_components.sip_endpoint.worker.builtin.stack"
+SOURCE = Source("udp", "127.0.0.1", 5062)
+
+
+@pytest.fixture
+async def stack(socket_enabled: None) -> AsyncIterator[WatchedStack]:
+    """Return a started in-process stack (sources: 127.0.0.1)."""
+    started, _ = await _started()
+    try:
+        yield started
+    finally:
+        await started.close()
+
+
+def _logged(stack: WatchedStack) -> list[str]:
+    lines: list[str] = []
+    while not stack.events.empty():
+        name, payload = stack.events.get_nowait()
+        if name is EventName.LOG:
+            lines.append(payload.message)
+    return lines
+
+
+async def test_before_start_there_is_no_port_and_no_keepalive() -> None:
+    """An unstarted stack reports its configured port and sends no keep-alive."""
+    idle = WatchedStack()
+    assert idle.transport is None
+    assert idle.contact_port(Transport.UDP) == idle.sip_port
+    idle.send_keepalive(Destination(Transport.UDP, "127.0.0.1", "127.0.0.1", 9))
+    assert not idle.transactions._tasks
+    assert idle.account_for_user(None) is None
+    assert idle.account_for_user("2040") is None
+
+
+async def test_a_keepalive_is_not_traced_but_a_message_is(stack: WatchedStack) -> None:
+    """At level 5, CRLF CRLF is not traced as a message; a request is, as text."""
+    stack.log_level = TRACE_LEVEL
+    stack.trace("Received from", b"\r\n\r\n", "udp:127.0.0.1:5062")
+    assert _logged(stack) == []
+    stack.trace("Received from", _request("OPTIONS"), "udp:127.0.0.1:5062")
+    [line] = _logged(stack)
+    assert line.startswith("Received from udp:127.0.0.1:5062:\nOPTIONS sip:1@")
+
+
+async def test_a_response_for_no_transaction_is_dropped(
+    stack: WatchedStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stray 200 reaching the stack is logged at debug level and answered by nothing."""
+    response = (
+        "SIP/2.0 200 OK\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKstray\r\n"
+        "From: <sip:2040@127.0.0.1>;tag=a\r\n"
+        "To: <sip:9@127.0.0.1>;tag=b\r\n"
+        "Call-ID: stray@127.0.0.1\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    with (
+        caplog.at_level(logging.DEBUG, STACK_LOGGER),
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer,
+    ):
+        peer.bind(("127.0.0.1", 0))
+        peer.sendto(response.encode(), ("127.0.0.1", stack.sip_port))
+        await stack.wait_until(lambda: "matched no transaction" in caplog.text, 5)
+    assert "A 200 from 127.0.0.1 matched no transaction" in caplog.text
+    assert not stack.calls
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(SipParseError("bad From"), 400), (RuntimeError("bug"), 500)],
+)
+async def test_a_request_whose_routing_fails_is_answered(
+    stack: WatchedStack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+    status: int,
+) -> None:
+    """A malformed header found late: 400; any other failure: 500, logged."""
+
+    def failing(*args: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(stack, "route_request", failing)
+    transaction = FakeTransaction(_request("INFO"))
+    with caplog.at_level(logging.DEBUG, STACK_LOGGER):
+        stack._on_request(transaction.request, SOURCE, transaction)  # type: ignore[arg-type]
+        # An ACK has no transaction: nothing is answered, nothing raises.
+        stack._on_request(_request("ACK"), SOURCE, None)
+    assert [answer.status for answer in transaction.answers] == [status]
+    assert transaction.answers[0].to_addr.tag
+    expected = "Refusing a malformed request" if status == 400 else "Handling a INFO"
+    assert expected in caplog.text
+
+
+async def test_a_failing_keepalive_stays_quiet(
+    stack: WatchedStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A keep-alive to a name that does not resolve fails only into the debug log."""
+    with caplog.at_level(logging.DEBUG, STACK_LOGGER):
+        stack.send_keepalive(
+            Destination(Transport.UDP, "host.invalid", "host.invalid", 5060)
+        )
+        await stack.wait_until(lambda: "Keep-alive not sent" in caplog.text, 5)
+    assert "Keep-alive not sent" in caplog.text
+    assert not stack.transactions._tasks
