@@ -1,0 +1,115 @@
+"""Edge paths of the built-in engine's SIP transports, on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+
+import pytest
+
+from custom_components.sip_endpoint.worker.builtin.sip import (
+    transport as transport_module,
+)
+from custom_components.sip_endpoint.worker.builtin.sip.message import Via
+from custom_components.sip_endpoint.worker.builtin.sip.transport import (
+    Connection,
+    SipTransportLayer,
+    Target,
+    TransportError,
+    response_target,
+)
+
+from .test_transport import HOST, Inbox, layer, options, raw_tcp
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+def test_unknown_via_transport_is_answered_over_udp() -> None:
+    """A Via naming a transport we lack (SCTP) gets its response over UDP (18.2.2)."""
+    via = Via("SCTP", "192.0.2.7", 5070, {"branch": "z9hG4bKx"})
+    assert response_target(via, None) == Target("udp", "192.0.2.7", 5070)
+
+
+def test_tls_error_names_plain_ssl_failures() -> None:
+    """An SSLError that is not a verification failure is a plain TransportError."""
+    err = ssl.SSLError(1, "boom")
+    err.reason = "WRONG_VERSION_NUMBER"
+    converted = transport_module._tls_error(err)
+    assert type(converted) is TransportError
+    assert str(converted) == "TLS failed: WRONG_VERSION_NUMBER"
+    assert str(transport_module._tls_error(OSError())) == "OSError"
+
+
+async def test_closing_a_connection_never_opened() -> None:
+    """A connection without a stream closes cleanly and then refuses to write."""
+    sip = SipTransportLayer(Inbox(), bind_host=HOST, port_min=0, port_max=0)
+    connection = Connection(sip, "tcp")
+    connection.close()
+    assert connection.closed
+    with pytest.raises(TransportError, match="connection closed"):
+        connection.write(b"x")
+
+
+async def test_lone_crlf_on_tcp_waits_for_more() -> None:
+    """A lone CRLF (half a ping or a keep-alive) neither closes nor blocks framing."""
+    inbox = Inbox()
+    sip = await layer(inbox)
+    try:
+        reader, writer = await raw_tcp(sip.port)
+        writer.write(b"\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(options("tcp", 5060, call_id="after-crlf").to_bytes())
+        await writer.drain()
+        message, source = await inbox.get()
+        assert message.call_id == "after-crlf"
+        assert source.transport == "tcp"
+        assert not reader.at_eof()
+        writer.close()
+    finally:
+        await sip.close()
+
+
+async def test_udp_send_before_start_is_a_transport_error() -> None:
+    """Sending over a layer whose UDP socket is not open raises, naming why."""
+    sip = SipTransportLayer(Inbox(), bind_host=HOST, port_min=0, port_max=0)
+    with pytest.raises(TransportError, match="UDP not started"):
+        await sip.send(b"OPTIONS", Target("udp", HOST, 5060))
+
+
+async def test_udp_send_after_close_is_a_transport_error() -> None:
+    """After ``close`` the UDP socket is closing and a send raises."""
+    sip = await layer(Inbox())
+    await sip.close()
+    with pytest.raises(TransportError, match="UDP"):
+        await sip.send(b"OPTIONS", Target("udp", HOST, 5060))
+
+
+async def test_close_releases_a_sender_waiting_for_a_pending_connect() -> None:
+    """A send waiting on another send's connect is released when the layer closes.
+
+    The first send dials (the TLS handshake waits for a server that never speaks);
+    the second waits for that connection. ``close`` must not leave it waiting.
+    """
+    sip = await layer(Inbox())
+    server = socket.socket()
+    server.bind((HOST, 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    target = Target("tls", HOST, port)
+    dialling = asyncio.ensure_future(sip.send(b"OPTIONS", target))
+    try:
+        await asyncio.sleep(0.1)
+        waiting = asyncio.ensure_future(sip.send(b"OPTIONS", target))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        await sip.close()
+        with pytest.raises((TransportError, asyncio.CancelledError)):
+            await asyncio.wait_for(waiting, 5)
+    finally:
+        dialling.cancel()
+        with contextlib.suppress(BaseException):
+            await dialling
+        server.close()
