@@ -1,0 +1,81 @@
+"""Edge paths of a built-in account: unusable settings, Contact hosts, no route, stops.
+
+The accounts run on the loopback host of ``loophost`` (a real built-in stack on
+127.0.0.1 that records what it sends and the states it reports).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.sip_endpoint.protocol.payloads import Transport
+from custom_components.sip_endpoint.protocol.status import RegistrationStatus
+from custom_components.sip_endpoint.worker.builtin.registration.account import (
+    BuiltinAccount,
+)
+from custom_components.sip_endpoint.worker.builtin.registration.target import (
+    Destination,
+)
+
+from .conftest import AccountFactory, params
+from .loophost import LoopbackHost
+
+LOOPBACK = Destination(Transport.UDP, "127.0.0.1", "127.0.0.1", 5060)
+
+
+@pytest.mark.parametrize("domain", ["bad domain", "pbx:notaport"])
+def test_a_domain_that_is_no_uri_is_refused(domain: str) -> None:
+    """A registrar that is no SIP URI: ValueError naming it, before any network."""
+    host = LoopbackHost()
+    with pytest.raises(ValueError, match="bad registrar or proxy address"):
+        BuiltinAccount(host, params("2001", domain, None))
+    assert host.sent == []
+
+
+async def test_an_unbound_host_takes_the_routes_address_for_contact(
+    host: LoopbackHost,
+) -> None:
+    """Bound to 0.0.0.0, Contact carries the address toward the registrar."""
+    account = BuiltinAccount(host, params("2001", "127.0.0.1", 5060))
+    host.bind_host = "0.0.0.0"
+    contact = account.contact_for(LOOPBACK)
+    assert contact.host == "127.0.0.1"
+    assert contact.user == "2001"
+
+
+async def test_an_ipv6_host_is_bracketed_in_contact(host: LoopbackHost) -> None:
+    """Bound to ::1, Contact names [::1] (RFC 3261 25.1 IPv6reference)."""
+    account = BuiltinAccount(host, params("2001", "127.0.0.1", 5060))
+    host.bind_host = "::1"
+    contact = account.contact_for(LOOPBACK)
+    assert contact.host == "[::1]"
+    assert str(contact).startswith("sip:2001@[::1]")
+
+
+async def test_a_registrar_name_that_does_not_resolve_fails_without_sending(
+    host: LoopbackHost, add_account: AccountFactory
+) -> None:
+    """No address for the registrar: a failure naming the host, no REGISTER sent."""
+    account = add_account("2001", "host.invalid", 5060)
+    failed = await host.wait_status(
+        account.ext_id, RegistrationStatus.NO_REPLY_FROM_SERVER
+    )
+    assert "host.invalid" in failed.reason
+    assert host.count_sent("REGISTER") == 0
+    assert account.destination is None
+
+
+async def test_a_closed_account_asks_for_nothing_more(
+    host: LoopbackHost, add_account: AccountFactory
+) -> None:
+    """After close(), register() neither starts a task nor sends anything."""
+    account = add_account("2001", "host.invalid", 5060)
+    await host.wait_status(account.ext_id, RegistrationStatus.NO_REPLY_FROM_SERVER)
+    sent = list(host.sent)
+    states = list(host.states)
+    account.close()
+    account.register()
+    account.register()
+    assert account._tasks == []
+    assert host.sent == sent
+    assert host.states == states
