@@ -1,0 +1,189 @@
+"""Edge paths of the built-in engine's transactions: failing handlers, late input, limits.
+
+Same style as test_transaction: a virtual-clock loop and raw UDP peers on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from custom_components.sip_endpoint.worker.builtin.sip.message import (
+    SipResponse,
+    make_response,
+)
+from custom_components.sip_endpoint.worker.builtin.sip.transaction import (
+    InviteOkRetransmitter,
+    ServerInviteTransaction,
+    ServerTransaction,
+    State,
+)
+from custom_components.sip_endpoint.worker.builtin.sip.transport import Target
+
+from .test_transaction import (
+    HOST,
+    T1,
+    Endpoint,
+    Peer,
+    peer_request,
+    run_virtual,
+    state_of,
+)
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+def _boom(*_args: object) -> None:
+    raise RuntimeError("handler bug")
+
+
+def test_failing_response_handler_is_logged_and_the_final_still_resolves(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A TU handler that raises does not break the transaction; a late 200 is ignored."""
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint() as ours:
+            seen: list[int] = []
+
+            def handler(response: SipResponse) -> None:
+                seen.append(response.status)
+                raise RuntimeError("handler bug")
+
+            request = ours.request("OPTIONS", peer.port)
+            transaction = ours.layer.send_request(
+                request, Target("udp", HOST, peer.port), on_response=handler
+            )
+            received = await peer.recv()
+            ok = make_response(received, 200, to_tag="p")  # type: ignore[arg-type]
+            peer.send(ok, ours.transport.port)
+            final = await asyncio.wait_for(transaction.final(), 5)
+            assert final.status == 200
+            assert state_of(transaction) == State.COMPLETED
+            peer.send(ok, ours.transport.port)  # retransmitted 200 in Completed
+            await asyncio.sleep(0.001)
+            assert seen == [200]
+            assert ours.stray == []
+        peer.close()
+
+    caplog.set_level(logging.DEBUG)
+    run_virtual(scenario)
+    assert "SIP response handler failed" in caplog.text
+
+
+def test_failing_request_handler_is_logged_and_delivery_continues(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An exception from the TU's request handler never leaves ``receive``."""
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint() as ours:
+            ours.handler = _boom
+            peer.send(peer_request("OPTIONS", peer), ours.transport.port)
+            await asyncio.sleep(0.01)
+            ours.handler = None
+            peer.send(peer_request("OPTIONS", peer), ours.transport.port)
+            await asyncio.sleep(0.01)
+            assert len(ours.requests) == 2
+        peer.close()
+
+    run_virtual(scenario)
+    assert "SIP transaction handling failed" in caplog.text
+
+
+def test_request_after_close_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    """A closed layer takes no new server transaction: nothing reaches the TU."""
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint() as ours:
+            ours.layer.close()
+            peer.send(peer_request("OPTIONS", peer), ours.transport.port)
+            await asyncio.sleep(0.01)
+            assert ours.requests == []
+            assert await peer.collect(0.05) == []
+        peer.close()
+
+    run_virtual(scenario)
+    assert "Dropping a OPTIONS" in caplog.text
+
+
+def test_response_after_the_final_is_not_sent(caplog: pytest.LogCaptureFixture) -> None:
+    """Once a final response went out, another one is logged and dropped."""
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint() as ours:
+            pending: list[ServerTransaction | None] = []
+            ours.handler = lambda _request, transaction: pending.append(transaction)
+            options = peer_request("OPTIONS", peer)
+            peer.send(options, ours.transport.port)
+            await asyncio.sleep(0.001)
+            transaction = pending[0]
+            assert transaction is not None
+            transaction.respond(make_response(options, 200, to_tag="me"))
+            transaction.respond(make_response(options, 500, to_tag="me"))
+            answers = await peer.collect(0.05)
+            assert [m.status for m in answers if isinstance(m, SipResponse)] == [200]
+        peer.close()
+
+    caplog.set_level(logging.DEBUG)
+    run_virtual(scenario)
+    assert "response 500 after the final one" in caplog.text
+
+
+def test_failing_ack_timeout_handler_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Timer H ends the INVITE transaction even when its handler raises."""
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint(trying_delay=10) as ours:
+            holder: list[ServerTransaction | None] = []
+            ours.handler = lambda _request, transaction: holder.append(transaction)
+            invite = peer_request("INVITE", peer)
+            peer.send(invite, ours.transport.port)
+            await asyncio.sleep(0.001)
+            transaction = holder[0]
+            assert isinstance(transaction, ServerInviteTransaction)
+            transaction.on_ack_timeout = _boom
+            transaction.respond(make_response(invite, 486, to_tag="me"))
+            await asyncio.sleep(64 * T1 + 0.01)
+            assert state_of(transaction) == State.TERMINATED
+        peer.close()
+
+    run_virtual(scenario)
+    assert "ACK timeout handler failed" in caplog.text
+
+
+def test_failing_2xx_timeout_handler_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The 2xx retransmitter stops at 64*T1 even when its timeout handler raises."""
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint(trying_delay=10) as ours:
+            holder: list[ServerTransaction | None] = []
+            ours.handler = lambda _request, transaction: holder.append(transaction)
+            invite = peer_request("INVITE", peer)
+            peer.send(invite, ours.transport.port)
+            await asyncio.sleep(0.001)
+            transaction = holder[0]
+            assert transaction is not None
+            ok = make_response(invite, 200, to_tag="me")
+            transaction.respond(ok)
+            retransmitter = InviteOkRetransmitter(
+                ours.layer, ok, transaction.source, reliable=True, on_timeout=_boom
+            )
+            await asyncio.sleep(64 * T1 + 0.01)
+            assert retransmitter.done
+        peer.close()
+
+    run_virtual(scenario)
+    assert "2xx ACK timeout handler failed" in caplog.text
