@@ -153,12 +153,60 @@ def test_failing_ack_timeout_handler_is_logged(
             assert isinstance(transaction, ServerInviteTransaction)
             transaction.on_ack_timeout = _boom
             transaction.respond(make_response(invite, 486, to_tag="me"))
+            transaction.respond(make_response(invite, 200, to_tag="me"))  # too late
             await asyncio.sleep(64 * T1 + 0.01)
             assert state_of(transaction) == State.TERMINATED
+            # The peer got the 486 and its Timer G retransmissions, never the 200.
+            statuses = {m.status for m in await collected(peer)}
+            assert statuses == {486}
         peer.close()
 
+    caplog.set_level(logging.DEBUG)
     run_virtual(scenario)
     assert "ACK timeout handler failed" in caplog.text
+    assert "response 200 after the final one" in caplog.text
+
+
+async def collected(peer: Peer) -> list[SipResponse]:
+    """Read every response already queued at the peer."""
+    out = await peer.collect(0.001)
+    return [m for m in out if isinstance(m, SipResponse)]
+
+
+def test_response_that_cannot_be_sent_ends_the_server_transaction(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When the transport refuses a response, the transaction terminates (logged).
+
+    The 2xx retransmitter logs its failed retransmissions and keeps its timer.
+    """
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint(trying_delay=10) as ours:
+            holder: list[ServerTransaction | None] = []
+            ours.handler = lambda _request, transaction: holder.append(transaction)
+            invite = peer_request("INVITE", peer)
+            peer.send(invite, ours.transport.port)
+            await asyncio.sleep(0.001)
+            transaction = holder[0]
+            assert transaction is not None
+            await ours.transport.close()
+            ok = make_response(invite, 200, to_tag="me")
+            transaction.respond(ok)
+            retransmitter = InviteOkRetransmitter(
+                ours.layer, ok, transaction.source, reliable=False
+            )
+            await asyncio.sleep(2 * T1)
+            assert state_of(transaction) == State.TERMINATED
+            assert not retransmitter.done
+            retransmitter.stop()
+        peer.close()
+
+    caplog.set_level(logging.DEBUG)
+    run_virtual(scenario)
+    assert "cannot send a response: UDP closed" in caplog.text
+    assert "2xx retransmission failed: UDP closed" in caplog.text
 
 
 def test_failing_2xx_timeout_handler_is_logged(
