@@ -7,6 +7,8 @@ answers.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import socket
 from typing import TYPE_CHECKING, Any
@@ -14,11 +16,19 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import EventName, Transport
+from custom_components.sip_endpoint.worker.builtin import loop as loop_module
+from custom_components.sip_endpoint.worker.builtin.loop import (
+    BuiltinWorker,
+    integration_version,
+)
 from custom_components.sip_endpoint.worker.builtin.registration.target import (
     Destination,
 )
 from custom_components.sip_endpoint.worker.builtin.sip.message import SipParseError
-from custom_components.sip_endpoint.worker.builtin.sip.transport import Source
+from custom_components.sip_endpoint.worker.builtin.sip.transport import (
+    Source,
+    TransportError,
+)
 from custom_components.sip_endpoint.worker.builtin.stack import TRACE_LEVEL
 
 from .calls.test_call_edges import FakeTransaction, _request
@@ -26,7 +36,9 @@ from .calls.test_call_release import WatchedStack, _started
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
+LOOP_LOGGER = "custom_components.sip_endpoint.worker.builtin.loop"
 STACK_LOGGER = "custom_components.sip_endpoint.worker.builtin.stack"
 SOURCE = Source("udp", "127.0.0.1", 5062)
 
@@ -134,3 +146,65 @@ async def test_a_failing_keepalive_stays_quiet(
         await stack.wait_until(lambda: "Keep-alive not sent" in caplog.text, 5)
     assert "Keep-alive not sent" in caplog.text
     assert not stack.transactions._tasks
+
+
+def test_an_unreadable_manifest_gives_an_unknown_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hello` says engine_version "unknown" when manifest.json is missing or odd."""
+    monkeypatch.setattr(loop_module, "MANIFEST", tmp_path / "missing.json")
+    assert integration_version() == "unknown"
+    odd = tmp_path / "odd.json"
+    odd.write_text("[1, 2]", encoding="utf-8")
+    monkeypatch.setattr(loop_module, "MANIFEST", odd)
+    assert integration_version() == "unknown"
+    good = tmp_path / "manifest.json"
+    good.write_text('{"version": "1.2.3"}', encoding="utf-8")
+    monkeypatch.setattr(loop_module, "MANIFEST", good)
+    assert integration_version() == "1.2.3"
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (TransportError("connection refused"), "connection refused"),
+        (OSError(111, "Connection refused"), "[Errno 111] Connection refused"),
+        (OSError(), "OSError"),
+        (ValueError("bad value"), None),
+    ],
+)
+def test_network_errors_are_answered_as_sip_errors(
+    error: Exception, text: str | None
+) -> None:
+    """Transport and OS errors give the text of a `sip_error`; others are not SIP."""
+    assert loop_module._engine_error(error) == text
+
+
+async def test_a_failing_teardown_is_logged_not_raised(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """If closing the stack fails at shutdown, the worker logs it and goes on."""
+    worker = BuiltinWorker(0, io.BytesIO())
+
+    async def broken_close() -> None:
+        raise RuntimeError("close failed")
+
+    monkeypatch.setattr(worker.stack, "close", broken_close)
+    with caplog.at_level(logging.ERROR, LOOP_LOGGER):
+        await worker._teardown()
+    assert "Error during shutdown" in caplog.text
+
+
+async def test_what_escapes_a_callback_is_logged_and_the_loop_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The worker loop's exception handler logs the message and the traceback."""
+    loop = asyncio.get_running_loop()
+    with caplog.at_level(logging.ERROR, LOOP_LOGGER):
+        loop_module._log_loop_error(
+            loop, {"message": "callback broke", "exception": RuntimeError("boom")}
+        )
+    [record] = [r for r in caplog.records if r.name == LOOP_LOGGER]
+    assert record.getMessage() == "Error in the worker's loop: callback broke"
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], RuntimeError)

@@ -22,6 +22,8 @@ from custom_components.sip_endpoint.protocol.payloads import (
 )
 from custom_components.sip_endpoint.protocol.wire import ErrorCode
 from custom_components.sip_endpoint.worker.builtin.call import ALLOW
+from custom_components.sip_endpoint.worker.builtin.dialog import Dialog
+from custom_components.sip_endpoint.worker.builtin.media.session import MediaSession
 from custom_components.sip_endpoint.worker.builtin.registration.target import (
     Destination,
 )
@@ -33,8 +35,11 @@ from custom_components.sip_endpoint.worker.builtin.sip.message import (
 )
 from custom_components.sip_endpoint.worker.core.dispatch import RequestError
 
+from .rawpeer import RawPeer
 from .test_call_guards import Call, FakeAccount, FakeHost, FakeMedia, _call
+from .test_call_release import _started
 
+INBOUND_LOGGER = "custom_components.sip_endpoint.worker.builtin.inbound"
 CALL_LOGGER = "custom_components.sip_endpoint.worker.builtin.call"
 
 
@@ -324,3 +329,75 @@ async def test_a_background_task_that_fails_is_logged(
         await done.wait()
         await asyncio.sleep(0)
     assert "Call task failed" in caplog.text
+
+
+def _dialog(route_set: list[str]) -> Dialog:
+    return Dialog.as_uac(
+        call_id="edge-1@127.0.0.1",
+        local_tag="ours",
+        local_uri="<sip:1@127.0.0.1>",
+        remote_uri="<sip:9001@127.0.0.1>",
+        target=parse_uri("sip:9001@127.0.0.1:5062"),
+        route_set=route_set,
+    )
+
+
+def test_a_route_that_does_not_parse_leaves_the_remote_target() -> None:
+    """An unparsable first Route: requests go to the remote target, Route kept."""
+    dialog = _dialog(["not a name-addr <<"])
+    uri, routes = dialog.request_target()
+    assert str(uri) == "sip:9001@127.0.0.1:5062"
+    assert routes == ["not a name-addr <<"]
+    assert str(dialog.next_hop()) == "sip:9001@127.0.0.1:5062"
+
+
+def test_a_response_without_to_tag_does_not_fix_the_dialog() -> None:
+    """A provisional without a To tag leaves the remote tag unset."""
+    dialog = _dialog([])
+    text = (
+        "SIP/2.0 100 Trying\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKedge\r\n"
+        "From: <sip:1@127.0.0.1>;tag=ours\r\n"
+        "To: <sip:9001@127.0.0.1>\r\n"
+        "Call-ID: edge-1@127.0.0.1\r\n"
+        "CSeq: 1 INVITE\r\n"
+        "Contact: <sip:9001@10.9.9.9:5099>\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    response = parse_message(text.encode())
+    assert isinstance(response, SipResponse)
+    dialog.confirm_uac(response)
+    assert dialog.remote_tag is None
+    assert str(dialog.remote_target) == "sip:9001@127.0.0.1:5062"
+
+
+async def test_an_inbound_call_without_an_rtp_port_is_refused_500(
+    socket_enabled: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No RTP port for an INVITE: 500, a warning, and no `incoming_call`."""
+
+    async def no_port(*args: Any, **kwargs: Any) -> MediaSession:
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(MediaSession, "open", no_port)
+    stack, _ = await _started()
+    peer = RawPeer("2040", stack.sip_port)
+    try:
+        with caplog.at_level(logging.WARNING, INBOUND_LOGGER):
+            await asyncio.to_thread(peer.invite)
+            final = await asyncio.to_thread(peer.wait, "INVITE")
+        assert final.code == 500
+        await asyncio.to_thread(peer.ack, final)
+        assert "No RTP port for a call" in caplog.text
+        await stack.wait_until(lambda: not stack.calls, 5)
+        assert not stack.calls
+        names = []
+        while not stack.events.empty():
+            names.append(stack.events.get_nowait()[0])
+        assert EventName.INCOMING_CALL not in names
+        assert EventName.CALL_ENDED not in names
+    finally:
+        peer.close()
+        await stack.close()
