@@ -19,8 +19,9 @@ from custom_components.sip_endpoint.worker.builtin.sip.transaction import (
     ServerInviteTransaction,
     ServerTransaction,
     State,
+    ack_for_non_2xx,
 )
-from custom_components.sip_endpoint.worker.builtin.sip.transport import Target
+from custom_components.sip_endpoint.worker.builtin.sip.transport import Source, Target
 
 from .test_transaction import (
     HOST,
@@ -235,3 +236,133 @@ def test_failing_2xx_timeout_handler_is_logged(
 
     run_virtual(scenario)
     assert "2xx ACK timeout handler failed" in caplog.text
+
+
+def test_invite_client_ignores_responses_that_do_not_fit_its_state() -> None:
+    """After a 486: a 180 and a 200 are ignored. After a 200: a 486 is ignored.
+
+    Only the first final reaches the TU; a closed transaction takes nothing.
+    """
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint() as ours:
+            seen: list[int] = []
+            for first, late in ((486, (180, 200)), (200, (486,))):
+                seen.clear()
+                transaction = ours.layer.send_request(
+                    ours.request("INVITE", peer.port),
+                    Target("udp", HOST, peer.port),
+                    on_response=lambda response: seen.append(response.status),
+                )
+                invite = await peer.recv()
+                peer.send(make_response(invite, first, to_tag="p"), ours.transport.port)  # type: ignore[arg-type]
+                final = await asyncio.wait_for(transaction.final(), 5)
+                assert final.status == first
+                state = state_of(transaction)
+                for status in late:
+                    response = make_response(invite, status, to_tag="p")  # type: ignore[arg-type]
+                    peer.send(response, ours.transport.port)
+                    await asyncio.sleep(0.001)
+                assert seen == [first]
+                assert state_of(transaction) == state
+                assert ours.stray == []
+                transaction.close()
+                assert state_of(transaction) == State.TERMINATED
+                transaction.receive(make_response(invite, 200, to_tag="p"))  # type: ignore[arg-type]
+                assert seen == [first]
+                assert transaction.final_response is final
+                await peer.collect(0.01)  # the ACK of the 486
+        peer.close()
+
+    run_virtual(scenario)
+
+
+def test_non_invite_client_passes_every_provisional_to_the_tu() -> None:
+    """A second 100 in Proceeding is passed on too; the state stays Proceeding."""
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint() as ours:
+            seen: list[int] = []
+            transaction = ours.layer.send_request(
+                ours.request("OPTIONS", peer.port),
+                Target("udp", HOST, peer.port),
+                on_response=lambda response: seen.append(response.status),
+            )
+            request = await peer.recv()
+            for _ in range(2):
+                trying = make_response(request, 100)  # type: ignore[arg-type]
+                peer.send(trying, ours.transport.port)
+                await asyncio.sleep(0.001)
+            assert seen == [100, 100]
+            assert state_of(transaction) == State.PROCEEDING
+        peer.close()
+
+    run_virtual(scenario)
+
+
+def test_invite_server_absorbs_a_retransmitted_ack_and_times_out_without_handler() -> (
+    None
+):
+    """A second ACK in Confirmed is absorbed; Timer H without a handler terminates."""
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint(trying_delay=10) as ours:
+            holder: list[ServerTransaction | None] = []
+            ours.handler = lambda _request, transaction: holder.append(transaction)
+            invite = peer_request("INVITE", peer)
+            peer.send(invite, ours.transport.port)
+            await asyncio.sleep(0.001)
+            confirmed = holder[0]
+            assert confirmed is not None
+            busy = make_response(invite, 486, to_tag="me")
+            confirmed.respond(busy)
+            assert isinstance(await peer.recv(), SipResponse)
+            ack = ack_for_non_2xx(invite, busy)
+            peer.send(ack, ours.transport.port)
+            await asyncio.sleep(0.001)
+            assert state_of(confirmed) == State.CONFIRMED
+            peer.send(ack, ours.transport.port)
+            await asyncio.sleep(0.001)
+            assert state_of(confirmed) == State.CONFIRMED
+            assert len(ours.requests) == 1  # neither ACK reached the TU
+            assert await peer.collect(0.001) == []
+
+            invite2 = peer_request("INVITE", peer)
+            peer.send(invite2, ours.transport.port)
+            await asyncio.sleep(0.001)
+            unanswered = holder[1]
+            assert unanswered is not None
+            unanswered.respond(make_response(invite2, 486, to_tag="me"))
+            await peer.collect(64 * T1 + 0.01)
+            assert state_of(unanswered) == State.TERMINATED
+        peer.close()
+
+    run_virtual(scenario)
+
+
+def test_2xx_retransmitter_without_timeout_handler_just_stops() -> None:
+    """Without ``on_timeout`` the 2xx retransmitter is done after 64*T1."""
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint(trying_delay=10) as ours:
+            invite = peer_request("INVITE", peer)
+            ok = make_response(invite, 200, to_tag="me")
+            source = Source("udp", HOST, peer.port)
+            retransmitter = InviteOkRetransmitter(ours.layer, ok, source, reliable=True)
+            await asyncio.sleep(64 * T1 - 0.001)
+            assert not is_done(retransmitter)
+            await asyncio.sleep(0.002)
+            assert is_done(retransmitter)
+            assert await peer.collect(0.001) == []
+        peer.close()
+
+    run_virtual(scenario)
+
+
+def is_done(retransmitter: InviteOkRetransmitter) -> bool:
+    """Return ``done`` read afresh (so that type narrowing does not stick)."""
+    return retransmitter.done
