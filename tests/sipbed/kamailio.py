@@ -664,6 +664,23 @@ class Kamailio:
         """Return the end of Kamailio's log."""
         return _log_tail(self.log_path, lines)
 
+    def wait_for_log(self, text: str, timeout: float = 5.0) -> bool:
+        """Return whether ``text`` appears in the log within ``timeout`` seconds.
+
+        Kamailio logs a request's outcome after it sent the reply, so a client that
+        got its answer may look before the line is written.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if text in self.log_path.read_text(errors="replace"):
+                    return True
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run a Kamailio with demo users until interrupted."""

@@ -108,7 +108,7 @@ def test_baresip_registers_through_the_challenge(
     )
     phone.wait_registered()
     assert "9001" in phone.registration_info()
-    assert "REGISTER for 9001 from 127.0.0.1" in kamailio.log_path.read_text()
+    assert kamailio.wait_for_log("REGISTER for 9001 from 127.0.0.1")
 
 
 def test_baresip_reports_a_wrong_password(
