@@ -12,7 +12,11 @@ import pytest
 from custom_components.sip_endpoint.worker.builtin.sip import (
     transport as transport_module,
 )
-from custom_components.sip_endpoint.worker.builtin.sip.message import Via
+from custom_components.sip_endpoint.worker.builtin.sip.message import (
+    SipResponse,
+    Via,
+    parse_message,
+)
 from custom_components.sip_endpoint.worker.builtin.sip.transport import (
     Connection,
     SipTransportLayer,
@@ -21,6 +25,7 @@ from custom_components.sip_endpoint.worker.builtin.sip.transport import (
     response_target,
 )
 
+from .test_transaction import run_virtual
 from .test_transport import HOST, Inbox, layer, options, raw_tcp
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -113,3 +118,57 @@ async def test_close_releases_a_sender_waiting_for_a_pending_connect() -> None:
         with contextlib.suppress(BaseException):
             await dialling
         server.close()
+
+
+async def test_unsupported_uri_scheme_answered_416_on_udp() -> None:
+    """A request whose Request-URI scheme we cannot handle gets 416 (RFC 3261 8.2.2.1)."""
+    sip = await layer(Inbox())
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, 0))
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        port = sock.getsockname()[1]
+        bad = (
+            options("udp", port)
+            .to_bytes()
+            .replace(b"OPTIONS sip:b@127.0.0.1", b"OPTIONS mailto:b@127.0.0.1", 1)
+        )
+        assert bad.startswith(b"OPTIONS mailto:")
+        await loop.sock_sendto(sock, bad, (HOST, sip.port))
+        data = await asyncio.wait_for(loop.sock_recv(sock, 65535), 5)
+        response = parse_message(data)
+        assert isinstance(response, SipResponse)
+        assert response.status == 416
+        assert not response.reason.startswith("Bad Request")
+        assert response.call_id == "c1@test"
+    finally:
+        sock.close()
+        await sip.close()
+
+
+def test_tls_handshake_that_never_ends_times_out() -> None:
+    """A server that accepts TCP but never answers the TLS hello fails the send.
+
+    Runs on the virtual clock: the connect timeout passes without waiting for it.
+    """
+
+    async def scenario() -> None:
+        sip = await layer(Inbox())
+        server = socket.socket()
+        server.bind((HOST, 0))
+        server.listen(4)
+        try:
+            target = Target("tls", HOST, server.getsockname()[1])
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            with pytest.raises(TransportError, match="connection timed out"):
+                await sip.send(b"OPTIONS", target)
+            assert loop.time() - start == pytest.approx(
+                transport_module.CONNECT_TIMEOUT, abs=0.5
+            )
+        finally:
+            server.close()
+            await sip.close()
+
+    run_virtual(scenario)
