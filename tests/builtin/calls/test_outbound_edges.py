@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from custom_components.sip_endpoint.worker.builtin.account import BuiltinAccount
 
+CALL_LOGGER = "custom_components.sip_endpoint.worker.builtin.call"
 OUTBOUND_LOGGER = "custom_components.sip_endpoint.worker.builtin.outbound"
 
 
@@ -72,6 +73,10 @@ def _params(callee: RawPeer, **extra: Any) -> MakeCallParams:
 
 def _tagged(tag: str) -> Any:
     return lambda message: message.header("to").endswith(f";tag={tag}")
+
+
+def _authorized(message: Message) -> bool:
+    return bool(message.header("authorization"))
 
 
 async def _answer(callee: RawPeer, invite: Message, tag: str) -> None:
@@ -242,5 +247,73 @@ async def test_answers_from_more_forks_than_the_limit_are_not_kept(
     call.hangup(200)
     bye = await asyncio.to_thread(callee.wait, "BYE", request=True, where=_tagged("t"))
     await asyncio.to_thread(callee.respond, bye, 200)
+    ended = await stack.next(EventName.CALL_ENDED)
+    assert (ended.call_id, ended.cause) == (call.call_id, EndCause.LOCAL)
+
+
+async def test_a_callee_contact_that_does_not_resolve_ends_the_call_all_the_same(
+    stack_and_account: tuple[WatchedStack, BuiltinAccount],
+    callee: RawPeer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 2xx whose Contact has no address: ACK and BYE are not sent, but logged.
+
+    The hang-up (at once: no file to play) still ends the call (200, local).
+    """
+    stack, account = stack_and_account
+    call = _place(stack, account, _params(callee))
+    invite = await asyncio.to_thread(callee.wait, "INVITE", request=True)
+    with caplog.at_level(logging.INFO):
+        await asyncio.to_thread(
+            callee.respond,
+            invite,
+            200,
+            tag="t",
+            extra="Contact: <sip:9009@host.invalid:5062>\r\n",
+            body=sdp(callee.rtp_port(0)),
+        )
+        await stack.wait_until(lambda: "ACK not sent" in caplog.text, 5)
+        assert "ACK not sent: cannot resolve host.invalid" in caplog.text
+        # Without a file to play the call hangs up as soon as it is answered.
+        ended = await stack.next(EventName.CALL_ENDED)
+        await stack.wait_until(lambda: "BYE not sent" in caplog.text, 5)
+    assert (ended.call_id, ended.code, ended.cause) == (
+        call.call_id,
+        200,
+        EndCause.LOCAL,
+    )
+    assert "BYE not sent: cannot resolve host.invalid" in caplog.text
+    assert call.call_id not in stack.calls
+
+
+async def test_a_challenged_bye_is_sent_again_with_credentials(
+    stack_and_account: tuple[WatchedStack, BuiltinAccount],
+    callee: RawPeer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """BYE answered 401: sent again with Authorization; a 481 to it is only logged."""
+    stack, account = stack_and_account
+    call = _place(stack, account, _params(callee))
+    invite = await asyncio.to_thread(callee.wait, "INVITE", request=True)
+    await _answer(callee, invite, "t")
+    await asyncio.to_thread(callee.wait, "ACK", request=True)
+    with caplog.at_level(logging.DEBUG, CALL_LOGGER):
+        # Without a file to play the call hangs up as soon as it is answered.
+        bye = await asyncio.to_thread(callee.wait, "BYE", request=True)
+        challenge = (
+            'WWW-Authenticate: Digest realm="edge", nonce="n1", algorithm=MD5\r\n'
+        )
+        await asyncio.to_thread(
+            callee.respond, bye, 401, "Unauthorized", extra=challenge
+        )
+        again = await asyncio.to_thread(
+            callee.wait, "BYE", request=True, where=_authorized
+        )
+        await asyncio.to_thread(callee.respond, again, 481, "No Such Call")
+        await stack.wait_until(lambda: "BYE answered 481" in caplog.text, 5)
+    assert 'username="2040"' in again.header("authorization")
+    assert 'realm="edge"' in again.header("authorization")
+    assert int(again.header("cseq").split()[0]) > int(bye.header("cseq").split()[0])
+    assert "BYE answered 481" in caplog.text
     ended = await stack.next(EventName.CALL_ENDED)
     assert (ended.call_id, ended.cause) == (call.call_id, EndCause.LOCAL)
