@@ -23,6 +23,7 @@ from custom_components.sip_endpoint.protocol.payloads import (
 from custom_components.sip_endpoint.protocol.wire import ErrorCode
 from custom_components.sip_endpoint.worker.builtin.call import ALLOW
 from custom_components.sip_endpoint.worker.builtin.dialog import Dialog
+from custom_components.sip_endpoint.worker.builtin.inbound import InboundCall
 from custom_components.sip_endpoint.worker.builtin.media.session import MediaSession
 from custom_components.sip_endpoint.worker.builtin.registration.target import (
     Destination,
@@ -398,6 +399,50 @@ async def test_an_inbound_call_without_an_rtp_port_is_refused_500(
             names.append(stack.events.get_nowait()[0])
         assert EventName.INCOMING_CALL not in names
         assert EventName.CALL_ENDED not in names
+    finally:
+        peer.close()
+        await stack.close()
+
+
+async def test_a_call_cancelled_while_its_rtp_port_opens_closes_the_port(
+    socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CANCEL before the media is ready: 200, 487; the port opened late is closed."""
+    gate = asyncio.Event()
+    opened: list[MediaSession] = []
+    real_open = MediaSession.open
+
+    async def slow_open(*args: Any, **kwargs: Any) -> MediaSession:
+        await gate.wait()
+        session = await real_open(*args, **kwargs)
+        opened.append(session)
+        return session
+
+    monkeypatch.setattr(MediaSession, "open", slow_open)
+    stack, _ = await _started()
+    peer = RawPeer("2040", stack.sip_port)
+    try:
+        await asyncio.to_thread(peer.invite)
+        await stack.wait_until(lambda: bool(stack.calls), 5)
+        [call] = stack.calls.values()
+        assert isinstance(call, InboundCall)
+        await asyncio.to_thread(
+            peer.send, "CANCEL", 1, body="", branch=peer.invite_branch
+        )
+        assert (await asyncio.to_thread(peer.wait, "CANCEL")).code == 200
+        final = await asyncio.to_thread(peer.wait, "INVITE")
+        assert final.code == 487
+        await asyncio.to_thread(peer.ack, final)
+        assert call.ended
+        gate.set()
+        await stack.wait_until(lambda: bool(opened), 5)
+        assert opened[0]._closed
+        assert call.media is None
+        call.hangup(486)  # an ended call is not refused again
+        names = []
+        while not stack.events.empty():
+            names.append(stack.events.get_nowait()[0])
+        assert EventName.INCOMING_CALL not in names
     finally:
         peer.close()
         await stack.close()
