@@ -6,9 +6,11 @@ The accounts run on the loopback host of ``loophost`` (a real built-in stack on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from custom_components.sip_endpoint.protocol.payloads import Transport
+from custom_components.sip_endpoint.protocol.payloads import KeepaliveMethod, Transport
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from custom_components.sip_endpoint.worker.builtin.registration.account import (
     BuiltinAccount,
@@ -18,7 +20,14 @@ from custom_components.sip_endpoint.worker.builtin.registration.target import (
 )
 
 from .conftest import AccountFactory, params
+from .fakeregistrar import FakeRegistrar, ok_with_contact, reply
 from .loophost import LoopbackHost
+
+if TYPE_CHECKING:
+    from custom_components.sip_endpoint.worker.builtin.sip.message import (
+        SipRequest,
+        SipResponse,
+    )
 
 LOOPBACK = Destination(Transport.UDP, "127.0.0.1", "127.0.0.1", 5060)
 
@@ -79,3 +88,34 @@ async def test_a_closed_account_asks_for_nothing_more(
     assert account._tasks == []
     assert host.sent == sent
     assert host.states == states
+
+
+async def test_a_probe_answered_408_by_a_proxy_counts_as_no_reply(
+    host: LoopbackHost, add_account: AccountFactory
+) -> None:
+    """Registered, then the binding check gets 408: `no_reply_from_server`, code 408."""
+
+    def answer(request: SipRequest) -> SipResponse:
+        if request.headers.get("Contact"):
+            return ok_with_contact(request, 3600)
+        return reply(request, 408)  # the query REGISTER of the liveness probe
+
+    registrar = await FakeRegistrar.start(answer)
+    try:
+        account = add_account(
+            "2001",
+            "127.0.0.1",
+            registrar.port,
+            keepalive=KeepaliveMethod.SIP_OPTIONS,
+            keepalive_interval=1,
+            retry_interval=300,
+        )
+        await host.wait_status(account.ext_id, RegistrationStatus.SUCCESSFUL)
+        mark = len(host.states)
+        lost = await host.wait_status(
+            account.ext_id, RegistrationStatus.NO_REPLY_FROM_SERVER, after=mark
+        )
+        assert lost.code == 408
+        assert host.count_sent("QUERY") >= 1
+    finally:
+        registrar.close()
