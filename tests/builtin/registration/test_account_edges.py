@@ -24,6 +24,7 @@ from .fakeregistrar import FakeRegistrar, ok_with_contact, reply
 from .loophost import LoopbackHost
 
 if TYPE_CHECKING:
+    from custom_components.sip_endpoint.worker.builtin.registration.host import Outcome
     from custom_components.sip_endpoint.worker.builtin.sip.message import (
         SipRequest,
         SipResponse,
@@ -117,5 +118,70 @@ async def test_a_probe_answered_408_by_a_proxy_counts_as_no_reply(
         )
         assert lost.code == 408
         assert host.count_sent("QUERY") >= 1
+    finally:
+        registrar.close()
+
+
+def _failing_once(host: LoopbackHost, method: str, failed: list[str]) -> None:
+    """Make the host's first ``method`` request raise (a bug), then send normally."""
+    send = host.send_request
+
+    async def flaky(
+        request: SipRequest, destination: Destination, limit: float | None
+    ) -> Outcome:
+        if request.method == method and not failed:
+            failed.append(method)
+            raise RuntimeError("injected failure")
+        return await send(request, destination, limit)
+
+    host.send_request = flaky  # type: ignore[method-assign]
+
+
+async def test_a_register_that_fails_on_a_bug_is_reported_and_retried(
+    host: LoopbackHost,
+    add_account: AccountFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in one attempt: logged, reported as a failure, and the schedule goes on."""
+    registrar = await FakeRegistrar.start(lambda r: ok_with_contact(r, 3600))
+    failed: list[str] = []
+    _failing_once(host, "REGISTER", failed)
+    try:
+        account = add_account("2001", "127.0.0.1", registrar.port, retry_interval=1)
+        broken = await host.wait_status(
+            account.ext_id, RegistrationStatus.NO_REPLY_FROM_SERVER
+        )
+        assert broken.reason == "internal error"
+        await host.wait_status(account.ext_id, RegistrationStatus.SUCCESSFUL)
+        assert failed == ["REGISTER"]
+        assert "ext-2001: REGISTER failed" in caplog.text
+        caplog.clear()  # the error above was expected (see no_errors_logged)
+    finally:
+        registrar.close()
+
+
+async def test_a_probe_that_fails_on_a_bug_does_not_stop_probing(
+    host: LoopbackHost,
+    add_account: AccountFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in one OPTIONS probe: logged, and the next probe still goes out."""
+    registrar = await FakeRegistrar.start(lambda r: reply(r, 403))
+    failed: list[str] = []
+    _failing_once(host, "OPTIONS", failed)
+    try:
+        account = add_account(
+            "2001",
+            "127.0.0.1",
+            registrar.port,
+            keepalive=KeepaliveMethod.SIP_OPTIONS,
+            keepalive_interval=1,
+            retry_interval=300,
+        )
+        await host.wait_status(account.ext_id, RegistrationStatus.REJECTED_BY_SERVER)
+        await host.wait_sent("OPTIONS", 1)
+        assert failed == ["OPTIONS"]
+        assert "ext-2001: liveness probe failed" in caplog.text
+        caplog.clear()  # the error above was expected (see no_errors_logged)
     finally:
         registrar.close()
