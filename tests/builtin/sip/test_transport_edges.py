@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import ssl
 
@@ -172,3 +173,83 @@ def test_tls_handshake_that_never_ends_times_out() -> None:
             await sip.close()
 
     run_virtual(scenario)
+
+
+async def test_layer_without_listener_connects_from_an_ephemeral_port() -> None:
+    """A layer that listens nowhere still dials TCP (from any port) and reports refusals."""
+    inbox = Inbox()
+    server = await layer(inbox)
+    client = SipTransportLayer(Inbox(), bind_host=HOST, port_min=0, port_max=0)
+    closed = socket.socket()
+    closed.bind((HOST, 0))
+    refused_port = closed.getsockname()[1]
+    closed.close()
+    try:
+        await client.send(
+            options("tcp", 5060, call_id="unbound"), Target("tcp", HOST, server.port)
+        )
+        message, source = await inbox.get()
+        assert message.call_id == "unbound"
+        assert source.port not in (0, server.port)
+        with pytest.raises(TransportError):
+            await client.send(b"OPTIONS", Target("tcp", HOST, refused_port))
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_no_free_port_for_tls_is_logged_and_tls_stays_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When the range has no port left for TLS, UDP/TCP work and TLS is off (warned)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    for _ in range(20):
+        blocker = socket.socket()
+        blocker.bind((HOST, 0))
+        blocker.listen(1)
+        taken = blocker.getsockname()[1]
+        sip = SipTransportLayer(
+            Inbox(),
+            bind_host=HOST,
+            port_min=taken - 1,
+            port_max=taken,
+            tls_server_context=context,
+        )
+        try:
+            await sip.start()
+        except TransportError:
+            blocker.close()
+            continue  # taken - 1 is busy too: try another pair
+        try:
+            assert sip.port == taken - 1
+            assert sip.tls_port is None
+            assert "No free port for the TLS server" in caplog.text
+        finally:
+            await sip.close()
+            blocker.close()
+        return
+    pytest.fail("no pair of neighbouring ports found")
+
+
+async def test_udp_send_to_another_address_family_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An IPv4 socket cannot send to ::1: asyncio hands the OS error to the protocol.
+
+    The send itself returns (UDP is fire and forget); the error is logged at debug.
+    """
+    caplog.set_level(logging.DEBUG, logger=transport_module.__name__)
+    sip = await layer(Inbox())
+    try:
+        assert await sip.send(b"OPTIONS", Target("udp", "::1", 5060)) is None
+        await asyncio.sleep(0)
+        assert "UDP error" in caplog.text
+    finally:
+        await sip.close()
+
+
+async def test_udp_to_a_name_before_start_is_a_transport_error() -> None:
+    """A host name is resolved (any family) and the send then fails: UDP not started."""
+    sip = SipTransportLayer(Inbox(), bind_host=HOST, port_min=0, port_max=0)
+    with pytest.raises(TransportError, match="UDP not started"):
+        await sip.send(b"OPTIONS", Target("udp", "localhost", 5060))
