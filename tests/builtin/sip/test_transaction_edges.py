@@ -15,13 +15,18 @@ from custom_components.sip_endpoint.worker.builtin.sip.message import (
     make_response,
 )
 from custom_components.sip_endpoint.worker.builtin.sip.transaction import (
+    MAX_CLIENT_TRANSACTIONS,
     InviteOkRetransmitter,
     ServerInviteTransaction,
     ServerTransaction,
     State,
     ack_for_non_2xx,
 )
-from custom_components.sip_endpoint.worker.builtin.sip.transport import Source, Target
+from custom_components.sip_endpoint.worker.builtin.sip.transport import (
+    Source,
+    Target,
+    TransportError,
+)
 
 from .test_transaction import (
     HOST,
@@ -366,3 +371,19 @@ def test_2xx_retransmitter_without_timeout_handler_just_stops() -> None:
 def is_done(retransmitter: InviteOkRetransmitter) -> bool:
     """Return ``done`` read afresh (so that type narrowing does not stick)."""
     return retransmitter.done
+
+
+def test_client_transactions_are_bounded() -> None:
+    """Past MAX_CLIENT_TRANSACTIONS running, a new request is refused (not queued)."""
+
+    async def scenario() -> None:
+        peer = Peer()
+        async with Endpoint() as ours:
+            target = Target("udp", HOST, peer.port)
+            for _ in range(MAX_CLIENT_TRANSACTIONS):
+                ours.layer.send_request(ours.request("OPTIONS", peer.port), target)
+            with pytest.raises(TransportError, match="too many transactions"):
+                ours.layer.send_request(ours.request("OPTIONS", peer.port), target)
+        peer.close()
+
+    run_virtual(scenario)
