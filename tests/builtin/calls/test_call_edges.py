@@ -446,3 +446,15 @@ async def test_a_call_cancelled_while_its_rtp_port_opens_closes_the_port(
     finally:
         peer.close()
         await stack.close()
+
+
+def test_info_without_a_digit_and_stop_without_media_change_nothing() -> None:
+    """INFO with no digit in it: 200 and no `dtmf`; stop_playing without media: no-op."""
+    call, host = _signalling_call(media=False)
+    transaction = FakeTransaction(_request("INFO"))
+    call.handle_request(transaction.request, None, transaction)  # type: ignore[arg-type]
+    assert [answer.status for answer in transaction.answers] == [200]
+    assert host.named(EventName.DTMF) == []
+    call.stop_playing()
+    assert call.media is None
+    assert not call.ended
