@@ -23,6 +23,9 @@ from custom_components.sip_endpoint.worker.builtin.outbound import (
     MAX_FORKS,
     OutboundCall,
 )
+from custom_components.sip_endpoint.worker.builtin.sip import (
+    transaction as transaction_module,
+)
 
 from .rawpeer import Message, RawPeer, sdp
 from .test_call_release import WatchedStack, _started
@@ -317,3 +320,43 @@ async def test_a_challenged_bye_is_sent_again_with_credentials(
     assert "BYE answered 481" in caplog.text
     ended = await stack.next(EventName.CALL_ENDED)
     assert (ended.call_id, ended.cause) == (call.call_id, EndCause.LOCAL)
+
+
+async def test_an_invite_the_transaction_layer_refuses_ends_the_call_503(
+    stack_and_account: tuple[WatchedStack, BuiltinAccount],
+    callee: RawPeer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No room for another client transaction: call_ended 503 naming the reason."""
+    stack, account = stack_and_account
+    monkeypatch.setattr(transaction_module, "MAX_CLIENT_TRANSACTIONS", 0)
+    call = _place(stack, account, _params(callee))
+    ended = await stack.next(EventName.CALL_ENDED)
+    assert (ended.call_id, ended.code) == (call.call_id, 503)
+    assert ended.reason == "Transport Error (too many transactions)"
+
+
+async def test_a_cancel_that_cannot_be_sent_leaves_the_call_to_the_final_answer(
+    stack_and_account: tuple[WatchedStack, BuiltinAccount],
+    callee: RawPeer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Hang-up after 180 with the layer full: CANCEL is logged as not sent; 487 ends."""
+    stack, account = stack_and_account
+    call = _place(stack, account, _params(callee))
+    invite = await asyncio.to_thread(callee.wait, "INVITE", request=True)
+    await asyncio.to_thread(callee.respond, invite, 180, "Ringing", tag="t")
+    await stack.wait_until(lambda: call._provisional, 5)
+    monkeypatch.setattr(transaction_module, "MAX_CLIENT_TRANSACTIONS", 0)
+    with caplog.at_level(logging.INFO, OUTBOUND_LOGGER):
+        call.hangup(200)
+    assert "CANCEL not sent: too many transactions" in caplog.text
+    assert not call.ended
+    await asyncio.to_thread(callee.respond, invite, 487, "Request Terminated", tag="t")
+    ended = await stack.next(EventName.CALL_ENDED)
+    assert (ended.call_id, ended.code, ended.cause) == (
+        call.call_id,
+        487,
+        EndCause.LOCAL,
+    )
