@@ -21,8 +21,15 @@ from custom_components.sip_endpoint.worker.builtin.loop import (
     BuiltinWorker,
     integration_version,
 )
+from custom_components.sip_endpoint.worker.builtin.registration.host import (
+    TRANSPORT_ERROR_CODE,
+    NoAnswer,
+)
 from custom_components.sip_endpoint.worker.builtin.registration.target import (
     Destination,
+)
+from custom_components.sip_endpoint.worker.builtin.sip import (
+    transaction as transaction_module,
 )
 from custom_components.sip_endpoint.worker.builtin.sip.message import SipParseError
 from custom_components.sip_endpoint.worker.builtin.sip.transport import (
@@ -208,3 +215,18 @@ async def test_what_escapes_a_callback_is_logged_and_the_loop_goes_on(
     assert record.getMessage() == "Error in the worker's loop: callback broke"
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], RuntimeError)
+
+
+async def test_a_request_the_layer_cannot_take_is_answered_by_the_stack(
+    stack: WatchedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """send_request never raises: a full transaction layer is a transport error."""
+    monkeypatch.setattr(transaction_module, "MAX_CLIENT_TRANSACTIONS", 0)
+    outcome = await stack.send_request(
+        _request("OPTIONS"),
+        Destination(Transport.UDP, "127.0.0.1", "127.0.0.1", 9),
+        1.0,
+    )
+    assert isinstance(outcome, NoAnswer)
+    assert outcome.code == TRANSPORT_ERROR_CODE
+    assert outcome.reason == "too many transactions"
