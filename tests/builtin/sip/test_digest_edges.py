@@ -31,6 +31,7 @@ def test_supported_algorithms_always_include_md5_and_sha256() -> None:
     ("value", "message"),
     [
         ('Digest realm="abc\\', "unterminated quoted value"),
+        ('Digest realm="abc', "unterminated quoted value"),
         ('Digest realm="a\x01b", nonce="n"', "control character"),
         ('Digest realm="a\x7fb", nonce="n"', "control character"),
         ('Digest realm="a", "quoted-name"', "expected a parameter name"),
