@@ -230,3 +230,37 @@ async def test_a_request_the_layer_cannot_take_is_answered_by_the_stack(
     assert isinstance(outcome, NoAnswer)
     assert outcome.code == TRANSPORT_ERROR_CODE
     assert outcome.reason == "too many transactions"
+
+
+class _BrokenAccount:
+    """An account whose reaction to a closed connection fails."""
+
+    def __init__(self) -> None:
+        """Count the calls."""
+        self.lost = 0
+
+    def connection_lost(self) -> None:
+        """Fail."""
+        self.lost += 1
+        raise RuntimeError("connection_lost broke")
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+async def test_a_failure_on_a_closed_connection_stays_inside(
+    stack: WatchedStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A TCP peer that hangs up: a failing reaction to it is logged, not raised."""
+    broken = _BrokenAccount()
+    stack.accounts["ext-broken"] = broken  # type: ignore[assignment]
+    with caplog.at_level(logging.ERROR, STACK_LOGGER):
+        _, writer = await asyncio.open_connection("127.0.0.1", stack.sip_port)
+        writer.write(b"\r\n\r\n")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        await stack.wait_until(lambda: broken.lost > 0, 5)
+    del stack.accounts["ext-broken"]
+    assert broken.lost == 1
+    assert "Handling a closed connection failed" in caplog.text
