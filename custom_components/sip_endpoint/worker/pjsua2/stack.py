@@ -125,7 +125,9 @@ class SipStack:
         ua = config.uaConfig
         ua.threadCnt = 0
         ua.mainThreadOnly = True
-        self.max_calls = max(1, min(params.max_calls or MAX_CALLS_LIMIT, MAX_CALLS_LIMIT))
+        self.max_calls = max(
+            1, min(params.max_calls or MAX_CALLS_LIMIT, MAX_CALLS_LIMIT)
+        )
         ua.maxCalls = self.max_calls
         ua.userAgent = USER_AGENT
         # Media gets its own ioqueue and "media" thread. Sharing the SIP ioqueue
