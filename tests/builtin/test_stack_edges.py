@@ -38,7 +38,7 @@ from custom_components.sip_endpoint.worker.builtin.sip.transport import (
 )
 from custom_components.sip_endpoint.worker.builtin.stack import TRACE_LEVEL
 
-from .calls.test_call_edges import FakeTransaction, _request
+from .calls.test_call_edges import FakeTransaction, _request, refuse_invalid_names
 from .calls.test_call_release import WatchedStack, _started
 
 if TYPE_CHECKING:
@@ -51,8 +51,11 @@ SOURCE = Source("udp", "127.0.0.1", 5062)
 
 
 @pytest.fixture
-async def stack(socket_enabled: None) -> AsyncIterator[WatchedStack]:
-    """Return a started in-process stack (sources: 127.0.0.1)."""
+async def stack(
+    socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[WatchedStack]:
+    """Return a started in-process stack (sources: 127.0.0.1; no DNS)."""
+    refuse_invalid_names(monkeypatch)
     started, _ = await _started()
     try:
         yield started

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 import logging
+import socket
 from typing import Any
 
 import pytest
@@ -458,3 +459,20 @@ def test_info_without_a_digit_and_stop_without_media_change_nothing() -> None:
     call.stop_playing()
     assert call.media is None
     assert not call.ended
+
+
+def refuse_invalid_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make lookups of ``*.invalid`` fail at once, without asking any DNS server.
+
+    The tests only talk to loopback; a name lookup could leave the machine.
+    """
+    real = asyncio.base_events.BaseEventLoop.getaddrinfo
+
+    async def getaddrinfo(
+        self: asyncio.base_events.BaseEventLoop, host: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        if isinstance(host, str) and host.endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return await real(self, host, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", getaddrinfo)

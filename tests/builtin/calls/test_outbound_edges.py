@@ -28,6 +28,7 @@ from custom_components.sip_endpoint.worker.builtin.sip import (
 )
 
 from .rawpeer import Message, RawPeer, sdp
+from .test_call_edges import refuse_invalid_names
 from .test_call_release import WatchedStack, _started
 
 if TYPE_CHECKING:
@@ -42,9 +43,10 @@ OUTBOUND_LOGGER = "custom_components.sip_endpoint.worker.builtin.outbound"
 
 @pytest.fixture
 async def stack_and_account(
-    socket_enabled: None,
+    socket_enabled: None, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[WatchedStack, BuiltinAccount]]:
     """Return a started in-process stack with extension 2040 (not registered)."""
+    refuse_invalid_names(monkeypatch)
     stack, account = await _started()
     try:
         yield stack, account

@@ -18,6 +18,7 @@ from custom_components.sip_endpoint.worker.builtin.registration.account import (
 from custom_components.sip_endpoint.worker.builtin.registration.target import (
     Destination,
 )
+from tests.builtin.calls.test_call_edges import refuse_invalid_names
 
 from .conftest import AccountFactory, params
 from .fakeregistrar import FakeRegistrar, ok_with_contact, reply
@@ -29,6 +30,13 @@ if TYPE_CHECKING:
         SipRequest,
         SipResponse,
     )
+
+
+@pytest.fixture(autouse=True)
+def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail lookups of ``*.invalid`` names without asking a DNS server."""
+    refuse_invalid_names(monkeypatch)
+
 
 LOOPBACK = Destination(Transport.UDP, "127.0.0.1", "127.0.0.1", 5060)
 
