@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from custom_components.sip_endpoint.protocol.payloads import EventName, Transport
+from custom_components.sip_endpoint.protocol.payloads import (
+    CallDirection,
+    EventName,
+    Transport,
+)
 from custom_components.sip_endpoint.worker.builtin import loop as loop_module
 from custom_components.sip_endpoint.worker.builtin.loop import (
     BuiltinWorker,
@@ -39,6 +43,7 @@ from custom_components.sip_endpoint.worker.builtin.sip.transport import (
 from custom_components.sip_endpoint.worker.builtin.stack import TRACE_LEVEL
 
 from .calls.test_call_edges import FakeTransaction, _request, refuse_invalid_names
+from .calls.test_call_guards import Call, FakeAccount
 from .calls.test_call_release import WatchedStack, _started
 
 if TYPE_CHECKING:
@@ -267,3 +272,17 @@ async def test_a_failure_on_a_closed_connection_stays_inside(
     del stack.accounts["ext-broken"]
     assert broken.lost == 1
     assert "Handling a closed connection failed" in caplog.text
+
+
+async def test_an_ack_of_no_call_and_a_call_forgotten_twice_change_nothing(
+    stack: WatchedStack,
+) -> None:
+    """An ACK no call owns is dropped silently; forgetting an unknown call is a no-op."""
+    stack._on_request(_request("ACK"), SOURCE, None)
+    assert stack.events.empty()
+    assert not stack.calls
+    stranger = Call(stack, FakeAccount(), CallDirection.INBOUND, "udp")  # type: ignore[arg-type]
+    stack.calls["someone-else"] = stranger
+    stack.forget_call(stranger)  # its own id is not in calls: the other entry stays
+    assert stack.calls == {"someone-else": stranger}
+    del stack.calls["someone-else"]
