@@ -22,6 +22,7 @@ from custom_components.sip_endpoint.protocol.payloads import (
     Transport,
 )
 from custom_components.sip_endpoint.protocol.wire import ErrorCode
+from custom_components.sip_endpoint.worker.builtin import inbound as inbound_module
 from custom_components.sip_endpoint.worker.builtin.call import ALLOW
 from custom_components.sip_endpoint.worker.builtin.dialog import Dialog
 from custom_components.sip_endpoint.worker.builtin.inbound import InboundCall
@@ -476,3 +477,30 @@ def refuse_invalid_names(monkeypatch: pytest.MonkeyPatch) -> None:
         return await real(self, host, *args, **kwargs)
 
     monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", getaddrinfo)
+
+
+async def test_a_bug_while_setting_up_an_inbound_call_answers_500(
+    socket_enabled: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Whatever fails while an INVITE is set up: logged, answered 500, not announced."""
+
+    def broken(request: SipRequest) -> Any:
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(inbound_module, "answer_session_timer", broken)
+    stack, _ = await _started()
+    peer = RawPeer("2040", stack.sip_port)
+    try:
+        with caplog.at_level(logging.ERROR, INBOUND_LOGGER):
+            await asyncio.to_thread(peer.invite)
+            final = await asyncio.to_thread(peer.wait, "INVITE")
+        assert final.code == 500
+        await asyncio.to_thread(peer.ack, final)
+        assert "Setting up an inbound call failed" in caplog.text
+        await stack.wait_until(lambda: not stack.calls, 5)
+        assert not stack.calls
+    finally:
+        peer.close()
+        await stack.close()
