@@ -68,6 +68,8 @@ ALLOWED_WARNINGS: Final = tuple(
     )
 )
 LOG_LEVEL: Final = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) ")
+# Logged when an integration Home Assistant needs (the frontend) failed to load.
+RECOVERY_MODE: Final = b"Activating recovery mode"
 
 
 def _options_code(kamailio: Kamailio, ext: str) -> int | None:
@@ -218,13 +220,35 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait_until(predicate: object, limit: float, what: str) -> None:
+def _complaints(log: Path) -> list[str]:
+    """Return the log's warnings and errors that Home Assistant itself would not log."""
+    if not log.exists():
+        return []
+    return [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if LOG_LEVEL.match(line)
+        and not any(allowed.search(line) for allowed in ALLOWED_WARNINGS)
+    ]
+
+
+def _wait_until(
+    predicate: object, limit: float, what: str, log: Path | None = None
+) -> None:
+    """Wait for ``predicate``; a failure shows what Home Assistant complained of.
+
+    ``log`` is Home Assistant's console output: its log file is rotated when recovery
+    mode starts Home Assistant over, the console keeps every line.
+    """
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
             return
+        if log is not None and log.exists() and RECOVERY_MODE in log.read_bytes():
+            break  # Home Assistant stopped every integration: waiting cannot help
         time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")
+    complaints = "\n".join(_complaints(log)) if log is not None else ""
+    pytest.fail(f"timed out waiting for {what}\n{complaints}")
 
 
 def test_sigterm_stops_home_assistant_cleanly(
@@ -253,6 +277,7 @@ def test_sigterm_stops_home_assistant_cleanly(
         start_new_session=True,
     )
     log = config / "home-assistant.log"
+    console_log = tmp_path / "hass-console.log"
     try:
         _wait_until(
             lambda: (
@@ -263,10 +288,14 @@ def test_sigterm_stops_home_assistant_cleanly(
             ),
             START_LIMIT,
             "both extensions to register",
+            console_log,
         )
-        assert process.poll() is None, (tmp_path / "hass-console.log").read_text()
+        assert process.poll() is None, console_log.read_text()
         _wait_until(
-            lambda: _catches_sigterm(process.pid), START_LIMIT, "Home Assistant to run"
+            lambda: _catches_sigterm(process.pid),
+            START_LIMIT,
+            "Home Assistant to run",
+            console_log,
         )
         workers = _children(process.pid)
         assert workers, "no worker process was started"
@@ -292,10 +321,5 @@ def test_sigterm_stops_home_assistant_cleanly(
     text = log.read_text(errors="replace")
     assert "SIP worker" in text  # the debug log of the integration is there
     assert "could not be canceled" not in text
-    complaints = [
-        line
-        for line in text.splitlines()
-        if LOG_LEVEL.match(line)
-        and not any(allowed.search(line) for allowed in ALLOWED_WARNINGS)
-    ]
+    complaints = _complaints(log)
     assert not complaints, "\n".join(complaints)
