@@ -75,7 +75,7 @@ class Collector:
     def __call__(self, event: EngineEvent) -> None:
         """Record an event (the engine's on_event)."""
         if isinstance(event, RegistrationState):
-            self.states[event.ext_id] = event
+            self.states[event.account_id] = event
         elif isinstance(event, IncomingCall) and self.on_incoming:
             self.on_incoming(event)
         elif isinstance(event, CallEnded):
@@ -89,12 +89,12 @@ class Collector:
                 self.changed.clear()
                 await self.changed.wait()
 
-    def successful(self, ext_ids: list[str]) -> bool:
+    def successful(self, account_ids: list[str]) -> bool:
         """Tell whether all these extensions are registered."""
         return all(
-            (state := self.states.get(ext_id)) is not None
+            (state := self.states.get(account_id)) is not None
             and state.status is RegistrationStatus.SUCCESSFUL
-            for ext_id in ext_ids
+            for account_id in account_ids
         )
 
 
@@ -133,7 +133,9 @@ async def time_registrations(
             await engine.add_extension(item)
     else:
         await asyncio.gather(*(engine.add_extension(item) for item in ext))
-    await collector.wait(lambda: collector.successful([item.ext_id for item in ext]))
+    await collector.wait(
+        lambda: collector.successful([item.account_id for item in ext])
+    )
     elapsed = time.perf_counter() - started
     rss = [rss_kib(worker.pid) for worker in engine.workers() if worker.pid]
     await engine.stop()

@@ -182,7 +182,7 @@ async def check(args: argparse.Namespace, password: str) -> int:
         outbound_proxy=args.outbound_proxy,
     )
     extension = ExtensionSettings(
-        ext_id="sip-check",
+        account_id="sip-check",
         extension=args.extension,
         auth_id=args.auth_id or args.extension,
         password=password,

@@ -40,7 +40,7 @@ class SipReRegisterButton(SipEndpointEntity, ButtonEntity):
     async def async_press(self) -> None:
         """Register again now."""
         try:
-            await self.runtime.engine.reregister(self.status.ext_id)
+            await self.runtime.engine.reregister(self.status.account_id)
         except EngineError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,

@@ -40,12 +40,12 @@ def async_setup_extension_entities(
     runtime = entry.runtime_data
 
     @callback
-    def add_extension(ext_id: str) -> None:
-        if (status := runtime.extensions.get(ext_id)) is not None:
-            async_add_entities(build(runtime, status), config_subentry_id=ext_id)
+    def add_extension(account_id: str) -> None:
+        if (status := runtime.extensions.get(account_id)) is not None:
+            async_add_entities(build(runtime, status), config_subentry_id=account_id)
 
-    for ext_id in list(runtime.extensions):
-        add_extension(ext_id)
+    for account_id in list(runtime.extensions):
+        add_extension(account_id)
     entry.async_on_unload(
         async_dispatcher_connect(
             hass, signal_extension_added(entry.entry_id), add_extension
@@ -69,11 +69,11 @@ class SipEndpointEntity(Entity):
         self.entity_description = description
         self.runtime = runtime
         self.status = status
-        self._attr_unique_id = f"{status.ext_id}_{description.key}"
+        self._attr_unique_id = f"{status.account_id}_{description.key}"
         # The extension number is in the device's name ("Page 100"), not in its serial
         # number: it is an address on the server, not something printed on hardware.
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, status.ext_id)},
+            identifiers={(DOMAIN, status.account_id)},
             translation_key=f"{status.role}_extension",
             translation_placeholders={"extension": status.extension},
             manufacturer=MANUFACTURER,
@@ -89,7 +89,7 @@ class SipEndpointEntity(Entity):
         self.async_on_remove(
             async_dispatcher_connect(
                 self.hass,
-                signal_extension_updated(self.runtime.entry_id, self.status.ext_id),
+                signal_extension_updated(self.runtime.entry_id, self.status.account_id),
                 self._handle_update,
             )
         )

@@ -43,7 +43,7 @@ class SipCallEvent(SipEndpointEntity, EventEntity):
         self.async_on_remove(
             async_dispatcher_connect(
                 self.hass,
-                signal_call_event(self.runtime.entry_id, self.status.ext_id),
+                signal_call_event(self.runtime.entry_id, self.status.account_id),
                 self._handle_call_event,
             )
         )

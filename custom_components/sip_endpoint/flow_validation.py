@@ -60,7 +60,7 @@ from .settings import (
 if TYPE_CHECKING:
     from .engine import SelectedEngine
 
-# An ext_id for the short-lived probe worker; never the id of a real subentry.
+# An account_id for the short-lived probe worker; never the id of a real subentry.
 PROBE_EXT_ID: Final = "config_flow_probe"
 
 _HOSTNAME_RE: Final = re.compile(

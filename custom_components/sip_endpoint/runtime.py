@@ -70,7 +70,7 @@ UNREACHABLE_REPAIR_DELAY = 600  # seconds without a reply before a repair issue 
 class ExtensionStatus:
     """What one extension is doing right now."""
 
-    ext_id: str
+    account_id: str
     extension: str
     role: ExtensionRole
     registration: RegistrationState | None = None
@@ -99,9 +99,9 @@ class ExtensionStatus:
             self.call_state = CallState.IDLE
 
 
-def signal_extension_updated(entry_id: str, ext_id: str) -> str:
+def signal_extension_updated(entry_id: str, account_id: str) -> str:
     """Dispatcher signal sent when an extension's status changes."""
-    return f"{DOMAIN}_{entry_id}_{ext_id}_updated"
+    return f"{DOMAIN}_{entry_id}_{account_id}_updated"
 
 
 def signal_server_updated(entry_id: str) -> str:
@@ -109,9 +109,9 @@ def signal_server_updated(entry_id: str) -> str:
     return f"{DOMAIN}_{entry_id}_server_updated"
 
 
-def signal_call_event(entry_id: str, ext_id: str) -> str:
+def signal_call_event(entry_id: str, account_id: str) -> str:
     """Dispatcher signal carrying (CallEventType, data) for an extension."""
-    return f"{DOMAIN}_{entry_id}_{ext_id}_call_event"
+    return f"{DOMAIN}_{entry_id}_{account_id}_call_event"
 
 
 def signal_extension_added(entry_id: str) -> str:
@@ -191,62 +191,64 @@ class SipEndpointRuntime:
     async def async_add_extensions(self) -> None:
         """Add every configured extension; on an engine error stop all and raise."""
         try:
-            for ext_id, data in self.applied.extensions.items():
-                await self.async_add_extension(ext_id, data)
+            for account_id, data in self.applied.extensions.items():
+                await self.async_add_extension(account_id, data)
         except EngineError:
             await self.async_stop()
             raise
 
-    async def async_add_extension(self, ext_id: str, data: Mapping[str, Any]) -> None:
+    async def async_add_extension(
+        self, account_id: str, data: Mapping[str, Any]
+    ) -> None:
         """Register one extension and make its status (and alert) ready."""
-        settings = extension_settings(ext_id, data)
+        settings = extension_settings(account_id, data)
         role = ExtensionRole(data[CONF_ROLE])
-        self.extensions[ext_id] = ExtensionStatus(
-            ext_id=ext_id, extension=settings.extension, role=role
+        self.extensions[account_id] = ExtensionStatus(
+            account_id=account_id, extension=settings.extension, role=role
         )
         if role is ExtensionRole.EMERGENCY_ALERT:
-            self.alerts[ext_id] = AlertController(
+            self.alerts[account_id] = AlertController(
                 self.hass,
-                ext_id,
-                lambda: self.applied.extensions.get(ext_id, {}),
+                account_id,
+                lambda: self.applied.extensions.get(account_id, {}),
                 self.sounds,
                 self.alert_changed,
             )
         await self.engine.add_extension(settings)
 
-    async def async_remove_extension(self, ext_id: str) -> None:
+    async def async_remove_extension(self, account_id: str) -> None:
         """Stop a removed extension's alert, forget its status, unregister it."""
-        if (controller := self.alerts.pop(ext_id, None)) is not None:
+        if (controller := self.alerts.pop(account_id, None)) is not None:
             controller.shutdown()
             await controller.async_stop(AlertStopReason.UNLOADED)
-        if self.extensions.pop(ext_id, None) is not None:
+        if self.extensions.pop(account_id, None) is not None:
             # The server's entities count the extensions.
             async_dispatcher_send(self.hass, signal_server_updated(self.entry_id))
-        async_delete_rejected_credentials_issue(self.hass, self.entry, ext_id)
-        await self.engine.remove_extension(ext_id)
+        async_delete_rejected_credentials_issue(self.hass, self.entry, account_id)
+        await self.engine.remove_extension(account_id)
 
     async def async_apply_config(self) -> bool:
         """Apply the entry's changed configuration; False when only a reload can."""
         applied, wanted = self.applied, applied_config(self.entry)
         if wanted.data != applied.data or wanted.options != applied.options:
             return False
-        for ext_id in applied.extensions.keys() - wanted.extensions.keys():
-            await self.async_remove_extension(ext_id)
-        for ext_id, data in wanted.extensions.items():
-            previous = applied.extensions.get(ext_id)
+        for account_id in applied.extensions.keys() - wanted.extensions.keys():
+            await self.async_remove_extension(account_id)
+        for account_id, data in wanted.extensions.items():
+            previous = applied.extensions.get(account_id)
             if previous is None:
-                await self.async_add_extension(ext_id, data)
+                await self.async_add_extension(account_id, data)
                 # Every platform creates the new extension's entities.
                 async_dispatcher_send(
-                    self.hass, signal_extension_added(self.entry_id), ext_id
+                    self.hass, signal_extension_added(self.entry_id), account_id
                 )
             elif previous[CONF_ROLE] != data[CONF_ROLE]:
                 return False
-            elif (settings := extension_settings(ext_id, data)) != extension_settings(
-                ext_id, previous
-            ):
+            elif (
+                settings := extension_settings(account_id, data)
+            ) != extension_settings(account_id, previous):
                 # Only new credentials need a new registration; role options do not.
-                self.extensions[ext_id].extension = settings.extension
+                self.extensions[account_id].extension = settings.extension
                 await self.engine.update_extension(settings)
         self.applied = wanted
         return True
@@ -274,7 +276,7 @@ class SipEndpointRuntime:
                 self._registration_changed(event)
             case IncomingCall():
                 self._incoming_call(event)
-            case CallStateChanged(state=CallPhase.CONFIRMED):
+            case CallStateChanged(phase=CallPhase.CONFIRMED):
                 self._call_answered(event)
             case CallEnded():
                 self._call_ended(event)
@@ -298,7 +300,7 @@ class SipEndpointRuntime:
 
     @callback
     def _registration_changed(self, state: RegistrationState) -> None:
-        if (status := self.extensions.get(state.ext_id)) is None:
+        if (status := self.extensions.get(state.account_id)) is None:
             return
         previous = status.registration
         status.registration = state
@@ -307,7 +309,7 @@ class SipEndpointRuntime:
             if previous is None or previous.status is not state.status:
                 self._fire_bus(
                     EVENT_REGISTRATION,
-                    state.ext_id,
+                    state.account_id,
                     REGISTRATION_FAILED,
                     {
                         "status": state.status,
@@ -320,7 +322,7 @@ class SipEndpointRuntime:
                 status.lost = False
                 LOGGER.info("Extension %s is registered again", status.extension)
             async_delete_rejected_credentials_issue(
-                self.hass, self.entry, status.ext_id
+                self.hass, self.entry, status.account_id
             )
         elif state.status is not RegistrationStatus.REGISTERING and not status.lost:
             status.lost = True
@@ -333,10 +335,10 @@ class SipEndpointRuntime:
             )
         if state.status is RegistrationStatus.REJECTED_BY_SERVER:
             async_create_rejected_credentials_issue(
-                self.hass, self.entry, status.ext_id, status.extension
+                self.hass, self.entry, status.account_id, status.extension
             )
         self._track_reachability()
-        self._notify(state.ext_id)
+        self._notify(state.account_id)
         async_dispatcher_send(self.hass, signal_server_updated(self.entry_id))
 
     @callback
@@ -373,13 +375,13 @@ class SipEndpointRuntime:
 
     @callback
     def _incoming_call(self, call: IncomingCall) -> None:
-        if (status := self.extensions.get(call.ext_id)) is None:
+        if (status := self.extensions.get(call.account_id)) is None:
             return
         status.call_id = call.call_id
         status.answered = False
         status.refresh_call_state()
         self._fire(
-            call.ext_id,
+            call.account_id,
             CallEventType.INCOMING,
             {
                 "call_id": call.call_id,
@@ -387,29 +389,29 @@ class SipEndpointRuntime:
                 "caller_name": call.display_name,
             },
         )
-        self._notify(call.ext_id)
+        self._notify(call.account_id)
         self.router.start(
-            call, status.role, self.applied.extensions.get(call.ext_id, {})
+            call, status.role, self.applied.extensions.get(call.account_id, {})
         )
 
     @callback
     def _call_answered(self, event: CallStateChanged) -> None:
-        if (status := self.extensions.get(event.ext_id)) is None:
+        if (status := self.extensions.get(event.account_id)) is None:
             return
         if status.call_id is None:
             status.call_id = event.call_id  # an outbound call (the page action)
         status.answered = True
         status.refresh_call_state()
-        self._fire(event.ext_id, CallEventType.ANSWERED, {"call_id": event.call_id})
-        self._notify(event.ext_id)
+        self._fire(event.account_id, CallEventType.ANSWERED, {"call_id": event.call_id})
+        self._notify(event.account_id)
 
     @callback
     def _call_ended(self, event: CallEnded) -> None:
-        if (status := self.extensions.get(event.ext_id)) is None:
+        if (status := self.extensions.get(event.account_id)) is None:
             return
         missed = event.direction is CallDirection.INBOUND and not event.answered
         self._fire(
-            event.ext_id,
+            event.account_id,
             CallEventType.MISSED if missed else CallEventType.ENDED,
             {
                 "call_id": event.call_id,
@@ -423,13 +425,13 @@ class SipEndpointRuntime:
             status.call_id = None
             status.answered = False
             status.refresh_call_state()
-        self._notify(event.ext_id)
+        self._notify(event.account_id)
 
     @callback
     def _dtmf(self, event: DtmfDigit) -> None:
-        if event.ext_id in self.extensions:
+        if event.account_id in self.extensions:
             self._fire(
-                event.ext_id,
+                event.account_id,
                 CallEventType.DTMF,
                 {"call_id": event.call_id, "digit": event.digit},
             )
@@ -437,44 +439,46 @@ class SipEndpointRuntime:
     # --- alerts ---------------------------------------------------------------------
 
     @callback
-    def alert_changed(self, ext_id: str, active: bool, data: dict[str, Any]) -> None:
+    def alert_changed(
+        self, account_id: str, active: bool, data: dict[str, Any]
+    ) -> None:
         """Show that an emergency alert started or stopped (from its controller)."""
-        if (status := self.extensions.get(ext_id)) is None:
+        if (status := self.extensions.get(account_id)) is None:
             return
         status.alerting = active
         status.refresh_call_state()
         self._fire_bus(
             EVENT_ALERT,
-            ext_id,
+            account_id,
             AlertEventType.STARTED if active else AlertEventType.STOPPED,
             data,
         )
-        self._notify(ext_id)
+        self._notify(account_id)
 
     # --- fan-out --------------------------------------------------------------------
 
     @callback
-    def _notify(self, ext_id: str) -> None:
+    def _notify(self, account_id: str) -> None:
         async_dispatcher_send(
-            self.hass, signal_extension_updated(self.entry_id, ext_id)
+            self.hass, signal_extension_updated(self.entry_id, account_id)
         )
 
     @callback
     def _fire(
-        self, ext_id: str, event_type: CallEventType, data: dict[str, Any]
+        self, account_id: str, event_type: CallEventType, data: dict[str, Any]
     ) -> None:
         async_dispatcher_send(
-            self.hass, signal_call_event(self.entry_id, ext_id), event_type, data
+            self.hass, signal_call_event(self.entry_id, account_id), event_type, data
         )
-        self._fire_bus(EVENT_CALL, ext_id, event_type, data)
+        self._fire_bus(EVENT_CALL, account_id, event_type, data)
 
     @callback
     def _fire_bus(
-        self, event: str, ext_id: str, event_type: str, data: dict[str, Any]
+        self, event: str, account_id: str, event_type: str, data: dict[str, Any]
     ) -> None:
         """Fire a bus event for automations, device triggers and the logbook."""
-        status = self.extensions[ext_id]
-        device = async_get_entry_device(self.hass, self.entry_id, ext_id)
+        status = self.extensions[account_id]
+        device = async_get_entry_device(self.hass, self.entry_id, account_id)
         self.hass.bus.async_fire(
             event,
             {

@@ -88,11 +88,11 @@ def _extension(
 
 
 def _alert(hass: HomeAssistant, call: ServiceCall) -> AlertController:
-    runtime, ext_id = _extension(hass, call)
-    controller = runtime.alerts.get(ext_id)
+    runtime, account_id = _extension(hass, call)
+    controller = runtime.alerts.get(account_id)
     if controller is None:
         raise _error(
-            "not_an_alert_extension", extension=runtime.extensions[ext_id].extension
+            "not_an_alert_extension", extension=runtime.extensions[account_id].extension
         )
     return controller
 
@@ -117,14 +117,14 @@ async def _async_cancel_alert(call: ServiceCall) -> None:
 
 async def _async_page(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
-    runtime, ext_id = _extension(hass, call)
+    runtime, account_id = _extension(hass, call)
     media, message = call.data.get(ATTR_MEDIA), call.data.get(ATTR_MESSAGE)
     if not media and not message:
         raise _error("no_page_media")
     audio = await async_call_audio(hass, media=media, message=message)
     try:
         ended = await runtime.engine.make_call(
-            ext_id, call.data[ATTR_TARGET], str(audio), call.data[ATTR_TIMEOUT]
+            account_id, call.data[ATTR_TARGET], str(audio), call.data[ATTR_TIMEOUT]
         )
     except EngineError as err:
         raise HomeAssistantError(
@@ -149,8 +149,8 @@ async def _async_page(call: ServiceCall) -> ServiceResponse:
 
 
 async def _async_hangup(call: ServiceCall) -> None:
-    runtime, ext_id = _extension(call.hass, call)
-    status = runtime.extensions[ext_id]
+    runtime, account_id = _extension(call.hass, call)
+    status = runtime.extensions[account_id]
     if status.call_id is None:
         raise _error("no_active_call", extension=status.extension)
     try:

@@ -76,11 +76,11 @@ def engine_options(options: Mapping[str, Any]) -> EngineOptions:
     )
 
 
-def extension_settings(ext_id: str, data: Mapping[str, Any]) -> ExtensionSettings:
+def extension_settings(account_id: str, data: Mapping[str, Any]) -> ExtensionSettings:
     """Build one extension's settings from subentry data."""
     extension = data[CONF_EXTENSION]
     return ExtensionSettings(
-        ext_id=ext_id,
+        account_id=account_id,
         extension=extension,
         auth_id=auth_id_for(extension, data.get(CONF_AUTH_ID)),
         password=data[CONF_PASSWORD],

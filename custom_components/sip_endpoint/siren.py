@@ -60,7 +60,7 @@ class SipAlertSiren(SipEndpointEntity, SirenEntity, RestoreEntity):
     @property
     def controller(self) -> AlertController:
         """The extension's alert."""
-        return self.runtime.alerts[self.status.ext_id]
+        return self.runtime.alerts[self.status.account_id]
 
     @property
     def is_on(self) -> bool:
@@ -83,7 +83,7 @@ class SipAlertSiren(SipEndpointEntity, SirenEntity, RestoreEntity):
         if last is None or last.state != STATE_ON or self.status.alerting:
             return
         players = last.attributes.get(ATTR_PLAYERS) or self.runtime.applied.extensions[
-            self.status.ext_id
+            self.status.account_id
         ].get(CONF_MEDIA_PLAYERS, [])
         LOGGER.warning(
             "The emergency alert of extension %s was running before the restart; "

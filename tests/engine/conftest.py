@@ -91,5 +91,7 @@ def latest_with_status(
     latest: dict[str, RegistrationState] = {}
     for event in events:
         if isinstance(event, RegistrationState):
-            latest[event.ext_id] = event
-    return {ext_id for ext_id, state in latest.items() if state.status is status}
+            latest[event.account_id] = event
+    return {
+        account_id for account_id, state in latest.items() if state.status is status
+    }

@@ -95,12 +95,12 @@ def _event(name: str, data: dict[str, Any]) -> None:
 
 
 def _registration(
-    ext_id: str, code: int, reason: str, status: str, expires: int
+    account_id: str, code: int, reason: str, status: str, expires: int
 ) -> None:
     _event(
         "registration",
         {
-            "ext_id": ext_id,
+            "account_id": account_id,
             "status": status,
             "code": code,
             "reason": reason,
@@ -131,7 +131,7 @@ class FakeWorker:
         _write(b'{"type": "martian"}\n')
         _write(b"\xff\xfe\x00 binary\n")
         _write(b'{"type":"response","id":999999,"result":{}}\n')
-        _write(b'{"type":"event","event":"registration","data":{"ext_id":1}}\n')
+        _write(b'{"type":"event","event":"registration","data":{"account_id":1}}\n')
         _write(b'{"type":"event","event":"no_such_event","data":{}}\n')
         _write(b"x" * ((1 << 20) + 10) + b"\n")
         _write(b"y" * (2 << 20) + b"\n")
@@ -149,16 +149,16 @@ class FakeWorker:
         if method == "add_account":
             if len(self.accounts) >= self.options.max_accounts:
                 raise LookupError("limit_reached")
-            ext_id = params["ext_id"]
-            self.accounts[ext_id] = params
-            threading.Timer(0.01, self._register, args=(ext_id,)).start()
+            account_id = params["account_id"]
+            self.accounts[account_id] = params
+            threading.Timer(0.01, self._register, args=(account_id,)).start()
             return {}
         if method == "remove_account":
-            if self.accounts.pop(params["ext_id"], None) is not None:
-                _registration(params["ext_id"], 200, "OK", "unregistered", 0)
+            if self.accounts.pop(params["account_id"], None) is not None:
+                _registration(params["account_id"], 200, "OK", "unregistered", 0)
             return {}
         if method == "reregister":
-            self._register(params["ext_id"])
+            self._register(params["account_id"])
             return {}
         if method == "status":
             return {"accounts": len(self.accounts), "calls": 0, "rss_kib": 1234}
@@ -166,23 +166,23 @@ class FakeWorker:
             self.calls += 1
             call_id = f"out-{self.calls}"
             threading.Timer(
-                0.0, self._outbound_call, args=(call_id, params["ext_id"])
+                0.0, self._outbound_call, args=(call_id, params["account_id"])
             ).start()
             return {"call_id": call_id}
         if method in ("ring", "answer", "hangup", "play", "stop_playing"):
             return {}
         raise KeyError(method)
 
-    def _register(self, ext_id: str) -> None:
-        params = self.accounts.get(ext_id)
+    def _register(self, account_id: str) -> None:
+        params = self.accounts.get(account_id)
         if params is None:
             return
-        _registration(ext_id, 100, "Trying", "registering", 0)
+        _registration(account_id, 100, "Trying", "registering", 0)
         mode = self.options.register
-        if mode == "tls_invalid_once" and ext_id not in self.registered_once:
-            self.registered_once.add(ext_id)
+        if mode == "tls_invalid_once" and account_id not in self.registered_once:
+            self.registered_once.add(account_id)
             _registration(
-                ext_id,
+                account_id,
                 503,
                 "certificate verify failed: unable to get local issuer certificate",
                 "tls_certificate_invalid",
@@ -190,34 +190,38 @@ class FakeWorker:
             )
         elif mode in ("ok", "tls_invalid_once"):
             if params["password"] != f"pw-{params['auth_id']}":
-                _registration(ext_id, 403, "Forbidden", "rejected_by_server", 0)
+                _registration(account_id, 403, "Forbidden", "rejected_by_server", 0)
             else:
-                _registration(ext_id, 200, "OK", "successful", params["expiry"])
+                _registration(account_id, 200, "OK", "successful", params["expiry"])
         elif mode == "no_reply":
-            _registration(ext_id, 408, "Request Timeout", "no_reply_from_server", 0)
+            _registration(account_id, 408, "Request Timeout", "no_reply_from_server", 0)
         if self.options.incoming_call:
             _event(
                 "incoming_call",
                 {
-                    "ext_id": ext_id,
-                    "call_id": f"in-{ext_id}",
+                    "account_id": account_id,
+                    "call_id": f"in-{account_id}",
                     "remote_uri": "sip:9001@127.0.0.1",
                     "display_name": "Caller",
                     "source": "127.0.0.1",
                 },
             )
 
-    def _outbound_call(self, call_id: str, ext_id: str) -> None:
+    def _outbound_call(self, call_id: str, account_id: str) -> None:
         # call_ended may overtake the make_call response on the engine's side.
-        _event("call_state", {"call_id": call_id, "ext_id": ext_id, "state": "calling"})
         _event(
-            "call_state", {"call_id": call_id, "ext_id": ext_id, "state": "confirmed"}
+            "call_state",
+            {"call_id": call_id, "account_id": account_id, "phase": "calling"},
+        )
+        _event(
+            "call_state",
+            {"call_id": call_id, "account_id": account_id, "phase": "confirmed"},
         )
         _event(
             "call_ended",
             {
                 "call_id": call_id,
-                "ext_id": ext_id,
+                "account_id": account_id,
                 "direction": "outbound",
                 "cause": "local",
                 "code": 200,
@@ -270,8 +274,8 @@ def main(argv: list[str]) -> int:
             continue
         worker.garbage()
         if request.method == "shutdown":
-            for ext_id in list(worker.accounts):
-                _registration(ext_id, 200, "OK", "unregistered", 0)
+            for account_id in list(worker.accounts):
+                _registration(account_id, 200, "OK", "unregistered", 0)
             _write(encode(Response(id=request.id, result={})))
             if options.ignore_shutdown:
                 continue

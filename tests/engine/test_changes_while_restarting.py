@@ -46,9 +46,9 @@ def _kill_the_worker(engine: SipEngine) -> None:
     os.kill(worker.pid, signal.SIGKILL)
 
 
-def _restarting(events: Sequence[object], ext_id: str) -> bool:
+def _restarting(events: Sequence[object], account_id: str) -> bool:
     states = [e for e in events if isinstance(e, RegistrationState)]
-    latest = [s for s in states if s.ext_id == ext_id][-1:]
+    latest = [s for s in states if s.account_id == account_id][-1:]
     return bool(latest) and latest[0].reason == RESTARTING_REASON
 
 
@@ -78,7 +78,7 @@ async def test_add_while_the_worker_is_down(
         await engine.reregister("id-2001")
     (worker,) = engine.workers()
     assert worker.pid is None
-    assert sorted(worker.ext_ids) == ["id-2001", "id-2002"]
+    assert sorted(worker.account_ids) == ["id-2001", "id-2002"]
     await engine.stop()
     assert engine.workers() == []
 
@@ -107,7 +107,7 @@ async def test_update_and_remove_while_the_worker_is_down(
     await engine.update_extension(changed)
     await engine.remove_extension("id-2002")
     (worker,) = engine.workers()
-    assert worker.ext_ids == ["id-2001"]
+    assert worker.account_ids == ["id-2001"]
     assert engine.registration("id-2002") is None
     # The restarted worker registers only 2001, with the new credentials: the fake
     # worker accepts only "pw-<auth id>", so the changed password is rejected.

@@ -63,7 +63,7 @@ async def test_shards_eight_per_worker(
         )
     )
     workers = engine.workers()
-    assert [len(worker.ext_ids) for worker in workers] == [8, 8, 4]
+    assert [len(worker.account_ids) for worker in workers] == [8, 8, 4]
     assert [worker.index for worker in workers] == [0, 1, 2]
     assert all(worker.pid for worker in workers)
     assert all(
@@ -97,7 +97,7 @@ async def test_removing_last_extension_ends_worker(
     await engine.remove_extension("id-2008")  # unknown: nothing happens
     await engine.remove_extension("id-2000")
     await engine.add_extension(_ext(20))
-    assert engine.workers()[0].ext_ids[-1] == "id-2020"
+    assert engine.workers()[0].account_ids[-1] == "id-2020"
     await engine.stop()
 
 

@@ -66,7 +66,7 @@ async def test_shards_by_hello_limits(
     await asyncio.gather(*(engine.add_extension(_ext(n)) for n in range(count)))
     await _all_registered(recorder, count)
     workers = engine.workers()
-    assert [len(worker.ext_ids) for worker in workers] == sizes
+    assert [len(worker.account_ids) for worker in workers] == sizes
     assert all(
         (worker.max_accounts, worker.max_calls) == (max_accounts, 2)
         for worker in workers
@@ -103,7 +103,7 @@ async def test_ports_per_worker_times_limit(
     with pytest.raises(ExtensionLimitError, match="at most 6 extensions"):
         await engine.add_extension(_ext(6))
     await _all_registered(recorder, 6)
-    assert [len(worker.ext_ids) for worker in engine.workers()] == [2, 2, 2]
+    assert [len(worker.account_ids) for worker in engine.workers()] == [2, 2, 2]
     await engine.stop()
 
 

@@ -88,18 +88,18 @@ async def engine_factory(
 
 
 def has_status(
-    ext_ids: set[str], status: RegistrationStatus
+    account_ids: set[str], status: RegistrationStatus
 ) -> Callable[[list[EngineEvent]], bool]:
     """Return a predicate: these extensions' latest status is `status`."""
-    return lambda events: ext_ids <= latest_with_status(events, status)
+    return lambda events: account_ids <= latest_with_status(events, status)
 
 
-def last_state(recorder: EventRecorder, ext_id: str) -> RegistrationState:
+def last_state(recorder: EventRecorder, account_id: str) -> RegistrationState:
     """Return the latest registration event of an extension."""
     return [
         event
         for event in recorder.events
-        if isinstance(event, RegistrationState) and event.ext_id == ext_id
+        if isinstance(event, RegistrationState) and event.account_id == account_id
     ][-1]
 
 
@@ -117,8 +117,8 @@ async def test_register_and_stop(
     assert state is not None
     assert (state.code, state.expires > 0) == (200, True)
     exchanges = await engine.registration_exchanges()
-    assert {(x.ext_id, x.code, x.from_server) for x in exchanges} >= {
-        (ext_id, 200, True) for ext_id in ids
+    assert {(x.account_id, x.code, x.from_server) for x in exchanges} >= {
+        (account_id, 200, True) for account_id in ids
     }
     (worker,) = engine.workers()
     assert worker.pid is not None and pid_alive(worker.pid)
@@ -235,15 +235,16 @@ async def test_killed_worker_comes_back(
     ids = {f"id-{2000 + number}" for number in range(10)}
     await recorder.wait_for(has_status(ids, RegistrationStatus.SUCCESSFUL))
     victim = engine.workers()[1]
-    assert victim.pid is not None and len(victim.ext_ids) == 2
+    assert victim.pid is not None and len(victim.account_ids) == 2
     os.kill(victim.pid, signal.SIGKILL)
-    outage = set(victim.ext_ids)
+    outage = set(victim.account_ids)
     await recorder.wait_for(has_status(outage, RegistrationStatus.UNREGISTERED))
     assert all(
-        last_state(recorder, ext_id).reason == RESTARTING_REASON for ext_id in outage
+        last_state(recorder, account_id).reason == RESTARTING_REASON
+        for account_id in outage
     )
     untouched = engine.workers()[0]
-    assert set(untouched.ext_ids) <= latest_with_status(
+    assert set(untouched.account_ids) <= latest_with_status(
         recorder.events, RegistrationStatus.SUCCESSFUL
     )
     await recorder.wait_for(has_status(outage, RegistrationStatus.SUCCESSFUL))
@@ -261,10 +262,10 @@ async def test_sixty_extensions(
     await engine.start()
     settings = [extension(number) for number in range(60)]
     await asyncio.gather(*(engine.add_extension(ext) for ext in settings))
-    ids = {ext.ext_id for ext in settings}
+    ids = {ext.account_id for ext in settings}
     await recorder.wait_for(has_status(ids, RegistrationStatus.SUCCESSFUL), limit=60)
     workers = engine.workers()
-    assert sorted(len(worker.ext_ids) for worker in workers) == [4] + [8] * 7
+    assert sorted(len(worker.account_ids) for worker in workers) == [4] + [8] * 7
     assert len({worker.sip_port for worker in workers}) == 8
     pids = [worker.pid for worker in workers]
     await engine.stop()
@@ -303,7 +304,7 @@ async def test_inbound_call_answered_then_remote_bye(
         lambda events: any(isinstance(e, IncomingCall) for e in events)
     )
     call = next(e for e in recorder.events if isinstance(e, IncomingCall))
-    assert call.ext_id == "id-2020"
+    assert call.account_id == "id-2020"
     await engine.answer(call.call_id)
     caller.wait_established()
     caller.send_dtmf("42#")
@@ -346,7 +347,7 @@ async def test_make_call_to_a_phone(
     assert "2021" in phone.wait_incoming()
     phone.accept()
     ended = await asyncio.wait_for(calling, 30)
-    assert ended.ext_id == "id-2021"
+    assert ended.account_id == "id-2021"
     assert ended.answered is True
     assert ended.cause in (EndCause.LOCAL, EndCause.BYE)
     assert any(

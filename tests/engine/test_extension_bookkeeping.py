@@ -51,7 +51,7 @@ async def test_add_twice_replaces_and_update_of_a_new_one_adds(
         )
     )
     (worker,) = engine.workers()
-    assert sorted(worker.ext_ids) == ["id-2001", "id-2002"]
+    assert sorted(worker.account_ids) == ["id-2001", "id-2002"]
     statuses = await engine.worker_statuses()
     assert list(statuses) == [worker.index]
     assert statuses[worker.index].accounts == 2

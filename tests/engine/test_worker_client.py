@@ -20,8 +20,8 @@ from custom_components.sip_endpoint.protocol import PROTOCOL_VERSION
 from custom_components.sip_endpoint.protocol.engines import EngineLimits, EngineName
 from custom_components.sip_endpoint.protocol.payloads import (
     AccountParams,
+    AccountRef,
     EventName,
-    ExtensionRef,
     Method,
     RegistrationState,
     StartParams,
@@ -39,7 +39,7 @@ START = StartParams(bind_host="127.0.0.1", port_min=5800, port_max=5899)
 
 def _account(ext: str, password: str | None = None) -> AccountParams:
     return AccountParams(
-        ext_id=f"id-{ext}",
+        account_id=f"id-{ext}",
         extension=ext,
         auth_id=ext,
         password=password or f"pw-{ext}",
@@ -72,7 +72,7 @@ async def test_start_request_and_events(fake_python: FakePythonFactory) -> None:
     async with asyncio.timeout(10):
         await registered.wait()
     state = RegistrationState.from_wire(events[-1].data)
-    assert state.ext_id == "id-2000"
+    assert state.account_id == "id-2000"
     await client.stop()
     assert client.returncode == 0
     assert not pid_alive(pid)
@@ -186,7 +186,7 @@ async def test_error_response(fake_python: FakePythonFactory) -> None:
     client = WorkerClient(fake_python(), name="fake", on_event=print)
     await client.start(START)
     with pytest.raises(RequestFailedError) as caught:
-        await client.request(Method.STREAM, ExtensionRef("x"))
+        await client.request(Method.STREAM, AccountRef("x"))
     assert caught.value.code == "unknown_method"
     for number in range(8):
         await client.request(Method.ADD_ACCOUNT, _account(str(2000 + number)))

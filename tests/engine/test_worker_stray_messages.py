@@ -77,7 +77,7 @@ for line in sys.stdin:
         }
     out(answer)
     if request["method"] == "add_account" and mode == "vanish":
-        out({"type": "event", "event": "registration", "data": {"ext_id": 5}})
+        out({"type": "event", "event": "registration", "data": {"account_id": 5}})
         sys.exit(5)
     if request["method"] == "shutdown":
         break

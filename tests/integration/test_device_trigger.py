@@ -39,8 +39,8 @@ from .roles import RoleEntryFactory, until
 AUTOMATION_DOMAIN = "automation"
 
 
-def _device(hass: HomeAssistant, ext_id: str) -> str:
-    return entry_device_id(hass, ext_id)
+def _device(hass: HomeAssistant, account_id: str) -> str:
+    return entry_device_id(hass, account_id)
 
 
 async def _automations(

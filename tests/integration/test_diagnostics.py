@@ -52,6 +52,6 @@ async def test_diagnostics(
     assert diagnostics["engine"]["name"] == "builtin"
     assert diagnostics["engine"]["max_accounts_per_worker"] == 100
     assert workers[0]["uptime"] >= 0
-    assert sorted(workers[0]["ext_ids"]) == sorted(loaded_entry.subentries)
+    assert sorted(workers[0]["account_ids"]) == sorted(loaded_entry.subentries)
     codes = [exchange["code"] for exchange in diagnostics["registration_exchanges"]]
     assert 200 in codes

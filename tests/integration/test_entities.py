@@ -256,7 +256,7 @@ def _with_status(status: RegistrationStatus | None) -> ExtensionStatus:
     extension = ExtensionStatus("ext", "2001", ExtensionRole.PAGE)
     if status is not None:
         extension.registration = RegistrationState(
-            ext_id="ext",
+            account_id="ext",
             status=status,
             code=None,
             reason="",

@@ -28,8 +28,8 @@ from .roles import RoleEntryFactory
 SIREN = "siren.emergency_alert_2003_alert"
 
 
-def _device(hass: HomeAssistant, ext_id: str) -> str:
-    return entry_device_id(hass, ext_id)
+def _device(hass: HomeAssistant, account_id: str) -> str:
+    return entry_device_id(hass, account_id)
 
 
 async def _call(

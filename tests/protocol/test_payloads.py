@@ -58,7 +58,7 @@ SAMPLES: list[Payload] = [
     ),
     StartResult(sip_port=5062),
     AccountParams(
-        ext_id="a",
+        account_id="a",
         extension="2000",
         auth_id="2000",
         password="s3cret",
@@ -68,7 +68,7 @@ SAMPLES: list[Payload] = [
         keepalive=KeepaliveMethod.SIP_OPTIONS,
     ),
     RegistrationState(
-        ext_id="a",
+        account_id="a",
         status=RegistrationStatus.SUCCESSFUL,
         code=200,
         reason="OK",
@@ -79,7 +79,7 @@ SAMPLES: list[Payload] = [
     ),
     CallEnded(
         call_id="c",
-        ext_id="a",
+        account_id="a",
         direction=CallDirection.INBOUND,
         cause=EndCause.ANSWERED_ELSEWHERE,
         code=200,
@@ -185,7 +185,7 @@ def _hello(**changes: Any) -> dict[str, Any]:
         (
             RegistrationState,
             {
-                "ext_id": "a",
+                "account_id": "a",
                 "status": "great",
                 "code": 200,
                 "reason": "",
@@ -199,7 +199,7 @@ def _hello(**changes: Any) -> dict[str, Any]:
         (
             RegistrationState,
             {
-                "ext_id": "a",
+                "account_id": "a",
                 "status": "successful",
                 "code": 200,
                 "reason": "",
@@ -213,7 +213,7 @@ def _hello(**changes: Any) -> dict[str, Any]:
         (
             RegistrationState,
             {
-                "ext_id": "a",
+                "account_id": "a",
                 "status": "successful",
                 "code": 200,
                 "reason": "",
@@ -232,7 +232,7 @@ def _hello(**changes: Any) -> dict[str, Any]:
         (
             WorkerStatus,
             {"accounts": 1, "calls": 0, "rss_kib": 1, "exchanges": [{}]},
-            "missing field ext_id",
+            "missing field account_id",
         ),
         (AnswerParams, {"call_id": "c", "tone": ["x"]}, "tone must be str"),
     ],
@@ -247,7 +247,7 @@ def test_numbers_accept_integers() -> None:
     """A float field accepts a JSON integer and stores a float."""
     state = RegistrationState.from_wire(
         {
-            "ext_id": "a",
+            "account_id": "a",
             "status": "registering",
             "code": None,
             "reason": "",

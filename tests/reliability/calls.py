@@ -75,7 +75,7 @@ async def one_call(
         lambda events: any(
             isinstance(e, CallStateChanged)
             and e.call_id == call.call_id
-            and e.state is CallPhase.CONFIRMED
+            and e.phase is CallPhase.CONFIRMED
             for e in events
         )
     )

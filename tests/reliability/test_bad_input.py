@@ -86,7 +86,7 @@ def _registered(worker: TestWorkerClient, kamailio: Kamailio) -> None:
 def _still_registers(worker: TestWorkerClient) -> None:
     """Check the worker is alive, answers the protocol and registers again."""
     assert worker.process.poll() is None, worker.stderr()
-    worker.request(Method.REREGISTER, {"ext_id": "ext-2050"})
+    worker.request(Method.REREGISTER, {"account_id": "ext-2050"})
     worker.wait_registration("ext-2050", RegistrationStatus.SUCCESSFUL)
     status = WorkerStatus.from_wire(worker.request(Method.STATUS))
     assert (status.accounts, status.calls) == (1, 0)
@@ -241,7 +241,7 @@ def test_worker_answers_random_requests(
     @given(
         method=st.sampled_from(FUZZED_METHODS) | st.text(max_size=12),
         params=st.dictionaries(
-            st.sampled_from(["ext_id", "call_id", "path", "enable", "code", "tone"])
+            st.sampled_from(["account_id", "call_id", "path", "enable", "code", "tone"])
             | st.text(max_size=8),
             json_values,
             max_size=5,

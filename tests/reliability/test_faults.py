@@ -57,7 +57,7 @@ async def test_registrar_restart_over_tcp(
     await recorder.wait_for(all_have(ids, RegistrationStatus.SUCCESSFUL), limit=60)
     # The registrar really has the contacts again: a call reaches each worker.
     for worker in engine.workers():
-        callee = worker.ext_ids[0].removeprefix("id-")
+        callee = worker.account_ids[0].removeprefix("id-")
         ended = await one_call(engine, recorder, kamailio, callee)
         assert ended.answered
     assert all(worker.restarts == 0 for worker in engine.workers())
@@ -172,7 +172,7 @@ async def test_registrar_unreachable(
         all_have(ids, RegistrationStatus.NO_REPLY_FROM_SERVER), limit=bound
     )
     lost_after = time.monotonic() - started
-    states = [engine.registration(ext_id) for ext_id in ids]
+    states = [engine.registration(account_id) for account_id in ids]
     assert all(state is not None and state.code in (408, 503) for state in states)
 
     started = time.monotonic()

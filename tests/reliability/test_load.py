@@ -61,12 +61,12 @@ async def _sixty(engine: SipEngine, recorder: EventRecorder) -> list[str]:
     await engine.start()
     settings = [extension(number) for number in range(60)]
     await asyncio.gather(*(engine.add_extension(ext) for ext in settings))
-    ids = {ext.ext_id for ext in settings}
+    ids = {ext.account_id for ext in settings}
     await recorder.wait_for(
         lambda events: ids <= latest_with_status(events, RegistrationStatus.SUCCESSFUL),
         limit=90,
     )
-    return [ext.ext_id for ext in settings]
+    return [ext.account_id for ext in settings]
 
 
 async def test_sixty_extensions_take_twenty_concurrent_calls(
@@ -78,9 +78,9 @@ async def test_sixty_extensions_take_twenty_concurrent_calls(
     workers = engine.workers()
     assert len(workers) == 8
     callees = [
-        ext_id.removeprefix("id-")
+        account_id.removeprefix("id-")
         for worker in workers
-        for ext_id in worker.ext_ids[:CALLS_PER_WORKER]
+        for account_id in worker.account_ids[:CALLS_PER_WORKER]
     ][:20]
     assert len(callees) == 20
 
@@ -90,7 +90,7 @@ async def test_sixty_extensions_take_twenty_concurrent_calls(
             caller.invite()
         await recorder.wait_for(lambda _: len(incoming_calls(recorder)) >= 20)
         calls = incoming_calls(recorder)
-        assert {c.ext_id for c in calls} == {f"id-{c}" for c in callees}
+        assert {c.account_id for c in calls} == {f"id-{c}" for c in callees}
         await asyncio.gather(*(engine.answer(call.call_id) for call in calls))
         answers = await asyncio.gather(
             *(asyncio.to_thread(caller.wait_final) for caller in callers)
@@ -106,7 +106,7 @@ async def test_sixty_extensions_take_twenty_concurrent_calls(
                     e.call_id
                     for e in events
                     if isinstance(e, CallStateChanged)
-                    and e.state is CallPhase.CONFIRMED
+                    and e.phase is CallPhase.CONFIRMED
                 }
             )
         )

@@ -65,7 +65,7 @@ def _status_after(
     def seen(events: list[EngineEvent]) -> bool:
         return any(
             isinstance(event, RegistrationState)
-            and event.ext_id == EXT_ID
+            and event.account_id == EXT_ID
             and event.status is status
             for event in events[start:]
         )
@@ -77,7 +77,7 @@ def _last_state(recorder: EventRecorder) -> RegistrationState:
     return next(
         event
         for event in reversed(recorder.events)
-        if isinstance(event, RegistrationState) and event.ext_id == EXT_ID
+        if isinstance(event, RegistrationState) and event.account_id == EXT_ID
     )
 
 
@@ -113,7 +113,7 @@ async def _lose_and_regain(
     statuses = [
         event.status
         for event in recorder.events[mark:]
-        if isinstance(event, RegistrationState) and event.ext_id == EXT_ID
+        if isinstance(event, RegistrationState) and event.account_id == EXT_ID
     ]
     assert statuses[:2] == [Status.REGISTERING, Status.SUCCESSFUL]
     assert all(worker.restarts == 0 for worker in sip.workers())

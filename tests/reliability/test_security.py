@@ -55,7 +55,7 @@ def test_worker_debug_log_has_no_password(
     worker.wait_registration("ext-2060", RegistrationStatus.REJECTED_BY_SERVER)
     worker.wait_registration("ext-2061", RegistrationStatus.SUCCESSFUL)
     # Replace the credentials with the marker again, then remove the account.
-    worker.request(Method.REMOVE_ACCOUNT, {"ext_id": "ext-2060"})
+    worker.request(Method.REMOVE_ACCOUNT, {"account_id": "ext-2060"})
     worker.request(
         Method.ADD_ACCOUNT,
         account_params("2060", kamailio.host, kamailio.port, password=MARKER),

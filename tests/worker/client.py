@@ -155,15 +155,15 @@ class WorkerClient:
 
     def wait_registration(
         self,
-        ext_id: str,
+        account_id: str,
         status: RegistrationStatus,
         *,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> RegistrationState:
-        """Wait for a `registration` event of ``ext_id`` with ``status``."""
+        """Wait for a `registration` event of ``account_id`` with ``status``."""
         event = self.wait_event(
             EventName.REGISTRATION,
-            lambda data: data["ext_id"] == ext_id and data["status"] == status,
+            lambda data: data["account_id"] == account_id and data["status"] == status,
             timeout=timeout,
         )
         return RegistrationState.from_wire(event.data)
@@ -287,7 +287,7 @@ def account_params(
 ) -> AccountParams:
     """Return `AccountParams` for a test-bed extension."""
     values: dict[str, Any] = {
-        "ext_id": f"ext-{extension}",
+        "account_id": f"ext-{extension}",
         "extension": extension,
         "auth_id": extension,
         "password": f"pw-{extension}",

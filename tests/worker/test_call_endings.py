@@ -61,7 +61,7 @@ def test_removing_the_extension_ends_its_ringing_call(
     call = IncomingCall.from_wire(worker.wait_event(EventName.INCOMING_CALL).data)
     worker.request(Method.RING, {"call_id": call.call_id})
     phone.wait_ringing()
-    worker.request(Method.REMOVE_ACCOUNT, {"ext_id": EXT_ID})
+    worker.request(Method.REMOVE_ACCOUNT, {"account_id": EXT_ID})
     ended = _ended(worker, call.call_id)
     assert ended.cause == EndCause.REJECTED
     assert ended.code == 503
@@ -77,7 +77,7 @@ def test_make_call_without_a_file_hangs_up_once_answered(
     """With nothing to play the answered call is ended by us at once."""
     worker = registered
     started = CallStarted.from_wire(
-        worker.request(Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9001"})
+        worker.request(Method.MAKE_CALL, {"account_id": EXT_ID, "target": "9001"})
     )
     phone.wait_incoming()
     phone.accept()

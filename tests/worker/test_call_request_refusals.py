@@ -82,7 +82,7 @@ def test_media_requests_before_and_during_a_call(
     caller.wait_established()
     worker.wait_event(
         EventName.CALL_STATE,
-        lambda d: d["call_id"] == call_id and d["state"] == "confirmed",
+        lambda d: d["call_id"] == call_id and d["phase"] == "confirmed",
     )
     missing_folder = tmp_path / "nowhere" / "call.wav"
     assert _refused(
@@ -126,10 +126,10 @@ def test_make_call_refusals(registered: WorkerClient) -> None:
     """A zero timeout and an unusable target are refused; the worker carries on."""
     worker = registered
     assert _refused(
-        worker, Method.MAKE_CALL, ext_id=EXT_ID, target="9001", timeout=0
+        worker, Method.MAKE_CALL, account_id=EXT_ID, target="9001", timeout=0
     ) == (ErrorCode.BAD_REQUEST)
     error = worker.request_error(
-        Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "sip:<not a uri>"}
+        Method.MAKE_CALL, {"account_id": EXT_ID, "target": "sip:<not a uri>"}
     )
     assert error.code in (ErrorCode.SIP_ERROR, ErrorCode.BAD_REQUEST)
     assert worker.process.poll() is None

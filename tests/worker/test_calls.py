@@ -96,14 +96,14 @@ def test_page_call_with_audio_both_ways(
     tone = write_tone(tmp_path / "play.wav", PLAY_TONE_HZ, 1.5)
     caller.dial(EXT)
     call = _incoming(worker)
-    assert call.ext_id == EXT_ID
+    assert call.account_id == EXT_ID
     assert call.source == "127.0.0.1"
     assert "9001@" in call.remote_uri
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     caller.wait_established()
     worker.wait_event(
         EventName.CALL_STATE,
-        lambda d: d["call_id"] == call.call_id and d["state"] == "confirmed",
+        lambda d: d["call_id"] == call.call_id and d["phase"] == "confirmed",
     )
     recording = tmp_path / "page.wav"
     worker.request(Method.RECORD, {"call_id": call.call_id, "path": str(recording)})
@@ -136,7 +136,7 @@ def test_ring_then_caller_cancels(registered: WorkerClient, caller: Baresip) -> 
     caller.wait_ringing()
     worker.wait_event(
         EventName.CALL_STATE,
-        lambda d: d["call_id"] == call.call_id and d["state"] == "ringing",
+        lambda d: d["call_id"] == call.call_id and d["phase"] == "ringing",
     )
     caller.hangup()
     ended = _ended(worker, call.call_id)
@@ -186,14 +186,15 @@ def test_make_call_is_heard(
     tone = write_tone(tmp_path / "announce.wav", PLAY_TONE_HZ, 1.5)
     started = CallStarted.from_wire(
         worker.request(
-            Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9001", "play": str(tone)}
+            Method.MAKE_CALL,
+            {"account_id": EXT_ID, "target": "9001", "play": str(tone)},
         )
     )
     caller.wait_incoming()
     caller.accept()
     worker.wait_event(
         EventName.CALL_STATE,
-        lambda d: d["call_id"] == started.call_id and d["state"] == "confirmed",
+        lambda d: d["call_id"] == started.call_id and d["phase"] == "confirmed",
     )
     ended = _ended(worker, started.call_id)
     assert ended.cause == EndCause.LOCAL
@@ -208,7 +209,7 @@ def test_make_call_rejected(registered: WorkerClient, caller: Baresip) -> None:
     """A busy callee ends an outbound call as rejected."""
     worker = registered
     started = CallStarted.from_wire(
-        worker.request(Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9001"})
+        worker.request(Method.MAKE_CALL, {"account_id": EXT_ID, "target": "9001"})
     )
     caller.wait_incoming()
     caller.hangup()
@@ -438,7 +439,9 @@ def test_simultaneous_calls_up_to_the_limit(
     for phone in phones[:4]:
         phone.wait_established()
     assert WorkerStatus.from_wire(worker.request(Method.STATUS)).calls == 4
-    error = worker.request_error(Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9005"})
+    error = worker.request_error(
+        Method.MAKE_CALL, {"account_id": EXT_ID, "target": "9005"}
+    )
     assert error.code == ErrorCode.LIMIT_REACHED
     worker.drain(1.8)
     for call in calls:
@@ -489,12 +492,12 @@ def test_make_call_unanswered_times_out(
     worker = registered
     started = CallStarted.from_wire(
         worker.request(
-            Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9001", "timeout": 2}
+            Method.MAKE_CALL, {"account_id": EXT_ID, "target": "9001", "timeout": 2}
         )
     )
     worker.wait_event(
         EventName.CALL_STATE,
-        lambda d: d["call_id"] == started.call_id and d["state"] == "calling",
+        lambda d: d["call_id"] == started.call_id and d["phase"] == "calling",
     )
     caller.wait_incoming()
     ended = _ended(worker, started.call_id)
@@ -511,7 +514,7 @@ def test_make_call_to_a_dead_address_fails(registered: WorkerClient) -> None:
         worker.request(
             Method.MAKE_CALL,
             {
-                "ext_id": EXT_ID,
+                "account_id": EXT_ID,
                 "target": f"sip:9001@127.0.0.1:{dead_port};transport=tcp",
             },
         )
@@ -538,14 +541,14 @@ def test_requests_for_unknown_calls_and_bad_values(registered: WorkerClient) -> 
     )
     assert (
         worker.request_error(
-            Method.MAKE_CALL, {"ext_id": "nope", "target": "9001"}
+            Method.MAKE_CALL, {"account_id": "nope", "target": "9001"}
         ).code
         == ErrorCode.UNKNOWN_EXTENSION
     )
     assert (
         worker.request_error(
             Method.MAKE_CALL,
-            {"ext_id": EXT_ID, "target": "9001", "play": "/nonexistent.wav"},
+            {"account_id": EXT_ID, "target": "9001", "play": "/nonexistent.wav"},
         ).code
         == ErrorCode.BAD_REQUEST
     )

@@ -72,12 +72,12 @@ def test_invite_arrives_over_the_register_connection(
     caller.wait_registered()
     caller.dial(EXT)
     call = IncomingCall.from_wire(worker.wait_event(EventName.INCOMING_CALL).data)
-    assert call.ext_id == EXT_ID
+    assert call.account_id == EXT_ID
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     caller.wait_established()
     worker.wait_event(
         EventName.CALL_STATE,
-        lambda d: d["call_id"] == call.call_id and d["state"] == "confirmed",
+        lambda d: d["call_id"] == call.call_id and d["phase"] == "confirmed",
     )
     caller.hangup()
     ended = CallEnded.from_wire(

@@ -70,7 +70,7 @@ def test_value_checks(tmp_path: Path) -> None:
         lambda: dispatch.check_start(start, started=False),
         lambda: dispatch.check_hangup(HangupParams(call_id="c", code=200)),
         lambda: dispatch.check_make_call(
-            MakeCallParams(ext_id="e", target="1", timeout=0)
+            MakeCallParams(account_id="e", target="1", timeout=0)
         ),
         lambda: dispatch.check_file(str(tmp_path / "missing.wav")),
         lambda: dispatch.check_record_folder(str(tmp_path / "no" / "rec.wav")),
@@ -80,7 +80,7 @@ def test_value_checks(tmp_path: Path) -> None:
             check()
         assert bad.value.code == ErrorCode.BAD_REQUEST
     account = AccountParams(
-        ext_id="e1", extension="1", auth_id="1", password="pw", domain="d"
+        account_id="e1", extension="1", auth_id="1", password="pw", domain="d"
     )
     with pytest.raises(dispatch.RequestError) as full:
         dispatch.check_new_account(account, {"a": 1, "b": 2}, 2)

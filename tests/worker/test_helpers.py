@@ -126,7 +126,7 @@ def test_redact() -> None:
 
 def _params(**overrides: object) -> AccountParams:
     values: dict[str, object] = {
-        "ext_id": "e",
+        "account_id": "e",
         "extension": "2000",
         "auth_id": "a",
         "password": "p",

@@ -28,7 +28,7 @@ def test_log_events_are_redacted(
         Method.ADD_ACCOUNT, account_params("2040", kamailio.host, kamailio.port)
     )
     worker.wait_registration("ext-2040", RegistrationStatus.SUCCESSFUL)
-    worker.request(Method.REREGISTER, {"ext_id": "ext-2040"})
+    worker.request(Method.REREGISTER, {"account_id": "ext-2040"})
     worker.wait_registration("ext-2040", RegistrationStatus.SUCCESSFUL)
     assert worker.shutdown() == 0
     lines = [event.data["message"] for event in worker.events_named(EventName.LOG)]

@@ -53,7 +53,7 @@ def answered_call(
     caller.wait_established()
     worker.wait_event(
         EventName.CALL_STATE,
-        lambda d: d["call_id"] == call.call_id and d["state"] == "confirmed",
+        lambda d: d["call_id"] == call.call_id and d["phase"] == "confirmed",
     )
     yield worker, call.call_id, caller
     worker.close()

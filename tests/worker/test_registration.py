@@ -120,7 +120,7 @@ def test_recovers_after_kamailio_restarts(
     worker.request(Method.ADD_ACCOUNT, params)
     worker.wait_registration("ext-2004", Status.SUCCESSFUL)
     kamailio.stop()
-    worker.request(Method.REREGISTER, {"ext_id": "ext-2004"})
+    worker.request(Method.REREGISTER, {"account_id": "ext-2004"})
     worker.wait_registration("ext-2004", Status.NO_REPLY_FROM_SERVER)
     # The automatic retry (about 1 s later) fails again while the server is down.
     worker.wait_registration("ext-2004", Status.REGISTERING, timeout=5)
@@ -178,16 +178,20 @@ def test_account_past_the_limit_is_refused(
         worker.wait_registration(f"ext-{ext}", Status.SUCCESSFUL, timeout=30)
     error = worker.request_error(
         Method.ADD_ACCOUNT,
-        account_params(extensions[0], kamailio.host, kamailio.port, ext_id="ext-over"),
+        account_params(
+            extensions[0], kamailio.host, kamailio.port, account_id="ext-over"
+        ),
     )
     assert error.code == ErrorCode.LIMIT_REACHED
     assert worker.process.poll() is None
     assert WorkerStatus.from_wire(worker.request(Method.STATUS)).accounts == limit
     # Removing one frees a slot.
-    worker.request(Method.REMOVE_ACCOUNT, {"ext_id": f"ext-{extensions[0]}"})
+    worker.request(Method.REMOVE_ACCOUNT, {"account_id": f"ext-{extensions[0]}"})
     worker.request(
         Method.ADD_ACCOUNT,
-        account_params(extensions[0], kamailio.host, kamailio.port, ext_id="ext-over"),
+        account_params(
+            extensions[0], kamailio.host, kamailio.port, account_id="ext-over"
+        ),
     )
     worker.wait_registration("ext-over", Status.SUCCESSFUL)
 
@@ -200,7 +204,7 @@ def test_remove_account_unregisters(
         Method.ADD_ACCOUNT, account_params("2020", kamailio.host, kamailio.port)
     )
     worker.wait_registration("ext-2020", Status.SUCCESSFUL)
-    worker.request(Method.REMOVE_ACCOUNT, {"ext_id": "ext-2020"})
+    worker.request(Method.REMOVE_ACCOUNT, {"account_id": "ext-2020"})
     state = worker.wait_registration("ext-2020", Status.UNREGISTERED)
     assert state.expires == 0
     exchanges = WorkerStatus.from_wire(worker.request(Method.STATUS)).exchanges
@@ -210,7 +214,7 @@ def test_remove_account_unregisters(
     caller.wait_registered()
     caller.dial("2020")
     assert caller.wait_closed().startswith("480")
-    error = worker.request_error(Method.REREGISTER, {"ext_id": "ext-2020"})
+    error = worker.request_error(Method.REREGISTER, {"account_id": "ext-2020"})
     assert error.code == ErrorCode.UNKNOWN_EXTENSION
 
 
@@ -245,7 +249,7 @@ def test_registration_is_refreshed_before_expiry(
     # Status did not change, so changed_at stays at the first success.
     assert refreshed.changed_at == first.changed_at
     exchanges = WorkerStatus.from_wire(worker.request(Method.STATUS)).exchanges
-    assert [x.code for x in exchanges if x.ext_id == "ext-2022"] == [200, 200]
+    assert [x.code for x in exchanges if x.account_id == "ext-2022"] == [200, 200]
 
 
 def test_double_crlf_keepalive_is_sent_on_udp(

@@ -63,7 +63,7 @@ def test_registration_record_moves_changed_at_only_on_a_new_status() -> None:
     assert refreshed.last_success == 5.0
     lost = record.update(RegistrationStatus.NO_REPLY_FROM_SERVER, 408, "Timeout", 0)
     assert lost.changed_at >= first.changed_at
-    assert (lost.ext_id, lost.status, lost.code, lost.reason, lost.expires) == (
+    assert (lost.account_id, lost.status, lost.code, lost.reason, lost.expires) == (
         "ext-1",
         RegistrationStatus.NO_REPLY_FROM_SERVER,
         408,

@@ -25,7 +25,7 @@ def test_status_sent_with_the_removal_sees_it_done(
     worker.wait_registration("ext-2080", RegistrationStatus.SUCCESSFUL)
     worker.send_raw(
         b'{"type": "request", "id": 901, "method": "remove_account",'
-        b' "params": {"ext_id": "ext-2080"}}\n'
+        b' "params": {"account_id": "ext-2080"}}\n'
         b'{"type": "request", "id": 902, "method": "status", "params": {}}\n'
     )
     removed = worker.wait_response(901)

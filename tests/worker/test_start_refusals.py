@@ -103,5 +103,5 @@ def test_account_refusals(
     assert error.code == ErrorCode.BAD_REQUEST
     assert WorkerStatus.from_wire(worker.request(Method.STATUS)).accounts == 1
     # The refused attempts left nothing behind: the extension still unregisters.
-    worker.request(Method.REMOVE_ACCOUNT, {"ext_id": "ext-2040"})
+    worker.request(Method.REMOVE_ACCOUNT, {"account_id": "ext-2040"})
     worker.wait_registration("ext-2040", RegistrationStatus.UNREGISTERED)

@@ -94,7 +94,7 @@ def _statuses(worker: WorkerClient) -> list[str]:
     return [
         event.data["status"]
         for event in worker.events_named(EventName.REGISTRATION)
-        if event.data["ext_id"] == EXT_ID
+        if event.data["account_id"] == EXT_ID
     ]
 
 
@@ -188,12 +188,12 @@ def test_call_over_tls_is_answered_with_audio(
     caller.wait_registered()
     caller.dial(EXT)
     call = IncomingCall.from_wire(worker.wait_event(EventName.INCOMING_CALL).data)
-    assert call.ext_id == EXT_ID
+    assert call.account_id == EXT_ID
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     caller.wait_established()
     worker.wait_event(
         EventName.CALL_STATE,
-        lambda d: d["call_id"] == call.call_id and d["state"] == "confirmed",
+        lambda d: d["call_id"] == call.call_id and d["phase"] == "confirmed",
     )
     recording = tmp_path / "tls-call.wav"
     worker.request(Method.RECORD, {"call_id": call.call_id, "path": str(recording)})

@@ -64,14 +64,14 @@ class AlertController:
     def __init__(
         self,
         hass: HomeAssistant,
-        ext_id: str,
+        account_id: str,
         options: Callable[[], Mapping[str, Any]],
         sounds: Mapping[Sound, Path],
         on_change: Callable[[str, bool, dict[str, Any]], None],
     ) -> None:
-        """Control the alert of extension `ext_id`; `on_change` reports starts/stops."""
+        """Control the alert of extension `account_id`; `on_change` reports starts/stops."""
         self.hass = hass
-        self.ext_id = ext_id
+        self.account_id = account_id
         self._options = options
         self._sounds = sounds
         self._on_change = on_change
@@ -116,9 +116,11 @@ class AlertController:
         if duration:
             self.ends_at = dt_util.utcnow() + timedelta(seconds=duration)
             self._timer = async_call_later(self.hass, duration, self._expired)
-        LOGGER.info("Emergency alert started on extension %s (%s)", self.ext_id, source)
+        LOGGER.info(
+            "Emergency alert started on extension %s (%s)", self.account_id, source
+        )
         self._on_change(
-            self.ext_id, True, {"source": source, "duration": duration or None}
+            self.account_id, True, {"source": source, "duration": duration or None}
         )
 
     async def async_stop(self, reason: str) -> bool:
@@ -129,8 +131,10 @@ class AlertController:
         self.active = False
         self.ends_at = None
         await async_stop_players(self.hass, self.players)
-        LOGGER.info("Emergency alert stopped on extension %s (%s)", self.ext_id, reason)
-        self._on_change(self.ext_id, False, {"reason": reason})
+        LOGGER.info(
+            "Emergency alert stopped on extension %s (%s)", self.account_id, reason
+        )
+        self._on_change(self.account_id, False, {"reason": reason})
         return True
 
     @callback
@@ -171,7 +175,7 @@ class AlertController:
 
 async def async_handle_alert_call(context: CallContext, session: CallSession) -> None:
     """Start the alert: on the INVITE, or once answered (and the code entered)."""
-    controller = context.alerts.get(context.ext_id)
+    controller = context.alerts.get(context.account_id)
     if controller is None:
         return
     caller = session.call.remote_uri
@@ -201,8 +205,8 @@ async def async_handle_cancel_call(context: CallContext, session: CallSession) -
     if not await session.wait_answered():
         return
     cancels = context.options.get(CONF_CANCELS) or list(context.alerts)
-    for ext_id in cancels:
-        if (controller := context.alerts.get(ext_id)) is not None:
+    for account_id in cancels:
+        if (controller := context.alerts.get(account_id)) is not None:
             await controller.async_stop(AlertStopReason.CANCELLED)
     await _async_confirm(context, session)
     await async_hangup(context, session)

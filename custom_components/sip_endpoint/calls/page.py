@@ -123,7 +123,7 @@ async def _async_live(context: CallContext, session: CallSession) -> None:
 async def _async_record_then_play(context: CallContext, session: CallSession) -> None:
     hass = context.hass
     folder = audio_dir(hass)
-    name = f"{RECORDING_PREFIX}{context.ext_id}-{secrets.token_hex(8)}.wav"
+    name = f"{RECORDING_PREFIX}{context.account_id}-{secrets.token_hex(8)}.wav"
     raw = folder / f"raw-{name}"
     await hass.async_add_executor_job(lambda: folder.mkdir(parents=True, exist_ok=True))
     if not await async_media_request(
@@ -139,7 +139,7 @@ async def _async_record_then_play(context: CallContext, session: CallSession) ->
         return
     chime = await hass.async_add_executor_job(_chime_pcm, context)
     await hass.async_add_executor_job(
-        _finish_recording, Path(done.path), folder / name, chime, context.ext_id
+        _finish_recording, Path(done.path), folder / name, chime, context.account_id
     )
     await async_play_on_players(
         hass,
@@ -149,9 +149,9 @@ async def _async_record_then_play(context: CallContext, session: CallSession) ->
     )
 
 
-def _finish_recording(raw: Path, target: Path, chime: bytes, ext_id: str) -> None:
+def _finish_recording(raw: Path, target: Path, chime: bytes, account_id: str) -> None:
     """Write chime + recording as the file players fetch; drop older recordings."""
-    for old in target.parent.glob(f"{RECORDING_PREFIX}{ext_id}-*.wav"):
+    for old in target.parent.glob(f"{RECORDING_PREFIX}{account_id}-*.wav"):
         old.unlink(missing_ok=True)
     with wave.open(str(raw), "rb") as source:
         rate = source.getframerate()

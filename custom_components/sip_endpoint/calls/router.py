@@ -66,7 +66,7 @@ class CallRouter:
         """Run the role's handler for a new inbound call, with the extension's options."""
         session = self.sessions[call.call_id] = CallSession(call)
         context = CallContext(
-            self.hass, self.engine, call.ext_id, options, self.sounds, self.alerts
+            self.hass, self.engine, call.account_id, options, self.sounds, self.alerts
         )
         self.entry.async_create_background_task(
             self.hass,
@@ -89,7 +89,7 @@ class CallRouter:
         if session is None:
             return
         match event:
-            case CallStateChanged(state=CallPhase.CONFIRMED):
+            case CallStateChanged(phase=CallPhase.CONFIRMED):
                 session.confirmed.set()
             case DtmfDigit(digit=digit):
                 session.digits.put_nowait(digit)

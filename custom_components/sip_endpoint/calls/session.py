@@ -73,7 +73,7 @@ class CallContext:
 
     hass: HomeAssistant
     engine: SipEngine
-    ext_id: str
+    account_id: str
     options: Mapping[str, Any]
     sounds: Mapping[Sound, Path]
     alerts: Mapping[str, Alert]  # the entry's emergency alerts, by subentry id

@@ -64,7 +64,7 @@ class EngineOptions:
 class ExtensionSettings:
     """One extension's credentials."""
 
-    ext_id: str  # stable key chosen by the caller (Home Assistant: the subentry id)
+    account_id: str  # stable key chosen by the caller (Home Assistant: the subentry id)
     extension: str
     auth_id: str  # empty: the extension (see `auth_id_for`)
     password: str = field(repr=False)
@@ -89,7 +89,7 @@ class WorkerInfo:
     started_at: float | None
     restarts: int
     sip_port: int | None
-    ext_ids: list[str]
+    account_ids: list[str]
 
 
 type EngineEvent = (

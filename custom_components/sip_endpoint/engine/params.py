@@ -110,7 +110,7 @@ def account_params(
 ) -> AccountParams:
     """Build the `add_account` request for one extension."""
     return AccountParams(
-        ext_id=extension.ext_id,
+        account_id=extension.account_id,
         extension=extension.extension,
         auth_id=auth_id_for(extension.extension, extension.auth_id),
         password=extension.password,

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from ..protocol.payloads import EventName, ExtensionRef, Method, RegistrationState
+from ..protocol.payloads import AccountRef, EventName, Method, RegistrationState
 from ..protocol.status import RegistrationStatus
 from ..protocol.wire import Event, ProtocolError
 from .errors import EngineError, WorkerStartError
@@ -78,7 +78,7 @@ async def run_probe(
         except ProtocolError as err:
             _LOGGER.warning("Malformed registration event: %s", err)
             return
-        if state.ext_id == extension.ext_id and _is_final(state):
+        if state.account_id == extension.account_id and _is_final(state):
             final.set_result(state)
 
     client = WorkerClient(
@@ -103,7 +103,7 @@ async def run_probe(
             with contextlib.suppress(EngineError):
                 await client.request(
                     Method.REMOVE_ACCOUNT,
-                    ExtensionRef(extension.ext_id),
+                    AccountRef(extension.account_id),
                     timeout=PROBE_STOP_TIMEOUT,
                 )
         hello = client.hello
@@ -143,7 +143,7 @@ async def _wait_final(
     if client.running:
         final.cancel()
         return RegistrationState(
-            ext_id=extension.ext_id,
+            account_id=extension.account_id,
             status=RegistrationStatus.NO_REPLY_FROM_SERVER,
             code=None,
             reason=f"No final answer within {wait_s:g} s",

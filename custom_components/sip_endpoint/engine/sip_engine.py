@@ -8,6 +8,7 @@ import time
 
 from ..protocol.engines import EngineLimits
 from ..protocol.payloads import (
+    AccountRef,
     AnswerParams,
     AudioFrame,
     CallDirection,
@@ -19,7 +20,6 @@ from ..protocol.payloads import (
     DtmfDigit,
     EndCause,
     EventName,
-    ExtensionRef,
     HangupParams,
     IncomingCall,
     LogLine,
@@ -92,7 +92,7 @@ class _Call:
     """A call the engine knows about, and the worker that holds it."""
 
     slot: "_WorkerSlot"
-    ext_id: str
+    account_id: str
     direction: CallDirection
     answered_at: float | None = None
 
@@ -228,7 +228,7 @@ class SipEngine:
         self._ensure_running()
         await self._limits_known()
         self._ensure_running()
-        if extension.ext_id in self._ext_slots:
+        if extension.account_id in self._ext_slots:
             await self.update_extension(extension)
             return
         if len(self._ext_slots) >= self._capacity():
@@ -237,75 +237,75 @@ class SipEngine:
                 f"{self._options.port_min}-{self._options.port_max}"
             )
         slot = self._slot_with_room()
-        slot.extensions[extension.ext_id] = extension
-        self._ext_slots[extension.ext_id] = slot
+        slot.extensions[extension.account_id] = extension
+        self._ext_slots[extension.account_id] = slot
         try:
             await asyncio.shield(slot.first_launch)
         except EngineError:
-            self._forget(extension.ext_id)
+            self._forget(extension.account_id)
             raise
         if not slot.up:
-            self._report_restarting(slot, [extension.ext_id])
+            self._report_restarting(slot, [extension.account_id])
             return
         try:
             await self._add_account(slot, extension)
         except RequestFailedError:
-            self._forget(extension.ext_id)
+            self._forget(extension.account_id)
             raise
         except EngineNotRunningError as err:
             # The worker went away meanwhile; its restart registers the extension.
-            _LOGGER.debug("Adding %s: %s", extension.ext_id, err)
+            _LOGGER.debug("Adding %s: %s", extension.account_id, err)
 
     async def update_extension(self, extension: ExtensionSettings) -> None:
         """Replace an extension's credentials and register again."""
         self._ensure_running()
-        slot = self._ext_slots.get(extension.ext_id)
+        slot = self._ext_slots.get(extension.account_id)
         if slot is None:
             await self.add_extension(extension)
             return
-        slot.extensions[extension.ext_id] = extension
-        if extension.ext_id in slot.accounts and slot.client is not None:
-            slot.accounts.discard(extension.ext_id)
+        slot.extensions[extension.account_id] = extension
+        if extension.account_id in slot.accounts and slot.client is not None:
+            slot.accounts.discard(extension.account_id)
             try:
                 await slot.client.request(
-                    Method.REMOVE_ACCOUNT, ExtensionRef(extension.ext_id)
+                    Method.REMOVE_ACCOUNT, AccountRef(extension.account_id)
                 )
             except EngineError as err:
-                _LOGGER.debug("Replacing %s: %s", extension.ext_id, err)
+                _LOGGER.debug("Replacing %s: %s", extension.account_id, err)
         if slot.up:
             try:
                 await self._add_account(slot, extension)
             except EngineNotRunningError as err:
-                _LOGGER.debug("Replacing %s: %s", extension.ext_id, err)
+                _LOGGER.debug("Replacing %s: %s", extension.account_id, err)
 
-    async def remove_extension(self, ext_id: str) -> None:
+    async def remove_extension(self, account_id: str) -> None:
         """Unregister an extension and forget it."""
-        slot = self._ext_slots.get(ext_id)
+        slot = self._ext_slots.get(account_id)
         if slot is None:
             return
-        self._forget(ext_id)
-        if ext_id in slot.accounts and slot.client is not None:
-            slot.accounts.discard(ext_id)
+        self._forget(account_id)
+        if account_id in slot.accounts and slot.client is not None:
+            slot.accounts.discard(account_id)
             try:
-                await slot.client.request(Method.REMOVE_ACCOUNT, ExtensionRef(ext_id))
+                await slot.client.request(Method.REMOVE_ACCOUNT, AccountRef(account_id))
             except EngineError as err:
                 _LOGGER.debug(
-                    "Removing %s from SIP worker %s: %s", ext_id, slot.index, err
+                    "Removing %s from SIP worker %s: %s", account_id, slot.index, err
                 )
         if not slot.extensions and slot in self._slots:
             self._slots.remove(slot)
             await self._retire(slot)
 
-    async def reregister(self, ext_id: str) -> None:
+    async def reregister(self, account_id: str) -> None:
         """Send a fresh REGISTER now."""
-        slot = self._ext_slots.get(ext_id)
+        slot = self._ext_slots.get(account_id)
         if slot is None:
-            raise RequestFailedError("unknown_extension", f"no extension {ext_id}")
-        await slot.running_client().request(Method.REREGISTER, ExtensionRef(ext_id))
+            raise RequestFailedError("unknown_extension", f"no extension {account_id}")
+        await slot.running_client().request(Method.REREGISTER, AccountRef(account_id))
 
-    def registration(self, ext_id: str) -> RegistrationState | None:
+    def registration(self, account_id: str) -> RegistrationState | None:
         """Return the last known registration state of an extension."""
-        return self._states.get(ext_id)
+        return self._states.get(account_id)
 
     async def ring(self, call_id: str) -> None:
         """Answer 180 Ringing and keep the call unanswered."""
@@ -337,22 +337,22 @@ class SipEngine:
 
     async def make_call(
         self,
-        ext_id: str,
+        account_id: str,
         target: str,
         play: str | None = None,
         timeout: int = 30,  # noqa: ASYNC109
     ) -> CallEnded:
         """Call a number or SIP URI, play a file once answered, hang up; return how it ended."""
-        slot = self._ext_slots.get(ext_id)
+        slot = self._ext_slots.get(account_id)
         if slot is None:
-            raise RequestFailedError("unknown_extension", f"no extension {ext_id}")
+            raise RequestFailedError("unknown_extension", f"no extension {account_id}")
         result = await slot.running_client().request(
-            Method.MAKE_CALL, MakeCallParams(ext_id, target, play, timeout)
+            Method.MAKE_CALL, MakeCallParams(account_id, target, play, timeout)
         )
         call_id = CallStarted.from_wire(result).call_id
         if (ended := self._early_ends.pop(call_id, None)) is not None:
             return ended
-        self._calls.setdefault(call_id, _Call(slot, ext_id, CallDirection.OUTBOUND))
+        self._calls.setdefault(call_id, _Call(slot, account_id, CallDirection.OUTBOUND))
         waiter: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
         self._call_waiters[call_id] = waiter
         try:
@@ -408,7 +408,7 @@ class SipEngine:
             started_at=slot.started_at if slot.up else None,
             restarts=slot.restarts,
             sip_port=slot.sip_port if slot.up else None,
-            ext_ids=list(slot.extensions),
+            account_ids=list(slot.extensions),
         )
 
     def _capacity(self) -> int:
@@ -536,11 +536,15 @@ class SipEngine:
     ) -> None:
         """Add an extension to its slot's running worker, unless it is there already."""
         client = slot.client
-        if client is None or not client.running or extension.ext_id in slot.accounts:
+        if (
+            client is None
+            or not client.running
+            or extension.account_id in slot.accounts
+        ):
             return
-        slot.accounts.add(extension.ext_id)
+        slot.accounts.add(extension.account_id)
         self._set_interim_state(
-            extension.ext_id, RegistrationStatus.REGISTERING, "Registering"
+            extension.account_id, RegistrationStatus.REGISTERING, "Registering"
         )
         try:
             await client.request(
@@ -548,7 +552,7 @@ class SipEngine:
                 account_params(self._server, self._options, extension),
             )
         except EngineError:
-            slot.accounts.discard(extension.ext_id)
+            slot.accounts.discard(extension.account_id)
             raise
 
     async def _retire(self, slot: _WorkerSlot) -> None:
@@ -565,8 +569,8 @@ class SipEngine:
         slot.retired = True
         if slot in self._slots:
             self._slots.remove(slot)
-        for ext_id in list(slot.extensions):
-            self._forget(ext_id)
+        for account_id in list(slot.extensions):
+            self._forget(account_id)
 
     async def _worker_status(self, slot: _WorkerSlot) -> WorkerStatus | None:
         try:
@@ -594,17 +598,17 @@ class SipEngine:
         match payload:
             case LogLine(level=level, message=message):
                 _LOGGER.debug("SIP worker %s [%s] %s", slot.index, level, message)
-            case RegistrationState(ext_id=ext_id):
-                if slot.extensions.get(ext_id) is not None:
+            case RegistrationState(account_id=account_id):
+                if slot.extensions.get(account_id) is not None:
                     self._set_state(payload)
-            case IncomingCall(call_id=call_id, ext_id=ext_id):
-                self._calls[call_id] = _Call(slot, ext_id, CallDirection.INBOUND)
+            case IncomingCall(call_id=call_id, account_id=account_id):
+                self._calls[call_id] = _Call(slot, account_id, CallDirection.INBOUND)
                 self._emit(payload)
-            case CallStateChanged(call_id=call_id, ext_id=ext_id, state=state):
+            case CallStateChanged(call_id=call_id, account_id=account_id, phase=phase):
                 call = self._calls.setdefault(
-                    call_id, _Call(slot, ext_id, CallDirection.OUTBOUND)
+                    call_id, _Call(slot, account_id, CallDirection.OUTBOUND)
                 )
-                if state is CallPhase.CONFIRMED and call.answered_at is None:
+                if phase is CallPhase.CONFIRMED and call.answered_at is None:
                     call.answered_at = time.monotonic()
                 self._emit(payload)
             case CallEnded():
@@ -640,7 +644,7 @@ class SipEngine:
             self._finish_call(
                 CallEnded(
                     call_id=call_id,
-                    ext_id=call.ext_id,
+                    account_id=call.account_id,
                     direction=call.direction,
                     cause=EndCause.FAILED,
                     code=0,
@@ -655,20 +659,20 @@ class SipEngine:
         self._report_restarting(slot, list(slot.extensions))
         self._end_calls(slot)
 
-    def _report_restarting(self, slot: _WorkerSlot, ext_ids: list[str]) -> None:
-        for ext_id in ext_ids:
+    def _report_restarting(self, slot: _WorkerSlot, account_ids: list[str]) -> None:
+        for account_id in account_ids:
             self._set_interim_state(
-                ext_id, RegistrationStatus.UNREGISTERED, RESTARTING_REASON
+                account_id, RegistrationStatus.UNREGISTERED, RESTARTING_REASON
             )
 
     def _set_interim_state(
-        self, ext_id: str, status: RegistrationStatus, reason: str
+        self, account_id: str, status: RegistrationStatus, reason: str
     ) -> None:
         """Report a state the engine knows before the registrar answers."""
-        previous = self._states.get(ext_id)
+        previous = self._states.get(account_id)
         self._set_state(
             RegistrationState(
-                ext_id=ext_id,
+                account_id=account_id,
                 status=status,
                 code=None,
                 reason=reason,
@@ -682,7 +686,7 @@ class SipEngine:
         )
 
     def _set_state(self, state: RegistrationState) -> None:
-        self._states[state.ext_id] = state
+        self._states[state.account_id] = state
         self._emit(state)
 
     def _emit(self, event: EngineEvent) -> None:
@@ -691,11 +695,11 @@ class SipEngine:
         except Exception:
             _LOGGER.exception("Error in the SIP engine's event callback")
 
-    def _forget(self, ext_id: str) -> None:
-        slot = self._ext_slots.pop(ext_id, None)
+    def _forget(self, account_id: str) -> None:
+        slot = self._ext_slots.pop(account_id, None)
         if slot is not None:
-            slot.extensions.pop(ext_id, None)
-        self._states.pop(ext_id, None)
+            slot.extensions.pop(account_id, None)
+        self._states.pop(account_id, None)
 
     def _ensure_running(self) -> None:
         if not self._running:

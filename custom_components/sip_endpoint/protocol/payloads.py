@@ -201,7 +201,7 @@ class AllowedSourcesParams(Payload):
 class AccountParams(Payload):
     """Register one extension."""
 
-    ext_id: str
+    account_id: str
     extension: str
     auth_id: str
     password: str = field(repr=False)
@@ -216,17 +216,17 @@ class AccountParams(Payload):
 
 
 @dataclass(frozen=True, slots=True)
-class ExtensionRef(Payload):
+class AccountRef(Payload):
     """Names one extension."""
 
-    ext_id: str
+    account_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class RegistrationState(Payload):
     """Where an extension's registration stands, pushed on every change."""
 
-    ext_id: str
+    account_id: str
     status: RegistrationStatus
     code: int | None
     reason: str
@@ -243,7 +243,7 @@ class RegistrationState(Payload):
 class IncomingCall(Payload):
     """An INVITE arrived for an extension and was accepted for handling."""
 
-    ext_id: str
+    account_id: str
     call_id: str
     remote_uri: str
     display_name: str
@@ -305,7 +305,7 @@ class HangupParams(Payload):
 class MakeCallParams(Payload):
     """Call a number or SIP URI from an extension, play a file, then hang up."""
 
-    ext_id: str
+    account_id: str
     target: str
     play: str | None = None
     timeout: int = 30
@@ -323,8 +323,8 @@ class CallStateChanged(Payload):
     """A call moved to another phase."""
 
     call_id: str
-    ext_id: str
-    state: CallPhase
+    account_id: str
+    phase: CallPhase
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +332,7 @@ class CallEnded(Payload):
     """A call is over."""
 
     call_id: str
-    ext_id: str
+    account_id: str
     direction: CallDirection
     cause: EndCause
     code: int
@@ -346,7 +346,7 @@ class DtmfDigit(Payload):
     """A DTMF digit arrived on a call."""
 
     call_id: str
-    ext_id: str
+    account_id: str
     digit: str
     method: str  # "rfc4733" or "sip_info"
 
@@ -397,7 +397,7 @@ class LogLine(Payload):
 class RegistrationExchange(Payload):
     """One REGISTER answer, kept for diagnostics."""
 
-    ext_id: str
+    account_id: str
     at: float
     code: int
     reason: str

@@ -113,5 +113,5 @@ def confirmed(worker: WorkerClient, call_id: str) -> None:
     """Wait for ``call_id`` to be confirmed."""
     worker.wait_event(
         EventName.CALL_STATE,
-        lambda d: d["call_id"] == call_id and d["state"] == "confirmed",
+        lambda d: d["call_id"] == call_id and d["phase"] == "confirmed",
     )

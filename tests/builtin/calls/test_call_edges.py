@@ -160,12 +160,12 @@ def test_phases_are_reported_once_and_an_ended_call_is_not_confirmed() -> None:
     call, host, _ = _call()
     call.enter(CallPhase.RINGING)
     call.enter(CallPhase.RINGING)
-    assert [s.state for s in host.named(EventName.CALL_STATE)] == [CallPhase.RINGING]
+    assert [s.phase for s in host.named(EventName.CALL_STATE)] == [CallPhase.RINGING]
     call.hangup(486)
     call.confirm()
     assert not call.answered
     assert call.confirmed_at is None
-    states = [s.state for s in host.named(EventName.CALL_STATE)]
+    states = [s.phase for s in host.named(EventName.CALL_STATE)]
     assert states == [CallPhase.RINGING, CallPhase.DISCONNECTED]
 
 

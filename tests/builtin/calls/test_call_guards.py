@@ -67,7 +67,7 @@ class FakeAccount:
 
     params: AccountParams = field(
         default_factory=lambda: AccountParams(
-            ext_id="ext-1",
+            account_id="ext-1",
             extension="1",
             auth_id="1",
             password="secret-1",

@@ -46,7 +46,7 @@ def callee(registered: WorkerClient) -> Iterator[RawPeer]:
 def _call(worker: WorkerClient, callee: RawPeer, **params: object) -> str:
     target = f"sip:9009@127.0.0.1:{callee.local_port}"
     result = worker.request(
-        Method.MAKE_CALL, {"ext_id": EXT_ID, "target": target, **params}
+        Method.MAKE_CALL, {"account_id": EXT_ID, "target": target, **params}
     )
     return CallStarted.from_wire(result).call_id
 
@@ -70,7 +70,7 @@ def test_answered_call_acks_every_2xx_and_plays(
     call_id = _call(worker, callee, play=str(tone))
     worker.wait_event(
         EventName.CALL_STATE,
-        lambda d: d["call_id"] == call_id and d["state"] == "calling",
+        lambda d: d["call_id"] == call_id and d["phase"] == "calling",
     )
     invite = callee.wait("INVITE", request=True)
     assert invite.start.startswith(f"INVITE sip:9009@127.0.0.1:{callee.local_port} ")
@@ -215,7 +215,7 @@ def test_outbound_proxy_and_record_route_carry_the_dialog(
             ),
         )
         started = worker.request(
-            Method.MAKE_CALL, {"ext_id": "ext-2041", "target": "9001"}
+            Method.MAKE_CALL, {"account_id": "ext-2041", "target": "9001"}
         )
         call_id = CallStarted.from_wire(started).call_id
         invite = proxy.wait("INVITE", request=True)
@@ -257,7 +257,7 @@ def test_an_unusable_answer_is_hung_up(
     end = ended(worker, call_id)
     assert (end.cause, end.code, end.answered) == (EndCause.REJECTED, 488, False)
     error = worker.request_error(
-        Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "tel:+4930123456"}
+        Method.MAKE_CALL, {"account_id": EXT_ID, "target": "tel:+4930123456"}
     )
     assert error.code == "bad_request"
 

@@ -76,7 +76,8 @@ def test_make_call_answers_the_proxys_407(
     tone = write_tone(tmp_path / "announce.wav", PLAY_TONE_HZ, 1.5)
     started = CallStarted.from_wire(
         worker.request(
-            Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9001", "play": str(tone)}
+            Method.MAKE_CALL,
+            {"account_id": EXT_ID, "target": "9001", "play": str(tone)},
         )
     )
     assert "2040@" in callee.wait_incoming()
@@ -132,7 +133,7 @@ def test_calls_over_tcp(
     caller.wait_closed()
     # An outbound call over TCP, hung up as soon as it is answered.
     started = CallStarted.from_wire(
-        worker.request(Method.MAKE_CALL, {"ext_id": EXT_ID, "target": "9001"})
+        worker.request(Method.MAKE_CALL, {"account_id": EXT_ID, "target": "9001"})
     )
     caller.wait_incoming()
     caller.accept()

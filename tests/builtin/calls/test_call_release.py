@@ -69,7 +69,7 @@ async def _started() -> tuple[WatchedStack, BuiltinAccount]:
         )
     )
     params = AccountParams(
-        ext_id="ext-2040",
+        account_id="ext-2040",
         extension="2040",
         auth_id="2040",
         password="pw-2040",
@@ -77,7 +77,7 @@ async def _started() -> tuple[WatchedStack, BuiltinAccount]:
         port=9,  # never registered: calls do not need it
     )
     account = BuiltinAccount(stack, params)
-    stack.accounts[params.ext_id] = account
+    stack.accounts[params.account_id] = account
     return stack, account
 
 
@@ -145,7 +145,7 @@ async def test_outbound_calls_are_released_after_they_end(socket_enabled: None) 
             try:
                 target = f"sip:9009@127.0.0.1:{callee.local_port}"
                 call = stack.start_outbound_call(
-                    account, MakeCallParams(ext_id="ext-2040", target=target)
+                    account, MakeCallParams(account_id="ext-2040", target=target)
                 )
                 alive.add(call)
                 invite = await asyncio.to_thread(callee.wait, "INVITE", request=True)

@@ -72,7 +72,7 @@ def _place(
 
 def _params(callee: RawPeer, **extra: Any) -> MakeCallParams:
     return MakeCallParams(
-        ext_id="ext-2040", target=f"sip:9009@127.0.0.1:{callee.local_port}", **extra
+        account_id="ext-2040", target=f"sip:9009@127.0.0.1:{callee.local_port}", **extra
     )
 
 
@@ -138,7 +138,7 @@ async def test_an_unresolvable_target_ends_the_call_503(
     call = _place(
         stack,
         account,
-        MakeCallParams(ext_id="ext-2040", target="sip:9009@host.invalid"),
+        MakeCallParams(account_id="ext-2040", target="sip:9009@host.invalid"),
     )
     ended = await stack.next(EventName.CALL_ENDED)
     assert (ended.call_id, ended.code) == (call.call_id, 503)

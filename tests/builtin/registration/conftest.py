@@ -48,7 +48,7 @@ async def host(socket_enabled: None) -> AsyncIterator[LoopbackHost]:
 def params(ext: str, domain: str, port: int | None, **changes: Any) -> AccountParams:
     """Return account settings for test user ``ext`` (its standard password)."""
     values: dict[str, Any] = {
-        "ext_id": f"ext-{ext}",
+        "account_id": f"ext-{ext}",
         "extension": ext,
         "auth_id": ext,
         "password": password_for(ext),
@@ -77,7 +77,7 @@ def add_account(host: LoopbackHost) -> AccountFactory:
     ) -> BuiltinAccount:
         target = on or host
         account = BuiltinAccount(target, params(ext, domain, port, **changes))
-        target.accounts[account.ext_id] = account
+        target.accounts[account.account_id] = account
         account.register()
         return account
 

@@ -98,13 +98,13 @@ class LoopbackHost(BuiltinStack):
 
     # --- for the tests --------------------------------------------------------
 
-    def statuses(self, ext_id: str) -> list[RegistrationStatus]:
-        """Return every status reported for ``ext_id``, in order."""
-        return [state.status for state in self.states if state.ext_id == ext_id]
+    def statuses(self, account_id: str) -> list[RegistrationStatus]:
+        """Return every status reported for ``account_id``, in order."""
+        return [state.status for state in self.states if state.account_id == account_id]
 
     async def wait_status(
         self,
-        ext_id: str,
+        account_id: str,
         status: RegistrationStatus,
         *,
         after: int = 0,
@@ -114,7 +114,7 @@ class LoopbackHost(BuiltinStack):
 
         def found() -> RegistrationState | None:
             for state in self.states[after:]:
-                if state.ext_id == ext_id and state.status is status:
+                if state.account_id == account_id and state.status is status:
                     return state
             return None
 
@@ -123,7 +123,7 @@ class LoopbackHost(BuiltinStack):
                 await self._changed.wait_for(lambda: found() is not None)
         except TimeoutError:
             seen = [(s.status.value, s.code, s.reason) for s in self.states[after:]]
-            raise AssertionError(f"no {status} for {ext_id}; seen {seen}") from None
+            raise AssertionError(f"no {status} for {account_id}; seen {seen}") from None
         state = found()
         assert state is not None
         return state

@@ -76,7 +76,7 @@ async def test_a_registrar_name_that_does_not_resolve_fails_without_sending(
     """No address for the registrar: a failure naming the host, no REGISTER sent."""
     account = add_account("2001", "host.invalid", 5060)
     failed = await host.wait_status(
-        account.ext_id, RegistrationStatus.NO_REPLY_FROM_SERVER
+        account.account_id, RegistrationStatus.NO_REPLY_FROM_SERVER
     )
     assert "host.invalid" in failed.reason
     assert host.count_sent("REGISTER") == 0
@@ -88,7 +88,7 @@ async def test_a_closed_account_asks_for_nothing_more(
 ) -> None:
     """After close(), register() neither starts a task nor sends anything."""
     account = add_account("2001", "host.invalid", 5060)
-    await host.wait_status(account.ext_id, RegistrationStatus.NO_REPLY_FROM_SERVER)
+    await host.wait_status(account.account_id, RegistrationStatus.NO_REPLY_FROM_SERVER)
     sent = list(host.sent)
     states = list(host.states)
     account.close()
@@ -119,10 +119,10 @@ async def test_a_probe_answered_408_by_a_proxy_counts_as_no_reply(
             keepalive_interval=1,
             retry_interval=300,
         )
-        await host.wait_status(account.ext_id, RegistrationStatus.SUCCESSFUL)
+        await host.wait_status(account.account_id, RegistrationStatus.SUCCESSFUL)
         mark = len(host.states)
         lost = await host.wait_status(
-            account.ext_id, RegistrationStatus.NO_REPLY_FROM_SERVER, after=mark
+            account.account_id, RegistrationStatus.NO_REPLY_FROM_SERVER, after=mark
         )
         assert lost.code == 408
         assert host.count_sent("QUERY") >= 1
@@ -157,10 +157,10 @@ async def test_a_register_that_fails_on_a_bug_is_reported_and_retried(
     try:
         account = add_account("2001", "127.0.0.1", registrar.port, retry_interval=1)
         broken = await host.wait_status(
-            account.ext_id, RegistrationStatus.NO_REPLY_FROM_SERVER
+            account.account_id, RegistrationStatus.NO_REPLY_FROM_SERVER
         )
         assert broken.reason == "internal error"
-        await host.wait_status(account.ext_id, RegistrationStatus.SUCCESSFUL)
+        await host.wait_status(account.account_id, RegistrationStatus.SUCCESSFUL)
         assert failed == ["REGISTER"]
         assert "ext-2001: REGISTER failed" in caplog.text
         caplog.clear()  # the error above was expected (see no_errors_logged)
@@ -186,7 +186,9 @@ async def test_a_probe_that_fails_on_a_bug_does_not_stop_probing(
             keepalive_interval=1,
             retry_interval=300,
         )
-        await host.wait_status(account.ext_id, RegistrationStatus.REJECTED_BY_SERVER)
+        await host.wait_status(
+            account.account_id, RegistrationStatus.REJECTED_BY_SERVER
+        )
         await host.wait_sent("OPTIONS", 1)
         assert failed == ["OPTIONS"]
         assert "ext-2001: liveness probe failed" in caplog.text

@@ -114,7 +114,7 @@ def test_min_expires() -> None:
 
 def _params(**changes: object) -> AccountParams:
     values: dict[str, object] = {
-        "ext_id": "e",
+        "account_id": "e",
         "extension": "2000",
         "auth_id": "2000",
         "password": "secret",

@@ -66,7 +66,7 @@ def test_registrar_restart_is_noticed_and_recovered(
     states = [
         e.data["status"]
         for e in worker.events_named(EventName.REGISTRATION)
-        if e.data["ext_id"] == "ext-2080"
+        if e.data["account_id"] == "ext-2080"
     ]
     # `successful` was consumed by the wait; before it came `registering` only.
     assert states == [Status.REGISTERING]
@@ -119,5 +119,5 @@ def test_password_never_leaves_the_worker(
     text = "\n".join(logged) + str(list(worker.events))
     text += worker.stderr_path.read_text(errors="replace")
     assert "pw-2082" not in text
-    worker.request(Method.REMOVE_ACCOUNT, {"ext_id": "ext-2082"})
+    worker.request(Method.REMOVE_ACCOUNT, {"account_id": "ext-2082"})
     assert worker.wait_registration("ext-2082", Status.UNREGISTERED).expires == 0

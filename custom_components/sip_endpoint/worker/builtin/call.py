@@ -90,7 +90,7 @@ class BuiltinCall:
         """Belong to ``account``; SIP goes over ``transport`` (udp, tcp, tls)."""
         self._host = host
         self._account = account
-        self.ext_id = account.params.ext_id
+        self.account_id = account.params.account_id
         self.direction = direction
         self.transport = transport.lower()
         self._call_id = uuid.uuid4().hex
@@ -260,7 +260,10 @@ class BuiltinCall:
         self._emit(
             EventName.DTMF,
             DtmfDigit(
-                call_id=self.call_id, ext_id=self.ext_id, digit=digit, method=method
+                call_id=self.call_id,
+                account_id=self.account_id,
+                digit=digit,
+                method=method,
             ),
         )
 
@@ -555,7 +558,9 @@ class BuiltinCall:
         self.phase = phase
         self._emit(
             EventName.CALL_STATE,
-            CallStateChanged(call_id=self.call_id, ext_id=self.ext_id, state=phase),
+            CallStateChanged(
+                call_id=self.call_id, account_id=self.account_id, phase=phase
+            ),
         )
 
     def confirm(self) -> None:
@@ -590,7 +595,7 @@ class BuiltinCall:
                 EventName.CALL_ENDED,
                 CallEnded(
                     call_id=self.call_id,
-                    ext_id=self.ext_id,
+                    account_id=self.account_id,
                     direction=self.direction,
                     cause=self.end_cause(code),
                     code=code,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...protocol.payloads import (
     AccountParams,
-    ExtensionRef,
+    AccountRef,
     MakeCallParams,
     RegistrationExchange,
     StartParams,
@@ -89,21 +89,21 @@ class BuiltinHandlers(RequestHandlers[BuiltinAccount, Call]):
         check_new_account(params, self.accounts, MAX_ACCOUNTS)
         self.stack.add_secret(params.password)
         account = self.stack.new_account(params)
-        self.accounts[params.ext_id] = account
+        self.accounts[params.account_id] = account
         try:
             account.register()
         except ValueError as err:
-            del self.accounts[params.ext_id]
+            del self.accounts[params.account_id]
             raise RequestError(ErrorCode.BAD_REQUEST, str(err)) from err
 
-    async def remove_account(self, params: ExtensionRef) -> None:
+    async def remove_account(self, params: AccountRef) -> None:
         """End its calls, unregister (Expires: 0, bounded wait), drop the account."""
-        account = self.account(params.ext_id)
+        account = self.account(params.account_id)
         for call in list(self.stack.calls.values()):
             if call.account is account and not call.ended:
                 call.hangup(503)
         await account.unregister()
-        self.accounts.pop(params.ext_id, None)
+        self.accounts.pop(params.account_id, None)
 
     # --- teardown -------------------------------------------------------------------
 

@@ -115,7 +115,7 @@ class InboundCall(BuiltinCall):
         self._emit(
             EventName.INCOMING_CALL,
             IncomingCall(
-                ext_id=self.ext_id,
+                account_id=self.account_id,
                 call_id=self.call_id,
                 remote_uri=remote_uri,
                 display_name=display_name(from_header),

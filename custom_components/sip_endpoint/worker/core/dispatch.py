@@ -16,10 +16,10 @@ from typing import Final
 from ...protocol import wire
 from ...protocol.payloads import (
     AccountParams,
+    AccountRef,
     AllowedSourcesParams,
     AnswerParams,
     CallRef,
-    ExtensionRef,
     HangupParams,
     MakeCallParams,
     Method,
@@ -41,8 +41,8 @@ MIN_SECRET_LENGTH: Final = 4
 PARAMS_TYPES: Final[Mapping[Method, type[Payload] | None]] = {
     Method.START: StartParams,
     Method.ADD_ACCOUNT: AccountParams,
-    Method.REMOVE_ACCOUNT: ExtensionRef,
-    Method.REREGISTER: ExtensionRef,
+    Method.REMOVE_ACCOUNT: AccountRef,
+    Method.REREGISTER: AccountRef,
     Method.SET_ALLOWED_SOURCES: AllowedSourcesParams,
     Method.RING: CallRef,
     Method.ANSWER: AnswerParams,
@@ -105,7 +105,7 @@ def check_new_account(
     params: AccountParams, held: Mapping[str, object], limit: int
 ) -> None:
     """Refuse a duplicate, one past ``limit`` and non-positive timers."""
-    if params.ext_id in held:
+    if params.account_id in held:
         raise RequestError(ErrorCode.BAD_REQUEST, "extension already added")
     if len(held) >= limit:
         raise RequestError(

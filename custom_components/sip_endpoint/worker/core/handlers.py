@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Protocol
 
 from ...protocol.payloads import (
+    AccountRef,
     AllowedSourcesParams,
     AnswerParams,
     CallRef,
     CallStarted,
-    ExtensionRef,
     HangupParams,
     MakeCallParams,
     Method,
@@ -159,7 +159,7 @@ class RequestHandlers[AccountT: EngineAccount, CallT: EngineCall](ABC):
         """Create and register an account (`add_account`)."""
 
     @abstractmethod
-    def remove_account(self, params: ExtensionRef) -> Any:
+    def remove_account(self, params: AccountRef) -> Any:
         """Unregister and drop an account (`remove_account`)."""
 
     @abstractmethod
@@ -193,9 +193,9 @@ class RequestHandlers[AccountT: EngineAccount, CallT: EngineCall](ABC):
         """Replace the source filter."""
         self.apply_sources(params.restrict_sources, params.allowed_sources)
 
-    def reregister(self, params: ExtensionRef) -> None:
+    def reregister(self, params: AccountRef) -> None:
         """Send a fresh REGISTER now."""
-        self.account(params.ext_id).register()
+        self.account(params.account_id).register()
 
     def ring(self, params: CallRef) -> None:
         """Send 180 Ringing."""
@@ -243,17 +243,17 @@ class RequestHandlers[AccountT: EngineAccount, CallT: EngineCall](ABC):
 
     def make_call(self, params: MakeCallParams) -> CallStarted:
         """Call a number or URI, play a file once when answered, then hang up."""
-        account = self.account(params.ext_id)
+        account = self.account(params.account_id)
         check_make_call(params)
         check_call_room(len(self.calls()), self.max_calls)
         return CallStarted(call_id=self.start_call(account, params))
 
     # --- lookups ----------------------------------------------------------------------
 
-    def account(self, ext_id: str) -> AccountT:
-        """Return the account of ``ext_id``, or raise `unknown_extension`."""
+    def account(self, account_id: str) -> AccountT:
+        """Return the account of ``account_id``, or raise `unknown_extension`."""
         try:
-            return self.accounts[ext_id]
+            return self.accounts[account_id]
         except KeyError:
             raise unknown_extension() from None
 

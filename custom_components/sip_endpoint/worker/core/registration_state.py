@@ -15,7 +15,7 @@ from ...protocol.status import RegistrationStatus
 class RegistrationRecord:
     """One extension's registration status, its last answer and its times."""
 
-    ext_id: str
+    account_id: str
     registrar: str  # the registrar URI, as the account sends REGISTER to it
     status: RegistrationStatus = RegistrationStatus.REGISTERING
     code: int | None = None  # the last answer's SIP code (None: none yet)
@@ -48,7 +48,7 @@ class RegistrationRecord:
     def state(self) -> RegistrationState:
         """Return where the registration stands."""
         return RegistrationState(
-            ext_id=self.ext_id,
+            account_id=self.account_id,
             status=self.status,
             code=self.code,
             reason=self.reason,

@@ -68,7 +68,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         super().__init__()
         self.context = context
         self.params = params
-        self.registration = RegistrationRecord(params.ext_id, registrar_uri(params))
+        self.registration = RegistrationRecord(params.account_id, registrar_uri(params))
         self._transport_ids = transport_ids
         self._bind_host = bind_host
         self._on_incoming_call = on_incoming_call
@@ -221,7 +221,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
             status, reason = RegistrationStatus.TLS_CERTIFICATE_INVALID, refused
         self.context.exchanges.append(
             RegistrationExchange(
-                ext_id=self.params.ext_id,
+                account_id=self.params.account_id,
                 at=time.time(),
                 code=code,
                 reason=reason,
@@ -363,7 +363,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
         """Register again at once when a silent registrar answers again."""
         if self.registration.status is not RegistrationStatus.NO_REPLY_FROM_SERVER:
             return
-        _LOGGER.info("%s: the registrar answers again", self.params.ext_id)
+        _LOGGER.info("%s: the registrar answers again", self.params.account_id)
         try:
             self.register()
         except pj.Error as err:
@@ -371,7 +371,7 @@ class ExtensionAccount(pj.Account):  # type: ignore[misc]
 
     def _probe_failed(self, code: int, reason: str) -> None:
         if self.registration.status is RegistrationStatus.SUCCESSFUL:
-            _LOGGER.info("%s: %s (%s)", self.params.ext_id, reason, code)
+            _LOGGER.info("%s: %s (%s)", self.params.account_id, reason, code)
             self._no_reply_from_server(code, reason)
 
     def _no_reply_from_server(self, code: int, reason: str) -> None:

@@ -64,7 +64,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         super().__init__(account, pjsua_call_id)
         self.context = context
         self.account = account
-        self.ext_id = account.params.ext_id
+        self.account_id = account.params.account_id
         self.direction = direction
         self.silent = silent
         self.call_id = uuid.uuid4().hex
@@ -268,7 +268,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
             EventName.DTMF,
             DtmfDigit(
                 call_id=self.call_id,
-                ext_id=self.ext_id,
+                account_id=self.account_id,
                 digit=str(prm.digit),
                 method=_DTMF_METHODS.get(prm.method, "rfc4733"),
             ),
@@ -282,7 +282,9 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         self.phase = phase
         self.context.emit(
             EventName.CALL_STATE,
-            CallStateChanged(call_id=self.call_id, ext_id=self.ext_id, state=phase),
+            CallStateChanged(
+                call_id=self.call_id, account_id=self.account_id, phase=phase
+            ),
         )
 
     def _disconnected(self, info: Any) -> None:
@@ -304,7 +306,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
                 EventName.CALL_ENDED,
                 CallEnded(
                     call_id=self.call_id,
-                    ext_id=self.ext_id,
+                    account_id=self.account_id,
                     direction=self.direction,
                     cause=cause,
                     code=code,

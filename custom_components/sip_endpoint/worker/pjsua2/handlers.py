@@ -11,8 +11,8 @@ import pjsua2 as pj
 
 from ...protocol.payloads import (
     AccountParams,
+    AccountRef,
     CallDirection,
-    ExtensionRef,
     MakeCallParams,
     RegistrationExchange,
     StartParams,
@@ -114,11 +114,11 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
             account.register()
         except ValueError as err:
             raise RequestError(ErrorCode.BAD_REQUEST, str(err)) from err
-        self.accounts[params.ext_id] = account
+        self.accounts[params.account_id] = account
 
-    def remove_account(self, params: ExtensionRef) -> None:
+    def remove_account(self, params: AccountRef) -> None:
         """Unregister (Expires: 0, bounded wait), report it, delete the account."""
-        account = self.account(params.ext_id)
+        account = self.account(params.account_id)
         for call in list(self.context.calls.values()):
             if call.account is account:
                 call.end(503)
@@ -126,7 +126,7 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
         self.pump(lambda: account.unregister_answered, UNREGISTER_WAIT)
         account.announce_unregistered()
         account.close()
-        del self.accounts[params.ext_id]
+        del self.accounts[params.account_id]
 
     def unregister_all(self, pump: Pump, timeout: float) -> None:
         """Unregister every account (bounded wait) and delete them (teardown)."""

@@ -69,7 +69,7 @@ def handle_incoming_call(
     context.emit(
         EventName.INCOMING_CALL,
         IncomingCall(
-            ext_id=account.params.ext_id,
+            account_id=account.params.account_id,
             call_id=call.call_id,
             remote_uri=str(info.remoteUri),
             display_name=display_name(from_header),

@@ -119,9 +119,9 @@ class BuiltinAccount:
     # --- what calls use ----------------------------------------------------------
 
     @property
-    def ext_id(self) -> str:
+    def account_id(self) -> str:
         """The extension's id in the protocol."""
-        return self.params.ext_id
+        return self.params.account_id
 
     @property
     def aor(self) -> SipUri:
@@ -212,14 +212,14 @@ class BuiltinAccount:
         loop = asyncio.get_running_loop()
         self._due = loop.time()
         self._tasks.append(
-            loop.create_task(self._run(), name=f"REGISTER {self.ext_id}")
+            loop.create_task(self._run(), name=f"REGISTER {self.account_id}")
         )
         if (
             self.params.keepalive is not KeepaliveMethod.OFF
             and self.params.keepalive_interval > 0
         ):
             self._tasks.append(
-                loop.create_task(self._probe(), name=f"liveness {self.ext_id}")
+                loop.create_task(self._probe(), name=f"liveness {self.account_id}")
             )
 
     def connection_lost(self) -> None:
@@ -253,7 +253,7 @@ class BuiltinAccount:
             except TimeoutError:
                 outcome = NoAnswer(TIMEOUT_CODE, "Request Timeout")
             except Exception:  # never raise out of a teardown
-                _LOGGER.exception("%s: unregistering failed", self.ext_id)
+                _LOGGER.exception("%s: unregistering failed", self.account_id)
                 outcome = NoAnswer(TRANSPORT_ERROR_CODE, "internal error")
             self._record(outcome)
             self.code, self.reason = _code_reason(outcome)
@@ -280,7 +280,7 @@ class BuiltinAccount:
                 if this is not None and this.cancelling():
                     raise  # we are being cancelled ourselves
             except Exception:  # never raise out of a teardown
-                _LOGGER.exception("%s: a task had failed", self.ext_id)
+                _LOGGER.exception("%s: a task had failed", self.account_id)
 
     # --- the REGISTER schedule ---------------------------------------------------
 
@@ -309,7 +309,7 @@ class BuiltinAccount:
                     await self._attempt(self._due_mode)
                 except Exception:
                     # A bug must not end the schedule: report it, retry later.
-                    _LOGGER.exception("%s: REGISTER failed", self.ext_id)
+                    _LOGGER.exception("%s: REGISTER failed", self.account_id)
                     self._registering = False
                     self._failed(NoAnswer(TRANSPORT_ERROR_CODE, "internal error"))
                 continue
@@ -369,7 +369,7 @@ class BuiltinAccount:
                     raise  # the account is stopping
             finally:
                 self._exchange_task = None
-            _LOGGER.debug("%s: a connection closed; REGISTER again", self.ext_id)
+            _LOGGER.debug("%s: a connection closed; REGISTER again", self.account_id)
         return NoAnswer(TRANSPORT_ERROR_CODE, "connection closed")
 
     def _failed(
@@ -457,7 +457,7 @@ class BuiltinAccount:
                     self._probe_answered(outcome, checking=checking)
             except Exception:
                 # A bug must not end the probe: log it, probe again next time.
-                _LOGGER.exception("%s: liveness probe failed", self.ext_id)
+                _LOGGER.exception("%s: liveness probe failed", self.account_id)
 
     async def _send_options(self, destination: Destination, limit: float) -> Outcome:
         request = build_options(
@@ -483,13 +483,13 @@ class BuiltinAccount:
             and self.status is RegistrationStatus.SUCCESSFUL
             and not lists_binding(outcome, self.contact)
         ):
-            _LOGGER.info("%s: the registrar lost our binding", self.ext_id)
+            _LOGGER.info("%s: the registrar lost our binding", self.account_id)
             self._request(Attempt.QUIET)
         elif alive and self.status is RegistrationStatus.NO_REPLY_FROM_SERVER:
-            _LOGGER.info("%s: the registrar answers again", self.ext_id)
+            _LOGGER.info("%s: the registrar answers again", self.account_id)
             self._request(Attempt.ANNOUNCED)
         elif not alive and self.status is RegistrationStatus.SUCCESSFUL:
-            _LOGGER.info("%s: no answer to OPTIONS: %s", self.ext_id, outcome)
+            _LOGGER.info("%s: no answer to OPTIONS: %s", self.account_id, outcome)
             if isinstance(outcome, SipResponse):  # a 408 from a proxy
                 outcome = NoAnswer(outcome.status, outcome.reason)
             self._failed(outcome)
@@ -500,7 +500,7 @@ class BuiltinAccount:
         code, reason = _code_reason(outcome)
         self._host.exchanges.append(
             RegistrationExchange(
-                ext_id=self.ext_id,
+                account_id=self.account_id,
                 at=time.time(),
                 code=code,
                 reason=reason,
@@ -524,7 +524,7 @@ class BuiltinAccount:
     def state(self) -> RegistrationState:
         """Return where the registration stands."""
         return RegistrationState(
-            ext_id=self.ext_id,
+            account_id=self.account_id,
             status=self.status,
             code=self.code,
             reason=self.reason,
