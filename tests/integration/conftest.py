@@ -29,9 +29,9 @@ from custom_components.sip_endpoint.const import (
     ExtensionRole,
 )
 from tests.sipbed.kamailio import Kamailio
+from tests.snapshot_extension import VersionNeutralSnapshotExtension
 
 from .roles import RoleEntryFactory, role_entries
-from .snapshot_extension import VersionNeutralSnapshotExtension
 
 type ExtensionSpec = tuple[ExtensionRole, str, str]  # role, extension, password
 
@@ -86,7 +86,7 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     """Snapshot with Home Assistant's serializer (ids and times become ANY).
 
     Registry fields that differ between Home Assistant versions are left out
-    (snapshot_extension.py says which and why).
+    (tests/snapshot_extension.py says which and why).
     """
     return snapshot.use_extension(VersionNeutralSnapshotExtension)
 

@@ -6,8 +6,9 @@ one config entry in 2026 (`config_entry_id` / `config_subentry_id` replace
 `config_entries` / `config_entries_subentries` / `primary_config_entry`; `is_new` and
 `suggested_area` are gone), and entity entries gained `object_id_base` and
 `suggested_object_id` and store `aliases` differently. None of those fields is set by
-this integration, and test_entities.py asserts a device's entry and subentry directly, so
-the snapshots leave them out; every field the integration sets stays in.
+this integration, and tests/integration/test_entities.py asserts a device's entry and
+subentry directly, so the snapshots leave them out; every field the integration sets
+stays in. tests/integration and tests/unit both snapshot through this module.
 
 State attribute and capability names are StrEnum members in 2026
 (`EntityStateAttribute`, `EventEntityCapabilityAttribute`, ...), equal to the plain
