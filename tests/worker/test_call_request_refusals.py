@@ -67,14 +67,14 @@ def test_media_requests_before_and_during_a_call(
     call_id = call.call_id
     # Not answered yet: no audio to play into, record or stream.
     assert _refused(worker, Method.PLAY, call_id=call_id, path=str(tone)) == (
-        ErrorCode.SIP_ERROR
+        ErrorCode.NO_ACTIVE_AUDIO
     )
     recording = tmp_path / "call.wav"
     assert _refused(worker, Method.RECORD, call_id=call_id, path=str(recording)) == (
-        ErrorCode.SIP_ERROR
+        ErrorCode.NO_ACTIVE_AUDIO
     )
     assert _refused(worker, Method.STREAM, call_id=call_id, enable=True) == (
-        ErrorCode.SIP_ERROR
+        ErrorCode.NO_ACTIVE_AUDIO
     )
     # Turning off a stream that never started is harmless.
     worker.request(Method.STREAM, {"call_id": call_id, "enable": False})

@@ -14,6 +14,7 @@ from homeassistant.core import HomeAssistant
 
 from ..engine import RequestFailedError, SipEngine
 from ..protocol.payloads import CallEnded, IncomingCall, RecordingDone
+from ..protocol.wire import ErrorCode
 from .sounds import Sound
 
 MAX_ANSWER_AFTER = 10  # seconds; a longer Call-Info answer-after is capped
@@ -92,7 +93,7 @@ async def async_media_request(
         try:
             await request()
         except RequestFailedError as err:
-            if "no active audio" not in str(err):
+            if err.code != ErrorCode.NO_ACTIVE_AUDIO:
                 raise
             await asyncio.sleep(MEDIA_WAIT_STEP)
         else:

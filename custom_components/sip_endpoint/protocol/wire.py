@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_CALL = "unknown_call"
     LIMIT_REACHED = "limit_reached"
     SIP_ERROR = "sip_error"
+    NO_ACTIVE_AUDIO = "no_active_audio"  # a media request on a call whose audio is down
     INTERNAL = "internal"
 
 

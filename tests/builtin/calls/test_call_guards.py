@@ -195,7 +195,7 @@ def test_media_requests_need_active_audio() -> None:
     for request in requests:
         with pytest.raises(RequestError) as caught:
             request()
-        assert caught.value.code == ErrorCode.SIP_ERROR
+        assert caught.value.code == ErrorCode.NO_ACTIVE_AUDIO
         assert caught.value.message == "the call has no active audio"
     call.set_streaming(False)  # turning off a stream that never ran is harmless
 

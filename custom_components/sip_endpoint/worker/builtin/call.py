@@ -213,7 +213,9 @@ class BuiltinCall:
 
     def _active_media(self) -> MediaSession:
         if not self.has_audio or self.media is None:
-            raise RequestError(ErrorCode.SIP_ERROR, "the call has no active audio")
+            raise RequestError(
+                ErrorCode.NO_ACTIVE_AUDIO, "the call has no active audio"
+            )
         return self.media
 
     def start_media(self) -> None:

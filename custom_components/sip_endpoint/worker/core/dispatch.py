@@ -166,7 +166,7 @@ def unknown_call() -> RequestError:
 
 def no_audio() -> RequestError:
     """Return the error for a media request on a call without audio."""
-    return RequestError(ErrorCode.SIP_ERROR, "the call has no active audio")
+    return RequestError(ErrorCode.NO_ACTIVE_AUDIO, "the call has no active audio")
 
 
 # --- lines and answers --------------------------------------------------------------
