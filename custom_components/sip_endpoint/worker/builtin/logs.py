@@ -7,10 +7,7 @@ below ``log_level`` as `log` events, with credentials removed.
 """
 
 import logging
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    from .stack import BuiltinStack
+from typing import Final, Protocol
 
 PACKAGE_LOGGER: Final = __name__.rpartition(".")[0].rpartition(".")[0]  # ...worker
 
@@ -26,32 +23,46 @@ def protocol_level(levelno: int) -> int:
     return 4
 
 
+class LogSink(Protocol):
+    """Where `log` events go: the stack, which knows the level and the secrets."""
+
+    @property
+    def log_level(self) -> int:
+        """Return the requested ``log_level`` (records past it are dropped)."""
+
+    def scrub(self, text: str) -> str:
+        """Return ``text`` without any credential."""
+
+    def log(self, level: int, message: str) -> None:
+        """Send a `log` event."""
+
+
 class EventLogHandler(logging.Handler):
     """Sends the worker's log records as `log` events (any thread)."""
 
-    def __init__(self, stack: "BuiltinStack") -> None:
-        """Send through ``stack``, which knows the level and the secrets."""
+    def __init__(self, sink: LogSink) -> None:
+        """Send through ``sink``."""
         super().__init__(logging.DEBUG)
-        self._stack = stack
+        self._sink = sink
 
     def emit(self, record: logging.LogRecord) -> None:
         """Send one record when the requested level includes it."""
         level = protocol_level(record.levelno)
-        if level > self._stack.log_level:
+        if level > self._sink.log_level:
             return
         try:
             # Scrubbed before the prefix: header rules match at the start of a line.
-            message = f"{record.name}: {self._stack.scrub(self.format(record))}"
-            self._stack.log(level, message)
+            message = f"{record.name}: {self._sink.scrub(self.format(record))}"
+            self._sink.log(level, message)
         except Exception:  # noqa: BLE001 - a log line never takes the worker down
             self.handleError(record)
 
 
-def forward_logs(stack: "BuiltinStack") -> None:
+def forward_logs(sink: LogSink) -> None:
     """Forward the worker package's log records to Home Assistant as `log` events."""
     logger = logging.getLogger(PACKAGE_LOGGER)
-    logger.addHandler(EventLogHandler(stack))
-    apply_level(stack.log_level)
+    logger.addHandler(EventLogHandler(sink))
+    apply_level(sink.log_level)
 
 
 def apply_level(log_level: int) -> None:

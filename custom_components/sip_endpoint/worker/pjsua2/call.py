@@ -56,13 +56,19 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         context: WorkerContext,
         account: "ExtensionAccount",
         direction: CallDirection,
+        on_finished: Callable[["WorkerCall"], None],
         pjsua_call_id: int = pj.PJSUA_INVALID_ID,
         *,
         silent: bool = False,
     ) -> None:
-        """Wrap a pjsua call; ``silent`` calls (refused ones) send no events."""
+        """Wrap a pjsua call; ``silent`` calls (refused ones) send no events.
+
+        ``on_finished(call)`` runs once the call is disconnected, inside its pjsua2
+        callback: it may only take note (`CallTable.finish`), not drop the call.
+        """
         super().__init__(account, pjsua_call_id)
         self.context = context
+        self._on_finished = on_finished
         self.account = account
         self.account_id = account.params.account_id
         self.direction = direction
@@ -316,7 +322,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
                 ),
             )
         # Never drop a call inside its own callback: the polling loop reaps it.
-        self.context.finished_calls.append(self)
+        self._on_finished(self)
 
     def _end_cause(self, code: int) -> EndCause:
         return end_cause(

@@ -30,6 +30,7 @@ from ..core.handlers import RequestHandlers
 from ..core.uris import target_uri
 from .account import ExtensionAccount
 from .call import WorkerCall
+from .call_table import CallTable
 from .context import WorkerContext
 from .inbound import check_source, handle_incoming_call
 from .stack import MAX_ACCOUNTS, SipStack
@@ -42,18 +43,25 @@ type Pump = Callable[[Callable[[], bool], float], None]
 class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
     """The pjsua2 engine's side of the protocol's requests."""
 
-    def __init__(self, context: WorkerContext, stack: SipStack, pump: Pump) -> None:
-        """Work on ``context`` and ``stack``; ``pump`` runs pjlib while waiting."""
+    def __init__(
+        self,
+        context: WorkerContext,
+        stack: SipStack,
+        call_table: CallTable,
+        pump: Pump,
+    ) -> None:
+        """Work on ``context``, ``stack`` and ``call_table``; ``pump`` runs pjlib."""
         super().__init__(stack)
         self.context = context
         self.stack = stack
+        self.call_table = call_table
         self.pump = pump
 
     # --- hooks ----------------------------------------------------------------------
 
     def calls(self) -> Mapping[str, WorkerCall]:
         """Return the calls by protocol id."""
-        return self.context.calls
+        return self.call_table.live
 
     def exchanges(self) -> Iterable[RegistrationExchange]:
         """Return the last REGISTER answers."""
@@ -66,7 +74,7 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
 
     def answer_call(self, call: WorkerCall, tone: str | None) -> None:
         """Answer with 200 OK (a little later under fast call churn)."""
-        delay = self.context.answer_delay(call.created_at)
+        delay = self.call_table.answer_delay(call.created_at)
         if delay <= 0:
             call.accept(tone)
             return
@@ -75,7 +83,7 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
             if not call.disconnected:
                 call.accept(tone)
 
-        # context.CHURN_LIMIT: the call keeps its call slot a little longer.
+        # call_table.CHURN_LIMIT: the call keeps its call slot a little longer.
         self.context.scheduler.call_later(delay, accept_later)
 
     def end_call(self, call: WorkerCall, code: int) -> None:
@@ -104,7 +112,9 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
             params,
             self.stack.transport_ids,
             self.stack.bind_host,
-            lambda acc, prm: handle_incoming_call(self.context, acc, prm),
+            lambda acc, prm: handle_incoming_call(
+                self.context, self.call_table, acc, prm
+            ),
             lambda address, method: check_source(self.context, address, method),
         )
         if len(params.password) >= MIN_SECRET_LENGTH:
@@ -119,7 +129,7 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
     def remove_account(self, params: AccountRef) -> None:
         """Unregister (Expires: 0, bounded wait), report it, delete the account."""
         account = self.account(params.account_id)
-        for call in list(self.context.calls.values()):
+        for call in list(self.call_table.live.values()):
             if call.account is account:
                 call.end(503)
         account.unregister()
@@ -150,7 +160,9 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
 
     def start_call(self, account: ExtensionAccount, params: MakeCallParams) -> str:
         """Make the call (checks passed): play a file once when answered, hang up."""
-        call = WorkerCall(self.context, account, CallDirection.OUTBOUND)
+        call = WorkerCall(
+            self.context, account, CallDirection.OUTBOUND, self.call_table.finish
+        )
         play = params.play
 
         def announce() -> None:
@@ -168,7 +180,7 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
             # (its id can be left out of range): leak the small C++ object instead.
             call.thisown = False
             raise
-        self.context.calls[call.call_id] = call
+        self.call_table.add(call)
 
         def give_up() -> None:
             if not call.answered and not call.disconnected:
@@ -179,9 +191,9 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
 
     def hang_up_all(self) -> None:
         """Hang up every call (teardown)."""
-        for call in list(self.context.calls.values()):
+        for call in list(self.call_table.live.values()):
             try:
                 call.end(503)
             except Exception:  # noqa: BLE001 - keep tearing down
                 call.disconnected = True
-                self.context.finished_calls.append(call)
+                self.call_table.finish(call)

@@ -14,6 +14,7 @@ from ..core.sipmsg import (
     uri_user,
 )
 from .call import WorkerCall
+from .call_table import CallTable
 from .context import WorkerContext
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def check_source(context: WorkerContext, address: str, method: str) -> bool:
 
 
 def handle_incoming_call(
-    context: WorkerContext, account: "ExtensionAccount", prm: Any
+    context: WorkerContext, calls: CallTable, account: "ExtensionAccount", prm: Any
 ) -> None:
     """Refuse, or announce, a new inbound call (runs in `onIncomingCall`)."""
     rdata = prm.rdata
@@ -53,15 +54,14 @@ def handle_incoming_call(
     if not check_source(context, source, "INVITE"):
         offers_media = "sdp" in (message.header("content-type") or "").lower()
         hold = STRANGER_HOLD_SECONDS if offers_media else 0.0
-        _refuse(context, account, prm.callId, 403, hold=hold)
+        _refuse(context, calls, account, prm.callId, 403, hold=hold)
         return
     if uri_user(message.request_uri) != account.params.extension:
         _LOGGER.info("Refused INVITE for another user: %s", message.request_uri)
-        _refuse(context, account, prm.callId, 404)
+        _refuse(context, calls, account, prm.callId, 404)
         return
-    call = WorkerCall(context, account, CallDirection.INBOUND, prm.callId)
-    context.calls[call.call_id] = call
-    context.note_call_start()
+    call = WorkerCall(context, account, CallDirection.INBOUND, calls.finish, prm.callId)
+    calls.add(call)
     info = call.getInfo()
     alert_info = message.header("alert-info")
     call_info = message.header("call-info")
@@ -83,6 +83,7 @@ def handle_incoming_call(
 
 def _refuse(
     context: WorkerContext,
+    calls: CallTable,
     account: "ExtensionAccount",
     pjsua_call_id: int,
     code: int,
@@ -90,10 +91,15 @@ def _refuse(
     hold: float = 0.0,
 ) -> None:
     call = WorkerCall(
-        context, account, CallDirection.INBOUND, pjsua_call_id, silent=True
+        context,
+        account,
+        CallDirection.INBOUND,
+        calls.finish,
+        pjsua_call_id,
+        silent=True,
     )
     # Keep the object until it is disconnected: a collected Call hangs up on its own.
-    context.refused_calls.append(call)
+    calls.keep_refused(call)
     call.local_hangup = True
     # Hang up from the polling loop, not inside onIncomingCall: for an INVITE without
     # SDP, pjsua frees the request after the callback and a hangup inside it made

@@ -18,6 +18,7 @@ from ...protocol.engines import EngineName
 from ...protocol.payloads import EventName, Hello
 from ..core.channel import ProtocolReader, ProtocolWriter
 from ..core.dispatch import answer_error, read_request
+from .call_table import CallTable
 from .context import RETIRE_SECONDS, WorkerContext
 from .guard import describe_error, mark_polling_thread
 from .handlers import Pjsua2Handlers
@@ -49,7 +50,8 @@ class WorkerRuntime:
         )
         endpoint = WorkerEndpoint(self.context.tls_failures)
         self.stack = SipStack(endpoint, self.context)
-        self.handlers = Pjsua2Handlers(self.context, self.stack, self.pump)
+        self.calls = CallTable()
+        self.handlers = Pjsua2Handlers(self.context, self.stack, self.calls, self.pump)
         endpoint.on_connection_lost = self.handlers.connection_lost
         self.running = True
         self.shutdown_request: int | None = None
@@ -97,7 +99,7 @@ class WorkerRuntime:
             self._drain(requests, block=True)
         for callback in self.context.scheduler.due():
             self._run_safely(callback)
-        self._reap_calls()
+        self.calls.reap()
         self.context.drop_retired()
 
     def pump(self, done: Callable[[], bool], timeout: float) -> None:
@@ -151,28 +153,16 @@ class WorkerRuntime:
             else:
                 self.writer.respond(request.id, result)
 
-    def _reap_calls(self) -> None:
-        finished = self.context.finished_calls
-        if not finished:
-            return
-        self.context.finished_calls = []
-        for call in finished:
-            call.release_media()
-            self.context.calls.pop(call.call_id, None)
-            if call in self.context.refused_calls:
-                self.context.refused_calls.remove(call)
-
     def _teardown(self) -> None:
         """Hang up, unregister, delete accounts, destroy the library; then answer."""
         try:
             if self.stack.started:
                 self.handlers.hang_up_all()
-                self.pump(lambda: not self.context.calls, TEARDOWN_WAIT)
-                self._reap_calls()
+                self.pump(lambda: not self.calls.live, TEARDOWN_WAIT)
+                self.calls.reap()
                 self.handlers.unregister_all(self.pump, TEARDOWN_WAIT)
                 self.pump(lambda: not self.context.retired, RETIRE_SECONDS + 0.5)
-                self.context.calls.clear()
-                self.context.refused_calls.clear()
+                self.calls.clear()
                 self.context.scheduler.clear()
                 self.context.drop_retired(everything=True)
                 # Destroy every pjsua2 object while the library is still alive: a Call
