@@ -73,6 +73,33 @@ def test_registrar_restart_is_noticed_and_recovered(
     assert asyncio.run(reaches(kamailio, "2080"))
 
 
+def test_udp_send_error_ends_the_register_at_once_with_503(
+    builtin_worker: BuiltinWorker,
+) -> None:
+    """A REGISTER the kernel refuses to send ends at once with 503, not Timer F's 408.
+
+    127.255.255.255 is a broadcast address: sendto fails with EACCES and nothing
+    leaves the machine. RFC 3261 8.1.3.1 and 17.1.4: a transport error is treated
+    as a 503. The server never saw the request, so the status stays
+    `no_reply_from_server` (its repair says to check the address and the firewall),
+    but the code and reason say why, and no `registering` retries wait 32 s for it.
+    """
+    worker = builtin_worker()
+    worker.request(
+        Method.ADD_ACCOUNT,
+        account_params("2083", "127.255.255.255", 5060, retry_interval=600),
+    )
+    failed = worker.wait_registration(
+        "ext-2083", Status.NO_REPLY_FROM_SERVER, timeout=40
+    )
+    assert failed.code == 503
+    assert failed.reason == "cannot send to 127.255.255.255:5060: Permission denied"
+    status = WorkerStatus.from_wire(worker.request(Method.STATUS))
+    exchange = status.exchanges[-1]
+    assert (exchange.account_id, exchange.code) == ("ext-2083", 503)
+    assert not exchange.from_server
+
+
 def test_tls_with_the_start_ca_file(
     builtin_worker: BuiltinWorker,
     kamailio_factory: KamailioFactory,

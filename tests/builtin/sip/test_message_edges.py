@@ -157,3 +157,64 @@ def test_response_to_a_request_with_an_unparsable_to_adds_no_tag() -> None:
     request.headers.set("To", "<<<")
     response = make_response(request, 200, to_tag="t1")
     assert response.headers.get("to") == "<<<"
+
+
+_RESPONSE_HEAD = (
+    b"SIP/2.0 200 OK\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds\r\n"
+    b"From: <sip:alice@example.com>;tag=1928301774\r\n"
+    b"To: <sip:bob@example.com>;tag=a6c85cf\r\n"
+    b"Call-ID: a84b4c76e66710@pc33.example.com\r\n"
+    b"CSeq: 314159 INVITE\r\n"
+    b"Content-Length: 0\r\n"
+    b"\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "via",
+    [
+        b"Via:",
+        b"Via:   ",
+        b"v: \t",
+        b"Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKx, ",
+        b"Via: , SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKx",
+        b"Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKx,,SIP/2.0/UDP 192.0.2.8",
+    ],
+)
+@pytest.mark.parametrize("place", ["first", "between", "last"])
+def test_an_empty_via_value_beside_real_ones_is_malformed(
+    via: bytes, place: str
+) -> None:
+    """An empty Via value (a line, or between commas) is refused (RFC 3261 20.42).
+
+    The Via grammar has no empty element: a request gets a 400 (the error carries
+    what to answer with, every real Via value and no empty line) and a response
+    cannot be parsed, so the transport drops it.
+    """
+    lines = INVITE.split(b"\r\n")
+    first_via = next(i for i, line in enumerate(lines) if line.startswith(b"Via:"))
+    at = {"first": first_via, "between": first_via + 1, "last": first_via + 2}[place]
+    data = b"\r\n".join([*lines[:at], via, *lines[at:]])
+    with pytest.raises(SipParseError, match="empty Via") as refused:
+        parse_message(data)
+    assert refused.value.status == 400
+    answerable = refused.value.answerable
+    assert answerable is not None
+    response = make_response(answerable, 400)
+    real_values = [
+        value.strip()
+        for line in data.decode().split("\r\n")
+        if line.startswith(("Via:", "v:"))
+        for value in line.partition(":")[2].split(",")
+        if value.strip()
+    ]
+    assert len(real_values) >= 3
+    assert response.headers.get_all("via") == real_values
+    assert all(line.strip() for line in response.headers.get_lines("via"))
+
+    response_lines = _RESPONSE_HEAD.split(b"\r\n")
+    response_data = b"\r\n".join([*response_lines[:1], via, *response_lines[1:]])
+    with pytest.raises(SipParseError, match="empty Via") as dropped:
+        parse_message(response_data)
+    assert dropped.value.answerable is None

@@ -93,32 +93,46 @@ async def test_udp_send_after_close_is_a_transport_error() -> None:
         await sip.send(b"OPTIONS", Target("udp", HOST, 5060))
 
 
-async def test_close_releases_a_sender_waiting_for_a_pending_connect() -> None:
-    """A send waiting on another send's connect is released when the layer closes.
+async def test_close_ends_a_dial_in_progress() -> None:
+    """``close`` ends a TCP/TLS dial at once: no sender is left waiting on it.
 
-    The first send dials (the TLS handshake waits for a server that never speaks);
-    the second waits for that connection. ``close`` must not leave it waiting.
+    The TLS handshake waits for a server that accepts and never speaks. Both the
+    send that dials and one waiting for that connection fail with a
+    :class:`TransportError` as soon as ``close`` returns, and the dialled socket
+    is closed (the server reads the end of the stream).
     """
+    loop = asyncio.get_running_loop()
     sip = await layer(Inbox())
     server = socket.socket()
     server.bind((HOST, 0))
     server.listen(4)
-    port = server.getsockname()[1]
-    target = Target("tls", HOST, port)
-    dialling = asyncio.ensure_future(sip.send(b"OPTIONS", target))
+    server.setblocking(False)
+    target = Target("tls", HOST, server.getsockname()[1])
+    senders = [asyncio.ensure_future(sip.send(b"OPTIONS", target))]
+    accepted: list[socket.socket] = []
     try:
-        await asyncio.sleep(0.1)
-        waiting = asyncio.ensure_future(sip.send(b"OPTIONS", target))
-        await asyncio.sleep(0.1)
-        assert not waiting.done()
+        peer, _ = await asyncio.wait_for(loop.sock_accept(server), 5)
+        accepted.append(peer)
+        senders.append(asyncio.ensure_future(sip.send(b"OPTIONS", target)))
+        await asyncio.sleep(0)
+        assert not any(sender.done() for sender in senders)
         await sip.close()
-        with pytest.raises((TransportError, asyncio.CancelledError)):
-            await asyncio.wait_for(waiting, 5)
+        await asyncio.sleep(0)
+        assert all(sender.done() for sender in senders)
+        for sender in senders:
+            assert not sender.cancelled()
+            assert isinstance(sender.exception(), TransportError)
+        while await asyncio.wait_for(loop.sock_recv(peer, 4096), 5):
+            pass  # the ClientHello, then the end of the stream
     finally:
-        dialling.cancel()
-        with contextlib.suppress(BaseException):
-            await dialling
-        server.close()
+        for sender in senders:
+            if not sender.done():
+                sender.cancel()
+            with contextlib.suppress(BaseException):
+                await sender
+        await sip.close()
+        for sock in (*accepted, server):
+            sock.close()
 
 
 async def test_unsupported_uri_scheme_answered_416_on_udp() -> None:
@@ -231,19 +245,58 @@ async def test_no_free_port_for_tls_is_logged_and_tls_stays_off(
     pytest.fail("no pair of neighbouring ports found")
 
 
-async def test_udp_send_to_another_address_family_is_logged(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize(
+    ("host", "port", "reason"),
+    [
+        ("::1", 5060, "::1:5060: Address family"),  # an IPv4 socket, an IPv6 peer
+        ("127.255.255.255", 5060, "Permission denied"),  # broadcast: EACCES
+        ("127.0.0.1", 0, "Invalid argument"),  # port 0: EINVAL
+    ],
+)
+async def test_udp_send_error_is_a_transport_error(
+    caplog: pytest.LogCaptureFixture, host: str, port: int, reason: str
 ) -> None:
-    """An IPv4 socket cannot send to ::1: asyncio hands the OS error to the protocol.
+    """A datagram the kernel refuses to send raises, naming why (RFC 3261 18.4).
 
-    The send itself returns (UDP is fire and forget); the error is logged at debug.
+    asyncio hands sendto's OSError to the protocol instead of raising it; the
+    layer catches it there, so the sender sees a :class:`TransportError` (the
+    transaction then ends with 503) rather than waiting for a timeout. Nothing
+    leaves the machine: each of these sends is refused before it goes out.
     """
     caplog.set_level(logging.DEBUG, logger=transport_module.__name__)
     sip = await layer(Inbox())
     try:
-        assert await sip.send(b"OPTIONS", Target("udp", "::1", 5060)) is None
-        await asyncio.sleep(0)
-        assert "UDP error" in caplog.text
+        with pytest.raises(TransportError, match=f"cannot send to .*{reason}"):
+            await sip.send(b"OPTIONS", Target("udp", host, port))
+        assert "UDP error" not in caplog.text
+        # The socket still works afterwards.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((HOST, 0))
+        sock.setblocking(False)
+        try:
+            await sip.send(b"OPTIONS", Target("udp", HOST, sock.getsockname()[1]))
+            data = await asyncio.wait_for(
+                asyncio.get_running_loop().sock_recv(sock, 100), 5
+            )
+            assert data == b"OPTIONS"
+        finally:
+            sock.close()
+    finally:
+        await sip.close()
+
+
+async def test_udp_error_outside_a_send_is_only_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An error asyncio reports later (a buffered datagram) is logged, not raised."""
+    caplog.set_level(logging.DEBUG, logger=transport_module.__name__)
+    sip = await layer(Inbox())
+    try:
+        udp = sip._udp
+        assert udp is not None
+        udp.error_received(ConnectionRefusedError(111, "Connection refused"))
+        assert "UDP error: [Errno 111] Connection refused" in caplog.text
+        await sip.send(b"OPTIONS", Target("udp", HOST, sip.port))  # no stale error
     finally:
         await sip.close()
 
@@ -253,3 +306,49 @@ async def test_udp_to_a_name_before_start_is_a_transport_error() -> None:
     sip = SipTransportLayer(Inbox(), bind_host=HOST, port_min=0, port_max=0)
     with pytest.raises(TransportError, match="UDP not started"):
         await sip.send(b"OPTIONS", Target("udp", "localhost", 5060))
+
+
+async def test_empty_via_line_request_answered_400_response_dropped() -> None:
+    """An empty ``Via:`` line beside real ones is a malformed Via (RFC 3261 20.42).
+
+    The request gets a 400 (routed by its real top Via, no empty Via echoed) and is
+    not delivered; a response with one is dropped; a good request still gets in.
+    """
+    inbox = Inbox()
+    sip = await layer(inbox)
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, 0))
+    sock.setblocking(False)
+    port = sock.getsockname()[1]
+    try:
+        request = options("udp", port, call_id="empty-via").to_bytes()
+        head, _, rest = request.partition(b"\r\n")
+        bad = (
+            head
+            + b"\r\n"
+            + rest.replace(b"\r\nMax-Forwards", b"\r\nVia: \r\nMax-Forwards")
+        )
+        assert b"\r\nVia: \r\n" in bad
+        await loop.sock_sendto(sock, bad, (HOST, sip.port))
+        data = await asyncio.wait_for(loop.sock_recv(sock, 65535), 5)
+        response = parse_message(data)
+        assert isinstance(response, SipResponse)
+        assert response.status == 400
+        assert response.call_id == "empty-via"
+        assert response.headers.count("via") == 1
+        assert response.top_via.received == HOST
+        answer = SipResponse(200, None, parse_message(request).headers)
+        answer_bytes = answer.to_bytes()
+        status_line, _, answer_rest = answer_bytes.partition(b"\r\n")
+        broken = status_line + b"\r\nVia:\r\n" + answer_rest
+        await loop.sock_sendto(sock, broken, (HOST, sip.port))
+        await loop.sock_sendto(
+            sock, options("udp", port, call_id="good").to_bytes(), (HOST, sip.port)
+        )
+        message, _ = await inbox.get()
+        assert message.call_id == "good"
+        assert inbox.items.empty()
+    finally:
+        sock.close()
+        await sip.close()

@@ -10,12 +10,13 @@ Errors and limits
     ``SipParseError(reason, *, status=400, answerable=None)``: ``reason`` is short and
     never echoes large input; ``status`` is the response code a server should use
     (400; 414 URI too long; 416 unsupported Request-URI scheme; 505 version; 513 too
-    large); ``answerable`` is a :class:`SipRequest` holding just enough (every Via,
-    From, To, Call-ID, CSeq, copied as they came) to answer the refused request with
-    :func:`make_response`, or None when it cannot be answered (a response, no
+    large); ``answerable`` is a :class:`SipRequest` holding just enough (every
+    Via line but an empty one, From, To, Call-ID, CSeq, copied as they came) to
+    answer the refused request with :func:`make_response`, or None when it cannot be answered (a response, no
     parseable top Via, or From/To/Call-ID/CSeq missing).
     ``MAX_MESSAGE_BYTES``, ``MAX_START_LINE_BYTES``, ``MAX_HEADER_LINE_BYTES``,
-    ``MAX_HEADERS``, ``MAX_HEADER_VALUES``, ``MAX_URI_BYTES``, ``MAX_BODY_BYTES``.
+    ``MAX_HEADERS``, ``MAX_HEADER_VALUES``, ``MAX_URI_BYTES`` (a body is bounded by
+    ``MAX_MESSAGE_BYTES``, as the whole message is).
 
 Messages
     ``parse_message(data: bytes) -> SipRequest | SipResponse``: one whole message (a UDP
@@ -75,7 +76,6 @@ MAX_HEADER_LINE_BYTES: Final = 8192
 MAX_HEADERS: Final = 128
 MAX_HEADER_VALUES: Final = 256
 MAX_URI_BYTES: Final = 2048
-MAX_BODY_BYTES: Final = MAX_MESSAGE_BYTES
 MAX_DELTA_SECONDS: Final = 2**32 - 1
 MAX_CSEQ: Final = 2**31 - 1
 
@@ -1103,8 +1103,30 @@ def _answerable(headers: Headers) -> SipRequest | None:
         if not lines:
             return None
         for value in lines if name == "via" else lines[:1]:
-            copy._append_parsed(name, value)  # noqa: SLF001
+            if value.strip():  # an empty Via line is not echoed
+                copy._append_parsed(name, value)  # noqa: SLF001
     return SipRequest("INVALID", SipUri(host="invalid"), copy)
+
+
+def _check_vias(headers: Headers) -> None:
+    """Check that every Via value parses, and that none is empty.
+
+    The Via grammar has no empty element (RFC 3261 20.42, 25.1): an empty line or
+    an empty value between commas is malformed like any other bad Via.
+    """
+    lines = headers.get_lines("via")
+    if not lines:
+        raise SipParseError("missing Via")
+    count = 0
+    for line in lines:
+        for part in _split_top_level(line, ","):
+            count += 1
+            if count > MAX_HEADER_VALUES:
+                raise SipParseError("too many header values")
+            value = part.strip()
+            if not value:
+                raise SipParseError("empty Via")
+            parse_via(value)
 
 
 def _check_common(headers: Headers) -> None:
@@ -1118,10 +1140,7 @@ def _check_common(headers: Headers) -> None:
             if key in seen:
                 raise SipParseError(f"duplicate {canonical_header_name(key)}")
             seen.add(key)
-    if not headers.get_all("via"):
-        raise SipParseError("missing Via")
-    for value in headers.get_all("via"):
-        parse_via(value)
+    _check_vias(headers)
     parse_name_addr(headers.get("from") or "")
     parse_name_addr(headers.get("to") or "")
     parse_cseq(headers.get("cseq") or "")
@@ -1230,9 +1249,7 @@ def _body(headers: Headers, body: bytes) -> bytes:
         if length > len(body):
             raise SipParseError("body shorter than Content-Length")
         body = body[:length]
-    if len(body) > MAX_BODY_BYTES:
-        raise SipParseError("body too large")
-    return body
+    return body  # bounded by MAX_MESSAGE_BYTES, as the whole message is
 
 
 def _check_request(message: SipRequest | SipResponse) -> None:

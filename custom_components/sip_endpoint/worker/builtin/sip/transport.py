@@ -16,14 +16,15 @@ tls_server_context=None)``
     for us down it (no TLS listener needed); when that port cannot be used for it
     (the same 4-tuple is taken, TIME_WAIT) an ephemeral port is used and logged once.
     It raises
-    :class:`TransportError`, or :class:`TlsVerificationError` when the server
-    certificate is refused.
+    :class:`TransportError` (a UDP datagram the kernel refuses to send too), or
+    :class:`TlsVerificationError` when the server certificate is refused.
     ``await send_response(response, source=None)`` sends a response per RFC 3261
     18.2.2 and RFC 3581: over the connection the request came on while it is open,
     else to the top Via's ``received``/``rport``/sent-by (``maddr`` first).
     ``await send_keepalive(target)`` sends a CRLF CRLF ping (UDP datagram, or on the
     open connection; nothing when there is none).
-    ``connection_for(target) -> Connection | None``; ``await close()``.
+    ``connection_for(target) -> Connection | None``; ``await close()`` (a dial in
+    progress ends at once: its senders get a :class:`TransportError`).
 ``on_message(message, source)`` is called for each received
 :class:`~.message.SipRequest` / :class:`~.message.SipResponse`; requests already have
 ``received`` (and ``rport`` when asked for) in their top Via. Exceptions raised by the
@@ -184,8 +185,6 @@ def _tls_error(err: BaseException) -> TransportError:
     if isinstance(err, ssl.SSLCertVerificationError):
         message = err.verify_message or err.reason or str(err)
         return TlsVerificationError(f"certificate verify failed: {message}")
-    if isinstance(err, ssl.CertificateError):
-        return TlsVerificationError(f"certificate verify failed: {err}")
     if isinstance(err, ssl.SSLError):
         return TransportError(f"TLS failed: {err.reason or err}")
     return TransportError(str(err) or type(err).__name__)
@@ -343,6 +342,8 @@ class _Datagram(asyncio.DatagramProtocol):
     def __init__(self, layer: SipTransportLayer) -> None:
         self._layer = layer
         self.transport: asyncio.DatagramTransport | None = None
+        self._sending = False
+        self._send_error: OSError | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.DatagramTransport)
@@ -352,14 +353,33 @@ class _Datagram(asyncio.DatagramProtocol):
         try:
             if not data.strip(b"\r\n"):
                 return  # keep-alive
-            if len(data) > MAX_MESSAGE_BYTES:
-                return
             self._layer.received(data, Source("udp", str(addr[0]), int(str(addr[1]))))
         except Exception:
             _LOGGER.exception("SIP datagram handling failed")
 
     def error_received(self, exc: Exception) -> None:
+        if self._sending and isinstance(exc, OSError):
+            self._send_error = exc  # sendto's own failure: `sendto` raises it
+            return
         _LOGGER.debug("UDP error: %s", exc)
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> None:
+        """Send one datagram; raise the OSError the kernel gave for it.
+
+        asyncio hands a failed ``sendto`` (EACCES, ENETUNREACH, EPERM...) to
+        :meth:`error_received` before it returns, instead of raising: it is caught
+        here so that the sender sees it (RFC 3261 18.4: a transport error).
+        """
+        assert self.transport is not None
+        self._sending = True
+        self._send_error = None
+        try:
+            self.transport.sendto(data, address)
+        finally:
+            self._sending = False
+        error, self._send_error = self._send_error, None
+        if error is not None:
+            raise error
 
 
 MessageCallback = Callable[[SipRequest | SipResponse, Source], None]
@@ -389,7 +409,7 @@ class SipTransportLayer:
         self._servers: list[asyncio.Server] = []
         self._connections: dict[tuple[str, str, int], Connection] = {}
         self._all: set[Connection] = set()
-        self._connecting: dict[tuple[str, str, int], asyncio.Future[Connection]] = {}
+        self._connecting: dict[tuple[str, str, int], asyncio.Task[Connection]] = {}
         self._closing = False
         self.source_filter: Callable[[str], bool] | None = None
         self.idle_timeout = IDLE_TIMEOUT
@@ -465,8 +485,12 @@ class SipTransportLayer:
     async def close(self) -> None:
         """Close every socket and connection."""
         self._closing = True
-        for future in list(self._connecting.values()):
-            future.cancel()
+        dials = list(self._connecting.values())
+        for dial in dials:
+            dial.cancel()
+        if dials:
+            # Each dial closes its socket as it ends; the senders fail at once.
+            await asyncio.wait(dials)
         for connection in list(self._all):
             connection.close()
         for server in self._servers:
@@ -510,30 +534,40 @@ class SipTransportLayer:
         return connection
 
     async def _connect(self, target: Target) -> Connection:
+        """Return the open connection to ``target``, dialling it when there is none.
+
+        The dial runs as a task of its own that every sender to the same target
+        waits on: a sender that is cancelled leaves it to the others, and
+        :meth:`close` cancels it, which fails every waiting sender at once.
+        """
+        if self._closing:
+            raise TransportError("transport closed")
         existing = self.connection_for(target)
         if existing is not None:
             return existing
         key = target.key
-        pending = self._connecting.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Connection] = loop.create_future()
-        self._connecting[key] = future
+        dial = self._connecting.get(key)
+        if dial is None:
+            dial = asyncio.get_running_loop().create_task(
+                self._open(target), name=f"SIP dial {key[0]}:{key[1]}:{key[2]}"
+            )
+            self._connecting[key] = dial
+            dial.add_done_callback(lambda task: self._dial_done(key, task))
         try:
-            connection = await self._open(target)
-        except BaseException as err:
-            if not future.done():
-                future.set_exception(
-                    err if isinstance(err, TransportError) else TransportError(str(err))
-                )
-                future.exception()  # retrieved: waiters re-raise it
-            raise
-        else:
-            future.set_result(connection)
-            return connection
-        finally:
-            self._connecting.pop(key, None)
+            return await asyncio.shield(dial)
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if dial.cancelled() and (this is None or not this.cancelling()):
+                raise TransportError("transport closed") from None
+            raise  # the sender itself is being cancelled
+
+    def _dial_done(
+        self, key: tuple[str, str, int], dial: asyncio.Task[Connection]
+    ) -> None:
+        if self._connecting.get(key) is dial:
+            del self._connecting[key]
+        if not dial.cancelled():
+            dial.exception()  # retrieved: the senders re-raise it
 
     async def _open(self, target: Target) -> Connection:
         transport = target.transport.lower()
@@ -550,7 +584,7 @@ class SipTransportLayer:
                 )
         except TimeoutError as err:
             raise TransportError("connection timed out") from err
-        except (OSError, ssl.SSLError, ssl.CertificateError) as err:
+        except (OSError, ssl.SSLError) as err:
             raise _tls_error(err) from err
         if protocol.closed:
             raise TransportError("connection closed")
@@ -697,9 +731,10 @@ class SipTransportLayer:
         if self._udp.transport.is_closing():
             raise TransportError("UDP closed")
         try:
-            self._udp.transport.sendto(data, (host, port))
+            self._udp.sendto(data, (host, port))
         except OSError as err:
-            raise TransportError(str(err)) from err
+            reason = err.strerror or str(err) or type(err).__name__
+            raise TransportError(f"cannot send to {host}:{port}: {reason}") from err
 
     async def send_keepalive(self, target: Target) -> None:
         """Send a CRLF CRLF keep-alive to the target (streams: only when connected)."""
