@@ -301,6 +301,42 @@ def test_bye_before_the_answer_ends_the_invite_with_487(
     assert (end.cause, end.code, end.answered) == (EndCause.CANCEL, 487, False)
 
 
+def test_bye_before_the_ack_of_our_200_ends_the_call_bye(
+    registered: WorkerClient, peer: RawPeer
+) -> None:
+    """A BYE that overtakes the ACK of our 200 ends the call normally: ``bye``.
+
+    RFC 3261 15 lets the caller send BYE once it has the 2xx; two proxy processes
+    (Kamailio's UDP children) can pass the ACK on after it. The BYE gets 200, the
+    call was answered (``confirmed``, then ``call_ended`` with cause ``bye``), our
+    200 is no longer retransmitted, and the late ACK is absorbed without a word.
+    """
+    worker = registered
+    peer.invite()
+    call = incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    ok = peer.wait("INVITE")
+    assert ok.code == 200
+    peer.to_header = ok.header("to")
+    peer.remote_target = ok.header("contact").strip("<>")
+    peer.in_dialog("BYE")
+    assert peer.wait("BYE").code == 200
+    end = ended(worker, call.call_id)
+    assert (end.cause, end.code, end.answered) == (EndCause.BYE, 200, True)
+    phases = [
+        event.data["phase"]
+        for event in worker.events_named(EventName.CALL_STATE)
+        if event.data["call_id"] == call.call_id
+    ]
+    assert phases[-2:] == ["confirmed", "disconnected"]
+    peer.ack(ok)
+    # Our 200 went out at 0 s; unstopped it would come again at 0.5 and 1.5 s.
+    assert peer.count("INVITE", 200, 2.0) == 0
+    assert not [message for message in peer._inbox if message.method == "BYE"]
+    status = WorkerStatus.from_wire(worker.request(Method.STATUS))
+    assert status.calls == 0
+
+
 def test_cancel_without_reason_and_after_the_answer(
     registered: WorkerClient, peer: RawPeer
 ) -> None:

@@ -197,13 +197,19 @@ class InboundCall(BuiltinCall):
         return super().owns(request)
 
     def remote_hung_up(self) -> None:
-        """End the call after the caller's BYE; an unanswered INVITE gets 487 first."""
+        """End the call after the caller's BYE; an unanswered INVITE gets 487 first.
+
+        A BYE after our 200 but before its ACK (RFC 3261 15 allows it once the
+        caller has the 2xx; two proxy processes can reorder them) ends an answered
+        call: it is confirmed first, so it ends ``bye``; the late ACK finds no call.
+        """
         if not self._final_sent and not self.ended:
             self._final_sent = True
             self.cancel_cause = 487
             self._respond(self._invite_tx, 487)
             self.finish(487, "Request Terminated")
             return
+        self.confirm()  # nothing when already confirmed or ended
         super().remote_hung_up()
 
     def _on_cancel(self, transaction: ServerTransaction) -> None:
