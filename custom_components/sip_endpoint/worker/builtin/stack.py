@@ -124,10 +124,6 @@ class BuiltinStack:
         """Return ``text`` without any credential."""
         return redact(text, self.secrets)
 
-    def record_exchange(self, exchange: RegistrationExchange) -> None:
-        """Keep one REGISTER answer for `status` (the last `MAX_EXCHANGES`)."""
-        self.exchanges.append(exchange)
-
     # --- the source filter ------------------------------------------------------------
 
     def set_sources(self, restrict: bool, sources: list[str]) -> None:
