@@ -42,7 +42,7 @@ MAX_RING_EXTENSIONS: Final = 10
 
 
 class ExtensionRole(StrEnum):
-    """What an extension does when it is called."""
+    """What an extension does when it is called; also its device's model id."""
 
     PAGE = "page"
     RING = "ring"

@@ -72,12 +72,15 @@ class SipEndpointEntity(Entity):
         self._attr_unique_id = f"{status.account_id}_{description.key}"
         # The extension number is in the device's name ("Page 100"), not in its serial
         # number: it is an address on the server, not something printed on hardware.
+        # The model id is the role: what the actions' device selectors filter on
+        # (services.yaml), unlike the name and the model it never changes with language.
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, status.account_id)},
             translation_key=f"{status.role}_extension",
             translation_placeholders={"extension": status.extension},
             manufacturer=MANUFACTURER,
             model=ROLE_MODELS[status.role],
+            model_id=status.role.value,
         )
         self._attr_device_info.update(
             via_device_info(runtime.hass, runtime.entry_id, runtime.entry_id)
