@@ -218,3 +218,17 @@ def test_an_empty_via_value_beside_real_ones_is_malformed(
     with pytest.raises(SipParseError, match="empty Via") as dropped:
         parse_message(response_data)
     assert dropped.value.answerable is None
+
+
+def test_too_many_via_values_over_several_lines_are_refused() -> None:
+    """The bound on header values counts every Via line's values together."""
+    values = ", ".join(
+        f"SIP/2.0/UDP 192.0.2.{n % 250};branch=z9hG4bK{n}"
+        for n in range(MAX_HEADER_VALUES // 2 + 1)
+    )
+    lines = INVITE.split(b"\r\n")
+    data = b"\r\n".join(
+        [lines[0], b"Via: " + values.encode(), b"Via: " + values.encode(), *lines[1:]]
+    )
+    with pytest.raises(SipParseError, match="too many header values"):
+        parse_message(data)

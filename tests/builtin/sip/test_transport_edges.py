@@ -352,3 +352,41 @@ async def test_empty_via_line_request_answered_400_response_dropped() -> None:
     finally:
         sock.close()
         await sip.close()
+
+
+async def test_a_cancelled_sender_leaves_the_dial_to_the_others() -> None:
+    """Cancelling the send that started a dial cancels that send only.
+
+    The dial (a TLS handshake with a silent server) goes on for the other sender,
+    which ``close`` then releases with a :class:`TransportError`; after ``close``
+    a TCP send fails at once, without dialling.
+    """
+    loop = asyncio.get_running_loop()
+    sip = await layer(Inbox())
+    server = socket.socket()
+    server.bind((HOST, 0))
+    server.listen(4)
+    server.setblocking(False)
+    target = Target("tls", HOST, server.getsockname()[1])
+    first = asyncio.ensure_future(sip.send(b"OPTIONS", target))
+    accepted: list[socket.socket] = []
+    try:
+        peer, _ = await asyncio.wait_for(loop.sock_accept(server), 5)
+        accepted.append(peer)
+        second = asyncio.ensure_future(sip.send(b"OPTIONS", target))
+        await asyncio.sleep(0)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await asyncio.sleep(0)
+        assert not second.done()
+        await sip.close()
+        await asyncio.sleep(0)
+        assert isinstance(second.exception(), TransportError)
+        with pytest.raises(TransportError, match="transport closed"):
+            await sip.send(b"OPTIONS", Target("tcp", HOST, server.getsockname()[1]))
+    finally:
+        first.cancel()
+        await sip.close()
+        for sock in (*accepted, server):
+            sock.close()
