@@ -3,12 +3,11 @@
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import DOMAIN
 from .engine import EngineError
 from .entity import SipEndpointEntity, async_setup_extension_entities
+from .helpers import sip_exception_handler
 from .runtime import SipEndpointConfigEntry
 
 PARALLEL_UPDATES = 0
@@ -34,16 +33,14 @@ async def async_setup_entry(
     )
 
 
+def _extension(entity: SipEndpointEntity, _err: EngineError) -> dict[str, str]:
+    return {"extension": entity.status.extension}
+
+
 class SipReRegisterButton(SipEndpointEntity, ButtonEntity):
     """Sends a fresh REGISTER for the extension."""
 
+    @sip_exception_handler("re_register_failed", _extension)
     async def async_press(self) -> None:
         """Register again now."""
-        try:
-            await self.runtime.engine.reregister(self.status.account_id)
-        except EngineError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="re_register_failed",
-                translation_placeholders={"extension": self.status.extension},
-            ) from err
+        await self.runtime.engine.reregister(self.status.account_id)

@@ -12,7 +12,6 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
@@ -32,8 +31,9 @@ from .const import (
     SERVICE_PLAY_ALERT,
 )
 from .device_lookup import async_get_device_extension
-from .engine import EngineError
-from .runtime import SipEndpointConfigEntry, SipEndpointRuntime
+from .engine import EngineError, SipEngine
+from .helpers import sip_exception_handler, validation_error
+from .runtime import ExtensionStatus, SipEndpointConfigEntry, SipEndpointRuntime
 
 DEFAULT_PAGE_TIMEOUT = 30
 
@@ -63,14 +63,6 @@ PAGE_SCHEMA = vol.Schema(
 )
 
 
-def _error(key: str, **placeholders: str) -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key=key,
-        translation_placeholders=placeholders or None,
-    )
-
-
 def _extension(
     hass: HomeAssistant, call: ServiceCall
 ) -> tuple[SipEndpointRuntime, str]:
@@ -78,12 +70,12 @@ def _extension(
     device_id: str = call.data[ATTR_DEVICE_ID]
     device = dr.async_get(hass).async_get(device_id)
     if device is None:
-        raise _error("device_not_found", device_id=device_id)
+        raise validation_error("device_not_found", device_id=device_id)
     if (found := async_get_device_extension(hass, device)) is None:
-        raise _error("not_an_extension", device=device.name or device_id)
+        raise validation_error("not_an_extension", device=device.name or device_id)
     entry: SipEndpointConfigEntry = found[0]
     if entry.state is not ConfigEntryState.LOADED:
-        raise _error("entry_not_loaded", entry=entry.title)
+        raise validation_error("entry_not_loaded", entry=entry.title)
     return entry.runtime_data, found[1].subentry_id
 
 
@@ -91,17 +83,18 @@ def _alert(hass: HomeAssistant, call: ServiceCall) -> AlertController:
     runtime, account_id = _extension(hass, call)
     controller = runtime.alerts.get(account_id)
     if controller is None:
-        raise _error(
+        raise validation_error(
             "not_an_alert_extension", extension=runtime.extensions[account_id].extension
         )
     return controller
 
 
+@sip_exception_handler()
 async def _async_play_alert(call: ServiceCall) -> None:
     controller = _alert(call.hass, call)
     media, message = call.data.get(ATTR_MEDIA), call.data.get(ATTR_MESSAGE)
     if not media and not message and not controller.has_configured_media():
-        raise _error("no_alert_media")
+        raise validation_error("no_alert_media")
     await controller.async_start(
         source="action",
         media=media,
@@ -115,26 +108,22 @@ async def _async_cancel_alert(call: ServiceCall) -> None:
     await _alert(call.hass, call).async_stop(AlertStopReason.TURNED_OFF)
 
 
+def _call_failed(call: ServiceCall, err: EngineError) -> dict[str, str]:
+    return {"target": call.data[ATTR_TARGET], "error": str(err)}
+
+
+@sip_exception_handler("call_failed", _call_failed)
 async def _async_page(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
     runtime, account_id = _extension(hass, call)
     media, message = call.data.get(ATTR_MEDIA), call.data.get(ATTR_MESSAGE)
     if not media and not message:
-        raise _error("no_page_media")
+        raise validation_error("no_page_media")
     audio = await async_call_audio(hass, media=media, message=message)
     try:
         ended = await runtime.engine.make_call(
             account_id, call.data[ATTR_TARGET], str(audio), call.data[ATTR_TIMEOUT]
         )
-    except EngineError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="call_failed",
-            translation_placeholders={
-                "target": call.data[ATTR_TARGET],
-                "error": str(err),
-            },
-        ) from err
     finally:
         await hass.async_add_executor_job(Path(audio).unlink, True)
     result: dict[str, Any] = {
@@ -150,17 +139,19 @@ async def _async_page(call: ServiceCall) -> ServiceResponse:
 
 async def _async_hangup(call: ServiceCall) -> None:
     runtime, account_id = _extension(call.hass, call)
-    status = runtime.extensions[account_id]
+    await _async_hang_up(runtime.extensions[account_id], runtime.engine)
+
+
+def _extension_number(status: ExtensionStatus, _err: EngineError) -> dict[str, str]:
+    return {"extension": status.extension}
+
+
+@sip_exception_handler("hangup_failed", _extension_number)
+async def _async_hang_up(status: ExtensionStatus, engine: SipEngine) -> None:
+    """End the extension's current call."""
     if status.call_id is None:
-        raise _error("no_active_call", extension=status.extension)
-    try:
-        await runtime.engine.hangup(status.call_id)
-    except EngineError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="hangup_failed",
-            translation_placeholders={"extension": status.extension},
-        ) from err
+        raise validation_error("no_active_call", extension=status.extension)
+    await engine.hangup(status.call_id)
 
 
 @callback

@@ -22,6 +22,7 @@ from .calls.alert import AlertController, AlertStopReason
 from .calls.players import async_stop_players
 from .const import CONF_MEDIA_PLAYERS, LOGGER, ExtensionRole
 from .entity import SipEndpointEntity, async_setup_extension_entities
+from .helpers import sip_exception_handler
 from .runtime import ExtensionStatus, SipEndpointConfigEntry, SipEndpointRuntime
 
 PARALLEL_UPDATES = 0
@@ -92,7 +93,8 @@ class SipAlertSiren(SipEndpointEntity, SirenEntity, RestoreEntity):
         )
         self.hass.async_create_task(async_stop_players(self.hass, list(players)))
 
-    async def async_turn_on(self, **kwargs: Any) -> None:
+    @sip_exception_handler()
+    async def async_turn_on(self, /, **kwargs: Any) -> None:
         """Start the alert, for `duration` seconds if given."""
         volume = kwargs.get(ATTR_VOLUME_LEVEL)
         await self.controller.async_start(

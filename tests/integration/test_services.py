@@ -6,6 +6,8 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr, selector
+from homeassistant.helpers.service import async_get_all_descriptions
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
@@ -16,11 +18,12 @@ from custom_components.sip_endpoint.const import (
     DOMAIN,
     ExtensionRole,
 )
+from custom_components.sip_endpoint.engine import RequestFailedError
 from tests.sipbed.audio import dominant_frequency, read_pcm, trim_silence, write_tone
 from tests.sipbed.baresip import BaresipFactory
 from tests.sipbed.kamailio import Kamailio
 
-from .devices import entry_device_id
+from .devices import device_subentries, entry_device_id
 from .helpers import async_registered_phone, async_wait_for_state, state_of
 from .media_fakes import TTS_TONE_HZ, async_setup_players, async_setup_tone_tts
 from .roles import RoleEntryFactory
@@ -294,3 +297,116 @@ async def test_page_with_media_ffmpeg_cannot_read(
         lambda: list(audio_dir(hass).glob("call-*.wav"))
     )
     assert leftovers == []
+
+
+def _offered(hass: HomeAssistant, config: dict[str, Any]) -> set[str]:
+    """Return the names of the devices a device selector offers.
+
+    The frontend's rule: a device matches a filter when every key of it matches.
+    """
+    filters: list[dict[str, str]] = config["device"]["filter"]
+    offered: set[str] = set()
+    for device in dr.async_get(hass).devices.values():
+        domains = {
+            entry.domain
+            for entry_id in device_subentries(device)
+            if (entry := hass.config_entries.async_get_entry(entry_id)) is not None
+        }
+        for device_filter in filters:
+            assert set(device_filter) == {"integration", "model_id"}
+            if (
+                device_filter["integration"] in domains
+                and device.model_id == device_filter["model_id"]
+            ):
+                assert device.name is not None
+                offered.add(device.name)
+    return offered
+
+
+async def test_device_pickers_select_by_integration_and_model_id(
+    hass: HomeAssistant, create_entry: RoleEntryFactory, tmp_path: Path
+) -> None:
+    """The actions' device pickers filter on the role as model id, not on English text.
+
+    The selectors are valid on this Home Assistant; the alert actions offer only the
+    alert extension, page and hangup every extension, and none offers the server.
+    """
+    await _setup(hass, create_entry, tmp_path)
+    models = {
+        device.name: device.model_id
+        for device in dr.async_get(hass).devices.values()
+        if device.manufacturer == "SIP Endpoint"
+    }
+    assert models == {
+        "Test PBX": None,
+        "Page 2001": "page",
+        "Ring 2002": "ring",
+        "Emergency alert 2003": "emergency_alert",
+    }
+    descriptions = (await async_get_all_descriptions(hass))[DOMAIN]
+    offers = {}
+    for service, description in descriptions.items():
+        config = description["fields"]["device_id"]["selector"]
+        selector.validate_selector(config)
+        offers[service] = _offered(hass, config)
+    extensions = {"Page 2001", "Ring 2002", "Emergency alert 2003"}
+    assert offers == {
+        "play_alert": {"Emergency alert 2003"},
+        "cancel_alert": {"Emergency alert 2003"},
+        "page": extensions,
+        "hangup": extensions,
+    }
+
+
+async def test_play_alert_with_media_that_cannot_be_found(
+    hass: HomeAssistant, create_entry: RoleEntryFactory, tmp_path: Path
+) -> None:
+    """A media source id that resolves to nothing is a translated error; no alert."""
+    await _setup(hass, create_entry, tmp_path)
+    with pytest.raises(HomeAssistantError) as raised:
+        await _call(
+            hass,
+            "play_alert",
+            {
+                "device_id": _device(hass, "subentry_2003"),
+                "media": "media-source://media_source/nowhere/evacuate.mp3",
+            },
+        )
+    assert raised.value.translation_domain == DOMAIN
+    assert raised.value.translation_key == "media_not_found"
+    assert str(raised.value).startswith("The media could not be found: ")
+    assert state_of(hass, SIREN).state == "off"
+
+
+async def test_hangup_the_engine_refuses(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An engine error while hanging up is the translated hangup_failed.
+
+    The error is a fake: a real one needs the call to vanish between the check and
+    the request.
+    """
+    entry = await _setup(hass, create_entry, tmp_path)
+    caller = await async_registered_phone(hass, baresip_factory, kamailio, "9002")
+    caller.dial("2002")
+    await async_wait_for_state(hass, "sensor.ring_2002_call_state", "ringing")
+    engine = entry.runtime_data.engine
+
+    async def refuse(call_id: str) -> None:
+        raise RequestFailedError("unknown_call", f"no call {call_id}")
+
+    monkeypatch.setattr(engine, "hangup", refuse)
+    with pytest.raises(HomeAssistantError) as raised:
+        await _call(hass, "hangup", {"device_id": _device(hass, "subentry_2002")})
+    assert raised.value.translation_domain == DOMAIN
+    assert raised.value.translation_key == "hangup_failed"
+    assert raised.value.translation_placeholders == {"extension": "2002"}
+    assert str(raised.value) == "The call of extension 2002 could not be hung up"
+    monkeypatch.undo()
+    caller.hangup()
+    await async_wait_for_state(hass, "sensor.ring_2002_call_state", "idle")
