@@ -6,9 +6,10 @@ from unittest.mock import MagicMock, call
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.sip_endpoint.const import (
     CONF_EXTENSION,
@@ -25,7 +26,7 @@ from custom_components.sip_endpoint.engine import (
     WorkerPythonNotFoundError,
 )
 
-from .const import ALERT_ID, PAGE_ID, RING_ID
+from .const import ALERT_ID, ENTRY_ID, PAGE_ID, RING_ID
 
 PAGE_REGISTRATION = "sensor.page_2001_registration"
 ADDED_ID = "01JSIPENDPOINTRING20040000"
@@ -149,3 +150,26 @@ async def test_extension_added_and_removed(
     assert hass.states.get("sensor.ring_2002_registration") is None
     assert (state := hass.states.get("sensor.pbx_example_com_registered_extensions"))
     assert state.state == "3"
+
+
+async def test_devices(
+    device_registry: dr.DeviceRegistry,
+    snapshot: SnapshotAssertion,
+    init_integration: MockConfigEntry,
+) -> None:
+    """The server's device, and one device per extension under it."""
+    devices = dr.async_entries_for_config_entry(
+        device_registry, init_integration.entry_id
+    )
+    by_identifier = {
+        identifier: device
+        for device in devices
+        for domain, identifier in device.identifiers
+        if domain == DOMAIN
+    }
+    assert set(by_identifier) == {ENTRY_ID, PAGE_ID, RING_ID, ALERT_ID}
+    server = by_identifier.pop(ENTRY_ID)
+    assert server == snapshot(name="server")
+    for identifier, device in by_identifier.items():
+        assert device.via_device_id == server.id
+        assert device == snapshot(name=identifier)
