@@ -189,14 +189,20 @@ def platforms() -> list[Platform]:
     return PLATFORMS
 
 
-@pytest.fixture(autouse=True)
-def hass_folders(hass: HomeAssistant, tmp_path: Path) -> None:
-    """Give Home Assistant a URL for media players and this test's own sounds folder.
+@pytest.fixture(scope="session")
+def sounds_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a folder for the generated sounds, made once per test session.
 
-    The sounds would otherwise go to the test config folder every test shares.
+    Not the test config folder every test (and every pytest-xdist worker) shares.
     """
+    return tmp_path_factory.mktemp("sounds")
+
+
+@pytest.fixture(autouse=True)
+def hass_folders(hass: HomeAssistant, sounds_folder: Path) -> None:
+    """Give Home Assistant a URL for media players and the session's sounds folder."""
     hass.config.internal_url = INTERNAL_URL
-    hass.data[AUDIO_DIR] = tmp_path / "sounds"
+    hass.data[AUDIO_DIR] = sounds_folder
 
 
 @pytest.fixture
