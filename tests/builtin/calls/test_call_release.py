@@ -25,9 +25,10 @@ from custom_components.sip_endpoint.protocol.payloads import (
 )
 from custom_components.sip_endpoint.worker.builtin.account import BuiltinAccount
 from custom_components.sip_endpoint.worker.builtin.sip.transaction import (
-    SentResponse,
+    FinishedTransaction,
     State,
 )
+from custom_components.sip_endpoint.worker.builtin.sip.transport import Target
 from custom_components.sip_endpoint.worker.builtin.stack import BuiltinStack
 from custom_components.sip_endpoint.worker.core.channel import ProtocolWriter
 
@@ -118,18 +119,21 @@ async def test_inbound_calls_are_released_after_they_end(socket_enabled: None) -
                 peer.close()
         assert not stack.calls
         assert await _settled(alive) == 0
-        # What lingers (Timers J and L) is what a retransmission needs, no more.
+        # What lingers (Timers J and L) is what a retransmission needs, no more:
+        # a record with the bytes of the final response, not the transaction.
         lingering = list(stack.transactions._servers.values())
         assert len(lingering) >= CALLS
-        for transaction in lingering:
-            assert transaction.request.body == b""
-            names = {name.lower() for name, _ in transaction.request.headers.items()}
-            assert names == {"via", "from", "to", "call-id", "cseq"}
-            if transaction.state == State.ACCEPTED:
-                # A 2xx is retransmitted by the call, never by the transaction.
-                assert transaction.last_response is None
+        for finished in lingering:
+            assert isinstance(finished, FinishedTransaction)
+            if finished.state == State.COMPLETED:  # a BYE: its 200 is sent again
+                assert finished.resend is not None
+                assert finished.resend.startswith(b"SIP/2.0 200 ")
+                assert isinstance(finished.to, Target)
             else:
-                assert isinstance(transaction.last_response, SentResponse)
+                # An answered INVITE (its 2xx is retransmitted by the call, never by
+                # the transaction) or a refused and acknowledged one: nothing to send.
+                assert finished.state in (State.ACCEPTED, State.CONFIRMED)
+                assert finished.resend is None
         assert any(t.state == State.ACCEPTED for t in lingering)
     finally:
         await stack.close()

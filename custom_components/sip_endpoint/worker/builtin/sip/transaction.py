@@ -3,6 +3,14 @@
 Everything runs on one asyncio loop; timers are ``loop.call_later`` handles, all
 cancelled when a transaction ends or the layer closes.
 
+Once its final response is out (server) or in (client), a transaction only lingers to
+absorb retransmissions, for up to 64*T1 (Timers D, I, J, K, L, M). The layer then
+keeps a :class:`FinishedTransaction` in place of the transaction: the few bytes a
+retransmission needs (the final response or the ACK to send again, and where to), and
+no timer of its own: the layer ends finished transactions in the order they finished,
+with one timer for them all. The transaction object itself is the TU's to keep or
+drop; its ``state`` reads ``terminated`` once its record has ended.
+
 Public API
 ----------
 ``TransactionLayer(on_request, *, on_stray_response=None, t1=0.5, t2=4.0, t4=5.0,
@@ -15,10 +23,11 @@ trying_delay=0.2, timer_d=32.0)``
     liveness probe; for INVITE it then also bounds the Proceeding state, while
     Timer B itself stops at the first provisional response).
     ``find_invite_for_cancel(cancel) -> ServerInviteTransaction |
-    None`` (RFC 3261 9.2). ``close()`` ends every transaction (pending client
-    transactions get a local 503). ``t1``, ``t2``, ``t4``, ``trying_delay``,
-    ``timer_d``; ``sender`` (the transport; TransportError when unset);
-    ``spawn(coroutine)`` runs a send as a task that close() cancels.
+    None`` (RFC 3261 9.2; a finished INVITE transaction is found while its TU still
+    holds it). ``close()`` ends every transaction (pending client transactions get a
+    local 503). ``t1``, ``t2``, ``t4``, ``trying_delay``, ``timer_d``; ``sender``
+    (the transport; TransportError when unset); ``spawn(coroutine)`` runs a send as a
+    task that close() cancels.
 ``on_request(request, source, transaction)`` is called once per new request;
 ``transaction`` is its :class:`ServerTransaction`, or None for an ACK of a 2xx (it
 matched no transaction, or an INVITE transaction in the Accepted state): that ACK
@@ -36,36 +45,35 @@ retransmissions that arrive in the Accepted state, so the UA can ACK them again)
 The ACK for a non-2xx final response to INVITE is sent by the transaction.
 ``ServerTransaction`` (``ServerInviteTransaction``, ``ServerNonInviteTransaction``):
 ``request``, ``source``, ``state``, ``last_response``, ``respond(response)``
-(sends; a 2xx ends an INVITE server transaction in the Accepted state). Once the
-final response is out, a transaction only lingers to absorb retransmissions (up to
-64*T1): ``request`` is then :func:`slim_request`'s copy and ``last_response`` a
-:class:`SentResponse` (its bytes and top Via), or None in the Accepted state (a 2xx
-is retransmitted by the TU, never by the transaction). A client transaction likewise keeps
-a slim ``request`` once it has its final response (its ACK as bytes).
-``on_ack_timeout`` (callable set by the TU: Timer H fired without ACK),
-``cancelled`` (a CANCEL matched it before the final response: answer it 487; a
+(sends; a 2xx ends an INVITE server transaction in the Accepted state, where
+``last_response`` is None: a 2xx is retransmitted by the TU, never by the
+transaction). ``on_ack_timeout`` (callable set by the TU: Timer H fired without
+ACK), ``cancelled`` (a CANCEL matched it before the final response: answer it 487; a
 CANCEL after the final response has no effect, RFC 3261 9.2).
+``FinishedTransaction``: what the layer keeps of a finished transaction (``key``,
+``state``, ``until``, ``resend``, ``to``).
 ``InviteOkRetransmitter(layer, response, source, *, reliable, on_timeout=None)``:
 retransmits a 2xx to INVITE at T1 doubling to T2 until ``ack_received()`` or 64*T1
 (then ``on_timeout()``); ``stop()``.
 ``ack_for_non_2xx(invite, response) -> SipRequest`` (RFC 3261 17.1.1.3);
 ``cancel_request(invite) -> SipRequest`` (RFC 3261 9.1; send it with
 ``send_request`` to the INVITE's target once a provisional response has arrived).
-``server_key(request, *, method=None)``: the server transaction key (17.2.3).
-``slim_request(request) -> SipRequest`` (Via, From, To, Call-ID, CSeq only);
-``SentResponse(response)``.
+``server_key(request, *, method=None) -> str``: the server transaction key (17.2.3).
 ``State`` values: calling, trying, proceeding, completed, confirmed, accepted,
-terminated. ``MAX_SERVER_TRANSACTIONS``.
+terminated. ``MAX_SERVER_TRANSACTIONS``, ``MAX_CLIENT_TRANSACTIONS`` (finished ones
+count until they end).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
-import contextlib
 import enum
 import logging
+import time
 from typing import TYPE_CHECKING, Final
+import weakref
 
 from .message import (
     BRANCH_MAGIC,
@@ -73,10 +81,9 @@ from .message import (
     SipParseError,
     SipRequest,
     SipResponse,
-    Via,
     make_response,
 )
-from .transport import Source, Target, TransportError
+from .transport import Source, Target, TransportError, response_target
 
 if TYPE_CHECKING:
     from .transport import SipTransportLayer
@@ -85,6 +92,10 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_SERVER_TRANSACTIONS: Final = 4096
 MAX_CLIENT_TRANSACTIONS: Final = 4096
+# asyncio runs a timer once the clock is within this of its time; so does the sweep.
+_CLOCK_RESOLUTION: Final = time.get_clock_info("monotonic").resolution
+
+type ClientKey = tuple[str, str]
 
 
 class State(enum.StrEnum):
@@ -122,43 +133,6 @@ def cancel_request(invite: SipRequest) -> SipRequest:
     return SipRequest("CANCEL", invite.uri, headers)
 
 
-_RESPONSE_HEADERS: Final = ("via", "from", "to", "call-id", "cseq")
-
-
-def slim_request(request: SipRequest) -> SipRequest:
-    """Return ``request`` with only what a response to it needs (RFC 3261 8.2.6).
-
-    Via, From, To, Call-ID and CSeq, no body: what a transaction keeps once its
-    final response is out (`make_response` still works on it).
-    """
-    headers = Headers()
-    for name in _RESPONSE_HEADERS:
-        for value in request.headers.get_lines(name):
-            headers.add(name, value)
-    return SipRequest(request.method, request.uri, headers)
-
-
-class SentResponse(SipResponse):
-    """A response kept only to be sent again: its bytes and its top Via."""
-
-    __slots__ = ("_data", "_via")
-
-    def __init__(self, response: SipResponse) -> None:
-        """Serialise ``response`` once; keep nothing else of it."""
-        super().__init__(response.status, response.reason)
-        self._data = response.to_bytes()
-        self._via = response.top_via
-
-    def to_bytes(self) -> bytes:
-        """Return the bytes of the response as first sent."""
-        return self._data
-
-    @property
-    def top_via(self) -> Via:
-        """Return the top Via (where the response goes without a connection)."""
-        return self._via
-
-
 def ack_for_non_2xx(invite: SipRequest, response: SipResponse) -> SipRequest:
     """Build the ACK for a non-2xx final response to ``invite`` (RFC 3261 17.1.1.3)."""
     headers = Headers()
@@ -174,21 +148,75 @@ def ack_for_non_2xx(invite: SipRequest, response: SipResponse) -> SipRequest:
     return SipRequest("ACK", invite.uri, headers)
 
 
+class FinishedTransaction:
+    """A transaction past its final response, kept only to absorb retransmissions.
+
+    ``state``: accepted (INVITE, 2xx: a server passes an ACK to the TU, a client
+    passes a retransmitted 2xx to ``on_response``), completed (a server sends
+    ``resend`` again for a retransmitted request; an INVITE client sends its ACK,
+    ``resend``, again for a retransmitted non-2xx final) or confirmed (INVITE
+    server: absorbs). ``to`` is where ``resend`` goes (None: nothing is resent, as
+    on reliable transports, where these states last no time). ``until``: the loop
+    time at which it ends. ``transaction``: a weak reference to an INVITE server
+    transaction, so that a CANCEL still finds it while its TU holds it (9.2).
+    """
+
+    __slots__ = ("key", "on_response", "resend", "state", "to", "transaction", "until")
+
+    def __init__(
+        self,
+        key: str | ClientKey,
+        state: State,
+        *,
+        resend: bytes | None = None,
+        to: Target | None = None,
+        on_response: Callable[[SipResponse], None] | None = None,
+        transaction: weakref.ref[ServerInviteTransaction] | None = None,
+    ) -> None:
+        """Keep what the state needs; the layer sets ``until``."""
+        self.key = key
+        self.state = state
+        self.resend = resend if to is not None else None
+        self.to = to
+        self.on_response = on_response
+        self.transaction = transaction
+        self.until = 0.0
+
+    def __repr__(self) -> str:
+        """Return a short description."""
+        return f"<FinishedTransaction {self.state} until {self.until:.3f}>"
+
+
 class _Transaction:
     """Timers and state shared by every transaction."""
 
     def __init__(self, layer: TransactionLayer, reliable: bool) -> None:
         self._layer = layer
         self.reliable = reliable
-        self.state = State.TRYING
+        self._state = State.TRYING
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._finished: FinishedTransaction | None = None
+
+    @property
+    def state(self) -> State:
+        """Return the state; a finished transaction ends when its record does."""
+        finished = self._finished
+        if (
+            finished is not None
+            and self._state is not State.TERMINATED
+            and not self._layer.keeps(finished)
+        ):
+            return State.TERMINATED
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        self._state = state
 
     def _start_timer(
         self, name: str, delay: float, callback: Callable[[], None]
     ) -> None:
         self._cancel_timer(name)
-        # A bound method and arguments, not a closure: a lingering transaction holds
-        # one timer for 64*T1, and a closure with its cells is ~250 bytes more each.
         self._timers[name] = asyncio.get_running_loop().call_later(
             delay, self._fire, name, callback
         )
@@ -212,8 +240,14 @@ class _Transaction:
             handle.cancel()
         self._timers.clear()
 
+    def _finish(self, finished: FinishedTransaction, delay: float) -> None:
+        """Hand over to ``finished`` for ``delay`` seconds; no timer is left here."""
+        self._cancel_timers()
+        self._finished = finished
+        self._layer.linger(self, finished, delay)
+
     def _terminate(self) -> None:
-        self.state = State.TERMINATED
+        self._state = State.TERMINATED
         self._cancel_timers()
         self._layer.forget(self)
 
@@ -242,7 +276,7 @@ class ClientTransaction(_Transaction):
         if not branch or not branch.startswith(BRANCH_MAGIC):
             raise ValueError("the top Via needs an RFC 3261 branch")
         self.branch = branch
-        self.key = (branch, request.cseq.method)
+        self.key: ClientKey = (branch, request.cseq.method)
         self.state = State.CALLING if self.is_invite else State.TRYING
         self.error: TransportError | None = None
         self.final_response: SipResponse | None = None
@@ -253,7 +287,6 @@ class ClientTransaction(_Transaction):
             asyncio.get_running_loop().create_future()
         )
         self._interval = layer.t1
-        self._ack: bytes | None = None
 
     def __repr__(self) -> str:
         """Return a short description."""
@@ -301,8 +334,6 @@ class ClientTransaction(_Transaction):
     def _timed_out(self) -> None:
         if self.state in (State.CALLING, State.TRYING, State.PROCEEDING):
             self._finish_locally(408, "Request Timeout")
-        elif self.state == State.ACCEPTED:
-            self._terminate()
 
     def _finish_locally(self, status: int, reason: str) -> None:
         response = _local_response(self.request, status, reason)
@@ -316,12 +347,7 @@ class ClientTransaction(_Transaction):
             self._final.set_result(response)
 
     def _deliver(self, response: SipResponse) -> None:
-        if self._on_response is None:
-            return
-        try:
-            self._on_response(response)
-        except Exception:
-            _LOGGER.exception("SIP response handler failed")
+        _deliver(self._on_response, response)
 
     def close(self) -> None:
         """End the transaction now (a pending one gets a local 503)."""
@@ -332,66 +358,63 @@ class ClientTransaction(_Transaction):
             self._terminate()
 
     def receive(self, response: SipResponse) -> None:
-        """Handle a response that matched this transaction."""
+        """Handle a response that matched this transaction (before its final one)."""
         status = response.status
-        if self.state == State.TERMINATED:
-            return
+        if self.state not in (State.CALLING, State.TRYING, State.PROCEEDING):
+            return  # finished: the layer's record absorbs what comes now
         if status < 200:
-            if self.state in (State.CALLING, State.TRYING, State.PROCEEDING):
-                if self.is_invite:
-                    self._cancel_timer("retransmit")  # Timer A stops on 1xx
-                    if not self._explicit_timeout:
-                        # Timer B only guards Calling: a ringing INVITE waits for
-                        # its final response (the TU CANCELs when it wants).
-                        self._cancel_timer("timeout")
-                elif self.state == State.TRYING and not self.reliable:
-                    self._interval = self._layer.t2
-                self.state = State.PROCEEDING
-                self._deliver(response)
-            return
-        if self.is_invite:
-            self._receive_invite_final(response)
-        else:
-            self._receive_non_invite_final(response)
-
-    def _receive_invite_final(self, response: SipResponse) -> None:
-        if 200 <= response.status < 300:
-            if self.state in (State.CALLING, State.PROCEEDING):
-                self.final_response = response
-                self.state = State.ACCEPTED  # RFC 6026: Timer M
-                self._cancel_timers()
-                self._start_timer("timeout", 64 * self._layer.t1, self._terminate)
-                self.request = slim_request(self.request)
-                self._resolve(response)
-                self._deliver(response)
-            elif self.state == State.ACCEPTED:
-                self._deliver(response)  # a retransmitted 2xx: the UA ACKs again
-            return
-        if self.state in (State.CALLING, State.PROCEEDING):
-            self.final_response = response
-            self.state = State.COMPLETED
-            self._cancel_timers()
-            self._ack = ack_for_non_2xx(self.request, response).to_bytes()
-            self._send(self._ack)
-            delay = 0.0 if self.reliable else self._layer.timer_d
-            self._start_timer("timer_d", delay, self._terminate)
-            self.request = slim_request(self.request)
-            self._resolve(response)
+            if self.is_invite:
+                self._cancel_timer("retransmit")  # Timer A stops on 1xx
+                if not self._explicit_timeout:
+                    # Timer B only guards Calling: a ringing INVITE waits for its
+                    # final response (the TU CANCELs when it wants).
+                    self._cancel_timer("timeout")
+            elif self.state == State.TRYING and not self.reliable:
+                self._interval = self._layer.t2
+            self.state = State.PROCEEDING
             self._deliver(response)
-        elif self.state == State.COMPLETED and self._ack is not None:
-            self._send(self._ack)  # the final was retransmitted
-
-    def _receive_non_invite_final(self, response: SipResponse) -> None:
-        if self.state not in (State.TRYING, State.PROCEEDING):
             return
         self.final_response = response
-        self.state = State.COMPLETED
-        self._cancel_timers()
-        delay = 0.0 if self.reliable else self._layer.t4
-        self._start_timer("timer_k", delay, self._terminate)
-        self.request = slim_request(self.request)
+        if self.is_invite and status < 300:
+            # RFC 6026 Timer M: 2xx retransmissions still reach the TU (it ACKs).
+            self.state = State.ACCEPTED
+            self._finish(
+                FinishedTransaction(
+                    self.key, State.ACCEPTED, on_response=self._on_response
+                ),
+                64 * self._layer.t1,
+            )
+        elif self.is_invite:
+            self.state = State.COMPLETED
+            ack = ack_for_non_2xx(self.request, response).to_bytes()
+            self._send(ack)
+            # Timer D: a retransmitted final is ACKed again.
+            self._finish(
+                FinishedTransaction(
+                    self.key, State.COMPLETED, resend=ack, to=self.target
+                ),
+                0.0 if self.reliable else self._layer.timer_d,
+            )
+        else:
+            self.state = State.COMPLETED  # Timer K: retransmissions are absorbed
+            self._finish(
+                FinishedTransaction(self.key, State.COMPLETED),
+                0.0 if self.reliable else self._layer.t4,
+            )
         self._resolve(response)
         self._deliver(response)
+
+
+def _deliver(
+    on_response: Callable[[SipResponse], None] | None, response: SipResponse
+) -> None:
+    """Give ``response`` to a client transaction's TU (its errors are logged)."""
+    if on_response is None:
+        return
+    try:
+        on_response(response)
+    except Exception:
+        _LOGGER.exception("SIP response handler failed")
 
 
 # --- server transactions ------------------------------------------------------------
@@ -405,7 +428,7 @@ class ServerTransaction(_Transaction):
         layer: TransactionLayer,
         request: SipRequest,
         source: Source,
-        key: tuple[str, ...],
+        key: str,
     ) -> None:
         """Prepare for ``request`` received from ``source``."""
         super().__init__(layer, source.transport != "udp")
@@ -431,20 +454,21 @@ class ServerTransaction(_Transaction):
             if self.state != State.TERMINATED:
                 self._terminate()
 
+    def _resend_to(self, response: SipResponse) -> Target | None:
+        """Return where a retransmission of ``response`` goes (None: no resending).
+
+        Only over UDP: on a reliable transport Timers J and I are zero (17.2).
+        """
+        if self.reliable:
+            return None
+        try:
+            return response_target(response.top_via, self.source)
+        except SipParseError:
+            return None  # no usable Via: the first send failed the same way
+
     def respond(self, response: SipResponse) -> None:
         """Send a response from the TU."""
         raise NotImplementedError
-
-    def _keep_only_what_retransmits(self) -> None:
-        """After the final response keep its bytes and the headers a response needs.
-
-        The transaction lingers for up to 64*T1 (Timers H, J, L) only to absorb
-        retransmissions; the parsed request and response would be held as long.
-        """
-        self.request = slim_request(self.request)
-        if self.last_response is not None:
-            with contextlib.suppress(SipParseError):  # no Via: keep it whole
-                self.last_response = SentResponse(self.last_response)
 
     def receive_request(self, request: SipRequest) -> None:
         """Handle a retransmission of the request (or an ACK)."""
@@ -463,7 +487,7 @@ class ServerInviteTransaction(ServerTransaction):
         layer: TransactionLayer,
         request: SipRequest,
         source: Source,
-        key: tuple[str, ...],
+        key: str,
     ) -> None:
         """Start in Proceeding; 100 Trying follows unless the TU answers first."""
         super().__init__(layer, request, source, key)
@@ -493,12 +517,15 @@ class ServerInviteTransaction(ServerTransaction):
             return
         if response.status < 300:
             # Accepted absorbs INVITE retransmissions without answering (RFC 6026
-            # 8.5): the 2xx (with its SDP) need not be held for Timer L's 32 s.
+            # 8.5; the TU retransmits the 2xx, 13.3.1.4) and passes the ACK on.
             self.last_response = None
-        self._keep_only_what_retransmits()
-        if response.status < 300:
-            self.state = State.ACCEPTED  # the TU retransmits the 2xx (13.3.1.4)
-            self._start_timer("timer_l", 64 * self._layer.t1, self._terminate)
+            self.state = State.ACCEPTED
+            self._finish(
+                FinishedTransaction(
+                    self.key, State.ACCEPTED, transaction=weakref.ref(self)
+                ),
+                64 * self._layer.t1,  # Timer L
+            )
             return
         self.state = State.COMPLETED
         if not self.reliable:
@@ -523,10 +550,13 @@ class ServerInviteTransaction(ServerTransaction):
         """Absorb a retransmitted INVITE (resend the last response) or take the ACK."""
         if request.method == "ACK":
             if self.state == State.COMPLETED:
-                self.state = State.CONFIRMED
-                self._cancel_timers()
-                delay = 0.0 if self.reliable else self._layer.t4
-                self._start_timer("timer_i", delay, self._terminate)
+                self.state = State.CONFIRMED  # Timer I: absorb ACKs and INVITEs
+                self._finish(
+                    FinishedTransaction(
+                        self.key, State.CONFIRMED, transaction=weakref.ref(self)
+                    ),
+                    0.0 if self.reliable else self._layer.t4,
+                )
             return
         if self.state in (State.PROCEEDING, State.COMPLETED) and self.last_response:
             self._send(self.last_response)
@@ -540,7 +570,7 @@ class ServerNonInviteTransaction(ServerTransaction):
         layer: TransactionLayer,
         request: SipRequest,
         source: Source,
-        key: tuple[str, ...],
+        key: str,
     ) -> None:
         """Start in Trying."""
         super().__init__(layer, request, source, key)
@@ -556,10 +586,17 @@ class ServerNonInviteTransaction(ServerTransaction):
         if response.status < 200:
             self.state = State.PROCEEDING
             return
-        self._keep_only_what_retransmits()
-        self.state = State.COMPLETED
-        delay = 0.0 if self.reliable else 64 * self._layer.t1
-        self._start_timer("timer_j", delay, self._terminate)
+        self.state = State.COMPLETED  # Timer J: a retransmission gets the final again
+        to = self._resend_to(response)
+        self._finish(
+            FinishedTransaction(
+                self.key,
+                State.COMPLETED,
+                resend=response.to_bytes() if to is not None else None,
+                to=to,
+            ),
+            0.0 if self.reliable else 64 * self._layer.t1,
+        )
 
     def receive_request(self, request: SipRequest) -> None:
         """Absorb a retransmission; resend the last response when there is one."""
@@ -673,8 +710,11 @@ class TransactionLayer:
         self.trying_delay = trying_delay
         self.timer_d = timer_d
         self.transport: SipTransportLayer | None = None
-        self._clients: dict[tuple[str, str], ClientTransaction] = {}
-        self._servers: dict[tuple[str, ...], ServerTransaction] = {}
+        self._clients: dict[ClientKey, ClientTransaction | FinishedTransaction] = {}
+        self._servers: dict[str, ServerTransaction | FinishedTransaction] = {}
+        # Finished transactions by how long they linger: each queue ends in order.
+        self._ending: dict[float, deque[FinishedTransaction]] = {}
+        self._sweep: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._retransmitters: set[InviteOkRetransmitter] = set()
         self._closed = False
@@ -707,15 +747,90 @@ class TransactionLayer:
         self._retransmitters.discard(retransmitter)
 
     def forget(self, transaction: _Transaction) -> None:
-        """Remove a terminated transaction."""
+        """Remove a terminated transaction (or the record it finished as)."""
+        finished = transaction._finished  # noqa: SLF001
         if isinstance(transaction, ClientTransaction):
-            if self._clients.get(transaction.key) is transaction:
+            client = self._clients.get(transaction.key)
+            if client is not None and client in (transaction, finished):
                 del self._clients[transaction.key]
-        elif (
-            isinstance(transaction, ServerTransaction)
-            and self._servers.get(transaction.key) is transaction
-        ):
-            del self._servers[transaction.key]
+        elif isinstance(transaction, ServerTransaction):
+            server = self._servers.get(transaction.key)
+            if server is not None and server in (transaction, finished):
+                del self._servers[transaction.key]
+
+    # --- finished transactions ----------------------------------------------------
+
+    def linger(
+        self, transaction: _Transaction, finished: FinishedTransaction, delay: float
+    ) -> None:
+        """Put ``finished`` in the place of ``transaction`` for ``delay`` seconds."""
+        if isinstance(transaction, ServerTransaction):
+            if self._servers.get(transaction.key) is not transaction:
+                return  # already forgotten (the layer closed): nothing lingers
+            self._servers[transaction.key] = finished
+        elif isinstance(transaction, ClientTransaction):
+            if self._clients.get(transaction.key) is not transaction:
+                return
+            self._clients[transaction.key] = finished
+        else:  # pragma: no cover - there are no other kinds
+            return
+        loop = asyncio.get_running_loop()
+        finished.until = loop.time() + delay
+        queue = self._ending.get(delay)
+        if queue is None:
+            queue = self._ending[delay] = deque()
+        queue.append(finished)
+        if self._sweep is None or finished.until < self._sweep.when():
+            self._schedule_sweep(finished.until)
+
+    def keeps(self, finished: FinishedTransaction) -> bool:
+        """Tell whether ``finished`` still lingers (its timer has not ended it)."""
+        key = finished.key
+        if isinstance(key, str):
+            return self._servers.get(key) is finished
+        return self._clients.get(key) is finished
+
+    def _schedule_sweep(self, when: float) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+        self._sweep = asyncio.get_running_loop().call_at(when, self._end_finished)
+
+    def _end_finished(self) -> None:
+        """End the finished transactions whose time is up; wait for the next one."""
+        self._sweep = None
+        now = asyncio.get_running_loop().time() + _CLOCK_RESOLUTION
+        following: float | None = None
+        for delay, queue in list(self._ending.items()):
+            while queue and queue[0].until < now:
+                self._drop(queue.popleft())
+            if not queue:
+                del self._ending[delay]
+            elif following is None or queue[0].until < following:
+                following = queue[0].until
+        if following is not None:
+            self._schedule_sweep(following)
+
+    def _drop(self, finished: FinishedTransaction) -> None:
+        key = finished.key
+        if isinstance(key, str):
+            if self._servers.get(key) is finished:
+                del self._servers[key]
+        elif self._clients.get(key) is finished:
+            del self._clients[key]
+
+    def _resend(self, finished: FinishedTransaction) -> None:
+        if finished.resend is not None and finished.to is not None:
+            self.spawn(self._resend_async(finished, finished.resend, finished.to))
+
+    async def _resend_async(
+        self, finished: FinishedTransaction, data: bytes, to: Target
+    ) -> None:
+        try:
+            await self.sender.send(data, to)
+        except TransportError as err:
+            _LOGGER.debug("%r: cannot send again: %s", finished, err.reason)
+            if isinstance(finished.key, str):
+                self._drop(finished)  # a server transaction ends on a send error
 
     # --- client side --------------------------------------------------------------
 
@@ -757,22 +872,32 @@ class TransactionLayer:
 
     def _receive_response(self, response: SipResponse, source: Source) -> None:
         branch = response.top_via.branch or ""
-        transaction = self._clients.get((branch, response.cseq.method))
-        if transaction is not None:
-            transaction.receive(response)
+        entry = self._clients.get((branch, response.cseq.method))
+        if isinstance(entry, FinishedTransaction):
+            status = response.status
+            if entry.state is State.ACCEPTED:
+                if 200 <= status < 300:
+                    _deliver(entry.on_response, response)  # the UA ACKs it again
+            elif status >= 300:
+                self._resend(entry)  # an INVITE's non-2xx again: ACK it again
+        elif entry is not None:
+            entry.receive(response)
         elif self.on_stray_response is not None:
             self.on_stray_response(response, source)
 
     def _receive_request(self, request: SipRequest, source: Source) -> None:
         key = server_key(request)
-        transaction = self._servers.get(key)
-        if transaction is not None:
-            if request.method == "ACK" and transaction.state == State.ACCEPTED:
+        entry = self._servers.get(key)
+        if isinstance(entry, FinishedTransaction):
+            if request.method != "ACK":
+                self._resend(entry)  # a retransmission: the final again, if any
+            elif entry.state is State.ACCEPTED:
                 # The ACK of our 2xx from a peer that reused the INVITE's branch
                 # (or an RFC 2543 peer): it belongs to the dialog (RFC 6026 8.7).
                 self.on_request(request, source, None)
-                return
-            transaction.receive_request(request)
+            return
+        if entry is not None:
+            entry.receive_request(request)
             return
         if request.method == "ACK":
             self.on_request(request, source, None)
@@ -798,43 +923,59 @@ class TransactionLayer:
     def find_invite_for_cancel(
         self, cancel: SipRequest
     ) -> ServerInviteTransaction | None:
-        """Return the INVITE server transaction a CANCEL cancels (9.2), or None."""
-        key = server_key(cancel, method="INVITE")
-        transaction = self._servers.get(key)
-        if isinstance(transaction, ServerInviteTransaction):
-            return transaction
+        """Return the INVITE server transaction a CANCEL cancels (9.2), or None.
+
+        A finished one is found while its record lingers and its TU holds it.
+        """
+        entry = self._servers.get(server_key(cancel, method="INVITE"))
+        if isinstance(entry, FinishedTransaction):
+            return entry.transaction() if entry.transaction is not None else None
+        if isinstance(entry, ServerInviteTransaction):
+            return entry
         return None
 
     def close(self) -> None:
         """End every transaction and timer."""
         self._closed = True
         for client in list(self._clients.values()):
-            client.close()
+            if isinstance(client, ClientTransaction):
+                client.close()
         for server in list(self._servers.values()):
-            server.close()
+            if isinstance(server, ServerTransaction):
+                server.close()
         for retransmitter in list(self._retransmitters):
             retransmitter.stop()
         for task in list(self._tasks):
             task.cancel()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        self._ending.clear()
         self._clients.clear()
         self._servers.clear()
 
 
-def server_key(request: SipRequest, *, method: str | None = None) -> tuple[str, ...]:
-    """Return the server transaction key of a request (RFC 3261 17.2.3)."""
+def server_key(request: SipRequest, *, method: str | None = None) -> str:
+    """Return the server transaction key of a request (RFC 3261 17.2.3).
+
+    One string (a lingering transaction keeps it for up to 32 s): the fields joined
+    by NUL, which no header value holds.
+    """
     via = request.top_via
     name = method or ("INVITE" if request.method == "ACK" else request.method)
     sent_by = f"{via.host.lower()}:{via.port or ''}"
     branch = via.branch or ""
     if branch.startswith(BRANCH_MAGIC):
-        return (branch, sent_by, name)
+        return f"{branch}\0{sent_by}\0{name}"
     # RFC 2543 peers: match on what identifies the request instead.
-    return (
-        "2543",
-        request.call_id,
-        request.from_addr.tag or "",
-        str(request.cseq.seq),
-        sent_by,
-        branch,
-        name,
+    return "\0".join(
+        (
+            "2543",
+            request.call_id,
+            request.from_addr.tag or "",
+            str(request.cseq.seq),
+            sent_by,
+            branch,
+            name,
+        )
     )
