@@ -4,8 +4,9 @@ The integration runs as in Home Assistant, but its `SipEngine` is a double specc
 the real class: no worker process, no SIP, no sockets. The double accepts every
 request, and each extension it is given registers a moment later, as a worker reports
 it. Tests send further engine events through `mock_engine.on_event`, the callback the
-runtime gave the engine, and assert the requests the engine got. tests/integration is
-the end-to-end layer, on a real Kamailio and real workers.
+runtime gave the engine, and assert the requests the engine got. As in
+tests/integration, a warning of Home Assistant about the integration fails a test.
+tests/integration is the end-to-end layer, on a real Kamailio and real workers.
 """
 
 import asyncio
@@ -47,6 +48,9 @@ from custom_components.sip_endpoint.protocol.payloads import (
     RegistrationState,
 )
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
+from tests.integration.conftest import (  # noqa: F401 - an autouse fixture
+    no_home_assistant_warnings,
+)
 from tests.snapshot_extension import VersionNeutralSnapshotExtension
 
 from .const import (
