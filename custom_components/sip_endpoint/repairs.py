@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.core import HomeAssistant, callback
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
     from homeassistant.data_entry_flow import FlowResult
 
-    from .runtime import ExtensionStatus
+    from .protocol.payloads import RegistrationState
 
 _ENTRY_ID = "entry_id"
 _SUBENTRY_ID = "subentry_id"
@@ -132,8 +132,22 @@ def async_delete_no_worker_python_issue(
 
 
 @callback
+class RegisteredExtension(Protocol):
+    """What the TLS certificate issue reads of an extension's status."""
+
+    @property
+    def extension(self) -> str:
+        """The SIP user of the extension."""
+
+    @property
+    def registration(self) -> RegistrationState | None:
+        """Where its registration stands, once known."""
+
+
 def async_update_tls_certificate_issue(
-    hass: HomeAssistant, entry: ConfigEntry, extensions: Iterable[ExtensionStatus]
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    extensions: Iterable[RegisteredExtension],
 ) -> None:
     """Raise the TLS certificate issue while an extension has that status, else withdraw it."""
     for status in extensions:
