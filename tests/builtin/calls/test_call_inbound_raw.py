@@ -173,7 +173,7 @@ def test_invite_without_sdp_takes_the_answer_from_the_ack(
     call = incoming(worker)
     assert worker.request_error(
         Method.STREAM, {"call_id": call.call_id, "enable": True}
-    ).code == ("sip_error")
+    ).code == ("no_active_audio")
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     ok = peer.wait("INVITE")
     assert ok.code == 200

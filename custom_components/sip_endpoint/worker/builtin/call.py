@@ -40,7 +40,7 @@ from ...protocol.payloads import (
 )
 from ...protocol.wire import ErrorCode
 from ..core.dispatch import RequestError
-from ..core.end_cause import CallEnding, end_cause
+from ..core.end_cause import end_cause
 from .info_dtmf import info_digit
 from .media.session import MediaSession, NoCommonCodecError, SdpError, WavError
 from .registration.target import Destination, TargetError, local_address, resolve
@@ -631,16 +631,7 @@ class BuiltinCall:
 
     def end_cause(self, code: int) -> EndCause:
         """Return why the call ended (core/end_cause.py, shared with pjsua2)."""
-        return end_cause(
-            CallEnding(
-                direction=self.direction,
-                answered=self.answered,
-                local_hangup=self.local_hangup,
-                remote_bye=self.remote_bye,
-                cancel_cause=self.cancel_cause,
-            ),
-            code,
-        )
+        return end_cause(self, code)
 
     def _emit(self, name: EventName, payload: Any) -> None:
         self._host.emit(name, payload)

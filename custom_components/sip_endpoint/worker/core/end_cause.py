@@ -1,7 +1,7 @@
 """Why a call ended, as both engines report it in `call_ended` (docs/protocol.md)."""
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from ...protocol.payloads import CallDirection, EndCause
 
@@ -10,9 +10,38 @@ from ...protocol.payloads import CallDirection, EndCause
 LOCAL_FAILURE_CODES: Final = frozenset({0, 408, 500, 503})
 
 
+class EndingCall(Protocol):
+    """What a call knows about itself when it ends (each engine's call has it)."""
+
+    @property
+    def direction(self) -> CallDirection:
+        """Inbound or outbound."""
+        ...
+
+    @property
+    def answered(self) -> bool:
+        """A 200 OK was sent (inbound) or received (outbound)."""
+        ...
+
+    @property
+    def local_hangup(self) -> bool:
+        """Home Assistant's side ended it (hangup, make_call's end)."""
+        ...
+
+    @property
+    def remote_bye(self) -> bool:
+        """The peer sent BYE."""
+        ...
+
+    @property
+    def cancel_cause(self) -> int | None:
+        """A CANCEL's Reason cause (200: answered elsewhere)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class CallEnding:
-    """What a call knows about itself when it ends."""
+    """An `EndingCall` as plain values."""
 
     direction: CallDirection
     answered: bool  # a 200 OK was sent (inbound) or received (outbound)
@@ -21,7 +50,7 @@ class CallEnding:
     cancel_cause: int | None  # a CANCEL's Reason cause (200: answered elsewhere)
 
 
-def end_cause(ending: CallEnding, code: int) -> EndCause:
+def end_cause(ending: EndingCall, code: int) -> EndCause:
     """Return the `call_ended` cause for a call that ended with final ``code``."""
     if ending.local_hangup:
         if ending.answered or ending.direction is CallDirection.OUTBOUND:

@@ -18,7 +18,7 @@ from ...protocol.payloads import (
     EventName,
     PlaybackDone,
 )
-from ..core.end_cause import CallEnding, end_cause
+from ..core.end_cause import end_cause
 from ..core.sipmsg import parse_message, reason_cause
 from .context import WorkerContext
 from .guard import guarded, sip_callback
@@ -325,16 +325,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         self._on_finished(self)
 
     def _end_cause(self, code: int) -> EndCause:
-        return end_cause(
-            CallEnding(
-                direction=self.direction,
-                answered=self.answered,
-                local_hangup=self.local_hangup,
-                remote_bye=self.remote_bye,
-                cancel_cause=self.cancel_cause,
-            ),
-            code,
-        )
+        return end_cause(self, code)
 
     def release_media(self) -> None:
         """Drop players and the stream; close the recording (polling thread)."""

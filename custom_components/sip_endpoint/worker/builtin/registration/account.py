@@ -40,6 +40,7 @@ from ....protocol.status import (
 )
 from ...core.backoff import retry_delay
 from ...core.dispatch import MIN_SECRET_LENGTH
+from ...core.registration_state import RegistrationRecord
 from ..sip.digest import CredentialsRejected, DigestError, DigestSession
 from ..sip.message import SipRequest, SipResponse, SipUri
 from .bindings import lists_binding
@@ -90,13 +91,9 @@ class BuiltinAccount:
             raise ValueError(str(err)) from err
         if len(params.password) >= MIN_SECRET_LENGTH:
             host.secrets.add(params.password)
-        self.registrar = self.addresses.registrar_text
-        self.status = RegistrationStatus.REGISTERING
-        self.code: int | None = None
-        self.reason = ""
-        self.changed_at = time.time()
-        self.last_success: float | None = None
-        self.expires = 0
+        self.registration = RegistrationRecord(
+            params.account_id, self.addresses.registrar_text
+        )
         self.failures = 0
         self.removing = False
         self.destination: Destination | None = None
@@ -115,6 +112,28 @@ class BuiltinAccount:
         self._probe_wake = asyncio.Event()
         self._quick_probes: list[float] = []  # loop times of probes after a lost link
         self._tasks: list[asyncio.Task[None]] = []
+
+    # --- where the registration stands ---------------------------------------------
+
+    @property
+    def status(self) -> RegistrationStatus:
+        """The registration status."""
+        return self.registration.status
+
+    @property
+    def code(self) -> int | None:
+        """The last answer's SIP code (None: none yet)."""
+        return self.registration.code
+
+    @property
+    def reason(self) -> str:
+        """The last answer's reason phrase."""
+        return self.registration.reason
+
+    @property
+    def expires(self) -> int:
+        """The seconds the registrar granted (0: not registered)."""
+        return self.registration.expires
 
     # --- what calls use ----------------------------------------------------------
 
@@ -256,7 +275,8 @@ class BuiltinAccount:
                 _LOGGER.exception("%s: unregistering failed", self.account_id)
                 outcome = NoAnswer(TRANSPORT_ERROR_CODE, "internal error")
             self._record(outcome)
-            self.code, self.reason = _code_reason(outcome)
+            record = self.registration
+            record.code, record.reason = _code_reason(outcome)
         if self.status is not RegistrationStatus.UNREGISTERED:
             self._set_status(RegistrationStatus.UNREGISTERED, self.code, self.reason, 0)
 
@@ -344,7 +364,7 @@ class BuiltinAccount:
             )
         if status is RegistrationStatus.SUCCESSFUL:
             self.failures = 0
-            self.last_success = time.time()
+            self.registration.last_success = time.time()
             self._schedule(refresh_delay(expires), Attempt.QUIET)
             self._set_status(status, code, reason, expires)
         elif status in FAILURE_STATUSES:
@@ -511,28 +531,12 @@ class BuiltinAccount:
     def _set_status(
         self, status: RegistrationStatus, code: int | None, reason: str, expires: int
     ) -> None:
-        if status is not self.status:
-            self.changed_at = time.time()
-        self.status, self.code, self.reason, self.expires = (
-            status,
-            code,
-            reason,
-            expires,
-        )
-        self._host.emit(EventName.REGISTRATION, self.state())
+        state = self.registration.update(status, code, reason, expires)
+        self._host.emit(EventName.REGISTRATION, state)
 
     def state(self) -> RegistrationState:
         """Return where the registration stands."""
-        return RegistrationState(
-            account_id=self.account_id,
-            status=self.status,
-            code=self.code,
-            reason=self.reason,
-            changed_at=self.changed_at,
-            last_success=self.last_success,
-            expires=self.expires,
-            registrar=self.registrar,
-        )
+        return self.registration.state()
 
 
 def _code_reason(outcome: Outcome) -> tuple[int, str]:
