@@ -564,8 +564,8 @@ class SipTransportLayer:
     def _dial_done(
         self, key: tuple[str, str, int], dial: asyncio.Task[Connection]
     ) -> None:
-        if self._connecting.get(key) is dial:
-            del self._connecting[key]
+        # Until this runs, later senders to ``key`` take the dial's result too.
+        self._connecting.pop(key, None)
         if not dial.cancelled():
             dial.exception()  # retrieved: the senders re-raise it
 
