@@ -1,11 +1,12 @@
 """The integration's modules import each other without cycles.
 
 The graph holds every import between modules of ``custom_components/sip_endpoint``:
-module-level imports and imports inside functions alike (a function-local import
-hides a cycle from Python but not from the reader). Imports under
-``if TYPE_CHECKING:`` are left out: they never run, so they cannot make an
-import-order problem, and type-only references between two modules are how a
-protocol and its implementation name each other.
+module-level imports, imports inside functions and imports under
+``if TYPE_CHECKING:`` alike. A function-local import hides a cycle from Python, and
+a type-only one hides it from the import system, but neither hides it from the
+reader: two modules that name each other are one module in two files. Where a lower
+module needs to talk back to a higher one, it declares what it needs (a
+``typing.Protocol`` or a callback) and the higher one satisfies it.
 """
 
 from __future__ import annotations
@@ -25,29 +26,13 @@ def _module_name(path: Path) -> str:
     return ".".join([PACKAGE, *parts])
 
 
-def _is_type_checking(test: ast.expr) -> bool:
-    """Tell whether an ``if`` test is ``TYPE_CHECKING`` (or ``typing.TYPE_CHECKING``)."""
-    if isinstance(test, ast.Name):
-        return test.id == "TYPE_CHECKING"
-    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-
-
 def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
-    """Return every import statement of a module outside ``if TYPE_CHECKING:``."""
-    found: list[ast.Import | ast.ImportFrom] = []
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
-            for statement in node.orelse:
-                visit(statement)
-            return
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            found.append(node)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
-    return found
+    """Return every import statement of a module, wherever it stands."""
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+    ]
 
 
 def _resolve(
@@ -193,6 +178,24 @@ def test_the_graph_sees_relative_and_function_local_imports() -> None:
     assert f"{PACKAGE}.protocol" in graph
     assert f"{PACKAGE}.const" in graph[f"{PACKAGE}.config_flow"]
     assert all(target in graph for targets in graph.values() for target in targets)
+
+
+def test_type_only_and_function_local_imports_are_edges() -> None:
+    """An import under ``if TYPE_CHECKING:`` or inside a function is an edge too."""
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from .b import B\n"
+        "else:\n"
+        "    from . import c\n"
+        "def f() -> None:\n"
+        "    from .d import D\n"
+    )
+    known = {f"{PACKAGE}.{name}" for name in ("a", "b", "c", "d")}
+    edges: set[str] = set()
+    for node in _imports(tree):
+        edges |= _resolve(f"{PACKAGE}.a", False, node, known)
+    assert edges == {f"{PACKAGE}.b", f"{PACKAGE}.c", f"{PACKAGE}.d"}
 
 
 def test_a_cycle_is_found() -> None:
