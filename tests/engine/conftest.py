@@ -59,6 +59,19 @@ class EventRecorder:
         self.events.append(event)
         self._changed.set()
 
+    def states(self, account_id: str, since: int = 0) -> list[RegistrationState]:
+        """Return the registration events of one extension from index ``since`` on."""
+        return [
+            event
+            for event in self.events[since:]
+            if isinstance(event, RegistrationState) and event.account_id == account_id
+        ]
+
+    def latest_state(self, account_id: str) -> RegistrationState | None:
+        """Return the last registration event of one extension (what the runtime holds)."""
+        states = self.states(account_id)
+        return states[-1] if states else None
+
     async def wait_for(
         self, predicate: Callable[[list[EngineEvent]], bool], limit: float = 30.0
     ) -> None:

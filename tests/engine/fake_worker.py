@@ -169,7 +169,7 @@ class FakeWorker:
                 0.0, self._outbound_call, args=(call_id, params["account_id"])
             ).start()
             return {"call_id": call_id}
-        if method in ("ring", "answer", "hangup", "play", "stop_playing"):
+        if method in ("ring", "answer", "hangup", "play"):
             return {}
         raise KeyError(method)
 

@@ -8,7 +8,10 @@ import signal
 import pytest
 
 from custom_components.sip_endpoint.engine import sip_engine
-from custom_components.sip_endpoint.engine.errors import EngineNotRunningError
+from custom_components.sip_endpoint.engine.errors import (
+    EngineNotRunningError,
+    RequestFailedError,
+)
 from custom_components.sip_endpoint.engine.models import (
     EngineEvent,
     EngineOptions,
@@ -72,7 +75,7 @@ async def test_add_while_the_worker_is_down(
 
     await engine.add_extension(_ext(2))
     assert _restarting(recorder.events, "id-2002")
-    state = engine.registration("id-2002")
+    state = recorder.latest_state("id-2002")
     assert state is not None and state.status is RegistrationStatus.UNREGISTERED
     with pytest.raises(EngineNotRunningError):
         await engine.reregister("id-2001")
@@ -105,10 +108,12 @@ async def test_update_and_remove_while_the_worker_is_down(
     # The worker is down: neither change can reach it now.
     changed = ExtensionSettings("id-2001", "2001", "2001", "pw-changed")
     await engine.update_extension(changed)
+    removed_at = len(recorder.events)
     await engine.remove_extension("id-2002")
     (worker,) = engine.workers()
     assert worker.account_ids == ["id-2001"]
-    assert engine.registration("id-2002") is None
+    with pytest.raises(RequestFailedError, match="unknown_extension"):
+        await engine.reregister("id-2002")
     # The restarted worker registers only 2001, with the new credentials: the fake
     # worker accepts only "pw-<auth id>", so the changed password is rejected.
     await recorder.wait_for(
@@ -120,6 +125,8 @@ async def test_update_and_remove_while_the_worker_is_down(
     (worker,) = engine.workers()
     assert worker.pid is not None
     assert (await engine.worker_statuses())[worker.index].accounts == 1
+    # The removed extension is forgotten: nothing more is reported about it.
+    assert recorder.states("id-2002", since=removed_at) == []
     await engine.stop()
 
 

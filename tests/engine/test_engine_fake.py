@@ -71,7 +71,7 @@ async def test_shards_eight_per_worker(
         == ("pjsua2", "0.0-fake", 8)
         for worker in workers
     )
-    states = [engine.registration(f"id-{2000 + n}") for n in range(20)]
+    states = [recorder.latest_state(f"id-{2000 + n}") for n in range(20)]
     assert all(
         state and state.status is RegistrationStatus.SUCCESSFUL for state in states
     )
@@ -93,7 +93,8 @@ async def test_removing_last_extension_ends_worker(
     await engine.remove_extension("id-2008")
     assert [worker.index for worker in engine.workers()] == [0]
     assert second.pid and not pid_alive(second.pid)
-    assert engine.registration("id-2008") is None
+    with pytest.raises(RequestFailedError, match="unknown_extension"):
+        await engine.reregister("id-2008")
     await engine.remove_extension("id-2008")  # unknown: nothing happens
     await engine.remove_extension("id-2000")
     await engine.add_extension(_ext(20))
@@ -151,7 +152,7 @@ async def test_sigkill_restarts_worker(
             len(latest_with_status(events, RegistrationStatus.UNREGISTERED)) == 3
         )
     )
-    restarting = engine.registration("id-2000")
+    restarting = recorder.latest_state("id-2000")
     assert restarting is not None
     assert restarting.reason == RESTARTING_REASON
     assert restarting.last_success is not None
@@ -224,7 +225,9 @@ async def test_first_worker_start_failure(
     with pytest.raises(WorkerStartError, match="speaks protocol 1"):
         await engine.add_extension(_ext(1))
     assert engine.workers() == []
-    assert engine.registration("id-2001") is None
+    assert recorder.states("id-2001") == []
+    with pytest.raises(RequestFailedError, match="unknown_extension"):
+        await engine.reregister("id-2001")
     await engine.stop()
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from custom_components.sip_endpoint.engine.errors import RequestFailedError
 from custom_components.sip_endpoint.engine.models import (
     EngineEvent,
     EngineOptions,
@@ -113,8 +114,7 @@ async def test_register_and_stop(
         await engine.add_extension(extension(number))
     ids = {f"id-{2000 + number}" for number in range(3)}
     await recorder.wait_for(has_status(ids, RegistrationStatus.SUCCESSFUL))
-    state = engine.registration("id-2000")
-    assert state is not None
+    state = last_state(recorder, "id-2000")
     assert (state.code, state.expires > 0) == (200, True)
     exchanges = await engine.registration_exchanges()
     assert {(x.account_id, x.code, x.from_server) for x in exchanges} >= {
@@ -369,8 +369,12 @@ async def test_update_and_remove_extension(
     await recorder.wait_for(has_status({"id-2040"}, RegistrationStatus.SUCCESSFUL))
     (worker,) = engine.workers()
     assert worker.pid is not None
+    removed_at = len(recorder.events)
     await engine.remove_extension("id-2040")
-    assert engine.registration("id-2040") is None
+    # Forgotten: the worker's `unregistered` for it is not passed on.
+    assert recorder.states("id-2040", since=removed_at) == []
+    with pytest.raises(RequestFailedError, match="unknown_extension"):
+        await engine.reregister("id-2040")
     assert engine.workers() == []
     assert not pid_alive(worker.pid)
 

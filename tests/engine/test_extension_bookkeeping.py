@@ -55,8 +55,9 @@ async def test_add_twice_replaces_and_update_of_a_new_one_adds(
     statuses = await engine.worker_statuses()
     assert list(statuses) == [worker.index]
     assert statuses[worker.index].accounts == 2
+    removed_at = len(recorder.events)
     await engine.remove_extension("id-2002")
-    assert engine.registration("id-2002") is None
+    assert recorder.states("id-2002", since=removed_at) == []
     with pytest.raises(RequestFailedError, match="unknown_extension"):
         await engine.reregister("id-2002")
     await engine.stop()

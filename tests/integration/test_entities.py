@@ -126,7 +126,10 @@ async def test_add_and_remove_extension(
 
     assert subentry.subentry_id not in runtime.extensions
     assert state_of(hass, REGISTERED_EXTENSIONS).state == "2"
-    assert runtime.engine.registration(subentry.subentry_id) is None
+    assert not any(
+        subentry.subentry_id in worker.account_ids
+        for worker in runtime.engine.workers()
+    )
     assert entry_device(hass, subentry.subentry_id) is None
     assert entity_registry.async_get("sensor.page_2003_registration") is None
     assert hass.states.get("sensor.page_2003_registration") is None

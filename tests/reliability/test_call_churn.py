@@ -3,7 +3,7 @@
 pjsua opens an RTP and an RTCP socket for every call in a 64-slot ioqueue that gives a
 closed socket's slot back only 500 ms later; about 30 calls within that aborted the
 pjsua2 worker (SIGABRT). The worker now holds answers a little under such churn
-(`worker/pjsua2/context.py`, CHURN_LIMIT), so every call is answered and none fails.
+(`worker/pjsua2/call_table.py`, CHURN_LIMIT), so every call is answered and none fails.
 bench/engine.py's caller, without its pause between calls, on both engines.
 """
 

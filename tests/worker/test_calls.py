@@ -6,7 +6,7 @@ import base64
 import socket
 import struct
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -36,7 +36,7 @@ from .client import account_params, start_params
 from .rawcall import RawCaller
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from tests.sipbed.baresip import Baresip, BaresipFactory
@@ -72,6 +72,11 @@ def caller(baresip_factory: BaresipFactory, kamailio: Kamailio) -> Baresip:
 
 def _incoming(worker: WorkerClient) -> IncomingCall:
     return IncomingCall.from_wire(worker.wait_event(EventName.INCOMING_CALL).data)
+
+
+def _confirmed(call_id: str) -> Callable[[dict[str, Any]], bool]:
+    """Return a predicate: the `call_state` event of this call's answer."""
+    return lambda data: data["call_id"] == call_id and data["phase"] == "confirmed"
 
 
 def _ended(worker: WorkerClient, call_id: str) -> CallEnded:
@@ -232,30 +237,78 @@ def test_invite_from_a_source_not_allowed_is_refused(
     refused = Refused.from_wire(worker.wait_event(EventName.REFUSED).data)
     assert refused == Refused(source="127.0.0.2", method="INVITE")
     assert not worker.events_named(EventName.INCOMING_CALL)
-    # Allowing the source lets the same INVITE through.
+
+
+def _registered_with_sources(
+    worker: WorkerClient,
+    sip_ports: tuple[int, int],
+    kamailio: Kamailio,
+    *,
+    restrict: bool,
+    sources: list[str],
+) -> WorkerClient:
+    """Start ``worker`` with this source filter (as `start` sets it) and register."""
+    result = worker.request(
+        Method.START,
+        start_params(
+            port_min=sip_ports[0],
+            port_max=sip_ports[1],
+            restrict_sources=restrict,
+            allowed_sources=sources,
+        ),
+    )
+    worker.sip_port = result["sip_port"]
     worker.request(
-        Method.SET_ALLOWED_SOURCES,
-        {"restrict_sources": True, "allowed_sources": ["127.0.0.1", "127.0.0.2"]},
+        Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
+    )
+    worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
+    return worker
+
+
+def test_invite_from_a_source_allowed_at_start_is_announced(
+    launched_worker: WorkerClient,
+    sip_ports: tuple[int, int],
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+) -> None:
+    """The same direct INVITE from 127.0.0.2 gets through once `start` allows it."""
+    worker = _registered_with_sources(
+        launched_worker,
+        sip_ports,
+        kamailio,
+        restrict=True,
+        sources=[" 127.0.0.1", "127.0.0.2 "],  # spaces around an address are ignored
+    )
+    intruder = baresip_factory(
+        user="9003", password=None, registrar=None, bind_host="127.0.0.2"
     )
     intruder.dial(f"sip:{EXT}@127.0.0.1:{worker.sip_port}")
     call = _incoming(worker)
     assert call.source == "127.0.0.2"
+    assert not worker.events_named(EventName.REFUSED)
     worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 603})
     intruder.wait_closed()
+    worker.close()
 
 
 def test_invite_for_another_user_is_not_found(
-    registered: WorkerClient, baresip_factory: BaresipFactory
+    launched_worker: WorkerClient,
+    sip_ports: tuple[int, int],
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
 ) -> None:
-    """An INVITE whose request-URI names another user gets 404."""
-    worker = registered
-    worker.request(
-        Method.SET_ALLOWED_SOURCES, {"restrict_sources": False, "allowed_sources": []}
+    """Without a source filter, an INVITE whose request-URI names another user: 404."""
+    worker = _registered_with_sources(
+        launched_worker, sip_ports, kamailio, restrict=False, sources=[]
     )
-    stranger = baresip_factory(user="9004", password=None, registrar=None)
+    stranger = baresip_factory(
+        user="9004", password=None, registrar=None, bind_host="127.0.0.2"
+    )
     stranger.dial(f"sip:5555@127.0.0.1:{worker.sip_port}")
     assert stranger.wait_closed().startswith("404")
     assert not worker.events_named(EventName.INCOMING_CALL)
+    assert not worker.events_named(EventName.REFUSED)
+    worker.close()
 
 
 def test_stream_delivers_the_callers_audio(
@@ -370,17 +423,28 @@ def test_sip_info_dtmf(registered: WorkerClient, raw_caller: RawCaller) -> None:
     assert _ended(worker, call.call_id).cause == EndCause.BYE
 
 
-def test_answer_plays_the_tone_once(
+def test_a_confirmation_tone_plays_once_and_reports_its_end(
     registered: WorkerClient, caller: Baresip, tmp_path: Path
 ) -> None:
-    """`answer` with a tone plays it into the call once the media is up."""
+    """What the alert role does: answer, `play` a tone, wait for `playback_done`.
+
+    The tone plays into the call once (not looped for the whole call), and its end is
+    reported once.
+    """
     worker = registered
     tone = write_tone(tmp_path / "tone.wav", PLAY_TONE_HZ, 1.0)
     caller.dial(EXT)
     call = _incoming(worker)
-    worker.request(Method.ANSWER, {"call_id": call.call_id, "tone": str(tone)})
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
     caller.wait_established()
-    worker.drain(1.8)
+    worker.wait_event(
+        EventName.CALL_STATE,
+        lambda d: d["call_id"] == call.call_id and d["phase"] == "confirmed",
+    )
+    worker.request(Method.PLAY, {"call_id": call.call_id, "path": str(tone)})
+    worker.wait_event(EventName.PLAYBACK_DONE, lambda d: d["call_id"] == call.call_id)
+    worker.drain(0.8)
+    assert not worker.events_named(EventName.PLAYBACK_DONE)
     worker.request(Method.HANGUP, {"call_id": call.call_id})
     assert _ended(worker, call.call_id).cause == EndCause.LOCAL
     caller.wait_closed()
@@ -435,9 +499,12 @@ def test_simultaneous_calls_up_to_the_limit(
     phones[4].dial(EXT)
     assert phones[4].wait_closed().startswith("486")
     for call in calls:
-        worker.request(Method.ANSWER, {"call_id": call.call_id, "tone": str(tone)})
+        worker.request(Method.ANSWER, {"call_id": call.call_id})
     for phone in phones[:4]:
         phone.wait_established()
+    for call in calls:
+        worker.wait_event(EventName.CALL_STATE, _confirmed(call.call_id))
+        worker.request(Method.PLAY, {"call_id": call.call_id, "path": str(tone)})
     assert WorkerStatus.from_wire(worker.request(Method.STATUS)).calls == 4
     error = worker.request_error(
         Method.MAKE_CALL, {"account_id": EXT_ID, "target": "9005"}
@@ -455,33 +522,36 @@ def test_simultaneous_calls_up_to_the_limit(
         _assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
 
 
-def test_looped_play_until_stop_playing(
+def test_hanging_up_stops_the_file_playing(
     registered: WorkerClient, caller: Baresip, tmp_path: Path
 ) -> None:
-    """A looped file plays past its end until `stop_playing`, with no playback_done."""
+    """A call hung up while a file plays stops it; its end is never reported.
+
+    (A page or an alert hangs up while its tone may still play.)
+    """
     worker = registered
-    tone = write_tone(tmp_path / "short.wav", PLAY_TONE_HZ, 0.4)
+    tone = write_tone(tmp_path / "long.wav", PLAY_TONE_HZ, 10.0)
     caller.dial(EXT)
     call = _incoming(worker)
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     caller.wait_established()
-    worker.request(
-        Method.PLAY, {"call_id": call.call_id, "path": str(tone), "loop": True}
+    worker.wait_event(
+        EventName.CALL_STATE,
+        lambda d: d["call_id"] == call.call_id and d["phase"] == "confirmed",
     )
-    worker.drain(1.6)
-    worker.request(Method.STOP_PLAYING, {"call_id": call.call_id})
-    worker.drain(1.0)
-    assert not worker.events_named(EventName.PLAYBACK_DONE)
+    worker.request(Method.PLAY, {"call_id": call.call_id, "path": str(tone)})
+    worker.drain(1.5)
     worker.request(Method.HANGUP, {"call_id": call.call_id})
-    _ended(worker, call.call_id)
+    assert _ended(worker, call.call_id).cause == EndCause.LOCAL
     caller.wait_closed()
+    worker.drain(0.5)
+    assert not worker.events_named(EventName.PLAYBACK_DONE)
     heard = caller.recording
     assert heard is not None
     samples, rate = read_pcm(heard)
     loud = trim_silence(samples)
-    # Looped well past the 0.4 s file, and stopped before the call ended.
-    assert 1.2 * rate < len(loud) < 2.2 * rate
-    assert len(samples) > len(loud) + rate // 2
+    # Heard until the hangup, far short of the 10 s file.
+    assert 1.0 * rate < len(loud) < 3.0 * rate
     _assert_tone(samples, rate, PLAY_TONE_HZ)
 
 
@@ -531,7 +601,7 @@ def test_make_call_to_a_dead_address_fails(registered: WorkerClient) -> None:
 def test_requests_for_unknown_calls_and_bad_values(registered: WorkerClient) -> None:
     """Unknown calls and extensions, bad codes and missing files are refused."""
     worker = registered
-    for method in (Method.RING, Method.ANSWER, Method.STOP_PLAYING):
+    for method in (Method.RING, Method.ANSWER):
         assert worker.request_error(method, {"call_id": "nope"}).code == (
             ErrorCode.UNKNOWN_CALL
         )

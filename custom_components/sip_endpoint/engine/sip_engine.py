@@ -9,7 +9,6 @@ import time
 from ..protocol.engines import EngineLimits
 from ..protocol.payloads import (
     AccountRef,
-    AnswerParams,
     AudioFrame,
     CallDirection,
     CallEnded,
@@ -303,25 +302,17 @@ class SipEngine:
             raise RequestFailedError("unknown_extension", f"no extension {account_id}")
         await slot.running_client().request(Method.REREGISTER, AccountRef(account_id))
 
-    def registration(self, account_id: str) -> RegistrationState | None:
-        """Return the last known registration state of an extension."""
-        return self._states.get(account_id)
-
     async def ring(self, call_id: str) -> None:
         """Answer 180 Ringing and keep the call unanswered."""
         await self._call_request(call_id, Method.RING, CallRef(call_id))
 
-    async def answer(self, call_id: str, tone: str | None = None) -> None:
-        """Answer 200 OK, optionally playing a WAV tone once."""
-        await self._call_request(call_id, Method.ANSWER, AnswerParams(call_id, tone))
+    async def answer(self, call_id: str) -> None:
+        """Answer 200 OK."""
+        await self._call_request(call_id, Method.ANSWER, CallRef(call_id))
 
-    async def play(self, call_id: str, path: str, *, loop: bool = False) -> None:
-        """Play a WAV file into a call."""
-        await self._call_request(call_id, Method.PLAY, PlayParams(call_id, path, loop))
-
-    async def stop_playing(self, call_id: str) -> None:
-        """Stop what `play` started."""
-        await self._call_request(call_id, Method.STOP_PLAYING, CallRef(call_id))
+    async def play(self, call_id: str, path: str) -> None:
+        """Play a WAV file into a call once; a `PlaybackDone` event follows its end."""
+        await self._call_request(call_id, Method.PLAY, PlayParams(call_id, path))
 
     async def record(self, call_id: str, path: str) -> None:
         """Record the caller to a WAV file until the call ends."""

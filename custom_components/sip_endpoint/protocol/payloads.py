@@ -21,11 +21,9 @@ class Method(StrEnum):
     ADD_ACCOUNT = "add_account"
     REMOVE_ACCOUNT = "remove_account"
     REREGISTER = "reregister"
-    SET_ALLOWED_SOURCES = "set_allowed_sources"
     RING = "ring"
     ANSWER = "answer"
     PLAY = "play"
-    STOP_PLAYING = "stop_playing"
     RECORD = "record"
     STREAM = "stream"
     HANGUP = "hangup"
@@ -186,14 +184,6 @@ class StartResult(Payload):
     tls_port: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AllowedSourcesParams(Payload):
-    """Replace the list of addresses SIP requests are accepted from."""
-
-    restrict_sources: bool
-    allowed_sources: list[str]
-
-
 # --- accounts -------------------------------------------------------------------------
 
 
@@ -261,20 +251,11 @@ class CallRef(Payload):
 
 
 @dataclass(frozen=True, slots=True)
-class AnswerParams(Payload):
-    """Answer a ringing call, optionally playing a confirmation tone first."""
-
-    call_id: str
-    tone: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class PlayParams(Payload):
-    """Play a WAV file into a call."""
+    """Play a WAV file into a call once; `playback_done` follows at its end."""
 
     call_id: str
     path: str
-    loop: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +344,7 @@ class AudioFrame(Payload):
 
 @dataclass(frozen=True, slots=True)
 class PlaybackDone(Payload):
-    """A file played with loop=False reached its end."""
+    """A file `play` started reached its end."""
 
     call_id: str
 

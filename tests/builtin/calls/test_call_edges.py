@@ -126,7 +126,7 @@ def test_an_outbound_call_neither_rings_nor_answers() -> None:
     assert rung.value.code == ErrorCode.SIP_ERROR
     assert rung.value.message == "only an inbound call rings"
     with pytest.raises(RequestError) as answered:
-        call.answer(None)
+        call.answer()
     assert answered.value.code == ErrorCode.SIP_ERROR
     assert answered.value.message == "only an inbound call is answered"
 
@@ -450,14 +450,13 @@ async def test_a_call_cancelled_while_its_rtp_port_opens_closes_the_port(
         await stack.close()
 
 
-def test_info_without_a_digit_and_stop_without_media_change_nothing() -> None:
-    """INFO with no digit in it: 200 and no `dtmf`; stop_playing without media: no-op."""
+def test_info_without_a_digit_changes_nothing() -> None:
+    """INFO with no digit in it: 200 and no `dtmf`."""
     call, host = _signalling_call(media=False)
     transaction = FakeTransaction(_request("INFO"))
     call.handle_request(transaction.request, None, transaction)  # type: ignore[arg-type]
     assert [answer.status for answer in transaction.answers] == [200]
     assert host.named(EventName.DTMF) == []
-    call.stop_playing()
     assert call.media is None
     assert not call.ended
 

@@ -188,7 +188,7 @@ def test_media_requests_need_active_audio() -> None:
     """Before the media is up, play, record and stream are refused as pjsua2 does."""
     call, _, _ = _call()
     requests: list[Callable[[], None]] = [
-        lambda: call.play("x.wav", loop=False),
+        lambda: call.play("x.wav"),
         lambda: call.record("x.wav"),
         lambda: call.set_streaming(True),
     ]
@@ -209,7 +209,7 @@ def test_a_broken_file_and_an_unwritable_recording_are_refused() -> None:
     call.start_media()
     media.play_error = WavError("not a WAV file")
     with pytest.raises(RequestError) as caught:
-        call.play("x.wav", loop=False)
+        call.play("x.wav")
     assert caught.value.code == ErrorCode.SIP_ERROR
     media.record_error = PermissionError(13, "Permission denied")
     with pytest.raises(ValueError, match="Permission denied"):
@@ -219,9 +219,7 @@ def test_a_broken_file_and_an_unwritable_recording_are_refused() -> None:
     with pytest.raises(ValueError, match="already being recorded"):
         call.record("/tmp/y.wav")
     media.play_error = None
-    call.play("x.wav", loop=False)
-    assert len(host.named(EventName.PLAYBACK_DONE)) == 1
-    call.play("x.wav", loop=True)
+    call.play("x.wav")
     assert len(host.named(EventName.PLAYBACK_DONE)) == 1
 
 

@@ -67,7 +67,7 @@ async def _answered_call(stack: WatchedStack) -> None:
     try:
         await asyncio.to_thread(peer.invite)
         incoming = await stack.next(EventName.INCOMING_CALL)
-        stack.calls[incoming.call_id].answer(None)
+        stack.calls[incoming.call_id].answer()
         ok = await asyncio.to_thread(peer.wait, "INVITE")
         assert ok.code == 200
         await asyncio.to_thread(peer.ack, ok)

@@ -107,7 +107,7 @@ async def test_inbound_calls_are_released_after_they_end(socket_enabled: None) -
                     assert final.code == 486
                     await asyncio.to_thread(peer.ack, final)
                 else:
-                    call.answer(None)
+                    call.answer()
                     ok = await asyncio.to_thread(peer.wait, "INVITE")
                     await asyncio.to_thread(peer.ack, ok)
                     await asyncio.to_thread(peer.in_dialog, "BYE")

@@ -142,7 +142,7 @@ class BuiltinCall:
         """Send 180 Ringing (inbound only)."""
         raise RequestError(ErrorCode.SIP_ERROR, "only an inbound call rings")
 
-    def answer(self, tone: str | None) -> None:
+    def answer(self) -> None:
         """Answer 200 OK (inbound only)."""
         raise RequestError(ErrorCode.SIP_ERROR, "only an inbound call is answered")
 
@@ -152,15 +152,14 @@ class BuiltinCall:
 
     # --- media ---------------------------------------------------------------------
 
-    def play(self, path: str, *, loop: bool) -> None:
-        """Play a WAV file into the call; ``playback_done`` at its end unless looped."""
-        self.play_file(path, loop=loop, report=True)
+    def play(self, path: str) -> None:
+        """Play a WAV file into the call once; ``playback_done`` at its end."""
+        self.play_file(path, report=True)
 
     def play_file(
         self,
         path: str,
         *,
-        loop: bool,
         report: bool,
         then: Callable[[], None] | None = None,
     ) -> None:
@@ -174,16 +173,11 @@ class BuiltinCall:
                 then()
 
         try:
-            media.play(path, loop=loop, on_done=self._guarded(done))
+            media.play(path, on_done=self._guarded(done))
         except (WavError, OSError) as err:
             raise RequestError(
                 ErrorCode.SIP_ERROR, f"cannot play the file: {err}"
             ) from err
-
-    def stop_playing(self) -> None:
-        """Stop the file playing into the call (no ``playback_done``)."""
-        if self.media is not None:
-            self.media.stop_playing()
 
     def record(self, path: str) -> None:
         """Record the caller's audio to ``path`` until the call ends."""

@@ -64,9 +64,9 @@ class BuiltinHandlers(RequestHandlers[BuiltinAccount, Call]):
         """Send the INVITE; the call is in the table on return."""
         return self.stack.start_outbound_call(account, params).call_id
 
-    def answer_call(self, call: Call, tone: str | None) -> None:
+    def answer_call(self, call: Call) -> None:
         """Answer with 200 OK."""
-        call.answer(tone)
+        call.answer()
 
     def end_call(self, call: Call, code: int) -> None:
         """Hang up."""

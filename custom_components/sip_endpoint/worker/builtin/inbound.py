@@ -145,8 +145,8 @@ class InboundCall(BuiltinCall):
         self._respond(self._invite_tx, 180, headers=[("Contact", self.contact())])
         self.enter(CallPhase.RINGING)
 
-    def answer(self, tone: str | None) -> None:
-        """Send 200 OK with our SDP; play ``tone`` once the audio is up."""
+    def answer(self) -> None:
+        """Send 200 OK with our SDP."""
         if self._final_sent:
             raise RequestError(ErrorCode.SIP_ERROR, "the call is already answered")
         self._final_sent = True
@@ -167,9 +167,6 @@ class InboundCall(BuiltinCall):
             expects_answer=self._offer_in_ack,
             on_timeout=self._ack_timed_out,
         )
-        if tone:
-            path = tone
-            self.when_media(lambda: self.play_file(path, loop=False, report=False))
         if not self._offer_in_ack:
             self.start_media()
 

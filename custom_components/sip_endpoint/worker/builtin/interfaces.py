@@ -81,7 +81,7 @@ class Call(EngineCall, Protocol):
     """One call (``call.BuiltinCall``), inbound or outbound.
 
     Besides what `core.handlers.EngineCall` asks of both engines' calls (``call_id``,
-    ``ended``, ``has_audio``, ``ring``, ``play``, ``stop_playing``, ``record``,
+    ``ended``, ``has_audio``, ``ring``, ``play``, ``record``,
     ``set_streaming``), the built-in stack and handlers call these.
     """
 
@@ -109,8 +109,8 @@ class Call(EngineCall, Protocol):
         ``transaction`` is None only for an ACK (of our 2xx: it has no transaction).
         """
 
-    def answer(self, tone: str | None) -> None:
-        """Answer 200 OK; play ``tone`` (a WAV path) once the call is confirmed."""
+    def answer(self) -> None:
+        """Answer 200 OK."""
 
     def hangup(self, code: int) -> None:
         """End the call: BYE when confirmed, else ``code`` (inbound) or CANCEL."""

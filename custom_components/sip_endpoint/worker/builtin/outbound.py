@@ -270,9 +270,7 @@ class OutboundCall(BuiltinCall):
         """Play the file once, then hang up (at once without a file)."""
         if self._play:
             try:
-                self.play_file(
-                    self._play, loop=False, report=False, then=lambda: self.hangup(200)
-                )
+                self.play_file(self._play, report=False, then=lambda: self.hangup(200))
             except RequestError as err:
                 _LOGGER.warning("Cannot play the announcement: %s", err.message)
             else:

@@ -2,10 +2,10 @@
 
 `RequestHandlers` maps every method to a handler, checks params and values
 (`dispatch.py`), finds the account or call a request names, and carries out the
-requests that work the same on both engines: `set_allowed_sources`, `reregister`,
-`ring`, `answer`, `play`, `stop_playing`, `record`, `stream`, `hangup`, `make_call`,
-`status`, `shutdown`. An engine's subclass adds what differs: `start`,
-`add_account`, `remove_account`, and the hooks below.
+requests that work the same on both engines: `reregister`, `ring`, `answer`, `play`,
+`record`, `stream`, `hangup`, `make_call`, `status`, `shutdown`. An engine's subclass
+adds what differs: `start` (which also sets the source filter), `add_account`,
+`remove_account`, and the hooks below.
 """
 
 from abc import ABC, abstractmethod
@@ -14,8 +14,6 @@ from typing import Any, Final, Protocol
 
 from ...protocol.payloads import (
     AccountRef,
-    AllowedSourcesParams,
-    AnswerParams,
     CallRef,
     CallStarted,
     HangupParams,
@@ -81,11 +79,8 @@ class EngineCall(Protocol):
     def ring(self) -> None:
         """Send 180 Ringing."""
 
-    def play(self, path: str, *, loop: bool) -> None:
-        """Play a WAV file into the call."""
-
-    def stop_playing(self) -> None:
-        """Stop playing."""
+    def play(self, path: str) -> None:
+        """Play a WAV file into the call once, then send `playback_done`."""
 
     def record(self, path: str) -> None:
         """Record the caller (ValueError: a path it cannot use)."""
@@ -108,11 +103,9 @@ class RequestHandlers[AccountT: EngineAccount, CallT: EngineCall](ABC):
             Method.ADD_ACCOUNT: self.add_account,
             Method.REMOVE_ACCOUNT: self.remove_account,
             Method.REREGISTER: self.reregister,
-            Method.SET_ALLOWED_SOURCES: self.set_allowed_sources,
             Method.RING: self.ring,
             Method.ANSWER: self.answer,
             Method.PLAY: self.play,
-            Method.STOP_PLAYING: self.stop_playing,
             Method.RECORD: self.record,
             Method.STREAM: self.stream,
             Method.HANGUP: self.hangup,
@@ -147,10 +140,6 @@ class RequestHandlers[AccountT: EngineAccount, CallT: EngineCall](ABC):
         """Return the last REGISTER answers (for `status`)."""
 
     @abstractmethod
-    def apply_sources(self, restrict: bool, sources: list[str]) -> None:
-        """Replace the source filter."""
-
-    @abstractmethod
     def start(self, params: Any) -> Any:
         """Bind the SIP stack (`start`)."""
 
@@ -167,8 +156,8 @@ class RequestHandlers[AccountT: EngineAccount, CallT: EngineCall](ABC):
         """Start an outbound call (checks passed); return its protocol id."""
 
     @abstractmethod
-    def answer_call(self, call: CallT, tone: str | None) -> None:
-        """Answer ``call`` with 200 OK, then play ``tone`` once."""
+    def answer_call(self, call: CallT) -> None:
+        """Answer ``call`` with 200 OK."""
 
     @abstractmethod
     def end_call(self, call: CallT, code: int) -> None:
@@ -189,10 +178,6 @@ class RequestHandlers[AccountT: EngineAccount, CallT: EngineCall](ABC):
         """Stop the worker; the answer goes out after the teardown."""
         return DEFERRED
 
-    def set_allowed_sources(self, params: AllowedSourcesParams) -> None:
-        """Replace the source filter."""
-        self.apply_sources(params.restrict_sources, params.allowed_sources)
-
     def reregister(self, params: AccountRef) -> None:
         """Send a fresh REGISTER now."""
         self.account(params.account_id).register()
@@ -201,22 +186,15 @@ class RequestHandlers[AccountT: EngineAccount, CallT: EngineCall](ABC):
         """Send 180 Ringing."""
         self.call(params.call_id).ring()
 
-    def answer(self, params: AnswerParams) -> None:
+    def answer(self, params: CallRef) -> None:
         """Answer with 200 OK."""
-        call = self.call(params.call_id)
-        if params.tone is not None:
-            check_file(params.tone)
-        self.answer_call(call, params.tone)
+        self.answer_call(self.call(params.call_id))
 
     def play(self, params: PlayParams) -> None:
-        """Play a WAV file into the call."""
+        """Play a WAV file into the call once."""
         call = self.media_call(params.call_id)
         check_file(params.path)
-        call.play(params.path, loop=params.loop)
-
-    def stop_playing(self, params: CallRef) -> None:
-        """Stop playing."""
-        self.call(params.call_id).stop_playing()
+        call.play(params.path)
 
     def record(self, params: RecordParams) -> None:
         """Record the caller until the call ends."""

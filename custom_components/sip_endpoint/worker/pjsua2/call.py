@@ -107,13 +107,11 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         self.answer(prm)
         self._enter(CallPhase.RINGING)
 
-    def accept(self, tone: str | None) -> None:
-        """Send 200 OK; play ``tone`` once when the media is up."""
+    def accept(self) -> None:
+        """Send 200 OK."""
         prm = pj.CallOpParam()
         prm.statusCode = 200
         self.answer(prm)
-        if tone:
-            self.when_media(lambda: self.play(tone, loop=False, report=False))
 
     def end(self, code: int) -> None:
         """Hang up: a final answer ``code`` if not answered yet, BYE otherwise."""
@@ -136,15 +134,14 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         self,
         path: str,
         *,
-        loop: bool,
         report: bool = True,
         then: Callable[[], None] | None = None,
     ) -> None:
-        """Play a WAV file into the call."""
+        """Play a WAV file into the call once; report its end, then run ``then``."""
         player = FilePlayer(
             self.context, lambda ended: self._playback_ended(ended, report, then)
         )
-        player.open(path, loop=loop)
+        player.open(path)
         player.startTransmit(self.audio)
         self.players.append(player)
 
@@ -161,7 +158,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
         if then is not None:
             then()
 
-    def stop_playing(self) -> None:
+    def _stop_playing(self) -> None:
         """Stop every file playing into the call."""
         players, self.players = self.players, []
         for player in players:
@@ -329,7 +326,7 @@ class WorkerCall(pj.Call):  # type: ignore[misc]
 
     def release_media(self) -> None:
         """Drop players and the stream; close the recording (polling thread)."""
-        self.stop_playing()
+        self._stop_playing()
         self.set_streaming(False)
         self.after_confirmed = None
         self._on_media.clear()

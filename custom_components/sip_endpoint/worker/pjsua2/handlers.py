@@ -67,21 +67,16 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
         """Return the last REGISTER answers."""
         return self.context.exchanges
 
-    def apply_sources(self, restrict: bool, sources: list[str]) -> None:
-        """Replace the source filter."""
-        self.context.restrict_sources = restrict
-        self.context.allowed_sources = frozenset(s.strip() for s in sources)
-
-    def answer_call(self, call: WorkerCall, tone: str | None) -> None:
+    def answer_call(self, call: WorkerCall) -> None:
         """Answer with 200 OK (a little later under fast call churn)."""
         delay = self.call_table.answer_delay(call.created_at)
         if delay <= 0:
-            call.accept(tone)
+            call.accept()
             return
 
         def accept_later() -> None:
             if not call.disconnected:
-                call.accept(tone)
+                call.accept()
 
         # call_table.CHURN_LIMIT: the call keeps its call slot a little longer.
         self.context.scheduler.call_later(delay, accept_later)
@@ -95,7 +90,10 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
     def start(self, params: StartParams) -> StartResult:
         """Create the endpoint and bind the transports."""
         check_start(params, started=self.stack.started)
-        self.apply_sources(params.restrict_sources, params.allowed_sources)
+        self.context.restrict_sources = params.restrict_sources
+        self.context.allowed_sources = frozenset(
+            source.strip() for source in params.allowed_sources
+        )
         try:
             self.stack.start(params)
         except OSError as err:
@@ -167,7 +165,7 @@ class Pjsua2Handlers(RequestHandlers[ExtensionAccount, WorkerCall]):
 
         def announce() -> None:
             if play:
-                call.play(play, loop=False, report=False, then=lambda: call.end(200))
+                call.play(play, report=False, then=lambda: call.end(200))
             else:
                 call.end(200)
 

@@ -18,7 +18,7 @@ STREAM_FRAME_USEC = 20000
 
 
 class FilePlayer(pj.AudioMediaPlayer):  # type: ignore[misc]
-    """Plays a WAV file; reports the end of a non-looped file to the polling thread."""
+    """Plays a WAV file once; reports its end to the polling thread."""
 
     def __init__(
         self, context: WorkerContext, on_end: Callable[["FilePlayer"], None]
@@ -28,17 +28,15 @@ class FilePlayer(pj.AudioMediaPlayer):  # type: ignore[misc]
         self._context = context
         self._on_end: Callable[[FilePlayer], None] | None = on_end
         self._ended = False
-        self._loop = False
 
-    def open(self, path: str, *, loop: bool) -> None:
-        """Open the file."""
-        self._loop = loop
-        self.createPlayer(path, 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
+    def open(self, path: str) -> None:
+        """Open the file (played once: it does not loop)."""
+        self.createPlayer(path, pj.PJMEDIA_FILE_NO_LOOP)
 
     @guarded
     def onEof2(self) -> None:
         """Hand the end of the file to the polling thread (runs on the clock thread)."""
-        if not self._ended and not self._loop:
+        if not self._ended:
             self._ended = True
             self._context.post(self._ended_on_polling_thread)
 
