@@ -5,4 +5,6 @@ Home Assistant and on CPython 3.12 inside a worker. It must not import homeassis
 or pjsua2. The wire format is described in docs/protocol.md.
 """
 
-PROTOCOL_VERSION = 2
+# 3: account_id (was ext_id), CallStateChanged.phase (was state); no
+# set_allowed_sources, stop_playing, answer's tone or play's loop.
+PROTOCOL_VERSION = 3
