@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
-import subprocess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import pytest
 import pytest_socket  # type: ignore[import-untyped]
@@ -40,6 +40,7 @@ from tests.sipbed.tls import (
     EXPECTED_VERIFY_MESSAGES,
     CertificateKind,
     CertificateSet,
+    ServerCertificate,
     make_certificates,
 )
 
@@ -70,6 +71,51 @@ class Inbox:
         return await asyncio.wait_for(self.items.get(), 5)
 
 
+class UdpPeer:
+    """A plain UDP socket on loopback that talks to a layer datagram by datagram."""
+
+    def __init__(self) -> None:
+        """Bind to a free port, non-blocking."""
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((HOST, 0))
+        self.sock.setblocking(False)
+        self.port: int = self.sock.getsockname()[1]
+
+    def __enter__(self) -> Self:
+        """Use the peer; it is closed on exit."""
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Close the socket."""
+        self.sock.close()
+
+    async def send(self, data: bytes, port: int) -> None:
+        """Send one datagram to ``port`` on loopback."""
+        await asyncio.get_running_loop().sock_sendto(self.sock, data, (HOST, port))
+
+    async def receive(self, within: float = 5) -> bytes:
+        """Return the next datagram (TimeoutError after ``within`` seconds)."""
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.sock_recv(self.sock, 65535), within)
+
+
+def listener() -> socket.socket:
+    """Return a TCP socket listening on a free loopback port, non-blocking."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind((HOST, 0))
+    server.listen(4)
+    server.setblocking(False)
+    return server
+
+
+def closed_port() -> int:
+    """Return a loopback TCP port nobody listens on (connecting is refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
+        closed.bind((HOST, 0))
+        port: int = closed.getsockname()[1]
+    return port
+
+
 def options(transport: str, port: int, *, call_id: str = "c1@test") -> SipRequest:
     headers = Headers(
         [
@@ -97,10 +143,30 @@ async def layer(
     return sip
 
 
+@contextlib.asynccontextmanager
+async def running(
+    *bind_hosts: str,
+) -> AsyncIterator[list[tuple[SipTransportLayer, Inbox]]]:
+    """Start one layer (and its inbox) per bind host; close them all afterwards."""
+    layers = [
+        (SipTransportLayer(inbox, bind_host=host, port_min=0, port_max=0), inbox)
+        for host, inbox in ((host, Inbox()) for host in bind_hosts)
+    ]
+    try:
+        for sip, _ in layers:
+            await sip.start()
+        yield layers
+    finally:
+        for sip, _ in layers:
+            await sip.close()
+
+
+# Two started layers on loopback and their inboxes: (a, inbox_a, b, inbox_b).
+type Pair = tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox]
+
+
 @pytest.fixture
-async def pair() -> AsyncIterator[
-    tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox]
-]:
+async def pair() -> AsyncIterator[Pair]:
     inbox_a, inbox_b = Inbox(), Inbox()
     a = await layer(inbox_a)
     b = await layer(inbox_b)
@@ -110,9 +176,7 @@ async def pair() -> AsyncIterator[
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-async def test_request_and_response_round_trip(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox], transport: str
-) -> None:
+async def test_request_and_response_round_trip(pair: Pair, transport: str) -> None:
     a, inbox_a, b, inbox_b = pair
     request = options(transport, a.port)
     await a.send(request, Target(transport, HOST, b.port))
@@ -134,9 +198,7 @@ async def test_request_and_response_round_trip(
 
 
 async def test_bind_uses_first_port_free_for_udp_and_tcp() -> None:
-    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    taken.bind((HOST, 0))
-    taken.listen()
+    taken = listener()
     busy = taken.getsockname()[1]
     sip = SipTransportLayer(
         Inbox(), bind_host=HOST, port_min=busy, port_max=min(busy + 20, 65535)
@@ -150,7 +212,7 @@ async def test_bind_uses_first_port_free_for_udp_and_tcp() -> None:
 
 
 async def test_tcp_connection_is_reused_both_ways(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     a, _inbox_a, b, inbox_b = pair
     first = await a.send(
@@ -176,7 +238,7 @@ async def test_tcp_connection_is_reused_both_ways(
 
 
 async def test_request_down_registered_connection_reaches_client(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     a, inbox_a, b, inbox_b = pair
     await a.send(options("tcp", a.port, call_id="reg"), Target("tcp", HOST, b.port))
@@ -193,7 +255,7 @@ async def raw_tcp(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
 
 
 async def test_tcp_framing_split_and_joined_reads(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     _a, _ia, b, inbox_b = pair
     reader, writer = await raw_tcp(b.port)
@@ -217,7 +279,7 @@ async def test_tcp_framing_split_and_joined_reads(
 
 
 async def test_crlf_ping_answered_with_pong(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     _a, _ia, b, inbox_b = pair
     reader, writer = await raw_tcp(b.port)
@@ -233,7 +295,7 @@ async def test_crlf_ping_answered_with_pong(
 
 
 async def test_oversize_tcp_message_drops_connection(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     _a, _ia, b, inbox_b = pair
     reader, writer = await raw_tcp(b.port)
@@ -249,7 +311,7 @@ async def test_oversize_tcp_message_drops_connection(
 
 
 async def test_endless_tcp_head_drops_connection(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     _a, _ia, b, inbox_b = pair
     reader, writer = await raw_tcp(b.port)
@@ -266,7 +328,7 @@ async def test_endless_tcp_head_drops_connection(
 
 
 async def test_missing_content_length_on_tcp_drops_connection(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     _a, _ia, b, inbox_b = pair
     reader, writer = await raw_tcp(b.port)
@@ -278,68 +340,48 @@ async def test_missing_content_length_on_tcp_drops_connection(
 
 
 async def test_malformed_request_answered_400_on_udp(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     _a, _ia, b, inbox_b = pair
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((HOST, 0))
-    sock.setblocking(False)
-    port = sock.getsockname()[1]
-    loop = asyncio.get_running_loop()
-    try:
+    with UdpPeer() as peer:
         bad = (
-            options("udp", port)
+            options("udp", peer.port)
             .to_bytes()
             .replace(b"Max-Forwards: 70", b"Max-Forwards: many")
         )
-        await loop.sock_sendto(sock, bad, (HOST, b.port))
-        data = await asyncio.wait_for(loop.sock_recv(sock, 65535), 5)
-        response = parse_message(data)
+        await peer.send(bad, b.port)
+        response = parse_message(await peer.receive())
         assert isinstance(response, SipResponse)
         assert response.status == 400
         assert response.call_id == "c1@test"
         assert response.top_via.received == HOST
         # Garbage that cannot be answered is dropped without a reply.
-        await loop.sock_sendto(sock, b"\x00\xffgarbage\r\n\r\n", (HOST, b.port))
-        await loop.sock_sendto(
-            sock, options("udp", port, call_id="ok").to_bytes(), (HOST, b.port)
-        )
+        await peer.send(b"\x00\xffgarbage\r\n\r\n", b.port)
+        await peer.send(options("udp", peer.port, call_id="ok").to_bytes(), b.port)
         message, _ = await inbox_b.get()
         assert message.call_id == "ok"
         assert inbox_b.items.empty()
-    finally:
-        sock.close()
 
 
 async def test_udp_keepalive_datagram_is_sent_and_ignored(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     a, _ia, b, inbox_b = pair
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((HOST, 0))
-    sock.settimeout(5)
-    try:
-        await a.send_keepalive(Target("udp", HOST, sock.getsockname()[1]))
-        data = await asyncio.to_thread(sock.recv, 100)
-        assert data == KEEPALIVE_PING
-        sock.sendto(KEEPALIVE_PING, (HOST, b.port))
-        sock.sendto(options("udp", 5060, call_id="after").to_bytes(), (HOST, b.port))
+    with UdpPeer() as peer:
+        await a.send_keepalive(Target("udp", HOST, peer.port))
+        assert await peer.receive() == KEEPALIVE_PING
+        await peer.send(KEEPALIVE_PING, b.port)
+        await peer.send(options("udp", 5060, call_id="after").to_bytes(), b.port)
         message, _ = await inbox_b.get()
         assert message.call_id == "after"
-    finally:
-        sock.close()
 
 
 async def test_connection_refused_is_a_transport_error(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     a, _ia, _b, _ib = pair
-    closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    closed.bind((HOST, 0))
-    port = closed.getsockname()[1]
-    closed.close()
     with pytest.raises(TransportError) as info:
-        await a.send(options("tcp", a.port), Target("tcp", HOST, port))
+        await a.send(options("tcp", a.port), Target("tcp", HOST, closed_port()))
     assert not isinstance(info.value, TlsVerificationError)
 
 
@@ -372,181 +414,130 @@ def test_response_target_follows_rport_received_and_maddr() -> None:
     assert response_target(via, None) == Target("tcp", "192.0.2.1", 5070)
 
 
-# --- TLS with a throwaway CA --------------------------------------------------------
+# --- TLS with the test bed's certificates --------------------------------------------
 
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_ca(directory: Path, name: str) -> tuple[Path, Path]:
-    """Make a self-signed CA; return (cert, key)."""
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    _openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert),
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=directory,
-    )  # fmt: skip
-    return cert, key
-
-
-def make_server_cert(
-    directory: Path, ca: tuple[Path, Path], host_dns: str, ip: str
-) -> tuple[Path, Path]:
-    """Make a server certificate for ``host_dns`` and ``ip`` signed by ``ca``."""
-    key, csr, cert = (
-        directory / "server.key",
-        directory / "server.csr",
-        directory / "server.crt",
-    )
-    ext = directory / "server.ext"
-    ext.write_text(
-        f"subjectAltName=DNS:{host_dns},IP:{ip}\nextendedKeyUsage=serverAuth\n"
-    )
-    _openssl(
-        "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host_dns}",
-        "-keyout", str(key), "-out", str(csr), cwd=directory,
-    )  # fmt: skip
-    _openssl(
-        "x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
-        "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert),
-        cwd=directory,
-    )  # fmt: skip
-    return cert, key
+# A DNS name of the test bed's valid certificate (it also holds 127.0.0.1).
+SERVER_NAME = "localhost"
 
 
 @pytest.fixture(scope="module")
-def tls_material(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    directory = tmp_path_factory.mktemp("tls")
-    ca = make_ca(directory, "test-ca")
-    other_ca = make_ca(directory, "other-ca")
-    cert, key = make_server_cert(directory, ca, "sip.test", HOST)
-    return {"ca": ca[0], "other_ca": other_ca[0], "cert": cert, "key": key}
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
+    return make_certificates(tmp_path_factory.mktemp("testbed-tls"), HOST)
+
+
+async def tls_layer(inbox: Inbox, served: ServerCertificate) -> SipTransportLayer:
+    """Start a layer with a TLS listener serving ``served``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(served.certificate, served.key)
+    server = await layer(inbox, context)
+    assert server.tls_port is not None
+    return server
+
+
+def tls_target(
+    server: SipTransportLayer, ca: Path | None, server_name: str = SERVER_NAME
+) -> Target:
+    """``server``'s TLS listener, verified against ``ca`` (None: not verified)."""
+    assert server.tls_port is not None
+    context = client_tls_context(ca is not None, None if ca is None else str(ca))
+    return Target(
+        "tls", HOST, server.tls_port, server_name=server_name, tls_context=context
+    )
 
 
 @pytest.fixture
 async def tls_server(
-    tls_material: dict[str, Path],
+    certificates: CertificateSet,
 ) -> AsyncIterator[tuple[SipTransportLayer, Inbox]]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls_material["cert"], tls_material["key"])
     inbox = Inbox()
-    server = await layer(inbox, context)
-    assert server.tls_port is not None
+    server = await tls_layer(inbox, certificates.server())
     yield server, inbox
     await server.close()
 
 
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[SipTransportLayer, Inbox]]:
+    inbox = Inbox()
+    sip = await layer(inbox)
+    yield sip, inbox
+    await sip.close()
+
+
 async def test_tls_verified_with_ca_file(
-    tls_server: tuple[SipTransportLayer, Inbox], tls_material: dict[str, Path]
+    tls_server: tuple[SipTransportLayer, Inbox],
+    client: tuple[SipTransportLayer, Inbox],
+    certificates: CertificateSet,
 ) -> None:
-    server, inbox = tls_server
-    assert server.tls_port is not None
-    client_inbox = Inbox()
-    client = await layer(client_inbox)
-    try:
-        context = client_tls_context(True, str(tls_material["ca"]))
-        target = Target(
-            "tls", HOST, server.tls_port, server_name="sip.test", tls_context=context
-        )
-        first = await client.send(options("tls", client.port, call_id="tls-1"), target)
-        second = await client.send(options("tls", client.port, call_id="tls-2"), target)
-        assert first is not None
-        assert first is second
-        message, source = await inbox.get()
-        assert message.call_id == "tls-1"
-        assert source.transport == "tls"
-        assert isinstance(message, SipRequest)
-        await server.send_response(make_response(message, 200), source)
-        answer, _ = await client_inbox.get()
-        assert isinstance(answer, SipResponse)
-        assert answer.status == 200
-    finally:
-        await client.close()
+    (server, inbox), (sip, client_inbox) = tls_server, client
+    target = tls_target(server, certificates.ca_path)
+    first = await sip.send(options("tls", sip.port, call_id="tls-1"), target)
+    second = await sip.send(options("tls", sip.port, call_id="tls-2"), target)
+    assert first is not None
+    assert first is second
+    message, source = await inbox.get()
+    assert message.call_id == "tls-1"
+    assert source.transport == "tls"
+    assert isinstance(message, SipRequest)
+    await server.send_response(make_response(message, 200), source)
+    answer, _ = await client_inbox.get()
+    assert isinstance(answer, SipResponse)
+    assert answer.status == 200
 
 
 @pytest.mark.parametrize(
-    ("ca_key", "server_name", "expected"),
+    ("other_ca", "server_name", "expected"),
     [
-        ("other_ca", "sip.test", "unable to get local issuer certificate"),
-        ("ca", "wrong.test", "Hostname mismatch"),
+        (True, SERVER_NAME, "unable to get local issuer certificate"),
+        (False, "wrong.test", "Hostname mismatch"),
     ],
 )
 async def test_tls_refused_with_distinct_error(
     tls_server: tuple[SipTransportLayer, Inbox],
-    tls_material: dict[str, Path],
-    ca_key: str,
+    client: tuple[SipTransportLayer, Inbox],
+    certificates: CertificateSet,
+    other_ca: bool,
     server_name: str,
     expected: str,
 ) -> None:
-    server, inbox = tls_server
-    assert server.tls_port is not None
-    client = await layer(Inbox())
-    try:
-        context = client_tls_context(True, str(tls_material[ca_key]))
-        target = Target(
-            "tls", HOST, server.tls_port, server_name=server_name, tls_context=context
-        )
-        with pytest.raises(TlsVerificationError) as info:
-            await client.send(options("tls", client.port), target)
-        assert info.value.reason.startswith("certificate verify failed: ")
-        assert expected in info.value.reason
-        assert inbox.items.empty()
-    finally:
-        await client.close()
+    (server, inbox), (sip, _) = tls_server, client
+    ca = certificates.other_ca_path if other_ca else certificates.ca_path
+    with pytest.raises(TlsVerificationError) as info:
+        await sip.send(options("tls", sip.port), tls_target(server, ca, server_name))
+    assert info.value.reason.startswith("certificate verify failed: ")
+    assert expected in info.value.reason
+    assert inbox.items.empty()
 
 
 async def test_tls_without_verification_accepts_any_certificate(
     tls_server: tuple[SipTransportLayer, Inbox],
+    client: tuple[SipTransportLayer, Inbox],
 ) -> None:
-    server, inbox = tls_server
-    assert server.tls_port is not None
-    client = await layer(Inbox())
-    try:
-        context = client_tls_context(False)
-        assert context.verify_mode == ssl.CERT_NONE
-        target = Target(
-            "tls", HOST, server.tls_port, server_name="wrong.test", tls_context=context
-        )
-        await client.send(options("tls", client.port, call_id="noverify"), target)
-        message, _ = await inbox.get()
-        assert message.call_id == "noverify"
-    finally:
-        await client.close()
-
-
-@pytest.fixture(scope="module")
-def testbed_certificates(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
-    return make_certificates(tmp_path_factory.mktemp("testbed-tls"), HOST)
+    (server, inbox), (sip, _) = tls_server, client
+    target = tls_target(server, None, "wrong.test")
+    assert target.tls_context is not None
+    assert target.tls_context.verify_mode == ssl.CERT_NONE
+    await sip.send(options("tls", sip.port, call_id="noverify"), target)
+    message, _ = await inbox.get()
+    assert message.call_id == "noverify"
 
 
 @pytest.mark.parametrize("kind", ["expired", "self_signed", "untrusted", "wrong_host"])
 async def test_tls_refusals_name_what_failed(
-    testbed_certificates: CertificateSet, kind: CertificateKind
+    certificates: CertificateSet,
+    client: tuple[SipTransportLayer, Inbox],
+    kind: CertificateKind,
 ) -> None:
-    served = testbed_certificates.server(kind)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(served.certificate, served.key)
+    sip, _ = client
     inbox = Inbox()
-    server = await layer(inbox, context)
-    client = await layer(Inbox())
+    server = await tls_layer(inbox, certificates.server(kind))
     try:
-        assert server.tls_port is not None
-        target = Target(
-            "tls",
-            HOST,
-            server.tls_port,
-            server_name=HOST,
-            tls_context=client_tls_context(True, str(testbed_certificates.ca_path)),
-        )
         with pytest.raises(TlsVerificationError) as info:
-            await client.send(options("tls", client.port), target)
+            await sip.send(
+                options("tls", sip.port), tls_target(server, certificates.ca_path, HOST)
+            )
         assert EXPECTED_VERIFY_MESSAGES[kind] in info.value.reason
         assert inbox.items.empty()
     finally:
-        await client.close()
         await server.close()
 
 
@@ -555,12 +546,7 @@ async def test_udp_and_tcp_over_ipv6_loopback() -> None:
         pytest.fail("IPv6 is needed for this test")
     # The Home Assistant test plugin allows connections to 127.0.0.1 only; add ::1.
     pytest_socket.socket_allow_hosts(["127.0.0.1", "::1"])
-    inbox_a, inbox_b = Inbox(), Inbox()
-    a = SipTransportLayer(inbox_a, bind_host="::1", port_min=0, port_max=0)
-    b = SipTransportLayer(inbox_b, bind_host="::1", port_min=0, port_max=0)
-    await a.start()
-    await b.start()
-    try:
+    async with running("::1", "::1") as [(a, inbox_a), (b, inbox_b)]:
         for transport in ("udp", "tcp"):
             request = options(transport, a.port, call_id=f"v6-{transport}")
             request.replace_top_via(
@@ -581,13 +567,10 @@ async def test_udp_and_tcp_over_ipv6_loopback() -> None:
             answer, _ = await inbox_a.get()
             assert isinstance(answer, SipResponse)
             assert answer.status == 200
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def test_idle_inbound_connection_is_closed_but_ours_is_kept(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     a, _inbox_a, b, inbox_b = pair
     b.idle_timeout = 0.2
@@ -617,7 +600,7 @@ async def test_idle_inbound_connection_is_closed_but_ours_is_kept(
 
 
 async def test_inbound_connection_limit(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     a, _inbox_a, b, inbox_b = pair
@@ -638,7 +621,7 @@ async def test_inbound_connection_limit(
 
 
 async def test_concurrent_sends_share_one_new_connection(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     a, _inbox_a, b, inbox_b = pair
     target = Target("tcp", HOST, b.port)
@@ -651,7 +634,7 @@ async def test_concurrent_sends_share_one_new_connection(
 
 
 async def test_send_refuses_what_cannot_be_sent(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     a, _inbox_a, b, _inbox_b = pair
     with pytest.raises(TransportError, match="too large"):
@@ -677,13 +660,10 @@ async def test_no_port_free_in_the_range() -> None:
 
 
 async def test_tcp_keepalive_ping_on_the_open_connection(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     a, _inbox_a, _b, _inbox_b = pair
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind((HOST, 0))
-    server.listen()
-    server.setblocking(False)
+    server = listener()
     port = server.getsockname()[1]
     loop = asyncio.get_running_loop()
     try:
@@ -732,37 +712,28 @@ async def test_handler_errors_do_not_stop_delivery() -> None:
 
 
 async def test_source_filter_silences_automatic_answers(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     _a, _ia, b, inbox_b = pair
     b.source_filter = lambda host: host != HOST
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((HOST, 0))
-    sock.setblocking(False)
-    loop = asyncio.get_running_loop()
-    try:
-        port = sock.getsockname()[1]
+    with UdpPeer() as peer:
         bad = (
-            options("udp", port)
+            options("udp", peer.port)
             .to_bytes()
             .replace(b"Max-Forwards: 70", b"Max-Forwards: x")
         )
-        await loop.sock_sendto(sock, bad, (HOST, b.port))
+        await peer.send(bad, b.port)
         # A good request still reaches the UA (which applies the filter itself)...
-        await loop.sock_sendto(
-            sock, options("udp", port, call_id="ok").to_bytes(), (HOST, b.port)
-        )
+        await peer.send(options("udp", peer.port, call_id="ok").to_bytes(), b.port)
         message, source = await inbox_b.get()
         assert (message.call_id, source.host) == ("ok", HOST)
         # ...but the malformed one got no 400.
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(loop.sock_recv(sock, 65535), 0.3)
-    finally:
-        sock.close()
+            await peer.receive(0.3)
 
 
 async def test_received_is_added_when_the_via_host_differs(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     a, _ia, b, inbox_b = pair
     request = options("udp", a.port)
@@ -781,7 +752,7 @@ async def test_received_is_added_when_the_via_host_differs(
 
 
 async def test_tls_handshake_garbage_is_a_transport_error_not_a_certificate_error(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     a, _ia, _b, _ib = pair
 
@@ -807,7 +778,7 @@ async def test_tls_handshake_garbage_is_a_transport_error_not_a_certificate_erro
 
 
 async def test_udp_to_a_host_name_is_resolved(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     a, _ia, b, inbox_b = pair
     await a.send(
@@ -818,7 +789,7 @@ async def test_udp_to_a_host_name_is_resolved(
 
 
 async def test_blank_line_split_across_reads(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     _a, _ia, b, inbox_b = pair
     _reader, writer = await raw_tcp(b.port)
@@ -841,7 +812,7 @@ async def test_blank_line_split_across_reads(
 
 
 async def test_tcp_connection_leaves_from_the_listening_port(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     """The peer sees our listening port: a request for our Contact comes back on it."""
     a, inbox_a, b, inbox_b = pair
@@ -863,9 +834,7 @@ async def test_tcp_connection_leaves_from_the_listening_port(
 
 async def test_connections_to_two_servers_share_the_listening_port() -> None:
     """Different 4-tuples: both connections leave from the one listening port."""
-    inbox_a, inbox_b, inbox_c = Inbox(), Inbox(), Inbox()
-    a, b, c = await layer(inbox_a), await layer(inbox_b), await layer(inbox_c)
-    try:
+    async with running(HOST, HOST, HOST) as [(a, inbox_a), (b, inbox_b), (c, inbox_c)]:
         await a.send(options("tcp", a.port, call_id="b"), Target("tcp", HOST, b.port))
         await a.send(options("tcp", a.port, call_id="c"), Target("tcp", HOST, c.port))
         (_, at_b), (_, at_c) = await inbox_b.get(), await inbox_c.get()
@@ -874,51 +843,43 @@ async def test_connections_to_two_servers_share_the_listening_port() -> None:
         await c.send(options("tcp", c.port, call_id="in"), Target("tcp", HOST, a.port))
         message, _ = await inbox_a.get()
         assert message.call_id == "in"
-    finally:
-        for sip in (a, b, c):
-            await sip.close()
 
 
 async def test_tls_connection_reaches_a_layer_without_tls_listener(
-    tls_server: tuple[SipTransportLayer, Inbox], tls_material: dict[str, Path]
+    tls_server: tuple[SipTransportLayer, Inbox],
+    client: tuple[SipTransportLayer, Inbox],
+    certificates: CertificateSet,
 ) -> None:
     """Our TLS connection comes from the Contact's port; requests come back on it."""
-    server, inbox = tls_server
+    (server, inbox), (sip, client_inbox) = tls_server, client
     assert server.tls_port is not None
-    client_inbox = Inbox()
-    client = await layer(client_inbox)
-    try:
-        assert client.tls_port is None
-        assert client.local_port("tls") == client.port
-        context = client_tls_context(True, str(tls_material["ca"]))
-        target = Target(
-            "tls", HOST, server.tls_port, server_name="sip.test", tls_context=context
-        )
-        await client.send(options("tls", client.port, call_id="register"), target)
-        _, source = await inbox.get()
-        assert source.port == client.port
-        back = await server.send(
-            options("tls", server.tls_port, call_id="invite"),
-            Target("tls", HOST, client.port),
-        )
-        assert back is source.connection
-        message, _ = await client_inbox.get()
-        assert message.call_id == "invite"
-    finally:
-        await client.close()
+    assert sip.tls_port is None
+    assert sip.local_port("tls") == sip.port
+    target = tls_target(server, certificates.ca_path)
+    await sip.send(options("tls", sip.port, call_id="register"), target)
+    _, source = await inbox.get()
+    assert source.port == sip.port
+    back = await server.send(
+        options("tls", server.tls_port, call_id="invite"),
+        Target("tls", HOST, sip.port),
+    )
+    assert back is source.connection
+    message, _ = await client_inbox.get()
+    assert message.call_id == "invite"
 
 
 async def test_taken_four_tuple_falls_back_to_another_port_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Our port already connected to the same server: an ephemeral port, one warning."""
-    inbox_a, inbox_b, inbox_c = Inbox(), Inbox(), Inbox()
-    a, b, c = await layer(inbox_a), await layer(inbox_b), await layer(inbox_c)
-    squatters: list[socket.socket] = []
-    try:
+    async with (
+        running(HOST, HOST, HOST) as [(a, _), (b, inbox_b), (c, inbox_c)],
+        contextlib.AsyncExitStack() as squatters,
+    ):
         for server in (b, c):  # someone else holds (a.port -> server) already
-            squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            squatters.append(squatter)
+            squatter = squatters.enter_context(
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            )
             squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             squatter.bind((HOST, a.port))
@@ -940,15 +901,10 @@ async def test_taken_four_tuple_falls_back_to_another_port_logged_once(
         ]
         assert len(warnings) == 1
         assert f"Cannot connect from SIP port {a.port}" in warnings[0]
-    finally:
-        for squatter in squatters:
-            squatter.close()
-        for sip in (a, b, c):
-            await sip.close()
 
 
 async def test_a_name_finds_the_connection_to_its_address(
-    pair: tuple[SipTransportLayer, Inbox, SipTransportLayer, Inbox],
+    pair: Pair,
 ) -> None:
     """Dialling "localhost" reuses the open connection to 127.0.0.1 (one 4-tuple)."""
     a, _inbox_a, b, inbox_b = pair
@@ -964,15 +920,8 @@ async def test_a_name_finds_the_connection_to_its_address(
 
 async def test_any_address_listener_connects_from_its_port() -> None:
     """Bound to 0.0.0.0 (the default): connections still leave from the SIP port."""
-    inbox_a, inbox_b = Inbox(), Inbox()
-    a = SipTransportLayer(inbox_a, bind_host="0.0.0.0", port_min=0, port_max=0)
-    await a.start()
-    b = await layer(inbox_b)
-    try:
+    async with running("0.0.0.0", HOST) as [(a, _), (b, inbox_b)]:
         await a.send(options("tcp", a.port, call_id="any"), Target("tcp", HOST, b.port))
         message, source = await inbox_b.get()
         assert message.call_id == "any"
         assert source.port == a.port
-    finally:
-        await a.close()
-        await b.close()

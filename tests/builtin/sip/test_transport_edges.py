@@ -27,7 +27,16 @@ from custom_components.sip_endpoint.worker.builtin.sip.transport import (
 )
 
 from .test_transaction import run_virtual
-from .test_transport import HOST, Inbox, layer, options, raw_tcp
+from .test_transport import (
+    HOST,
+    Inbox,
+    UdpPeer,
+    closed_port,
+    layer,
+    listener,
+    options,
+    raw_tcp,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -103,10 +112,7 @@ async def test_close_ends_a_dial_in_progress() -> None:
     """
     loop = asyncio.get_running_loop()
     sip = await layer(Inbox())
-    server = socket.socket()
-    server.bind((HOST, 0))
-    server.listen(4)
-    server.setblocking(False)
+    server = listener()
     target = Target("tls", HOST, server.getsockname()[1])
     senders = [asyncio.ensure_future(sip.send(b"OPTIONS", target))]
     accepted: list[socket.socket] = []
@@ -138,27 +144,21 @@ async def test_close_ends_a_dial_in_progress() -> None:
 async def test_unsupported_uri_scheme_answered_416_on_udp() -> None:
     """A request whose Request-URI scheme we cannot handle gets 416 (RFC 3261 8.2.2.1)."""
     sip = await layer(Inbox())
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((HOST, 0))
-    sock.setblocking(False)
-    loop = asyncio.get_running_loop()
     try:
-        port = sock.getsockname()[1]
-        bad = (
-            options("udp", port)
-            .to_bytes()
-            .replace(b"OPTIONS sip:b@127.0.0.1", b"OPTIONS mailto:b@127.0.0.1", 1)
-        )
-        assert bad.startswith(b"OPTIONS mailto:")
-        await loop.sock_sendto(sock, bad, (HOST, sip.port))
-        data = await asyncio.wait_for(loop.sock_recv(sock, 65535), 5)
-        response = parse_message(data)
-        assert isinstance(response, SipResponse)
-        assert response.status == 416
-        assert not response.reason.startswith("Bad Request")
-        assert response.call_id == "c1@test"
+        with UdpPeer() as peer:
+            bad = (
+                options("udp", peer.port)
+                .to_bytes()
+                .replace(b"OPTIONS sip:b@127.0.0.1", b"OPTIONS mailto:b@127.0.0.1", 1)
+            )
+            assert bad.startswith(b"OPTIONS mailto:")
+            await peer.send(bad, sip.port)
+            response = parse_message(await peer.receive())
+            assert isinstance(response, SipResponse)
+            assert response.status == 416
+            assert not response.reason.startswith("Bad Request")
+            assert response.call_id == "c1@test"
     finally:
-        sock.close()
         await sip.close()
 
 
@@ -170,9 +170,7 @@ def test_tls_handshake_that_never_ends_times_out() -> None:
 
     async def scenario() -> None:
         sip = await layer(Inbox())
-        server = socket.socket()
-        server.bind((HOST, 0))
-        server.listen(4)
+        server = listener()
         try:
             target = Target("tls", HOST, server.getsockname()[1])
             loop = asyncio.get_running_loop()
@@ -194,10 +192,7 @@ async def test_layer_without_listener_connects_from_an_ephemeral_port() -> None:
     inbox = Inbox()
     server = await layer(inbox)
     client = SipTransportLayer(Inbox(), bind_host=HOST, port_min=0, port_max=0)
-    closed = socket.socket()
-    closed.bind((HOST, 0))
-    refused_port = closed.getsockname()[1]
-    closed.close()
+    refused_port = closed_port()
     try:
         await client.send(
             options("tcp", 5060, call_id="unbound"), Target("tcp", HOST, server.port)
@@ -270,17 +265,9 @@ async def test_udp_send_error_is_a_transport_error(
             await sip.send(b"OPTIONS", Target("udp", host, port))
         assert "UDP error" not in caplog.text
         # The socket still works afterwards.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind((HOST, 0))
-        sock.setblocking(False)
-        try:
-            await sip.send(b"OPTIONS", Target("udp", HOST, sock.getsockname()[1]))
-            data = await asyncio.wait_for(
-                asyncio.get_running_loop().sock_recv(sock, 100), 5
-            )
-            assert data == b"OPTIONS"
-        finally:
-            sock.close()
+        with UdpPeer() as peer:
+            await sip.send(b"OPTIONS", Target("udp", HOST, peer.port))
+            assert await peer.receive() == b"OPTIONS"
     finally:
         await sip.close()
 
@@ -316,41 +303,34 @@ async def test_empty_via_line_request_answered_400_response_dropped() -> None:
     """
     inbox = Inbox()
     sip = await layer(inbox)
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((HOST, 0))
-    sock.setblocking(False)
-    port = sock.getsockname()[1]
     try:
-        request = options("udp", port, call_id="empty-via").to_bytes()
-        head, _, rest = request.partition(b"\r\n")
-        bad = (
-            head
-            + b"\r\n"
-            + rest.replace(b"\r\nMax-Forwards", b"\r\nVia: \r\nMax-Forwards")
-        )
-        assert b"\r\nVia: \r\n" in bad
-        await loop.sock_sendto(sock, bad, (HOST, sip.port))
-        data = await asyncio.wait_for(loop.sock_recv(sock, 65535), 5)
-        response = parse_message(data)
-        assert isinstance(response, SipResponse)
-        assert response.status == 400
-        assert response.call_id == "empty-via"
-        assert response.headers.count("via") == 1
-        assert response.top_via.received == HOST
-        answer = SipResponse(200, None, parse_message(request).headers)
-        answer_bytes = answer.to_bytes()
-        status_line, _, answer_rest = answer_bytes.partition(b"\r\n")
-        broken = status_line + b"\r\nVia:\r\n" + answer_rest
-        await loop.sock_sendto(sock, broken, (HOST, sip.port))
-        await loop.sock_sendto(
-            sock, options("udp", port, call_id="good").to_bytes(), (HOST, sip.port)
-        )
-        message, _ = await inbox.get()
-        assert message.call_id == "good"
-        assert inbox.items.empty()
+        with UdpPeer() as peer:
+            request = options("udp", peer.port, call_id="empty-via").to_bytes()
+            head, _, rest = request.partition(b"\r\n")
+            bad = (
+                head
+                + b"\r\n"
+                + rest.replace(b"\r\nMax-Forwards", b"\r\nVia: \r\nMax-Forwards")
+            )
+            assert b"\r\nVia: \r\n" in bad
+            await peer.send(bad, sip.port)
+            response = parse_message(await peer.receive())
+            assert isinstance(response, SipResponse)
+            assert response.status == 400
+            assert response.call_id == "empty-via"
+            assert response.headers.count("via") == 1
+            assert response.top_via.received == HOST
+            answer = SipResponse(200, None, parse_message(request).headers)
+            answer_bytes = answer.to_bytes()
+            status_line, _, answer_rest = answer_bytes.partition(b"\r\n")
+            broken = status_line + b"\r\nVia:\r\n" + answer_rest
+            await peer.send(broken, sip.port)
+            good = options("udp", peer.port, call_id="good").to_bytes()
+            await peer.send(good, sip.port)
+            message, _ = await inbox.get()
+            assert message.call_id == "good"
+            assert inbox.items.empty()
     finally:
-        sock.close()
         await sip.close()
 
 
@@ -363,10 +343,7 @@ async def test_a_cancelled_sender_leaves_the_dial_to_the_others() -> None:
     """
     loop = asyncio.get_running_loop()
     sip = await layer(Inbox())
-    server = socket.socket()
-    server.bind((HOST, 0))
-    server.listen(4)
-    server.setblocking(False)
+    server = listener()
     target = Target("tls", HOST, server.getsockname()[1])
     first = asyncio.ensure_future(sip.send(b"OPTIONS", target))
     accepted: list[socket.socket] = []
