@@ -63,6 +63,7 @@ from .flow_validation import (
     async_check_registration,
     async_renew_credentials,
     async_validate_engine_choice,
+    async_validate_role_options,
     async_validate_tls_ca_file,
     blank_check_placeholders,
     engine_in_use_placeholders,
@@ -71,7 +72,6 @@ from .flow_validation import (
     server_unique_id,
     validate_credentials,
     validate_engine_options,
-    validate_role_options,
     validate_server,
     worker_venv_placeholders,
 )
@@ -245,7 +245,7 @@ class SipEndpointConfigFlow(RoleSteps[ConfigFlowResult], ConfigFlow, domain=DOMA
         role = ExtensionRole(self._extension[CONF_ROLE])
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = validate_role_options(role, user_input)
+            errors = await async_validate_role_options(self.hass, role, user_input)
             if not errors:
                 data = self._extension | user_input
                 return self.async_create_entry(

@@ -32,11 +32,11 @@ from .flow_steps import RoleSteps, alert_extensions, extension_subentries, pick
 from .flow_validation import (
     CREDENTIAL_ERROR_FIELDS,
     async_check_registration,
+    async_validate_role_options,
     blank_check_placeholders,
     extension_data,
     field_errors,
     validate_credentials,
-    validate_role_options,
 )
 
 _ROLE_LIMITS = {
@@ -164,7 +164,7 @@ class ExtensionSubentryFlow(RoleSteps[SubentryFlowResult], ConfigSubentryFlow):
         role = ExtensionRole(self._extension[CONF_ROLE])
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = validate_role_options(role, user_input)
+            errors = await async_validate_role_options(self.hass, role, user_input)
             if not errors:
                 data = self._extension | user_input
                 title = extension_title(role, data[CONF_EXTENSION])

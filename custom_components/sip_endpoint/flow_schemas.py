@@ -130,10 +130,13 @@ def credentials_schema(*, password_required: bool) -> dict[vol.Marker, Any]:
 
 
 def renew_credentials_schema() -> vol.Schema:
-    """Return the fields of the reauth and repair forms."""
+    """Return the fields of the reauth and repair forms.
+
+    An empty authentication ID is the extension, as when the extension was added.
+    """
     return vol.Schema(
         {
-            vol.Required(CONF_AUTH_ID): _TEXT,
+            vol.Optional(CONF_AUTH_ID): _TEXT,
             vol.Required(CONF_PASSWORD): _PASSWORD,
         }
     )

@@ -4,16 +4,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 import ipaddress
 import os
+from pathlib import Path
 import re
 import ssl
 from typing import TYPE_CHECKING, Any, Final
 
+from homeassistant.components import media_source
+from homeassistant.components.media_source.const import URI_SCHEME_REGEX
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState, ConfigSubentry
 from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 
 from .const import (
     CONF_ACCESS_CODE,
+    CONF_ALERT_MEDIA,
     CONF_ANSWER_INBOUND_CALL,
     CONF_AUTH_ID,
     CONF_BIND_HOST,
@@ -24,6 +29,7 @@ from .const import (
     CONF_PORT,
     CONF_PORT_MAX,
     CONF_PORT_MIN,
+    CONF_RINGTONE,
     CONF_ROLE,
     CONF_SERVER,
     CONF_TLS_CA_FILE,
@@ -187,6 +193,42 @@ def validate_role_options(
         elif not data[CONF_ANSWER_INBOUND_CALL]:
             errors[CONF_ACCESS_CODE] = "access_code_needs_answer"
     return errors
+
+
+async def async_validate_role_options(
+    hass: HomeAssistant, role: ExtensionRole, data: Mapping[str, Any]
+) -> dict[str, str]:
+    """Return the form errors of a role's options, its media sources looked up."""
+    errors = validate_role_options(role, data)
+    for key in (CONF_RINGTONE, CONF_ALERT_MEDIA):
+        media = data.get(key)
+        if media and key not in errors and not await async_media_exists(hass, media):
+            errors[key] = "media_not_found"
+    return errors
+
+
+async def async_media_exists(hass: HomeAssistant, media: str) -> bool:
+    """Return whether a media source ID resolves (a local file: that it exists).
+
+    Other values (http(s) URLs, Home Assistant paths) are played as given. A media
+    source ID with a typo would otherwise show only when a call comes in, as a
+    silent speaker.
+    """
+    if not media_source.is_media_source_id(media):
+        return True
+    try:
+        await media_source.async_resolve_media(hass, media, None)
+    except HomeAssistantError:  # Unresolvable, and any other media source error
+        return False
+    match = URI_SCHEME_REGEX.match(media)
+    if match is None or match["domain"] != media_source.DOMAIN:
+        return True
+    # Local media: media-source://media_source/<folder id>/<path in that folder>.
+    folder_id, _, location = (match["identifier"] or "").partition("/")
+    folder = hass.config.media_dirs.get(folder_id)
+    if folder is None:
+        return False
+    return await hass.async_add_executor_job(Path(folder, location).is_file)
 
 
 def validate_engine_options(data: Mapping[str, Any]) -> dict[str, str]:
@@ -416,7 +458,9 @@ async def async_renew_credentials(
     # Returns the form errors (none on success) and the description placeholders.
     # The integration's update listener registers the running extension again.
     data = dict(subentry.data) | {
-        CONF_AUTH_ID: user_input[CONF_AUTH_ID],
+        CONF_AUTH_ID: auth_id_for(
+            subentry.data[CONF_EXTENSION], user_input.get(CONF_AUTH_ID)
+        ),
         CONF_PASSWORD: user_input[CONF_PASSWORD],
     }
     if errors := validate_credentials(data):

@@ -85,7 +85,7 @@ ROLE_OPTIONS: dict[ExtensionRole, dict[str, Any]] = {
     },
     ExtensionRole.RING: {
         CONF_MEDIA_PLAYERS: MEDIA_PLAYERS,
-        CONF_RINGTONE: "media-source://media_source/local/bell.mp3",
+        CONF_RINGTONE: "https://pbx.example/bell.mp3",  # a URL is played as given
     },
     ExtensionRole.EMERGENCY_ALERT: {
         CONF_MEDIA_PLAYERS: MEDIA_PLAYERS,
