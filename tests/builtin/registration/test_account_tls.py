@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
@@ -16,7 +16,7 @@ from .loophost import LoopbackHost
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-    from tests.sipbed.kamailio import KamailioFactory
+    from tests.sipbed.kamailio import Kamailio, KamailioFactory
     from tests.sipbed.tls import CertificateKind, CertificateSet
 
     from .conftest import AccountFactory
@@ -30,19 +30,37 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
     return make_certificates(tmp_path_factory.mktemp("certificates"))
 
 
-type HostFactory = Callable[..., Awaitable[LoopbackHost]]
+class TlsRegistrar(NamedTuple):
+    """A Kamailio serving one kind of certificate and a loopback host to reach it."""
+
+    kamailio: Kamailio
+    port: int
+    host: LoopbackHost
+
+
+type RegistrarFactory = Callable[..., Awaitable[TlsRegistrar]]
 
 
 @pytest.fixture
-async def tls_host(socket_enabled: None) -> AsyncIterator[HostFactory]:
-    """Return a callable starting loopback hosts with given TLS settings."""
+async def tls_registrar(
+    socket_enabled: None,
+    kamailio_factory: KamailioFactory,
+    certificates: CertificateSet,
+) -> AsyncIterator[RegistrarFactory]:
+    """Return a callable starting a Kamailio with a ``kind`` of certificate.
+
+    Its loopback host trusts the test bed's CA, or verifies nothing (``verify``).
+    """
     hosts: list[LoopbackHost] = []
 
-    async def _make(*, verify: bool = True, ca_file: str | None = None) -> LoopbackHost:
+    async def _make(kind: CertificateKind, *, verify: bool = True) -> TlsRegistrar:
+        kamailio = kamailio_factory(tls_certificate=certificates.server(kind))
+        assert kamailio.tls_port is not None
+        ca_file = str(certificates.ca_path) if verify else None
         made = LoopbackHost(tls_verify=verify, ca_file=ca_file)
         await made.start()
         hosts.append(made)
-        return made
+        return TlsRegistrar(kamailio, kamailio.tls_port, made)
 
     yield _make
     for made in hosts:
@@ -50,19 +68,15 @@ async def tls_host(socket_enabled: None) -> AsyncIterator[HostFactory]:
 
 
 async def test_verified_certificate_registers(
-    tls_host: HostFactory,
-    kamailio_factory: KamailioFactory,
-    certificates: CertificateSet,
+    tls_registrar: RegistrarFactory,
     add_account: AccountFactory,
 ) -> None:
     """A certificate from the trusted CA, for the host: registered over TLS."""
-    kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
-    assert kamailio.tls_port is not None
-    host = await tls_host(ca_file=str(certificates.ca_path))
+    _, port, host = await tls_registrar("valid")
     add_account(
         "2050",
         "127.0.0.1",
-        kamailio.tls_port,
+        port,
         on=host,
         transport=Transport.TLS,
         keepalive=KeepaliveMethod.SIP_OPTIONS,
@@ -70,7 +84,7 @@ async def test_verified_certificate_registers(
     )
     state = await host.wait_status("ext-2050", Status.SUCCESSFUL)
     assert state.code == 200
-    assert state.registrar == f"sip:127.0.0.1:{kamailio.tls_port};transport=tls"
+    assert state.registrar == f"sip:127.0.0.1:{port};transport=tls"
     register = [r for r in host.sent if r.method == "REGISTER"][-1]
     assert register.top_via.transport.upper() == "TLS"
     # The probe (a REGISTER query) runs over TLS and finds our binding.
@@ -79,18 +93,12 @@ async def test_verified_certificate_registers(
 
 
 async def test_host_name_is_resolved_and_verified(
-    tls_host: HostFactory,
-    kamailio_factory: KamailioFactory,
-    certificates: CertificateSet,
+    tls_registrar: RegistrarFactory,
     add_account: AccountFactory,
 ) -> None:
     """A registrar given by name (localhost) is resolved and its name verified."""
-    kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
-    assert kamailio.tls_port is not None
-    host = await tls_host(ca_file=str(certificates.ca_path))
-    account = add_account(
-        "2051", "localhost", kamailio.tls_port, on=host, transport=Transport.TLS
-    )
+    _, port, host = await tls_registrar("valid")
+    account = add_account("2051", "localhost", port, on=host, transport=Transport.TLS)
     await host.wait_status("ext-2051", Status.SUCCESSFUL)
     assert account.destination is not None
     assert account.destination.host == "localhost"
@@ -99,19 +107,13 @@ async def test_host_name_is_resolved_and_verified(
 
 @pytest.mark.parametrize("kind", ["untrusted", "wrong_host", "expired", "self_signed"])
 async def test_bad_certificate_is_its_own_status(
-    tls_host: HostFactory,
-    kamailio_factory: KamailioFactory,
-    certificates: CertificateSet,
+    tls_registrar: RegistrarFactory,
     add_account: AccountFactory,
     kind: CertificateKind,
 ) -> None:
     """A refused certificate: tls_certificate_invalid with ssl's reason, retried."""
-    kamailio = kamailio_factory(tls_certificate=certificates.server(kind))
-    assert kamailio.tls_port is not None
-    host = await tls_host(ca_file=str(certificates.ca_path))
-    add_account(
-        "2052", "127.0.0.1", kamailio.tls_port, on=host, transport=Transport.TLS
-    )
+    _, port, host = await tls_registrar(kind)
+    add_account("2052", "127.0.0.1", port, on=host, transport=Transport.TLS)
     state = await host.wait_status("ext-2052", Status.TLS_CERTIFICATE_INVALID)
     assert state.reason.startswith("certificate verify failed: ")
     assert EXPECTED_VERIFY_MESSAGES[kind] in state.reason
@@ -124,36 +126,26 @@ async def test_bad_certificate_is_its_own_status(
 
 
 async def test_verification_off_accepts_any_certificate(
-    tls_host: HostFactory,
-    kamailio_factory: KamailioFactory,
-    certificates: CertificateSet,
+    tls_registrar: RegistrarFactory,
     add_account: AccountFactory,
 ) -> None:
     """With verification off, an untrusted certificate is accepted."""
-    kamailio = kamailio_factory(tls_certificate=certificates.server("untrusted"))
-    assert kamailio.tls_port is not None
-    host = await tls_host(verify=False)
-    add_account(
-        "2053", "127.0.0.1", kamailio.tls_port, on=host, transport=Transport.TLS
-    )
+    _, port, host = await tls_registrar("untrusted", verify=False)
+    add_account("2053", "127.0.0.1", port, on=host, transport=Transport.TLS)
     state = await host.wait_status("ext-2053", Status.SUCCESSFUL)
     assert state.code == 200
 
 
 async def test_registrar_restart_over_tls(
-    tls_host: HostFactory,
-    kamailio_factory: KamailioFactory,
-    certificates: CertificateSet,
+    tls_registrar: RegistrarFactory,
     add_account: AccountFactory,
 ) -> None:
     """Over TLS too: stopped is no_reply_from_server, started again is registered."""
-    kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
-    assert kamailio.tls_port is not None
-    host = await tls_host(ca_file=str(certificates.ca_path))
+    kamailio, port, host = await tls_registrar("valid")
     add_account(
         "2054",
         "127.0.0.1",
-        kamailio.tls_port,
+        port,
         on=host,
         transport=Transport.TLS,
         keepalive_interval=2,
