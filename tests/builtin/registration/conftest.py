@@ -17,10 +17,11 @@ from tests.sipbed.netutil import free_port
 from tests.sipbed.users import password_for
 from tests.worker.client import WorkerClient, start_params, start_result
 
+from .fakeregistrar import Answer, FakeRegistrar
 from .loophost import LoopbackHost
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +59,24 @@ def params(ext: str, domain: str, port: int | None, **changes: Any) -> AccountPa
     }
     values.update(changes)
     return AccountParams(**values)
+
+
+type RegistrarFactory = Callable[[Answer], Awaitable[FakeRegistrar]]
+
+
+@pytest.fixture
+async def fake_registrar(socket_enabled: None) -> AsyncIterator[RegistrarFactory]:
+    """Return a callable starting scripted registrars; all are closed at teardown."""
+    started: list[FakeRegistrar] = []
+
+    async def _start(answer: Answer) -> FakeRegistrar:
+        registrar = await FakeRegistrar.start(answer)
+        started.append(registrar)
+        return registrar
+
+    yield _start
+    for registrar in started:
+        registrar.close()
 
 
 type AccountFactory = Callable[..., BuiltinAccount]

@@ -9,40 +9,18 @@ import pytest
 from custom_components.sip_endpoint.protocol.payloads import KeepaliveMethod
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 
-from .fakeregistrar import FakeRegistrar, ok_with_contact, reply
+from .fakeregistrar import ok_with_contact, reply
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
-
     from custom_components.sip_endpoint.worker.builtin.sip.message import (
         SipRequest,
         SipResponse,
     )
 
-    from .conftest import AccountFactory
+    from .conftest import AccountFactory, RegistrarFactory
     from .loophost import LoopbackHost
 
 Status = RegistrationStatus
-type RegistrarFactory = Callable[
-    [Callable[[SipRequest], SipResponse | None]], Awaitable[FakeRegistrar]
-]
-
-
-@pytest.fixture
-async def fake_registrar(socket_enabled: None) -> AsyncIterator[RegistrarFactory]:
-    """Return a callable starting scripted registrars; all are closed at teardown."""
-    started: list[FakeRegistrar] = []
-
-    async def _start(
-        answer: Callable[[SipRequest], SipResponse | None],
-    ) -> FakeRegistrar:
-        registrar = await FakeRegistrar.start(answer)
-        started.append(registrar)
-        return registrar
-
-    yield _start
-    for registrar in started:
-        registrar.close()
 
 
 def _expires(request: SipRequest) -> int:

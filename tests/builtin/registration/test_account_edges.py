@@ -20,8 +20,8 @@ from custom_components.sip_endpoint.worker.builtin.registration.target import (
 )
 from tests.builtin.calls.test_call_edges import refuse_invalid_names
 
-from .conftest import AccountFactory, params
-from .fakeregistrar import FakeRegistrar, ok_with_contact, reply
+from .conftest import AccountFactory, RegistrarFactory, params
+from .fakeregistrar import ok_with_contact, reply
 from .loophost import LoopbackHost
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ async def test_a_closed_account_asks_for_nothing_more(
 
 
 async def test_a_probe_answered_408_by_a_proxy_counts_as_no_reply(
-    host: LoopbackHost, add_account: AccountFactory
+    host: LoopbackHost, add_account: AccountFactory, fake_registrar: RegistrarFactory
 ) -> None:
     """Registered, then the binding check gets 408: `no_reply_from_server`, code 408."""
 
@@ -109,25 +109,22 @@ async def test_a_probe_answered_408_by_a_proxy_counts_as_no_reply(
             return ok_with_contact(request, 3600)
         return reply(request, 408)  # the query REGISTER of the liveness probe
 
-    registrar = await FakeRegistrar.start(answer)
-    try:
-        account = add_account(
-            "2001",
-            "127.0.0.1",
-            registrar.port,
-            keepalive=KeepaliveMethod.SIP_OPTIONS,
-            keepalive_interval=1,
-            retry_interval=300,
-        )
-        await host.wait_status(account.account_id, RegistrationStatus.SUCCESSFUL)
-        mark = len(host.states)
-        lost = await host.wait_status(
-            account.account_id, RegistrationStatus.NO_REPLY_FROM_SERVER, after=mark
-        )
-        assert lost.code == 408
-        assert host.count_sent("QUERY") >= 1
-    finally:
-        registrar.close()
+    registrar = await fake_registrar(answer)
+    account = add_account(
+        "2001",
+        "127.0.0.1",
+        registrar.port,
+        keepalive=KeepaliveMethod.SIP_OPTIONS,
+        keepalive_interval=1,
+        retry_interval=300,
+    )
+    await host.wait_status(account.account_id, RegistrationStatus.SUCCESSFUL)
+    mark = len(host.states)
+    lost = await host.wait_status(
+        account.account_id, RegistrationStatus.NO_REPLY_FROM_SERVER, after=mark
+    )
+    assert lost.code == 408
+    assert host.count_sent("QUERY") >= 1
 
 
 def _failing_once(host: LoopbackHost, method: str, failed: list[str]) -> None:
@@ -148,50 +145,44 @@ def _failing_once(host: LoopbackHost, method: str, failed: list[str]) -> None:
 async def test_a_register_that_fails_on_a_bug_is_reported_and_retried(
     host: LoopbackHost,
     add_account: AccountFactory,
+    fake_registrar: RegistrarFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A bug in one attempt: logged, reported as a failure, and the schedule goes on."""
-    registrar = await FakeRegistrar.start(lambda r: ok_with_contact(r, 3600))
+    registrar = await fake_registrar(lambda r: ok_with_contact(r, 3600))
     failed: list[str] = []
     _failing_once(host, "REGISTER", failed)
-    try:
-        account = add_account("2001", "127.0.0.1", registrar.port, retry_interval=1)
-        broken = await host.wait_status(
-            account.account_id, RegistrationStatus.NO_REPLY_FROM_SERVER
-        )
-        assert broken.reason == "internal error"
-        await host.wait_status(account.account_id, RegistrationStatus.SUCCESSFUL)
-        assert failed == ["REGISTER"]
-        assert "ext-2001: REGISTER failed" in caplog.text
-        caplog.clear()  # the error above was expected (see no_errors_logged)
-    finally:
-        registrar.close()
+    account = add_account("2001", "127.0.0.1", registrar.port, retry_interval=1)
+    broken = await host.wait_status(
+        account.account_id, RegistrationStatus.NO_REPLY_FROM_SERVER
+    )
+    assert broken.reason == "internal error"
+    await host.wait_status(account.account_id, RegistrationStatus.SUCCESSFUL)
+    assert failed == ["REGISTER"]
+    assert "ext-2001: REGISTER failed" in caplog.text
+    caplog.clear()  # the error above was expected (see no_errors_logged)
 
 
 async def test_a_probe_that_fails_on_a_bug_does_not_stop_probing(
     host: LoopbackHost,
     add_account: AccountFactory,
+    fake_registrar: RegistrarFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A bug in one OPTIONS probe: logged, and the next probe still goes out."""
-    registrar = await FakeRegistrar.start(lambda r: reply(r, 403))
+    registrar = await fake_registrar(lambda r: reply(r, 403))
     failed: list[str] = []
     _failing_once(host, "OPTIONS", failed)
-    try:
-        account = add_account(
-            "2001",
-            "127.0.0.1",
-            registrar.port,
-            keepalive=KeepaliveMethod.SIP_OPTIONS,
-            keepalive_interval=1,
-            retry_interval=300,
-        )
-        await host.wait_status(
-            account.account_id, RegistrationStatus.REJECTED_BY_SERVER
-        )
-        await host.wait_sent("OPTIONS", 1)
-        assert failed == ["OPTIONS"]
-        assert "ext-2001: liveness probe failed" in caplog.text
-        caplog.clear()  # the error above was expected (see no_errors_logged)
-    finally:
-        registrar.close()
+    account = add_account(
+        "2001",
+        "127.0.0.1",
+        registrar.port,
+        keepalive=KeepaliveMethod.SIP_OPTIONS,
+        keepalive_interval=1,
+        retry_interval=300,
+    )
+    await host.wait_status(account.account_id, RegistrationStatus.REJECTED_BY_SERVER)
+    await host.wait_sent("OPTIONS", 1)
+    assert failed == ["OPTIONS"]
+    assert "ext-2001: liveness probe failed" in caplog.text
+    caplog.clear()  # the error above was expected (see no_errors_logged)
