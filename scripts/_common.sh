@@ -24,9 +24,11 @@ VENV_BUILTIN="$REPO_ROOT/.venv-builtin"
 HA_PYTHON_VERSION="3.13"
 WORKER_PYTHON_VERSION="3.12"
 HA2026_PYTHON_VERSION="3.14"
-# sip-tester is Debian's SIPp (a second SIP peer for the tests).
+# sip-tester is Debian's SIPp (a second SIP peer for the tests). gcc and g++ build the
+# Home Assistant dependencies that have no wheel for the interpreter (pymicro-vad and
+# pyspeex-noise for 2025.4.4 on CPython 3.13).
 SYSTEM_PACKAGES=(kamailio kamailio-tls-modules baresip-core sox ffmpeg iproute2 openssl curl
-  sip-tester)
+  sip-tester gcc g++)
 COVERAGE_PTH="sip_endpoint_coverage.pth"
 
 log() { printf '==> %s\n' "$*"; }
