@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from tests.sipbed.kamailio import AuthOptions
 
@@ -54,14 +56,28 @@ async def test_sha256(
     assert "algorithm=SHA-256" in _authorizations(host, "Authorization")[0]
 
 
-async def test_sha256_wrong_password(
-    host: LoopbackHost, kamailio_factory: KamailioFactory, add_account: AccountFactory
+@pytest.mark.parametrize(
+    ("auth", "ext", "code"),
+    [
+        pytest.param(AuthOptions(algorithm="SHA-256"), "2032", 401, id="sha256-401"),
+        pytest.param(
+            AuthOptions(register_challenge="proxy"), "2034", 407, id="proxy-407"
+        ),
+    ],
+)
+async def test_wrong_password_is_rejected_with_the_challenge_code(
+    host: LoopbackHost,
+    kamailio_factory: KamailioFactory,
+    add_account: AccountFactory,
+    auth: AuthOptions,
+    ext: str,
+    code: int,
 ) -> None:
-    """A wrong password under SHA-256 is still rejected_by_server 401."""
-    registrar = kamailio_factory(auth=AuthOptions(algorithm="SHA-256"))
-    add_account("2032", registrar.host, registrar.port, password="wrong")
-    state = await host.wait_status("ext-2032", Status.REJECTED_BY_SERVER)
-    assert state.code == 401
+    """Refused credentials (SHA-256 401, or after a 407) end in rejected_by_server."""
+    registrar = kamailio_factory(auth=auth)
+    add_account(ext, registrar.host, registrar.port, password="wrong")
+    state = await host.wait_status(f"ext-{ext}", Status.REJECTED_BY_SERVER)
+    assert state.code == code
 
 
 async def test_proxy_challenge_407(
@@ -74,16 +90,6 @@ async def test_proxy_challenge_407(
     assert state.code == 200
     assert _authorizations(host, "Proxy-Authorization")
     assert not _authorizations(host, "Authorization")
-
-
-async def test_proxy_challenge_407_wrong_password(
-    host: LoopbackHost, kamailio_factory: KamailioFactory, add_account: AccountFactory
-) -> None:
-    """Refused credentials after a 407 end in rejected_by_server 407."""
-    registrar = kamailio_factory(auth=AuthOptions(register_challenge="proxy"))
-    add_account("2034", registrar.host, registrar.port, password="wrong")
-    state = await host.wait_status("ext-2034", Status.REJECTED_BY_SERVER)
-    assert state.code == 407
 
 
 async def test_stale_nonce_is_answered_again(
