@@ -195,10 +195,18 @@ def test_logbook_describes_the_events(hass: HomeAssistant) -> None:
             "from sip:9001@pbx",
         ),
         (EVENT_CALL, {"type": "dtmf", "digit": "5"}, "DTMF digit 5"),
-        (EVENT_CALL, {"type": "missed", "cause": "cancel"}, "missed a call (cancel)"),
+        (
+            EVENT_CALL,
+            {"type": "missed", "cause": "cancel"},
+            "missed a call: the caller hung up before it was answered",
+        ),
         (EVENT_ALERT, {"type": "started", "source": "action"}, "started"),
-        (EVENT_ALERT, {"type": "stopped", "reason": "expired"}, "(expired)"),
-        (EVENT_REGISTRATION, {"type": "failed", "status": "not_found"}, "not_found"),
+        (EVENT_ALERT, {"type": "stopped", "reason": "expired"}, "duration ran out"),
+        (
+            EVENT_REGISTRATION,
+            {"type": "failed", "status": "not_found"},
+            "the server does not know it",
+        ),
     ]
     for event_type, data, expected in cases:
         line = described[event_type](
