@@ -62,6 +62,25 @@ def parse_status_code(response: bytes) -> int | None:
         return None
 
 
+def _options_request(
+    local: tuple[str, int], host: str, port: int, user: str | None, tag: str
+) -> bytes:
+    """Return an OPTIONS for ``user@host:port`` (or ``host:port``) sent from ``local``."""
+    target = f"{user}@{host}:{port}" if user else f"{host}:{port}"
+    to = f"{user}@{host}" if user else target
+    local_host, local_port = local
+    return (
+        f"OPTIONS sip:{target} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {local_host}:{local_port};branch=z9hG4bK{tag};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:probe@{local_host}>;tag={tag}\r\n"
+        f"To: <sip:{to}>\r\n"
+        f"Call-ID: probe-{tag}@{local_host}\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
 def sip_options(
     host: str, port: int, *, timeout: float = 1.0, source: str | None = None
 ) -> bytes | None:
@@ -71,25 +90,40 @@ def sip_options(
     """
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((source or host, 0))
-        local_host, local_port = sock.getsockname()
-        tag = secrets.token_hex(6)
-        request = (
-            f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {local_host}:{local_port};branch=z9hG4bK{tag};rport\r\n"
-            "Max-Forwards: 70\r\n"
-            f"From: <sip:probe@{local_host}>;tag={tag}\r\n"
-            f"To: <sip:{host}:{port}>\r\n"
-            f"Call-ID: probe-{tag}@{local_host}\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "Content-Length: 0\r\n\r\n"
+        request = _options_request(
+            sock.getsockname(), host, port, None, secrets.token_hex(6)
         )
         sock.settimeout(timeout)
         try:
-            sock.sendto(request.encode(), (host, port))
+            sock.sendto(request, (host, port))
             data, _ = sock.recvfrom(65535)
         except OSError:
             return None
     return data
+
+
+def options_for_user(host: str, port: int, user: str, *, timeout: float) -> int | None:
+    """Send OPTIONS for ``user`` through the proxy at ``host:port`` (UDP).
+
+    Return the first final answer's code (provisional ones are skipped), or None when
+    none comes within ``timeout`` of the last answer. A registrar such as Kamailio
+    answers 480 at once when ``user`` has no contact; otherwise it forwards the
+    OPTIONS to the contact.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        request = _options_request(
+            sock.getsockname(), host, port, user, secrets.token_hex(6)
+        )
+        sock.settimeout(timeout)
+        sock.sendto(request, (host, port))
+        try:
+            while True:
+                code = parse_status_code(sock.recvfrom(65535)[0])
+                if code is not None and code >= 200:
+                    return code
+        except OSError:
+            return None
 
 
 def sip_options_ping(

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
-import socket
 from typing import TYPE_CHECKING
 
 import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import KeepaliveMethod, Transport
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
-from tests.sipbed.netutil import free_port, parse_status_code
+from tests.sipbed.netutil import free_port, options_for_user
 
 if TYPE_CHECKING:
     from tests.sipbed.kamailio import Kamailio, KamailioFactory
@@ -22,41 +20,12 @@ if TYPE_CHECKING:
 Status = RegistrationStatus
 
 
-def _options_for(kamailio: Kamailio, ext: str) -> int | None:
-    """Send OPTIONS for ``ext`` through Kamailio; return the first final answer code.
-
-    Kamailio answers 480 at once when ``ext`` has no contact; otherwise it forwards
-    the OPTIONS to the contact (the loopback host answers 200).
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((kamailio.host, 0))
-        local, port = sock.getsockname()
-        tag = secrets.token_hex(6)
-        request = (
-            f"OPTIONS sip:{ext}@{kamailio.host}:{kamailio.port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {local}:{port};branch=z9hG4bK{tag};rport\r\n"
-            "Max-Forwards: 70\r\n"
-            f"From: <sip:probe@{local}>;tag={tag}\r\n"
-            f"To: <sip:{ext}@{kamailio.host}>\r\n"
-            f"Call-ID: probe-{tag}@{local}\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "Content-Length: 0\r\n\r\n"
-        )
-        sock.settimeout(15)
-        sock.sendto(request.encode(), (kamailio.host, kamailio.port))
-        try:
-            while True:
-                data, _ = sock.recvfrom(65535)
-                code = parse_status_code(data)
-                if code is not None and code >= 200:
-                    return code
-        except OSError:
-            return None
-
-
 async def reaches(kamailio: Kamailio, ext: str) -> bool:
     """Return whether Kamailio has a contact for ``ext`` (it does not answer 480)."""
-    return await asyncio.to_thread(_options_for, kamailio, ext) != 480
+    code = await asyncio.to_thread(
+        options_for_user, kamailio.host, kamailio.port, ext, timeout=15
+    )
+    return code != 480
 
 
 @pytest.mark.parametrize("transport", [Transport.AUTO, Transport.UDP, Transport.TCP])
