@@ -28,12 +28,35 @@ from tests.worker.client import account_params
 if TYPE_CHECKING:
     from tests.sipbed.baresip import BaresipFactory
     from tests.sipbed.kamailio import Kamailio
+    from tests.worker.client import WorkerClient
 
     from .conftest import BuiltinWorker
 
 pytestmark = pytest.mark.soak
 Status = RegistrationStatus
 RUNS = 3
+
+
+def call_reaches(
+    worker: WorkerClient,
+    baresip_factory: BaresipFactory,
+    kamailio: Kamailio,
+    caller: int,
+    extension: str,
+) -> None:
+    """Dial ``extension`` from test-bed user 900<caller> through ``kamailio``.
+
+    The worker gets the call and refuses it (486); the caller then stops.
+    """
+    phone = baresip_factory(
+        user=f"900{caller}", password=f"pw-900{caller}", registrar=kamailio
+    )
+    phone.wait_registered()
+    phone.dial(extension)
+    incoming = worker.wait_event(EventName.INCOMING_CALL, timeout=30)
+    worker.request(Method.HANGUP, {"call_id": incoming.data["call_id"], "code": 486})
+    phone.wait_closed()
+    phone.stop()
 
 
 @pytest.mark.parametrize(
@@ -80,17 +103,7 @@ def test_measure_detection_and_recovery(
         worker.wait_registration("ext-2090", Status.SUCCESSFUL, timeout=120)
         recoveries.append(time.monotonic() - started)
         # A call placed through the restarted Kamailio reaches the extension.
-        caller = baresip_factory(
-            user=f"900{run + 1}", password=f"pw-900{run + 1}", registrar=kamailio
-        )
-        caller.wait_registered()
-        caller.dial("2090")
-        incoming = worker.wait_event(EventName.INCOMING_CALL, timeout=30)
-        worker.request(
-            Method.HANGUP, {"call_id": incoming.data["call_id"], "code": 486}
-        )
-        caller.wait_closed()
-        caller.stop()
+        call_reaches(worker, baresip_factory, kamailio, run + 1, "2090")
     print(  # noqa: T201 - the measurement is the output
         f"\n{transport} {keepalive} every {interval} s: "
         f"detected after {', '.join(f'{t:.1f}' for t in detections)} s; "
@@ -121,17 +134,7 @@ def test_measure_quick_restart(
         kamailio.restart()
         worker.wait_registration("ext-2091", Status.SUCCESSFUL, timeout=120)
         recoveries.append(time.monotonic() - restarted)
-        caller = baresip_factory(
-            user=f"900{run + 4}", password=f"pw-900{run + 4}", registrar=kamailio
-        )
-        caller.wait_registered()
-        caller.dial("2091")
-        incoming = worker.wait_event(EventName.INCOMING_CALL, timeout=30)
-        worker.request(
-            Method.HANGUP, {"call_id": incoming.data["call_id"], "code": 486}
-        )
-        caller.wait_closed()
-        caller.stop()
+        call_reaches(worker, baresip_factory, kamailio, run + 4, "2091")
     print(  # noqa: T201 - the measurement is the output
         f"\n{transport} defaults, Kamailio restarted at once: registered again after "
         f"{', '.join(f'{t:.1f}' for t in recoveries)} s"
