@@ -26,6 +26,7 @@ from custom_components.sip_endpoint.worker.builtin.outbound import (
 from custom_components.sip_endpoint.worker.builtin.sip import (
     transaction as transaction_module,
 )
+from tests.sipbed.audio import write_tone
 
 from .rawpeer import Message, RawPeer, sdp
 from .test_call_edges import refuse_invalid_names
@@ -94,6 +95,23 @@ async def _answer(callee: RawPeer, invite: Message, tag: str) -> None:
         extra=contact,
         body=sdp(callee.rtp_port(0)),
     )
+
+
+async def _answered(
+    stack: WatchedStack, account: BuiltinAccount, callee: RawPeer, **extra: Any
+) -> tuple[OutboundCall, Message]:
+    """Place a call to ``callee`` (``extra`` params), answer it (To tag "t"), get ACK."""
+    call = _place(stack, account, _params(callee, **extra))
+    invite = await asyncio.to_thread(callee.wait, "INVITE", request=True)
+    await _answer(callee, invite, "t")
+    await asyncio.to_thread(callee.wait, "ACK", request=True, where=_tagged("t"))
+    return call, invite
+
+
+async def _accept_bye(callee: RawPeer, tag: str = "t") -> None:
+    """Wait for the BYE in the dialog with To tag ``tag``; answer it 200."""
+    bye = await asyncio.to_thread(callee.wait, "BYE", request=True, where=_tagged(tag))
+    await asyncio.to_thread(callee.respond, bye, 200)
 
 
 async def test_a_call_hung_up_before_its_invite_ends_487_and_sends_nothing(
@@ -177,12 +195,8 @@ async def test_an_announcement_that_cannot_play_hangs_up_at_once(
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"this is not a wave file")
     with caplog.at_level(logging.WARNING, OUTBOUND_LOGGER):
-        call = _place(stack, account, _params(callee, play=str(broken)))
-        invite = await asyncio.to_thread(callee.wait, "INVITE", request=True)
-        await _answer(callee, invite, "t")
-        await asyncio.to_thread(callee.wait, "ACK", request=True)
-        bye = await asyncio.to_thread(callee.wait, "BYE", request=True)
-        await asyncio.to_thread(callee.respond, bye, 200)
+        call, _ = await _answered(stack, account, callee, play=str(broken))
+        await _accept_bye(callee)
         ended = await stack.next(EventName.CALL_ENDED)
     assert (ended.call_id, ended.code, ended.cause) == (
         call.call_id,
@@ -199,22 +213,16 @@ async def test_an_answered_call_outlives_its_ring_timeout(
     tmp_path: Path,
 ) -> None:
     """The no-answer timeout does nothing once the callee has answered."""
-    from tests.sipbed.audio import write_tone
-
     stack, account = stack_and_account
     tone = write_tone(tmp_path / "long.wav", 440.0, 5.0)
-    call = _place(stack, account, _params(callee, play=str(tone), timeout=1))
-    invite = await asyncio.to_thread(callee.wait, "INVITE", request=True)
-    await _answer(callee, invite, "t")
-    await asyncio.to_thread(callee.wait, "ACK", request=True)
+    call, _ = await _answered(stack, account, callee, play=str(tone), timeout=1)
     await stack.wait_until(lambda: call.phase is CallPhase.CONFIRMED, 5)
     await asyncio.to_thread(callee.count, "BYE", 0, 1.5)  # past the 1 s timeout
     assert not any(m.method in ("BYE", "CANCEL") for m in callee._inbox)
     assert not call.ended
     assert call.call_id in stack.calls
     call.hangup(200)
-    bye = await asyncio.to_thread(callee.wait, "BYE", request=True)
-    await asyncio.to_thread(callee.respond, bye, 200)
+    await _accept_bye(callee)
     ended = await stack.next(EventName.CALL_ENDED)
     assert (ended.code, ended.cause) == (200, EndCause.LOCAL)
 
@@ -225,23 +233,15 @@ async def test_answers_from_more_forks_than_the_limit_are_not_kept(
     tmp_path: Path,
 ) -> None:
     """The first MAX_FORKS other answers get ACK + BYE; one more is ignored."""
-    from tests.sipbed.audio import write_tone
-
     stack, account = stack_and_account
     tone = write_tone(tmp_path / "long.wav", 440.0, 10.0)
-    call = _place(stack, account, _params(callee, play=str(tone)))
-    invite = await asyncio.to_thread(callee.wait, "INVITE", request=True)
-    await _answer(callee, invite, "t")
-    await asyncio.to_thread(callee.wait, "ACK", request=True, where=_tagged("t"))
+    call, invite = await _answered(stack, account, callee, play=str(tone))
     for number in range(1, MAX_FORKS + 1):
         await _answer(callee, invite, f"f{number}")
         await asyncio.to_thread(
             callee.wait, "ACK", request=True, where=_tagged(f"f{number}")
         )
-        bye = await asyncio.to_thread(
-            callee.wait, "BYE", request=True, where=_tagged(f"f{number}")
-        )
-        await asyncio.to_thread(callee.respond, bye, 200)
+        await _accept_bye(callee, f"f{number}")
     extra = f"f{MAX_FORKS + 1}"
     await _answer(callee, invite, extra)
     await _answer(callee, invite, "f1")  # a known fork's 2xx again: ACKed again
@@ -250,8 +250,7 @@ async def test_answers_from_more_forks_than_the_limit_are_not_kept(
     assert not call.ended
     assert call.phase is CallPhase.CONFIRMED
     call.hangup(200)
-    bye = await asyncio.to_thread(callee.wait, "BYE", request=True, where=_tagged("t"))
-    await asyncio.to_thread(callee.respond, bye, 200)
+    await _accept_bye(callee)
     ended = await stack.next(EventName.CALL_ENDED)
     assert (ended.call_id, ended.cause) == (call.call_id, EndCause.LOCAL)
 
@@ -298,10 +297,7 @@ async def test_a_challenged_bye_is_sent_again_with_credentials(
 ) -> None:
     """BYE answered 401: sent again with Authorization; a 481 to it is only logged."""
     stack, account = stack_and_account
-    call = _place(stack, account, _params(callee))
-    invite = await asyncio.to_thread(callee.wait, "INVITE", request=True)
-    await _answer(callee, invite, "t")
-    await asyncio.to_thread(callee.wait, "ACK", request=True)
+    call, _ = await _answered(stack, account, callee)
     with caplog.at_level(logging.DEBUG, CALL_LOGGER):
         # Without a file to play the call hangs up as soon as it is answered.
         bye = await asyncio.to_thread(callee.wait, "BYE", request=True)
