@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+import subprocess
 from typing import TYPE_CHECKING
 import wave
 
@@ -32,6 +33,32 @@ def write_tone(
         wav.setsampwidth(2)
         wav.setframerate(rate)
         wav.writeframes(struct.pack(f"<{count}h", *samples))
+    return path
+
+
+def sox_sine(
+    path: Path, *options: str, seconds: float = 1, frequency: int = 440
+) -> Path:
+    """Make a sine tone at half scale with the sox CLI, in the format ``options`` give.
+
+    ``options`` are sox's output options, e.g. ``("-r", "8000", "-c", "1")``.
+    """
+    subprocess.run(
+        [
+            "sox",
+            "-n",
+            *options,
+            str(path),
+            "synth",
+            str(seconds),
+            "sine",
+            str(frequency),
+            "vol",
+            "0.5",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return path
 
 

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 import struct
-import subprocess
 
 import pytest
 
@@ -15,28 +14,7 @@ from custom_components.sip_endpoint.worker.builtin.media.player import (
     load_wav,
 )
 from custom_components.sip_endpoint.worker.builtin.media.recorder import Recorder
-from tests.sipbed.audio import dominant_frequency, read_pcm, rms, write_tone
-
-
-def sox(path: Path, *options: str, seconds: float = 1, frequency: int = 440) -> Path:
-    """Make a sine tone with the sox CLI in the format ``options`` give."""
-    subprocess.run(
-        [
-            "sox",
-            "-n",
-            *options,
-            str(path),
-            "synth",
-            str(seconds),
-            "sine",
-            str(frequency),
-            "vol",
-            "0.5",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return path
+from tests.sipbed.audio import dominant_frequency, read_pcm, rms, sox_sine, write_tone
 
 
 def values(pcm: bytes) -> list[int]:
@@ -60,7 +38,7 @@ def values(pcm: bytes) -> list[int]:
 def test_load_wav_converts_to_8khz_mono(
     tmp_path: Path, options: tuple[str, ...]
 ) -> None:
-    pcm = load_wav(str(sox(tmp_path / "tone.wav", *options)))
+    pcm = load_wav(str(sox_sine(tmp_path / "tone.wav", *options)))
     samples = values(pcm)
     assert len(samples) == pytest.approx(8000, abs=8)
     assert dominant_frequency(samples, 8000) == pytest.approx(440, abs=3)
@@ -69,7 +47,7 @@ def test_load_wav_converts_to_8khz_mono(
 
 def test_extensible_wav_is_read(tmp_path: Path) -> None:
     # sox writes WAVE_FORMAT_EXTENSIBLE for more than two channels or 24 bits.
-    path = sox(tmp_path / "ext.wav", "-r", "8000", "-c", "4", "-b", "24")
+    path = sox_sine(tmp_path / "ext.wav", "-r", "8000", "-c", "4", "-b", "24")
     assert struct.unpack_from("<H", path.read_bytes(), 20)[0] == 0xFFFE
     assert dominant_frequency(values(load_wav(str(path))), 8000) == pytest.approx(
         440, abs=3
@@ -130,7 +108,7 @@ def test_bad_wav_files_are_refused_with_a_reason(
 
 
 def test_float_wav_is_refused_by_name(tmp_path: Path) -> None:
-    path = sox(
+    path = sox_sine(
         tmp_path / "float.wav",
         "-r",
         "8000",
@@ -163,7 +141,7 @@ def test_check_wav_reads_only_the_header(
 ) -> None:
     path = write_tone(tmp_path / "tone.wav", 440, 1)
     assert check_wav(str(path)) == path.stat().st_size
-    float_wav = sox(
+    float_wav = sox_sine(
         tmp_path / "float.wav",
         "-r",
         "8000",

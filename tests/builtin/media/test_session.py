@@ -6,7 +6,6 @@ import itertools
 from pathlib import Path
 import socket
 import struct
-import subprocess
 import threading
 
 from hypothesis import given, settings, strategies as st
@@ -26,7 +25,7 @@ from custom_components.sip_endpoint.worker.builtin.media.session import (
     NoCommonCodecError,
     WavError,
 )
-from tests.sipbed.audio import dominant_frequency, read_pcm, trim_silence
+from tests.sipbed.audio import dominant_frequency, read_pcm, sox_sine, trim_silence
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -114,28 +113,8 @@ async def pair(
 
 def sox_tone(path: Path, seconds: float = 1.0, frequency: int = TONE_HZ) -> str:
     """Make a 16-bit 16 kHz mono sine WAV with the sox CLI."""
-    subprocess.run(
-        [
-            "sox",
-            "-n",
-            "-r",
-            "16000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(path),
-            "synth",
-            str(seconds),
-            "sine",
-            str(frequency),
-            "vol",
-            "0.5",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return str(path)
+    options = ("-r", "16000", "-c", "1", "-b", "16")
+    return str(sox_sine(path, *options, seconds=seconds, frequency=frequency))
 
 
 async def test_open_refuses_an_unspecified_sdp_address() -> None:
@@ -320,13 +299,19 @@ async def test_play_file_loads_in_a_thread_and_reports_the_end(
         await caller.play_file(__file__)
 
 
+@pytest.fixture
+def threaded_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Load every file but the smallest (over 1000 bytes) in a thread."""
+    monkeypatch.setattr(session_module, "INLINE_LOAD_BYTES", 1000)
+
+
+@pytest.mark.usefixtures("threaded_loads")
 async def test_a_large_file_is_converted_in_a_thread(
     pair: tuple[MediaSession, MediaSession],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caller, callee = pair
-    monkeypatch.setattr(session_module, "INLINE_LOAD_BYTES", 1000)
     loaded_in: list[str] = []
 
     def spying_load(path: str) -> bytes:
@@ -350,13 +335,11 @@ async def test_a_large_file_is_converted_in_a_thread(
     assert dominant_frequency(loud, rate) == pytest.approx(TONE_HZ, abs=5)
 
 
+@pytest.mark.usefixtures("threaded_loads")
 async def test_a_load_replaced_or_stopped_meanwhile_never_plays(
-    pair: tuple[MediaSession, MediaSession],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    pair: tuple[MediaSession, MediaSession], tmp_path: Path
 ) -> None:
     caller, _ = pair
-    monkeypatch.setattr(session_module, "INLINE_LOAD_BYTES", 1000)
     tone = sox_tone(tmp_path / "tone.wav", 0.2)
     done: list[str] = []
     caller.play(tone, on_done=lambda: done.append("stopped"))
@@ -369,13 +352,13 @@ async def test_a_load_replaced_or_stopped_meanwhile_never_plays(
     assert done == ["last"]
 
 
+@pytest.mark.usefixtures("threaded_loads")
 async def test_a_failed_threaded_load_still_reports_the_end(
     pair: tuple[MediaSession, MediaSession],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caller, _ = pair
-    monkeypatch.setattr(session_module, "INLINE_LOAD_BYTES", 1000)
 
     def failing_load(path: str) -> bytes:
         raise WavError("tone.wav: cannot read: Input/output error")
