@@ -324,14 +324,15 @@ class SipEndpointRuntime:
             async_delete_rejected_credentials_issue(
                 self.hass, self.entry, status.account_id
             )
-        elif state.status is not RegistrationStatus.REGISTERING and not status.lost:
+        elif state.status in FAILURE_STATUSES and not status.lost:
+            # Unregistered is no failure: the extension was removed, or its worker
+            # restarts (the engine logs that once, not once per extension).
             status.lost = True
             LOGGER.warning(
-                "Extension %s is not registered: %s (%s %s)",
+                "Extension %s is not registered: %s%s",
                 status.extension,
                 state.status,
-                state.code,
-                state.reason,
+                f" (SIP {state.code} {state.reason})" if state.code else "",
             )
         if state.status is RegistrationStatus.REJECTED_BY_SERVER:
             async_create_rejected_credentials_issue(
