@@ -20,9 +20,7 @@ import json
 import os
 from pathlib import Path
 import re
-import secrets
 import signal
-import socket
 import subprocess
 import time
 from typing import TYPE_CHECKING, Final
@@ -44,7 +42,7 @@ from custom_components.sip_endpoint.const import (
     SUBENTRY_TYPE_EXTENSION,
     ExtensionRole,
 )
-from tests.sipbed.netutil import free_tcp_port, parse_status_code
+from tests.sipbed.netutil import free_tcp_port, options_for_user
 from tests.sipbed.users import password_for
 
 if TYPE_CHECKING:
@@ -70,33 +68,6 @@ ALLOWED_WARNINGS: Final = tuple(
 LOG_LEVEL: Final = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) ")
 # Logged when an integration Home Assistant needs (the frontend) failed to load.
 RECOVERY_MODE: Final = b"Activating recovery mode"
-
-
-def _options_code(kamailio: Kamailio, ext: str) -> int | None:
-    """Send OPTIONS for ``ext`` through Kamailio; return the final answer's code."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((kamailio.host, 0))
-        local, port = sock.getsockname()
-        tag = secrets.token_hex(6)
-        request = (
-            f"OPTIONS sip:{ext}@{kamailio.host}:{kamailio.port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {local}:{port};branch=z9hG4bK{tag};rport\r\n"
-            "Max-Forwards: 70\r\n"
-            f"From: <sip:probe@{local}>;tag={tag}\r\n"
-            f"To: <sip:{ext}@{kamailio.host}>\r\n"
-            f"Call-ID: probe-{tag}@{local}\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "Content-Length: 0\r\n\r\n"
-        )
-        sock.settimeout(12)
-        sock.sendto(request.encode(), (kamailio.host, kamailio.port))
-        try:
-            while True:
-                code = parse_status_code(sock.recvfrom(65535)[0])
-                if code is not None and code >= 200:
-                    return code
-        except OSError:
-            return None
 
 
 def _write_config(
@@ -283,7 +254,9 @@ def test_sigterm_stops_home_assistant_cleanly(
             lambda: (
                 process.poll() is not None
                 or all(
-                    _options_code(kamailio, ext) != NO_CONTACT for ext, _ in EXTENSIONS
+                    options_for_user(kamailio.host, kamailio.port, ext, timeout=12)
+                    != NO_CONTACT
+                    for ext, _ in EXTENSIONS
                 )
             ),
             START_LIMIT,
@@ -315,9 +288,10 @@ def test_sigterm_stops_home_assistant_cleanly(
     assert process.returncode == 0
     assert not [pid for pid in workers if _alive(pid)]
     # Each extension said Expires: 0: Kamailio has no contact left (480 at once).
-    assert [_options_code(kamailio, ext) for ext, _ in EXTENSIONS] == [
-        NO_CONTACT
-    ] * len(EXTENSIONS)
+    assert [
+        options_for_user(kamailio.host, kamailio.port, ext, timeout=12)
+        for ext, _ in EXTENSIONS
+    ] == [NO_CONTACT] * len(EXTENSIONS)
     text = log.read_text(errors="replace")
     assert "SIP worker" in text  # the debug log of the integration is there
     assert "could not be canceled" not in text
