@@ -89,11 +89,29 @@ def register(worker: WorkerClient, kamailio: Kamailio, ext: str = EXT) -> None:
 
 
 @pytest.fixture
-def peer(registered: WorkerClient) -> Iterator[RawPeer]:
+def peer(registered: WorkerClient, raw_peers: RawPeerFactory) -> RawPeer:
     """Return a raw SIP peer aimed at the worker's extension."""
-    raw = RawPeer(EXT, registered.sip_port)
-    yield raw
-    raw.close()
+    return raw_peers(registered.sip_port)
+
+
+type RawPeerFactory = Callable[[int], RawPeer]
+
+
+@pytest.fixture
+def raw_peers() -> Iterator[RawPeerFactory]:
+    """Return a callable making raw SIP peers for extension 2040 at a worker's port.
+
+    They are closed at teardown.
+    """
+    made: list[RawPeer] = []
+
+    def _make(sip_port: int) -> RawPeer:
+        made.append(RawPeer(EXT, sip_port))
+        return made[-1]
+
+    yield _make
+    for raw in made:
+        raw.close()
 
 
 def incoming(worker: WorkerClient) -> IncomingCall:

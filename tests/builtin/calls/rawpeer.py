@@ -235,6 +235,19 @@ class RawPeer:
         message = f"{head}Content-Length: {len(body.encode())}\r\n\r\n{body}"
         self.sock.sendto(message.encode(), self.target)
 
+    def answer(self, invite: Message, tag: str, body: str | None = None) -> None:
+        """Answer the worker's ``invite`` 200 with To tag ``tag`` and our Contact.
+
+        ``body`` is the SDP answer (default: audio to RTP socket 0).
+        """
+        self.respond(
+            invite,
+            200,
+            tag=tag,
+            extra=f"Contact: <sip:9009@127.0.0.1:{self.local_port}>\r\n",
+            body=sdp(self.rtp_port(0)) if body is None else body,
+        )
+
     # --- receiving -----------------------------------------------------------------
 
     def _receive(self, deadline: float) -> Message | None:

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 import logging
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -40,7 +40,10 @@ from custom_components.sip_endpoint.worker.core.dispatch import RequestError
 
 from .rawpeer import RawPeer
 from .test_call_guards import Call, FakeAccount, FakeHost, FakeMedia, _call
-from .test_call_release import _started
+from .test_call_release import WatchedStack, _started
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 INBOUND_LOGGER = "custom_components.sip_endpoint.worker.builtin.inbound"
 CALL_LOGGER = "custom_components.sip_endpoint.worker.builtin.call"
@@ -374,8 +377,30 @@ def test_a_response_without_to_tag_does_not_fix_the_dialog() -> None:
     assert str(dialog.remote_target) == "sip:9001@127.0.0.1:5062"
 
 
-async def test_an_inbound_call_without_an_rtp_port_is_refused_500(
+@pytest.fixture
+async def stack_and_peer(
     socket_enabled: None,
+) -> AsyncIterator[tuple[WatchedStack, RawPeer]]:
+    """Return a started in-process stack and a raw peer calling its extension 2040."""
+    stack, _ = await _started()
+    peer = RawPeer("2040", stack.sip_port)
+    try:
+        yield stack, peer
+    finally:
+        peer.close()
+        await stack.close()
+
+
+def _event_names(stack: WatchedStack) -> list[EventName]:
+    """Take every event the stack queued; return their names."""
+    names = []
+    while not stack.events.empty():
+        names.append(stack.events.get_nowait()[0])
+    return names
+
+
+async def test_an_inbound_call_without_an_rtp_port_is_refused_500(
+    stack_and_peer: tuple[WatchedStack, RawPeer],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -385,29 +410,22 @@ async def test_an_inbound_call_without_an_rtp_port_is_refused_500(
         raise OSError(98, "Address already in use")
 
     monkeypatch.setattr(MediaSession, "open", no_port)
-    stack, _ = await _started()
-    peer = RawPeer("2040", stack.sip_port)
-    try:
-        with caplog.at_level(logging.WARNING, INBOUND_LOGGER):
-            await asyncio.to_thread(peer.invite)
-            final = await asyncio.to_thread(peer.wait, "INVITE")
-        assert final.code == 500
-        await asyncio.to_thread(peer.ack, final)
-        assert "No RTP port for a call" in caplog.text
-        await stack.wait_until(lambda: not stack.calls, 5)
-        assert not stack.calls
-        names = []
-        while not stack.events.empty():
-            names.append(stack.events.get_nowait()[0])
-        assert EventName.INCOMING_CALL not in names
-        assert EventName.CALL_ENDED not in names
-    finally:
-        peer.close()
-        await stack.close()
+    stack, peer = stack_and_peer
+    with caplog.at_level(logging.WARNING, INBOUND_LOGGER):
+        await asyncio.to_thread(peer.invite)
+        final = await asyncio.to_thread(peer.wait, "INVITE")
+    assert final.code == 500
+    await asyncio.to_thread(peer.ack, final)
+    assert "No RTP port for a call" in caplog.text
+    await stack.wait_until(lambda: not stack.calls, 5)
+    assert not stack.calls
+    names = _event_names(stack)
+    assert EventName.INCOMING_CALL not in names
+    assert EventName.CALL_ENDED not in names
 
 
 async def test_a_call_cancelled_while_its_rtp_port_opens_closes_the_port(
-    socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+    stack_and_peer: tuple[WatchedStack, RawPeer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """CANCEL before the media is ready: 200, 487; the port opened late is closed."""
     gate = asyncio.Event()
@@ -421,33 +439,24 @@ async def test_a_call_cancelled_while_its_rtp_port_opens_closes_the_port(
         return session
 
     monkeypatch.setattr(MediaSession, "open", slow_open)
-    stack, _ = await _started()
-    peer = RawPeer("2040", stack.sip_port)
-    try:
-        await asyncio.to_thread(peer.invite)
-        await stack.wait_until(lambda: bool(stack.calls), 5)
-        [call] = stack.calls.values()
-        assert isinstance(call, InboundCall)
-        await asyncio.to_thread(
-            peer.send, "CANCEL", 1, body="", branch=peer.invite_branch
-        )
-        assert (await asyncio.to_thread(peer.wait, "CANCEL")).code == 200
-        final = await asyncio.to_thread(peer.wait, "INVITE")
-        assert final.code == 487
-        await asyncio.to_thread(peer.ack, final)
-        assert call.ended
-        gate.set()
-        await stack.wait_until(lambda: bool(opened), 5)
-        assert opened[0]._closed
-        assert call.media is None
-        call.hangup(486)  # an ended call is not refused again
-        names = []
-        while not stack.events.empty():
-            names.append(stack.events.get_nowait()[0])
-        assert EventName.INCOMING_CALL not in names
-    finally:
-        peer.close()
-        await stack.close()
+    stack, peer = stack_and_peer
+    await asyncio.to_thread(peer.invite)
+    await stack.wait_until(lambda: bool(stack.calls), 5)
+    [call] = stack.calls.values()
+    assert isinstance(call, InboundCall)
+    await asyncio.to_thread(peer.send, "CANCEL", 1, body="", branch=peer.invite_branch)
+    assert (await asyncio.to_thread(peer.wait, "CANCEL")).code == 200
+    final = await asyncio.to_thread(peer.wait, "INVITE")
+    assert final.code == 487
+    await asyncio.to_thread(peer.ack, final)
+    assert call.ended
+    gate.set()
+    await stack.wait_until(lambda: bool(opened), 5)
+    assert opened[0]._closed
+    assert call.media is None
+    call.hangup(486)  # an ended call is not refused again
+    names = _event_names(stack)
+    assert EventName.INCOMING_CALL not in names
 
 
 def test_info_without_a_digit_changes_nothing() -> None:
@@ -479,7 +488,7 @@ def refuse_invalid_names(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_bug_while_setting_up_an_inbound_call_answers_500(
-    socket_enabled: None,
+    stack_and_peer: tuple[WatchedStack, RawPeer],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -489,17 +498,12 @@ async def test_a_bug_while_setting_up_an_inbound_call_answers_500(
         raise RuntimeError("injected failure")
 
     monkeypatch.setattr(inbound_module, "answer_session_timer", broken)
-    stack, _ = await _started()
-    peer = RawPeer("2040", stack.sip_port)
-    try:
-        with caplog.at_level(logging.ERROR, INBOUND_LOGGER):
-            await asyncio.to_thread(peer.invite)
-            final = await asyncio.to_thread(peer.wait, "INVITE")
-        assert final.code == 500
-        await asyncio.to_thread(peer.ack, final)
-        assert "Setting up an inbound call failed" in caplog.text
-        await stack.wait_until(lambda: not stack.calls, 5)
-        assert not stack.calls
-    finally:
-        peer.close()
-        await stack.close()
+    stack, peer = stack_and_peer
+    with caplog.at_level(logging.ERROR, INBOUND_LOGGER):
+        await asyncio.to_thread(peer.invite)
+        final = await asyncio.to_thread(peer.wait, "INVITE")
+    assert final.code == 500
+    await asyncio.to_thread(peer.ack, final)
+    assert "Setting up an inbound call failed" in caplog.text
+    await stack.wait_until(lambda: not stack.calls, 5)
+    assert not stack.calls

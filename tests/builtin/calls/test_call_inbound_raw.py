@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tests.sipbed.kamailio import Kamailio
     from tests.worker.client import WorkerClient
 
-    from .conftest import BuiltinWorkerFactory
+    from .conftest import BuiltinWorkerFactory, RawPeerFactory
 
 
 def _answered_call(worker: WorkerClient, peer: RawPeer, extra: str = "") -> str:
@@ -236,49 +236,45 @@ def test_a_missing_ack_ends_the_call_failed(
 
 
 def test_calls_past_max_calls_get_486(
-    builtin_worker_factory: BuiltinWorkerFactory, kamailio: Kamailio
+    builtin_worker_factory: BuiltinWorkerFactory,
+    kamailio: Kamailio,
+    raw_peers: RawPeerFactory,
 ) -> None:
     """With max_calls 1 a second INVITE is answered 486 while the first rings."""
     worker = builtin_worker_factory(max_calls=1)
     register(worker, kamailio)
-    first, second = RawPeer(EXT, worker.sip_port), RawPeer(EXT, worker.sip_port)
-    try:
-        first.invite()
-        call = incoming(worker)
-        second.invite()
-        busy = second.wait("INVITE")
-        assert busy.code == 486
-        second.ack(busy)
-        worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 603})
-        assert first.wait("INVITE").code == 603
-    finally:
-        first.close()
-        second.close()
+    first, second = raw_peers(worker.sip_port), raw_peers(worker.sip_port)
+    first.invite()
+    call = incoming(worker)
+    second.invite()
+    busy = second.wait("INVITE")
+    assert busy.code == 486
+    second.ack(busy)
+    worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 603})
+    assert first.wait("INVITE").code == 603
 
 
-def test_shutdown_hangs_up_every_call(registered: WorkerClient) -> None:
+def test_shutdown_hangs_up_every_call(
+    registered: WorkerClient, raw_peers: RawPeerFactory
+) -> None:
     """Stopping the worker sends BYE to an answered call and 503 to a ringing one."""
     worker = registered
-    answered, ringing = RawPeer(EXT, worker.sip_port), RawPeer(EXT, worker.sip_port)
-    try:
-        answered_id = _answered_call(worker, answered)
-        ringing.invite()
-        ringing_call = incoming(worker)
-        worker.request(Method.RING, {"call_id": ringing_call.call_id})
-        ringing.wait("INVITE", code=180)
-        request_id = worker.send(Method.SHUTDOWN)
-        bye = answered.wait("BYE", request=True)
-        answered.respond(bye, 200)
-        refused = ringing.wait("INVITE")
-        assert refused.code == 503
-        ringing.ack(refused)
-        assert worker.wait_response(request_id).error is None
-        assert ended(worker, answered_id).cause == EndCause.LOCAL
-        assert ended(worker, ringing_call.call_id).code == 503
-        assert worker.wait_exit() == 0
-    finally:
-        answered.close()
-        ringing.close()
+    answered, ringing = raw_peers(worker.sip_port), raw_peers(worker.sip_port)
+    answered_id = _answered_call(worker, answered)
+    ringing.invite()
+    ringing_call = incoming(worker)
+    worker.request(Method.RING, {"call_id": ringing_call.call_id})
+    ringing.wait("INVITE", code=180)
+    request_id = worker.send(Method.SHUTDOWN)
+    bye = answered.wait("BYE", request=True)
+    answered.respond(bye, 200)
+    refused = ringing.wait("INVITE")
+    assert refused.code == 503
+    ringing.ack(refused)
+    assert worker.wait_response(request_id).error is None
+    assert ended(worker, answered_id).cause == EndCause.LOCAL
+    assert ended(worker, ringing_call.call_id).code == 503
+    assert worker.wait_exit() == 0
 
 
 def test_bye_before_the_answer_ends_the_invite_with_487(

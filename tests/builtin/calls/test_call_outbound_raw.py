@@ -27,20 +27,17 @@ from .conftest import EXT, EXT_ID, confirmed, ended
 from .rawpeer import G729_ONLY, Message, RawPeer, sdp
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from tests.worker.client import WorkerClient
 
-    from .conftest import BuiltinWorkerFactory
+    from .conftest import BuiltinWorkerFactory, RawPeerFactory
 
 
 @pytest.fixture
-def callee(registered: WorkerClient) -> Iterator[RawPeer]:
+def callee(registered: WorkerClient, raw_peers: RawPeerFactory) -> RawPeer:
     """Return a raw peer the worker can call (its answers go to the worker's port)."""
-    raw = RawPeer(EXT, registered.sip_port)
-    yield raw
-    raw.close()
+    return raw_peers(registered.sip_port)
 
 
 def _call(worker: WorkerClient, callee: RawPeer, **params: object) -> str:
@@ -78,15 +75,14 @@ def test_answered_call_acks_every_2xx_and_plays(
     assert "PCMU" in invite.body
     assert invite.header("contact").startswith("<sip:2040@127.0.0.1:")
     callee.respond(invite, 180, "Ringing", tag="callee", extra=_contact(callee))
-    answer = sdp(callee.rtp_port(0))
-    callee.respond(invite, 200, tag="callee", extra=_contact(callee), body=answer)
+    callee.answer(invite, "callee")
     ack = callee.wait("ACK", request=True)
     assert ack.start.startswith(f"ACK sip:9009@127.0.0.1:{callee.local_port} ")
     assert ack.header("to").endswith(";tag=callee")
     assert ack.header("cseq").split()[0] == invite.header("cseq").split()[0]
     confirmed(worker, call_id)
     # The 200 again (as if the ACK was lost): acknowledged again.
-    callee.respond(invite, 200, tag="callee", extra=_contact(callee), body=answer)
+    callee.answer(invite, "callee")
     again = callee.wait("ACK", request=True)
     assert again.header("cseq") == ack.header("cseq")
     assert callee.rtp_arrives(0)
@@ -106,16 +102,15 @@ def test_a_second_forked_answer_is_acked_and_hung_up(
     tone = write_tone(tmp_path / "announce.wav", 440.0, 2.0)
     call_id = _call(worker, callee, play=str(tone))
     invite = callee.wait("INVITE", request=True)
-    answer = sdp(callee.rtp_port(0))
-    callee.respond(invite, 200, tag="first", extra=_contact(callee), body=answer)
+    callee.answer(invite, "first")
     first_ack = callee.wait("ACK", request=True)
     assert first_ack.header("to").endswith(";tag=first")
     confirmed(worker, call_id)
-    callee.respond(invite, 200, tag="second", extra=_contact(callee), body=answer)
+    callee.answer(invite, "second")
     second_ack = callee.wait("ACK", request=True)
     assert second_ack.header("to").endswith(";tag=second")
     # Retransmitted, the fork's 2xx is acknowledged again (and hung up only once).
-    callee.respond(invite, 200, tag="second", extra=_contact(callee), body=answer)
+    callee.answer(invite, "second")
     again = callee.wait("ACK", request=True)
     assert again.header("to").endswith(";tag=second")
     bye = callee.wait("BYE", request=True)
@@ -197,49 +192,46 @@ def test_timeout_cancels_after_a_provisional_only(
 
 
 def test_outbound_proxy_and_record_route_carry_the_dialog(
-    builtin_worker_factory: BuiltinWorkerFactory,
+    builtin_worker_factory: BuiltinWorkerFactory, raw_peers: RawPeerFactory
 ) -> None:
     """The INVITE goes to the proxy with its Route; ACK and BYE follow Record-Route."""
     worker = builtin_worker_factory()
     silent_port = free_port("127.0.0.1")
-    proxy = RawPeer(EXT, worker.sip_port)
-    try:
-        route = f"<sip:127.0.0.1:{proxy.local_port};lr>"
-        worker.request(
-            Method.ADD_ACCOUNT,
-            account_params(
-                "2041",
-                "127.0.0.1",
-                silent_port,
-                outbound_proxy=f"127.0.0.1:{proxy.local_port}",
-            ),
-        )
-        started = worker.request(
-            Method.MAKE_CALL, {"account_id": "ext-2041", "target": "9001"}
-        )
-        call_id = CallStarted.from_wire(started).call_id
-        invite = proxy.wait("INVITE", request=True)
-        assert invite.start == f"INVITE sip:9001@127.0.0.1:{silent_port} SIP/2.0"
-        assert invite.header("route") == route
-        far_end = "sip:9001@127.0.0.1:9"  # never reached: everything goes via Route
-        proxy.respond(
-            invite,
-            200,
-            tag="far",
-            extra=f"Record-Route: {route}\r\nContact: <{far_end}>\r\n",
-            body=sdp(proxy.rtp_port(0)),
-        )
-        ack = proxy.wait("ACK", request=True)
-        assert ack.start == f"ACK {far_end} SIP/2.0"
-        assert ack.header("route") == route
-        bye = proxy.wait("BYE", request=True)  # nothing to play: hung up at once
-        assert bye.start == f"BYE {far_end} SIP/2.0"
-        assert bye.header("route") == route
-        proxy.respond(bye, 200)
-        end = ended(worker, call_id)
-        assert (end.cause, end.answered) == (EndCause.LOCAL, True)
-    finally:
-        proxy.close()
+    proxy = raw_peers(worker.sip_port)
+    route = f"<sip:127.0.0.1:{proxy.local_port};lr>"
+    worker.request(
+        Method.ADD_ACCOUNT,
+        account_params(
+            "2041",
+            "127.0.0.1",
+            silent_port,
+            outbound_proxy=f"127.0.0.1:{proxy.local_port}",
+        ),
+    )
+    started = worker.request(
+        Method.MAKE_CALL, {"account_id": "ext-2041", "target": "9001"}
+    )
+    call_id = CallStarted.from_wire(started).call_id
+    invite = proxy.wait("INVITE", request=True)
+    assert invite.start == f"INVITE sip:9001@127.0.0.1:{silent_port} SIP/2.0"
+    assert invite.header("route") == route
+    far_end = "sip:9001@127.0.0.1:9"  # never reached: everything goes via Route
+    proxy.respond(
+        invite,
+        200,
+        tag="far",
+        extra=f"Record-Route: {route}\r\nContact: <{far_end}>\r\n",
+        body=sdp(proxy.rtp_port(0)),
+    )
+    ack = proxy.wait("ACK", request=True)
+    assert ack.start == f"ACK {far_end} SIP/2.0"
+    assert ack.header("route") == route
+    bye = proxy.wait("BYE", request=True)  # nothing to play: hung up at once
+    assert bye.start == f"BYE {far_end} SIP/2.0"
+    assert bye.header("route") == route
+    proxy.respond(bye, 200)
+    end = ended(worker, call_id)
+    assert (end.cause, end.answered) == (EndCause.LOCAL, True)
 
 
 def test_an_unusable_answer_is_hung_up(
@@ -250,7 +242,7 @@ def test_an_unusable_answer_is_hung_up(
     call_id = _call(worker, callee)
     invite = callee.wait("INVITE", request=True)
     g729 = sdp(callee.rtp_port(0), formats=G729_ONLY)
-    callee.respond(invite, 200, tag="odd", extra=_contact(callee), body=g729)
+    callee.answer(invite, "odd", g729)
     callee.wait("ACK", request=True)
     bye = callee.wait("BYE", request=True)
     callee.respond(bye, 200)
@@ -271,7 +263,7 @@ def test_a_200_crossing_our_cancel_is_acked_and_hung_up(
     invite = callee.wait("INVITE", request=True)
     callee.respond(invite, 180, "Ringing", tag="racer", extra=_contact(callee))
     cancel = callee.wait("CANCEL", request=True)
-    callee.respond(invite, 200, tag="racer", extra=_contact(callee), body=sdp(9000))
+    callee.answer(invite, "racer", sdp(9000))
     callee.respond(cancel, 200)
     callee.wait("ACK", request=True)
     bye = callee.wait("BYE", request=True)
@@ -288,9 +280,7 @@ def test_a_challenged_bye_is_sent_again_with_credentials(
     worker = registered
     call_id = _call(worker, callee)
     invite = callee.wait("INVITE", request=True)
-    callee.respond(
-        invite, 200, tag="auth", extra=_contact(callee), body=sdp(callee.rtp_port(0))
-    )
+    callee.answer(invite, "auth")
     callee.wait("ACK", request=True)
     bye = callee.wait("BYE", request=True)  # nothing to play: hung up at once
     assert (end := ended(worker, call_id)).cause == EndCause.LOCAL

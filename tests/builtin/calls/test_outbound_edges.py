@@ -86,15 +86,7 @@ def _authorized(message: Message) -> bool:
 
 
 async def _answer(callee: RawPeer, invite: Message, tag: str) -> None:
-    contact = f"Contact: <sip:9009@127.0.0.1:{callee.local_port}>\r\n"
-    await asyncio.to_thread(
-        callee.respond,
-        invite,
-        200,
-        tag=tag,
-        extra=contact,
-        body=sdp(callee.rtp_port(0)),
-    )
+    await asyncio.to_thread(callee.answer, invite, tag)
 
 
 async def _answered(
