@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from homeassistant.components.repairs import RepairsFlow
@@ -36,6 +37,13 @@ if TYPE_CHECKING:
 
 _ENTRY_ID = "entry_id"
 _SUBENTRY_ID = "subentry_id"
+
+
+class UnavailableMedia(StrEnum):
+    """Configured media an extension plays instead of a built-in sound; the issue key."""
+
+    ALERT = "alert_media_unavailable"  # an emergency alert's media or TTS message
+    RINGTONE = "ringtone_unavailable"  # a ring extension's ringtone
 
 
 def rejected_credentials_issue_id(subentry_id: str) -> str:
@@ -131,7 +139,41 @@ def async_delete_no_worker_python_issue(
     ir.async_delete_issue(hass, DOMAIN, no_worker_python_issue_id(entry.entry_id))
 
 
+def media_unavailable_issue_id(kind: UnavailableMedia, account_id: str) -> str:
+    """Return the id of the issue raised when an extension's media cannot be played."""
+    return f"{kind}_{account_id}"
+
+
 @callback
+def async_create_media_unavailable_issue(
+    hass: HomeAssistant,
+    kind: UnavailableMedia,
+    account_id: str,
+    placeholders: dict[str, str],
+) -> None:
+    """Report that an extension plays a built-in sound: its own media failed.
+
+    ``placeholders`` name the ``extension``, the ``media`` and the ``error``.
+    """
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        media_unavailable_issue_id(kind, account_id),
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=kind,
+        translation_placeholders=placeholders,
+    )
+
+
+@callback
+def async_delete_media_unavailable_issue(
+    hass: HomeAssistant, kind: UnavailableMedia, account_id: str
+) -> None:
+    """Withdraw the media issue of an extension (its media plays again)."""
+    ir.async_delete_issue(hass, DOMAIN, media_unavailable_issue_id(kind, account_id))
+
+
 class RegisteredExtension(Protocol):
     """What the TLS certificate issue reads of an extension's status."""
 
@@ -144,6 +186,7 @@ class RegisteredExtension(Protocol):
         """Where its registration stands, once known."""
 
 
+@callback
 def async_update_tls_certificate_issue(
     hass: HomeAssistant,
     entry: ConfigEntry,

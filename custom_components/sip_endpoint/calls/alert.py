@@ -25,16 +25,20 @@ from ..const import (
     CONF_ALERT_TTS_MESSAGE,
     CONF_ANSWER_INBOUND_CALL,
     CONF_CANCELS,
+    CONF_EXTENSION,
     CONF_MEDIA_PLAYERS,
     DEFAULT_ALERT_DURATION,
     LOGGER,
 )
+from ..repairs import UnavailableMedia
 from .audio_views import file_path
 from .call_audio import tts_media_source_id
 from .players import (
+    async_configured_media_url,
     async_play_on_players,
     async_resolve_media,
     async_stop_players,
+    media_label,
     player_url,
 )
 from .session import (
@@ -145,18 +149,46 @@ class AlertController:
     async def _async_url(
         self, media: str | None, message: str | None, options: Mapping[str, Any]
     ) -> str:
+        """Return what the players play: asked for, configured, or the built-in alert.
+
+        Media or a message the action asks for must resolve (the action fails
+        otherwise); the extension's own media falls back to the built-in alert.
+        """
+        hass = self.hass
         if media:
-            return await async_resolve_media(self.hass, media)
+            return await async_resolve_media(hass, media)
         if message:
-            return await async_resolve_media(
-                self.hass, tts_media_source_id(self.hass, message)
-            )
-        if configured := options.get(CONF_ALERT_MEDIA):
-            return await async_resolve_media(self.hass, configured)
-        if configured := options.get(CONF_ALERT_TTS_MESSAGE):
-            return await async_resolve_media(
-                self.hass, tts_media_source_id(self.hass, configured)
-            )
+            return await async_resolve_media(hass, tts_media_source_id(hass, message))
+        configured_media = options.get(CONF_ALERT_MEDIA)
+        configured_message = options.get(CONF_ALERT_TTS_MESSAGE)
+        if configured_media:
+            label = media_label(configured_media)
+
+            async def resolve() -> str:
+                return await async_resolve_media(hass, configured_media)
+
+        elif configured_message:
+            label = f'TTS "{configured_message}"'
+
+            async def resolve() -> str:
+                return await async_resolve_media(
+                    hass, tts_media_source_id(hass, configured_message)
+                )
+
+        else:
+            return self._builtin_url()
+        return await async_configured_media_url(
+            hass,
+            kind=UnavailableMedia.ALERT,
+            account_id=self.account_id,
+            extension=str(options.get(CONF_EXTENSION, self.account_id)),
+            label=label,
+            resolve=resolve,
+            builtin=self._builtin_url,
+        )
+
+    def _builtin_url(self) -> str:
+        """Return the URL of the built-in alert sound."""
         return player_url(self.hass, file_path(self._sounds[Sound.ALERT].name))
 
     @callback

@@ -1,6 +1,6 @@
 """Media players: what an extension plays on them, and the URLs they fetch."""
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from homeassistant.components import media_source
 from homeassistant.components.media_player.browse_media import (
@@ -27,8 +27,14 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 import voluptuous as vol
+from yarl import URL
 
 from ..const import LOGGER
+from ..repairs import (
+    UnavailableMedia,
+    async_create_media_unavailable_issue,
+    async_delete_media_unavailable_issue,
+)
 
 
 def player_url(hass: HomeAssistant, path: str) -> str:
@@ -42,6 +48,58 @@ async def async_resolve_media(hass: HomeAssistant, media_id: str) -> str:
         resolved = await media_source.async_resolve_media(hass, media_id, None)
         return async_process_play_media_url(hass, resolved.url)
     return async_process_play_media_url(hass, media_id)
+
+
+def media_label(media: str) -> str:
+    """Return a media id or URL fit for a log line or an issue: no user, no query."""
+    try:
+        url = URL(media)
+    except ValueError:
+        return media
+    if not url.scheme:
+        return media
+    return str(
+        url.with_user(None).with_password(None).with_query(None).with_fragment(None)
+    )
+
+
+async def async_configured_media_url(
+    hass: HomeAssistant,
+    *,
+    kind: UnavailableMedia,
+    account_id: str,
+    extension: str,
+    label: str,
+    resolve: Callable[[], Awaitable[str]],
+    builtin: Callable[[], str],
+) -> str:
+    """Return the URL of an extension's configured media, or of its built-in sound.
+
+    An alert or a ringtone must sound even when its own media cannot be had (a media
+    source or TTS engine removed, a file gone): the built-in sound plays instead, a
+    warning names the extension and the media (`label`), and a repair issue stays
+    until the media resolves again.
+    """
+    try:
+        url = await resolve()
+    except (HomeAssistantError, ValueError) as err:
+        error = str(err) or type(err).__name__
+        LOGGER.warning(
+            "Extension %s cannot play its %s %s (%s); it plays the built-in sound",
+            extension,
+            "ringtone" if kind is UnavailableMedia.RINGTONE else "alert media",
+            label,
+            error,
+        )
+        async_create_media_unavailable_issue(
+            hass,
+            kind,
+            account_id,
+            {"extension": extension, "media": label, "error": error},
+        )
+        return builtin()
+    async_delete_media_unavailable_issue(hass, kind, account_id)
+    return url
 
 
 def _supports(hass: HomeAssistant, entity_id: str, feature: int) -> bool:
