@@ -46,10 +46,8 @@ _PROVISIONAL = """\
   <recv response="183" optional="true"/>
 """
 
-_SCENARIO: Final = """\
-<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="sip-endpoint test bed call">
+# The INVITE, sent first plain, then (challenged) with CSeq 2 and credentials.
+_INVITE: Final = """\
   <send retrans="500">
     <![CDATA[
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -57,15 +55,15 @@ Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
 From: <sip:@USER@@[remote_ip]>;tag=[pid]SIPpTag00[call_number]
 To: <sip:[service]@[remote_ip]:[remote_port]>
 Call-ID: [call_id]
-CSeq: 1 INVITE
+CSeq: @CSEQ@ INVITE
 Contact: <sip:@USER@@[local_ip]:[local_port];transport=[transport]>
-Max-Forwards: 70
+@AUTH@Max-Forwards: 70
 User-Agent: SIPp sip-endpoint-testbed
 Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
-o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+o=sipp 53655765 @SDP_VERSION@ IN IP[local_ip_type] [local_ip]
 s=-
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
@@ -76,7 +74,13 @@ a=fmtp:101 0-15
 a=sendrecv
     ]]>
   </send>
-@PROVISIONAL@  <recv response="401" optional="true" auth="true" next="challenged"/>
+"""
+
+_SCENARIO: Final = """\
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="sip-endpoint test bed call">
+@FIRST_INVITE@@PROVISIONAL@  <recv response="401" optional="true" auth="true" next="challenged"/>
   <recv response="407" optional="true" auth="true" next="challenged"/>
   <recv response="200" rtd="true" rrs="true" next="answered"/>
   <label id="challenged"/>
@@ -93,34 +97,7 @@ Content-Length: 0
 
     ]]>
   </send>
-  <send retrans="500">
-    <![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-From: <sip:@USER@@[remote_ip]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 2 INVITE
-Contact: <sip:@USER@@[local_ip]:[local_port];transport=[transport]>
-[authentication]
-Max-Forwards: 70
-User-Agent: SIPp sip-endpoint-testbed
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=sipp 53655765 2353687638 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=sendrecv
-    ]]>
-  </send>
-@PROVISIONAL@  <recv response="200" rtd="true" rrs="true"/>
+@SECOND_INVITE@@PROVISIONAL@  <recv response="200" rtd="true" rrs="true"/>
   <label id="answered"/>
   <send>
     <![CDATA[
@@ -173,12 +150,25 @@ def sipp_binary() -> str:
     return found
 
 
+def _invite(*, cseq: int, sdp_version: str, auth: str) -> str:
+    """Return the scenario's INVITE step with its CSeq, SDP version and credentials."""
+    return (
+        _INVITE.replace("@CSEQ@", str(cseq))
+        .replace("@SDP_VERSION@", sdp_version)
+        .replace("@AUTH@", auth)
+    )
+
+
 def render_scenario(*, user: str, hold: float) -> str:
     """Return the UAC scenario XML calling as ``user`` and holding ``hold`` seconds."""
     if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", user):
         raise ValueError(f"unsupported user name for the test bed: {user!r}")
+    first = _invite(cseq=1, sdp_version="2353687637", auth="")
+    second = _invite(cseq=2, sdp_version="2353687638", auth="[authentication]\n")
     return (
-        _SCENARIO.replace("@PROVISIONAL@", _PROVISIONAL)
+        _SCENARIO.replace("@FIRST_INVITE@", first)
+        .replace("@SECOND_INVITE@", second)
+        .replace("@PROVISIONAL@", _PROVISIONAL)
         .replace("@USER@", escape(user))
         .replace("@HOLD_MS@", str(max(0, round(hold * 1000))))
     )
