@@ -360,10 +360,15 @@ class RecordingDone(Payload):
 
 @dataclass(frozen=True, slots=True)
 class Refused(Payload):
-    """A SIP request from a source outside the allowed list was refused with 403."""
+    """Requests (or connections) from a source outside the allowed list were refused.
+
+    The first of a burst comes alone (``count`` 1, its ``method``); later ones are
+    summarised: ``count`` refusals, ``method`` the methods seen, comma-separated.
+    """
 
     source: str
     method: str
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)

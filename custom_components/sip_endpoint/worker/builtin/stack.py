@@ -5,7 +5,10 @@ transaction layers (`sip/transport.py`, `sip/transaction.py`), the tables of acc
 and calls, and the routing of every request that does not belong to a client
 transaction (`route_request`):
 
-1. the source filter, for every method (OPTIONS too): 403 and a `refused` event;
+1. the source filter, for every method (OPTIONS too): 403, and the refusal counted in
+   `refusals` (`core/refusals.py`: the first of a burst logged and sent as a `refused`
+   event, then one summary per source and minute); TCP/TLS connections from a source
+   not allowed are closed at accept and counted there too;
 2. ``Require`` with an extension we do not support: 420 with ``Unsupported``;
 3. OPTIONS: 200 with Allow and Accept;
 4. in a dialog (a To tag), and CANCEL: to the call that owns it, else 481;
@@ -28,7 +31,6 @@ from ...protocol.payloads import (
     LogLine,
     MakeCallParams,
     Payload,
-    Refused,
     RegistrationExchange,
     StartParams,
     Transport,
@@ -37,6 +39,7 @@ from ...protocol.status import RegistrationStatus
 from ..core.channel import ProtocolWriter
 from ..core.dispatch import MIN_SECRET_LENGTH
 from ..core.redact import redact
+from ..core.refusals import RefusalLog
 from .account import BuiltinAccount
 from .inbound import accept_incoming_call
 from .interfaces import Call
@@ -102,6 +105,9 @@ class BuiltinStack:
         )
         self.started = False
         self._tls_context: ssl.SSLContext | None = None
+        self.refusals = RefusalLog(
+            lambda refused: self.emit(EventName.REFUSED, refused), _call_later
+        )
 
     # --- events and secrets ---------------------------------------------------------
 
@@ -154,6 +160,8 @@ class BuiltinStack:
             port_min=params.port_min,
             port_max=params.port_max,
         )
+        transport.source_filter = self.source_allowed
+        transport.on_refused_connection = self.refusals.refuse
         try:
             await transport.start()
         except TransportError as err:
@@ -183,6 +191,7 @@ class BuiltinStack:
 
     async def close(self) -> None:
         """End every transaction and close every socket (teardown)."""
+        self.refusals.flush()
         self.transactions.close()
         if self.transport is not None:
             await self.transport.close()
@@ -381,8 +390,7 @@ class BuiltinStack:
         _LOGGER.debug("%s from %s:%s:%d", method, source.transport, host, source.port)
         if not self.source_allowed(host):
             if transaction is not None:  # an ACK gets no answer, and no event
-                _LOGGER.info("Refused %s from %s", method, host)
-                self.emit(EventName.REFUSED, Refused(source=host, method=method))
+                self.refusals.refuse(host, method)
                 _respond(transaction, 403)
             return
         if transaction is None or method == "ACK":
@@ -501,6 +509,11 @@ def _unsupported(request: SipRequest) -> str:
         if option.strip()
     ]
     return ", ".join(o for o in required if o.lower() not in SUPPORTED)
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+    """Run ``callback`` on the running loop after ``delay`` seconds."""
+    return asyncio.get_running_loop().call_later(delay, callback)
 
 
 async def _quietly(sending: Awaitable[None]) -> None:

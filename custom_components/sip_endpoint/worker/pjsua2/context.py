@@ -14,6 +14,7 @@ from typing import Any
 from ...protocol.payloads import EventName, Payload, RegistrationExchange
 from ..core.channel import ProtocolWriter
 from ..core.redact import redact
+from ..core.refusals import RefusalLog
 from .scheduler import Scheduler
 from .tls import TlsFailures
 
@@ -44,6 +45,10 @@ class WorkerContext:
         self.tls_failures = TlsFailures()  # filled by the endpoint's transport states
         # Makes the polling thread's libHandleEvents return (set by the runtime).
         self.wake: Callable[[], None] = _no_wake
+        self.refusals = RefusalLog(
+            lambda refused: self.emit(EventName.REFUSED, refused),
+            self.scheduler.call_later,
+        )
 
     def emit(self, name: EventName, payload: Payload) -> None:
         """Send an event to the Home Assistant side (any thread)."""

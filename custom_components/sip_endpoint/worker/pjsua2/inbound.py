@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
-from ...protocol.payloads import CallDirection, EventName, IncomingCall, Refused
+from ...protocol.payloads import CallDirection, EventName, IncomingCall
 from ..core.sipmsg import (
     answer_after,
     display_name,
@@ -34,12 +34,15 @@ STRANGER_HOLD_SECONDS = 0.5
 
 
 def check_source(context: WorkerContext, address: str, method: str) -> bool:
-    """Return whether a request from ``address`` is allowed; report it if not."""
+    """Return whether a request from ``address`` is allowed; count it if not.
+
+    Refusals are logged and reported per burst (`core/refusals.py`), as the built-in
+    engine does: the first one, then a summary per source and minute.
+    """
     host = source_host(address)
     if context.source_allowed(host):
         return True
-    _LOGGER.info("Refused %s from %s", method, host)
-    context.emit(EventName.REFUSED, Refused(source=host, method=method))
+    context.refusals.refuse(host, method)
     return False
 
 

@@ -163,6 +163,7 @@ class WorkerRuntime:
                 self.handlers.unregister_all(self.pump, TEARDOWN_WAIT)
                 self.pump(lambda: not self.context.retired, RETIRE_SECONDS + 0.5)
                 self.calls.clear()
+                self.context.refusals.flush()
                 self.context.scheduler.clear()
                 self.context.drop_retired(everything=True)
                 # Destroy every pjsua2 object while the library is still alive: a Call

@@ -31,7 +31,12 @@ tls_server_context=None)``
 callback are logged, never propagated. A request that fails to parse but can be
 answered gets a 400 (or 505/416/414/513) here; everything else malformed is dropped.
 ``source_filter`` (attribute, ``Callable[[str], bool] | None``): when set, a malformed
-request from a host it refuses is dropped without that automatic answer.
+request from a host it refuses is dropped without that automatic answer, and a TCP/TLS
+connection a peer opens from such a host is closed at once, before anything is read
+from it, and reported to ``on_refused_connection(host, "TCP" | "TLS")`` (attribute).
+Malformed input (broken framing, a message that does not parse, connections past
+``MAX_CONNECTIONS``) is logged per source and burst (`core/refusals.py`): the first at
+INFO, then one summary a minute, not one warning per packet.
 ``Source(transport, host, port, connection)`` is where a message came from (the
 source filter uses ``host``). ``Target(transport, host, port, server_name=None,
 tls_context=None)``: ``server_name`` is the TLS host name to verify and send as SNI.
@@ -63,6 +68,7 @@ import socket
 import ssl
 from typing import Any, Final
 
+from ...core.refusals import BurstSummary, Summary
 from .message import (
     MAX_MESSAGE_BYTES,
     SipParseError,
@@ -213,6 +219,7 @@ class Connection(asyncio.Protocol):
         self._scanned = 0  # bytes of the buffer already searched for the blank line
         self._last_data = 0.0
         self._idle_handle: asyncio.TimerHandle | None = None
+        self._refused = False  # closed at accept: never registered with the layer
 
     def __repr__(self) -> str:
         """Return a short description."""
@@ -230,6 +237,10 @@ class Connection(asyncio.Protocol):
             self._stream = transport
             peer = transport.get_extra_info("peername")
             self.remote = (str(peer[0]), int(peer[1])) if peer else ("", 0)
+            if self.inbound and not self._layer.accepts(self):
+                self._refused = True
+                self.close()
+                return
             self._layer.connection_opened(self)
             if self.inbound and not self.closed:
                 loop = asyncio.get_running_loop()
@@ -263,7 +274,8 @@ class Connection(asyncio.Protocol):
                 self._idle_handle = None
             self.closed = True
             self._buffer.clear()
-            self._layer.connection_closed(self)
+            if not self._refused:
+                self._layer.connection_closed(self)
         except Exception:
             _LOGGER.exception("SIP connection teardown failed")
 
@@ -332,7 +344,8 @@ class Connection(asyncio.Protocol):
             )
 
     def _refuse_stream(self, reason: str) -> None:
-        _LOGGER.warning("Closing %r: %s", self, reason)
+        self._layer.note_malformed(self.remote[0], f"{self.transport.upper()} {reason}")
+        _LOGGER.debug("Closing %r: %s", self, reason)
         self.close()
 
 
@@ -412,8 +425,12 @@ class SipTransportLayer:
         self._connecting: dict[tuple[str, str, int], asyncio.Task[Connection]] = {}
         self._closing = False
         self.source_filter: Callable[[str], bool] | None = None
+        self.on_refused_connection: Callable[[str, str], None] | None = None
         self.idle_timeout = IDLE_TIMEOUT
         self._fallback_logged = False
+        self._malformed = BurstSummary(
+            _first_malformed, _malformed_summary, _call_later
+        )
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -485,6 +502,7 @@ class SipTransportLayer:
     async def close(self) -> None:
         """Close every socket and connection."""
         self._closing = True
+        self._malformed.flush()
         dials = list(self._connecting.values())
         for dial in dials:
             dial.cancel()
@@ -506,13 +524,34 @@ class SipTransportLayer:
 
     # --- connections ----------------------------------------------------------------
 
+    def accepts(self, connection: Connection) -> bool:
+        """Return whether a connection a peer opened may stay; report it if not."""
+        host = connection.remote[0]
+        if self.source_filter is None or self.source_filter(host):
+            return True
+        _LOGGER.debug("Refusing %r: source not allowed", connection)
+        if self.on_refused_connection is not None:
+            try:
+                self.on_refused_connection(host, connection.transport.upper())
+            except Exception:
+                _LOGGER.exception("Reporting a refused connection failed")
+        return False
+
+    def note_malformed(self, host: str, what: str) -> None:
+        """Count malformed input from ``host`` (logged per burst, not per packet)."""
+        self._malformed.note(host, what)
+
     def connection_opened(self, connection: Connection) -> None:
         """Register a new connection (ours or the peer's)."""
-        if self._closing or (
+        if self._closing:
+            connection.close()
+            return
+        if (
             connection.inbound
             and sum(1 for other in self._all if other.inbound) >= MAX_CONNECTIONS
         ):
-            _LOGGER.warning("Refusing %r: too many connections", connection)
+            self.note_malformed(connection.remote[0], "too many connections")
+            _LOGGER.debug("Refusing %r: too many connections", connection)
             connection.close()
             return
         self._all.add(connection)
@@ -772,6 +811,7 @@ class SipTransportLayer:
                 source.transport,
                 err.reason,
             )
+            self.note_malformed(source.host, f"malformed {source.transport.upper()}")
             self._refuse(err, source)
             return
         try:
@@ -798,6 +838,25 @@ class SipTransportLayer:
             task.add_done_callback(_log_task_error)
         except Exception:  # never raise out of a protocol callback
             _LOGGER.debug("Cannot answer a malformed request", exc_info=True)
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+    """Run ``callback`` on the running loop after ``delay`` seconds."""
+    return asyncio.get_running_loop().call_later(delay, callback)
+
+
+def _first_malformed(host: str, what: str) -> None:
+    _LOGGER.info("Dropped SIP input from %s: %s", host, what)
+
+
+def _malformed_summary(summary: Summary) -> None:
+    _LOGGER.info(
+        "Dropped %d more malformed SIP inputs from %s in the last %.0f s (%s)",
+        summary.count,
+        summary.source,
+        summary.seconds,
+        summary.kinds_text,
+    )
 
 
 def _log_task_error(task: asyncio.Task[None]) -> None:
