@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import secrets
 import socket
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import ssl
 
 _BIND_ATTEMPTS: Final = 50
 
@@ -63,15 +66,25 @@ def parse_status_code(response: bytes) -> int | None:
 
 
 def _options_request(
-    local: tuple[str, int], host: str, port: int, user: str | None, tag: str
+    local: tuple[str, int],
+    host: str,
+    port: int,
+    user: str | None,
+    tag: str,
+    transport: str = "udp",
 ) -> bytes:
-    """Return an OPTIONS for ``user@host:port`` (or ``host:port``) sent from ``local``."""
+    """Return an OPTIONS for ``user@host:port`` (or ``host:port``) sent from ``local``.
+
+    Over another ``transport`` than UDP the Request-URI names it.
+    """
     target = f"{user}@{host}:{port}" if user else f"{host}:{port}"
     to = f"{user}@{host}" if user else target
-    local_host, local_port = local
+    uri_params = "" if transport == "udp" else f";transport={transport}"
+    local_host, local_port = local[:2]
     return (
-        f"OPTIONS sip:{target} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP {local_host}:{local_port};branch=z9hG4bK{tag};rport\r\n"
+        f"OPTIONS sip:{target}{uri_params} SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport.upper()} {local_host}:{local_port}"
+        f";branch=z9hG4bK{tag};rport\r\n"
         "Max-Forwards: 70\r\n"
         f"From: <sip:probe@{local_host}>;tag={tag}\r\n"
         f"To: <sip:{to}>\r\n"
@@ -124,6 +137,23 @@ def options_for_user(host: str, port: int, user: str, *, timeout: float) -> int 
                     return code
         except OSError:
             return None
+
+
+def sip_options_tls(
+    host: str, port: int, context: ssl.SSLContext, *, timeout: float = 5.0
+) -> bytes:
+    """Send one OPTIONS over TLS to ``host:port``; return the raw response.
+
+    The server's certificate is checked by ``context`` for ``host`` (an
+    ``ssl.SSLError`` says why it is refused).
+    """
+    with (
+        socket.create_connection((host, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        tag = secrets.token_hex(6)
+        tls.sendall(_options_request(tls.getsockname(), host, port, None, tag, "tls"))
+        return tls.recv(65535)
 
 
 def sip_options_ping(

@@ -18,7 +18,11 @@ from tests.sipbed.audio import (
 )
 from tests.sipbed.baresip import Baresip
 from tests.sipbed.kamailio import Kamailio
-from tests.sipbed.netutil import parse_status_code, sip_options_ping
+from tests.sipbed.netutil import (
+    parse_status_code,
+    sip_options_ping,
+    sip_options_tls,
+)
 from tests.sipbed.rawsip import RawRegisterClient
 from tests.sipbed.users import password_for
 
@@ -307,23 +311,7 @@ def test_tls_listener_answers_with_its_certificate(
     kamailio = kamailio_factory(tls=True)
     assert kamailio.tls_port is not None
     context = ssl.create_default_context(cafile=str(kamailio.certificate_path))
-    tag = "tlsprobe"
-    request = (
-        f"OPTIONS sip:{kamailio.host}:{kamailio.tls_port};transport=tls SIP/2.0\r\n"
-        f"Via: SIP/2.0/TLS {kamailio.host}:5061;branch=z9hG4bK{tag};rport\r\n"
-        "Max-Forwards: 70\r\n"
-        f"From: <sip:probe@{kamailio.host}>;tag={tag}\r\n"
-        f"To: <sip:{kamailio.host}>\r\n"
-        f"Call-ID: {tag}@{kamailio.host}\r\n"
-        "CSeq: 1 OPTIONS\r\n"
-        "Content-Length: 0\r\n\r\n"
-    )
-    with (
-        socket.create_connection((kamailio.host, kamailio.tls_port), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=kamailio.host) as tls,
-    ):
-        tls.sendall(request.encode())
-        response = tls.recv(65535)
+    response = sip_options_tls(kamailio.host, kamailio.tls_port, context)
     assert parse_status_code(response) == 200
 
 

@@ -43,7 +43,7 @@ from custom_components.sip_endpoint.worker.builtin.sip.transport import (
 from tests.worker.client import WorkerClient, account_params, start_params
 
 from .kamailio import AuthOptions, KamailioFactory
-from .netutil import free_port
+from .netutil import free_port, sip_options_tls
 from .rawsip import SipResponse, parse_response
 from .second_peer import SippCaller
 from .tls import (
@@ -74,23 +74,7 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
 def _tls_options(kamailio: Kamailio, context: ssl.SSLContext) -> bytes:
     """Send OPTIONS over TLS to Kamailio; return the raw response."""
     assert kamailio.tls_port is not None
-    tag = secrets.token_hex(4)
-    request = (
-        f"OPTIONS sip:{kamailio.host}:{kamailio.tls_port};transport=tls SIP/2.0\r\n"
-        f"Via: SIP/2.0/TLS {kamailio.host}:5061;branch=z9hG4bK{tag};rport\r\n"
-        "Max-Forwards: 70\r\n"
-        f"From: <sip:probe@{kamailio.host}>;tag={tag}\r\n"
-        f"To: <sip:{kamailio.host}>\r\n"
-        f"Call-ID: {tag}@{kamailio.host}\r\n"
-        "CSeq: 1 OPTIONS\r\n"
-        "Content-Length: 0\r\n\r\n"
-    )
-    with (
-        socket.create_connection((kamailio.host, kamailio.tls_port), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=kamailio.host) as tls,
-    ):
-        tls.sendall(request.encode())
-        return tls.recv(65535)
+    return sip_options_tls(kamailio.host, kamailio.tls_port, context)
 
 
 def test_default_tls_certificate_is_signed_by_the_test_bed_ca(
