@@ -10,6 +10,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_AUTH_ID
 from .engine import SipEngine
+from .protocol.payloads import WorkerStatus
 from .runtime import ExtensionStatus, SipEndpointConfigEntry
 
 TO_REDACT = {CONF_PASSWORD, CONF_AUTH_ID, "access_code"}
@@ -21,6 +22,7 @@ async def async_get_config_entry_diagnostics(
     """Return diagnostics for a config entry."""
     runtime = entry.runtime_data
     now = time.time()
+    statuses = await runtime.engine.worker_statuses()
     return {
         "entry": {
             "data": dict(entry.data),
@@ -43,12 +45,14 @@ async def async_get_config_entry_diagnostics(
                     if worker.started_at is not None
                     else None
                 ),
+                "status": _worker_status(statuses.get(worker.index)),
             }
             for worker in runtime.engine.workers()
         ],
         "registration_exchanges": [
             exchange.to_wire()
-            for exchange in await runtime.engine.registration_exchanges()
+            for status in statuses.values()
+            for exchange in status.exchanges
         ],
     }
 
@@ -64,6 +68,17 @@ def _engine(engine: SipEngine) -> dict[str, Any] | None:
         "python_version": selected.python_version,
         "max_accounts_per_worker": engine.limits.max_accounts,
         "max_calls_per_worker": engine.limits.max_calls,
+    }
+
+
+def _worker_status(status: WorkerStatus | None) -> dict[str, Any] | None:
+    """Say what a running worker holds now: accounts, calls, memory (None: no answer)."""
+    if status is None:
+        return None
+    return {
+        "accounts": status.accounts,
+        "calls": status.calls,
+        "rss_kib": status.rss_kib,
     }
 
 

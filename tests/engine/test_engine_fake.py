@@ -126,8 +126,8 @@ async def test_update_and_reregister(
     await recorder.wait_for(lambda events: len(events) > count + 1)
     with pytest.raises(RequestFailedError, match="unknown_extension"):
         await engine.reregister("id-nope")
-    exchanges = await engine.registration_exchanges()
-    assert exchanges == []  # the fake keeps none
+    (status,) = (await engine.worker_statuses()).values()
+    assert status.exchanges == []  # the fake keeps none
     await engine.stop()
 
 

@@ -116,11 +116,12 @@ async def test_register_and_stop(
     await recorder.wait_for(has_status(ids, RegistrationStatus.SUCCESSFUL))
     state = last_state(recorder, "id-2000")
     assert (state.code, state.expires > 0) == (200, True)
-    exchanges = await engine.registration_exchanges()
-    assert {(x.account_id, x.code, x.from_server) for x in exchanges} >= {
+    (worker,) = engine.workers()
+    status = (await engine.worker_statuses())[worker.index]
+    assert (status.accounts, status.calls, status.rss_kib > 0) == (3, 0, True)
+    assert {(x.account_id, x.code, x.from_server) for x in status.exchanges} >= {
         (account_id, 200, True) for account_id in ids
     }
-    (worker,) = engine.workers()
     assert worker.pid is not None and pid_alive(worker.pid)
     assert worker.python.startswith("3.12")
     assert (worker.engine, worker.max_accounts) == ("pjsua2", 8)
@@ -188,8 +189,8 @@ async def test_server_down_tcp(
         has_status({"id-2002"}, RegistrationStatus.NO_REPLY_FROM_SERVER)
     )
     assert last_state(recorder, "id-2002").code == 503
-    exchanges = await engine.registration_exchanges()
-    assert any(x.code == 503 and not x.from_server for x in exchanges)
+    (status,) = (await engine.worker_statuses()).values()
+    assert any(x.code == 503 and not x.from_server for x in status.exchanges)
 
 
 async def test_server_down_udp(worker_python: Path) -> None:

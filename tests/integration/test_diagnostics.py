@@ -53,5 +53,9 @@ async def test_diagnostics(
     assert diagnostics["engine"]["max_accounts_per_worker"] == 100
     assert workers[0]["uptime"] >= 0
     assert sorted(workers[0]["account_ids"]) == sorted(loaded_entry.subentries)
+    # What the worker itself answers to `status`.
+    status = workers[0]["status"]
+    assert (status["accounts"], status["calls"]) == (2, 0)
+    assert status["rss_kib"] > 0
     codes = [exchange["code"] for exchange in diagnostics["registration_exchanges"]]
     assert 200 in codes

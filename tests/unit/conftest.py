@@ -46,6 +46,7 @@ from custom_components.sip_endpoint.protocol.engines import ENGINE_LIMITS, Engin
 from custom_components.sip_endpoint.protocol.payloads import (
     RegistrationExchange,
     RegistrationState,
+    WorkerStatus,
 )
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from tests.integration.conftest import (  # noqa: F401 - an autouse fixture
@@ -154,18 +155,25 @@ def mock_engine() -> Generator[MagicMock]:
             account_ids=[PAGE_ID, RING_ID, ALERT_ID],
         )
     ]
-    engine.registration_exchanges.return_value = [
-        RegistrationExchange(
-            account_id=account_id,
-            at=REGISTERED_AT - 0.5 + index,
-            code=code,
-            reason=reason,
-            from_server=True,
+    engine.worker_statuses.return_value = {
+        0: WorkerStatus(
+            accounts=3,
+            calls=0,
+            rss_kib=30_000,
+            exchanges=[
+                RegistrationExchange(
+                    account_id=account_id,
+                    at=REGISTERED_AT - 0.5 + index,
+                    code=code,
+                    reason=reason,
+                    from_server=True,
+                )
+                for index, (account_id, code, reason) in enumerate(
+                    ((PAGE_ID, 401, "Unauthorized"), (PAGE_ID, 200, "OK"))
+                )
+            ],
         )
-        for index, (account_id, code, reason) in enumerate(
-            ((PAGE_ID, 401, "Unauthorized"), (PAGE_ID, 200, "OK"))
-        )
-    ]
+    }
 
     async def add_extension(settings: ExtensionSettings) -> None:
         asyncio.get_running_loop().call_soon(

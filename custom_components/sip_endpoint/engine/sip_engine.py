@@ -30,7 +30,6 @@ from ..protocol.payloads import (
     RecordingDone,
     RecordParams,
     Refused,
-    RegistrationExchange,
     RegistrationState,
     StreamParams,
     WorkerStatus,
@@ -355,17 +354,12 @@ class SipEngine:
         """Describe the worker processes (for diagnostics)."""
         return [self._describe(slot) for slot in self._slots]
 
-    async def registration_exchanges(self) -> list[RegistrationExchange]:
-        """Recent REGISTER answers of all workers, without secrets (for diagnostics)."""
-        statuses = await asyncio.gather(
-            *(self._worker_status(slot) for slot in self._slots if slot.up)
-        )
-        return [
-            exchange for status in statuses if status for exchange in status.exchanges
-        ]
-
     async def worker_statuses(self) -> dict[int, WorkerStatus]:
-        """Return the `status` of every running worker, by worker index."""
+        """Return the `status` of every running worker, by worker index.
+
+        Accounts, calls, memory and the recent REGISTER answers (without secrets) of
+        each worker that answers (for diagnostics).
+        """
         slots = [slot for slot in self._slots if slot.up]
         statuses = await asyncio.gather(*(self._worker_status(slot) for slot in slots))
         return {
