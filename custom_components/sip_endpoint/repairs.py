@@ -174,6 +174,13 @@ def async_delete_media_unavailable_issue(
     ir.async_delete_issue(hass, DOMAIN, media_unavailable_issue_id(kind, account_id))
 
 
+@callback
+def async_delete_media_unavailable_issues(hass: HomeAssistant, account_id: str) -> None:
+    """Withdraw every media issue of an extension (it is removed)."""
+    for kind in UnavailableMedia:
+        async_delete_media_unavailable_issue(hass, kind, account_id)
+
+
 class RegisteredExtension(Protocol):
     """What the TLS certificate issue reads of an extension's status."""
 

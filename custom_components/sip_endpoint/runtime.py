@@ -50,6 +50,7 @@ from .repairs import (
     async_create_no_worker_python_issue,
     async_create_rejected_credentials_issue,
     async_create_unreachable_issue,
+    async_delete_media_unavailable_issues,
     async_delete_no_worker_python_issue,
     async_delete_rejected_credentials_issue,
     async_delete_tls_certificate_issue,
@@ -225,6 +226,7 @@ class SipEndpointRuntime:
             # The server's entities count the extensions.
             async_dispatcher_send(self.hass, signal_server_updated(self.entry_id))
         async_delete_rejected_credentials_issue(self.hass, self.entry, account_id)
+        async_delete_media_unavailable_issues(self.hass, account_id)
         await self.engine.remove_extension(account_id)
 
     async def async_apply_config(self) -> bool:

@@ -30,7 +30,7 @@ from ..const import (
     DEFAULT_ALERT_DURATION,
     LOGGER,
 )
-from ..repairs import UnavailableMedia
+from ..repairs import UnavailableMedia, async_delete_media_unavailable_issue
 from .audio_views import file_path
 from .call_audio import tts_media_source_id
 from .players import (
@@ -176,6 +176,10 @@ class AlertController:
                 )
 
         else:
+            # Nothing configured, nothing broken.
+            async_delete_media_unavailable_issue(
+                hass, UnavailableMedia.ALERT, self.account_id
+            )
             return self._builtin_url()
         return await async_configured_media_url(
             hass,

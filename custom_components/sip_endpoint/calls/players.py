@@ -1,6 +1,7 @@
 """Media players: what an extension plays on them, and the URLs they fetch."""
 
 from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from homeassistant.components import media_source
 from homeassistant.components.media_player.browse_media import (
@@ -27,7 +28,6 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 import voluptuous as vol
-from yarl import URL
 
 from ..const import LOGGER
 from ..repairs import (
@@ -52,14 +52,9 @@ async def async_resolve_media(hass: HomeAssistant, media_id: str) -> str:
 
 def media_label(media: str) -> str:
     """Return a media id or URL fit for a log line or an issue: no user, no query."""
-    try:
-        url = URL(media)
-    except ValueError:
-        return media
-    if not url.scheme:
-        return media
-    return str(
-        url.with_user(None).with_password(None).with_query(None).with_fragment(None)
+    parts = urlsplit(media)
+    return urlunsplit(
+        (parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")
     )
 
 

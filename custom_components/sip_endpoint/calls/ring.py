@@ -1,7 +1,7 @@
 """Ring extensions: 180 Ringing, never answered; the ringtone plays while it rings."""
 
 from ..const import CONF_EXTENSION, CONF_MEDIA_PLAYERS, CONF_RINGTONE
-from ..repairs import UnavailableMedia
+from ..repairs import UnavailableMedia, async_delete_media_unavailable_issue
 from .audio_views import file_path
 from .players import (
     async_configured_media_url,
@@ -36,6 +36,9 @@ async def async_handle_ring(context: CallContext, session: CallSession) -> None:
             builtin=builtin,
         )
     else:
+        async_delete_media_unavailable_issue(
+            hass, UnavailableMedia.RINGTONE, context.account_id
+        )
         url = builtin()
     if session.ended.done():
         return
