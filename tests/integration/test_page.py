@@ -37,10 +37,32 @@ PAGE_STATE = "sensor.page_2001_call_state"
 CHIME_SECONDS = 1.05  # sounds.py: 0.35 s + 0.5 s notes and 0.2 s of silence
 
 
-async def _caller(
-    hass: HomeAssistant, baresip_factory: BaresipFactory, kamailio: Kamailio
-) -> Baresip:
-    return await async_registered_phone(hass, baresip_factory, kamailio, "9001")
+async def _paged(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    kamailio: Kamailio,
+    baresip_factory: BaresipFactory,
+    names: tuple[str, ...] = ("Speaker",),
+    options: dict[str, object] | None = None,
+) -> tuple[list[RecordingMediaPlayer], Baresip]:
+    """Make page extension 2001 for players ``names`` (and ``options``); call it.
+
+    Return the players and the caller (9001), once the call is established.
+    """
+    players = await async_setup_players(hass, *names)
+    await create_entry(
+        [
+            (
+                ExtensionRole.PAGE,
+                "2001",
+                {CONF_MEDIA_PLAYERS: list(players), **(options or {})},
+            )
+        ]
+    )
+    caller = await async_registered_phone(hass, baresip_factory, kamailio, "9001")
+    caller.dial("2001")
+    await hass.async_add_executor_job(caller.wait_established)
+    return list(players.values()), caller
 
 
 def _pcm(data: bytes) -> list[int]:
@@ -62,32 +84,21 @@ async def test_live_page_streams_the_callers_voice(
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
     """A live page plays a signed WAV stream of the caller on every player."""
-    players = await async_setup_players(hass, "Speaker 1", "Speaker 2")
-    await create_entry(
-        [
-            (
-                ExtensionRole.PAGE,
-                "2001",
-                {
-                    CONF_MEDIA_PLAYERS: list(players),
-                    CONF_PAGE_MODE: PageMode.LIVE,
-                    CONF_VOLUME: 40,
-                    CONF_CHIME: False,
-                },
-            )
-        ]
+    players, caller = await _paged(
+        hass,
+        create_entry,
+        kamailio,
+        baresip_factory,
+        ("Speaker 1", "Speaker 2"),
+        {CONF_PAGE_MODE: PageMode.LIVE, CONF_VOLUME: 40, CONF_CHIME: False},
     )
-    caller = await _caller(hass, baresip_factory, kamailio)
-
-    caller.dial("2001")
-    await hass.async_add_executor_job(caller.wait_established)
     await async_wait_for_state(hass, PAGE_STATE, "paging")
-    await until(lambda: all(p.played() for p in players.values()), "play_media")
+    await until(lambda: all(p.played() for p in players), "play_media")
 
-    for player in players.values():
+    for player in players:
         assert player.services() == ["volume_set", "play_media"]
         assert player.calls[0].args == (0.4,)
-    url = _signed_path(next(iter(players.values())))
+    url = _signed_path(players[0])
     client = await hass_client_no_auth()
     assert (await client.get(url.path)).status == 401  # not without its signature
     response = await client.get(url.path_qs)
@@ -117,14 +128,7 @@ async def test_live_page_starts_with_the_chime(
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
     """With the chime on, the stream opens with the chime's first note (784 Hz)."""
-    players = await async_setup_players(hass, "Speaker")
-    await create_entry(
-        [(ExtensionRole.PAGE, "2001", {CONF_MEDIA_PLAYERS: list(players)})]
-    )
-    caller = await _caller(hass, baresip_factory, kamailio)
-    caller.dial("2001")
-    await hass.async_add_executor_job(caller.wait_established)
-    player = next(iter(players.values()))
+    [player], caller = await _paged(hass, create_entry, kamailio, baresip_factory)
     await until(lambda: bool(player.played()), "play_media")
 
     client = await hass_client_no_auth()
@@ -148,31 +152,21 @@ async def test_record_then_play(
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
     """The page is recorded until the caller hangs up, then chime + voice play."""
-    players = await async_setup_players(hass, "Speaker 1", "Speaker 2")
-    await create_entry(
-        [
-            (
-                ExtensionRole.PAGE,
-                "2001",
-                {
-                    CONF_MEDIA_PLAYERS: list(players),
-                    CONF_PAGE_MODE: PageMode.RECORD_THEN_PLAY,
-                    CONF_VOLUME: 70,
-                },
-            )
-        ]
+    players, caller = await _paged(
+        hass,
+        create_entry,
+        kamailio,
+        baresip_factory,
+        ("Speaker 1", "Speaker 2"),
+        {CONF_PAGE_MODE: PageMode.RECORD_THEN_PLAY, CONF_VOLUME: 70},
     )
-    caller = await _caller(hass, baresip_factory, kamailio)
-
-    caller.dial("2001")
-    await hass.async_add_executor_job(caller.wait_established)
     await async_wait_for_state(hass, PAGE_STATE, "paging")
     await asyncio.sleep(1.5)  # the caller speaks (sends its tone) for a while
-    assert not any(p.played() for p in players.values())  # nothing before the end
+    assert not any(p.played() for p in players)  # nothing before the end
     caller.hangup()
-    await until(lambda: all(p.played() for p in players.values()), "play_media")
+    await until(lambda: all(p.played() for p in players), "play_media")
 
-    for player in players.values():
+    for player in players:
         assert player.services() == ["volume_set", "play_media"]
         assert player.calls[0].args == (0.7,)
     recordings = await hass.async_add_executor_job(
@@ -180,7 +174,7 @@ async def test_record_then_play(
     )
     assert len(recordings) == 1
     client = await hass_client_no_auth()
-    response = await client.get(_signed_path(next(iter(players.values()))).path_qs)
+    response = await client.get(_signed_path(players[0]).path_qs)
     assert response.status == 200
     with wave.open(io.BytesIO(await response.read()), "rb") as wav:
         rate = wav.getframerate()
@@ -199,21 +193,10 @@ async def test_maximum_duration_hangs_up(
     baresip_factory: BaresipFactory,
 ) -> None:
     """A page longer than its maximum duration is hung up by Home Assistant."""
-    players = await async_setup_players(hass, "Speaker")
-    await create_entry(
-        [
-            (
-                ExtensionRole.PAGE,
-                "2001",
-                {CONF_MEDIA_PLAYERS: list(players), CONF_MAX_DURATION: 20},
-            )
-        ]
+    [player], caller = await _paged(
+        hass, create_entry, kamailio, baresip_factory, options={CONF_MAX_DURATION: 20}
     )
-    caller = await _caller(hass, baresip_factory, kamailio)
-    caller.dial("2001")
-    await hass.async_add_executor_job(caller.wait_established)
     await async_wait_for_state(hass, PAGE_STATE, "paging")
-    player = next(iter(players.values()))
     await until(lambda: bool(player.played()), "play_media")  # the page is set up
 
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=21))
