@@ -62,6 +62,7 @@ from .flow_validation import (
     SERVER_ERRORS,
     async_check_registration,
     async_renew_credentials,
+    async_validate_bind_host,
     async_validate_engine_choice,
     async_validate_role_options,
     async_validate_tls_ca_file,
@@ -138,6 +139,7 @@ class SipEndpointConfigFlow(RoleSteps[ConfigFlowResult], ConfigFlow, domain=DOMA
                 errors = await async_validate_engine_choice(
                     self.hass, options
                 ) | await async_validate_tls_ca_file(self.hass, options)
+                errors |= await async_validate_bind_host(self.hass, options)
             if not errors:
                 await self.async_set_unique_id(server_unique_id(server))
                 self._abort_if_unique_id_configured()
@@ -371,6 +373,7 @@ class SipEndpointOptionsFlow(OptionsFlow):
                 errors = await async_validate_engine_choice(
                     self.hass, user_input
                 ) | await async_validate_tls_ca_file(self.hass, user_input)
+                errors |= await async_validate_bind_host(self.hass, user_input)
             if not errors:
                 return self.async_create_entry(data=user_input)
         suggested = dict(user_input or self.config_entry.options)

@@ -6,6 +6,7 @@ import ipaddress
 import os
 from pathlib import Path
 import re
+import socket
 import ssl
 from typing import TYPE_CHECKING, Any, Final
 
@@ -263,6 +264,39 @@ async def async_validate_engine_choice(
         except WorkerPythonNotFoundError:
             return {CONF_ENGINE: "pjsua2_not_found"}
     return {}
+
+
+async def async_validate_bind_host(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> dict[str, str]:
+    """Return the form error of the local address: it must be one of this host's.
+
+    Otherwise every worker fails to bind, and the entry retries its setup for ever.
+    Empty (every address) and malformed values are left to `validate_engine_options`;
+    a loopback address is always this host's.
+    """
+    host = data.get(CONF_BIND_HOST)
+    if not host or not is_valid_bind_host(host):
+        return {}
+    address = ipaddress.ip_address(host)
+    if address.is_unspecified or address.is_loopback:
+        return {}
+    if not await hass.async_add_executor_job(is_local_address, host):
+        return {CONF_BIND_HOST: "invalid_bind_host"}
+    return {}
+
+
+def is_local_address(host: str) -> bool:
+    """Return whether this host has the IP address `host` (binds a socket: blocks)."""
+    family = (
+        socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    )
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, 0))
+        except OSError:
+            return False
+    return True
 
 
 async def async_validate_tls_ca_file(
