@@ -48,12 +48,36 @@ def run_check(
     )
 
 
+def check_extension(
+    server: str,
+    extension: str,
+    *args: str,
+    worker: Path | str,
+    password: str | None = None,
+    stdin: str = "",
+) -> subprocess.CompletedProcess[str]:
+    """Run sip-check for ``extension`` at ``server``, with more ``args``."""
+    return run_check(
+        "--server",
+        server,
+        "--extension",
+        extension,
+        *args,
+        worker=worker,
+        password=password,
+        stdin=stdin,
+    )
+
+
+def at(kamailio: Kamailio) -> str:
+    """Return Kamailio's ``host:port`` (the --server argument)."""
+    return f"{kamailio.host}:{kamailio.port}"
+
+
 def test_success_json(kamailio: Kamailio, worker_python: Path) -> None:
     """A good password: exit 0 and exactly one JSON line."""
-    result = run_check(
-        "--server",
-        f"{kamailio.host}:{kamailio.port}",
-        "--extension",
+    result = check_extension(
+        at(kamailio),
         "2030",
         "--json",
         worker=worker_python,
@@ -80,13 +104,11 @@ def test_success_json(kamailio: Kamailio, worker_python: Path) -> None:
 
 def test_success_text_over_tcp(kamailio: Kamailio, worker_python: Path) -> None:
     """Human output names status, code, reason and elapsed time."""
-    result = run_check(
-        "--server",
-        f"{kamailio.host}:{kamailio.port}",
+    result = check_extension(
+        at(kamailio),
+        "2031",
         "--transport",
         "tcp",
-        "--extension",
-        "2031",
         "--auth-id",
         "2031",
         worker=worker_python,
@@ -101,10 +123,8 @@ def test_success_text_over_tcp(kamailio: Kamailio, worker_python: Path) -> None:
 
 def test_wrong_password_prompted(kamailio: Kamailio, worker_python: Path) -> None:
     """Without SIP_PASSWORD the password is prompted for; a wrong one exits 1."""
-    result = run_check(
-        "--server",
-        f"{kamailio.host}:{kamailio.port}",
-        "--extension",
+    result = check_extension(
+        at(kamailio),
         "2032",
         "--json",
         worker=worker_python,
@@ -119,13 +139,11 @@ def test_wrong_password_prompted(kamailio: Kamailio, worker_python: Path) -> Non
 
 def test_server_down_tcp(worker_python: Path) -> None:
     """Nobody listening: no reply from server, exit 1."""
-    result = run_check(
-        "--server",
+    result = check_extension(
         f"127.0.0.1:{free_port()}",
+        "2033",
         "--transport",
         "tcp",
-        "--extension",
-        "2033",
         "--json",
         worker=worker_python,
         password="pw-2033",
@@ -136,10 +154,8 @@ def test_server_down_tcp(worker_python: Path) -> None:
 
 def test_no_worker_interpreter(fake_python: FakePythonFactory, tmp_path: Path) -> None:
     """The pjsua2 engine without an interpreter for it: exit 2, say how to make one."""
-    result = run_check(
-        "--server",
+    result = check_extension(
         "127.0.0.1:5060",
-        "--extension",
         "2034",
         "--engine",
         "pjsua2",
@@ -157,10 +173,8 @@ def test_bad_arguments(worker_python: Path) -> None:
     """A missing extension or a bad port is a usage error (exit 2)."""
     missing = run_check("--server", "127.0.0.1", worker=worker_python, password="x")
     assert missing.returncode == 2
-    bad_port = run_check(
-        "--server",
+    bad_port = check_extension(
         "127.0.0.1:99999",
-        "--extension",
         "1",
         worker=worker_python,
         password="x",
@@ -171,10 +185,8 @@ def test_bad_arguments(worker_python: Path) -> None:
 
 def test_bad_engine_is_a_usage_error(worker_python: Path) -> None:
     """An engine that does not exist is refused before anything runs."""
-    result = run_check(
-        "--server",
+    result = check_extension(
         "127.0.0.1",
-        "--extension",
         "1",
         "--engine",
         "asterisk",
@@ -190,10 +202,8 @@ def test_builtin_engine_without_pjsua2(
     kamailio: Kamailio, fake_python: FakePythonFactory, engine: str
 ) -> None:
     """No pjsua2 anywhere: builtin, and auto, register through the built-in engine."""
-    result = run_check(
-        "--server",
-        f"{kamailio.host}:{kamailio.port}",
-        "--extension",
+    result = check_extension(
+        at(kamailio),
         "2035",
         "--engine",
         engine,
@@ -210,10 +220,8 @@ def test_builtin_engine_without_pjsua2(
 
 def test_builtin_engine_text_names_it(kamailio: Kamailio, worker_python: Path) -> None:
     """The built-in engine is used when asked for, even with pjsua2 at hand."""
-    result = run_check(
-        "--server",
-        f"{kamailio.host}:{kamailio.port}",
-        "--extension",
+    result = check_extension(
+        at(kamailio),
         "2036",
         "--engine",
         "builtin",
