@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import logging
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +16,9 @@ from custom_components.sip_endpoint.worker.core.refusals import (
     RefusalLog,
     Summary,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 INTERVAL = 60.0
 
@@ -32,9 +35,11 @@ class FakeTimer:
         """Return the fake time."""
         return self.now
 
-    def schedule(self, delay: float, callback: Callable[[], None]) -> None:
+    def schedule(self, delay: float, callback: Callable[[], None]) -> FakeHandle:
         """Remember ``callback`` for ``now + delay``."""
-        self.pending.append((self.now + delay, callback))
+        item = (self.now + delay, callback)
+        self.pending.append(item)
+        return FakeHandle(self, item)
 
     def advance(self, seconds: float) -> None:
         """Move the clock, running what falls due (in order)."""
@@ -47,6 +52,22 @@ class FakeTimer:
             self.now = when
             callback()
         self.now = target
+
+
+class FakeHandle:
+    """Cancels one pending callback of a `FakeTimer`."""
+
+    def __init__(
+        self, timer: FakeTimer, item: tuple[float, Callable[[], None]]
+    ) -> None:
+        """Point at ``item``."""
+        self._timer = timer
+        self._item = item
+
+    def cancel(self) -> None:
+        """Drop the callback if it has not run."""
+        if self._item in self._timer.pending:
+            self._timer.pending.remove(self._item)
 
 
 class Recorder:
@@ -95,7 +116,7 @@ def test_a_flood_gives_one_first_and_one_summary_per_interval(
     bursts: BurstSummary, recorder: Recorder, timer: FakeTimer
 ) -> None:
     """20000 requests over 150 s: a first, then a summary each interval, then quiet."""
-    for second in range(150):
+    for _second in range(150):
         for _ in range(133):
             bursts.note("192.0.2.7", "OPTIONS")
         timer.advance(1)
@@ -154,6 +175,7 @@ def test_flush_reports_what_is_pending_and_forgets_the_bursts(
     assert [(s.source, s.count) for s in recorder.summaries] == [("192.0.2.7", 6)]
     assert recorder.summaries[0].seconds == pytest.approx(12)
     assert bursts.sources == []
+    assert timer.pending == []  # its timer is cancelled
     bursts.flush()
     assert len(recorder.summaries) == 1
 

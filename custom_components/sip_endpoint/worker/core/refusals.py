@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 import logging
 import time
-from typing import Any, Final
+from typing import Final, Protocol
 
 from ...protocol.payloads import Refused
 
@@ -38,7 +38,15 @@ MAX_KINDS: Final = 8  # kinds (methods) named in one summary; more count as "oth
 OTHER_SOURCES: Final = "other sources"
 OTHER_KIND: Final = "other"
 
-type Schedule = Callable[[float, Callable[[], None]], Any]
+
+class TimerHandle(Protocol):
+    """A scheduled callback (`asyncio.TimerHandle`, the pjsua2 scheduler's)."""
+
+    def cancel(self) -> None:
+        """Do not run the callback."""
+
+
+type Schedule = Callable[[float, Callable[[], None]], TimerHandle]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +99,7 @@ class BurstSummary:
         self._clock = clock
         self._max_sources = max_sources
         self._bursts: dict[str, _Burst] = {}
-        self._armed = False
+        self._timer: TimerHandle | None = None
 
     @property
     def sources(self) -> list[str]:
@@ -113,6 +121,9 @@ class BurstSummary:
 
     def flush(self) -> None:
         """Report every pending count now and forget every burst (at shutdown)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         now = self._clock()
         bursts, self._bursts = self._bursts, {}
         for source, burst in bursts.items():
@@ -121,7 +132,7 @@ class BurstSummary:
 
     def tick(self) -> None:
         """Summarise each source with a count; end the bursts that were quiet."""
-        self._armed = False
+        self._timer = None
         now = self._clock()
         for source, burst in list(self._bursts.items()):
             if not burst.pending:
@@ -143,9 +154,8 @@ class BurstSummary:
         burst.kinds[kind] += 1
 
     def _arm(self) -> None:
-        if not self._armed:
-            self._armed = True
-            self._schedule(self._interval, self.tick)
+        if self._timer is None:
+            self._timer = self._schedule(self._interval, self.tick)
 
     def _report_first(self, source: str, kind: str) -> None:
         try:
