@@ -62,6 +62,22 @@ def sox_sine(
     return path
 
 
+def assert_tone(
+    samples: list[int], rate: int, frequency: float, *, seconds: float = 1.0
+) -> None:
+    """Assert that a recording is a steady, loud tone at ``frequency`` (within 15 Hz).
+
+    At least half a second must be heard; past its first 100 ms (the jitter buffer
+    filling), ``seconds`` of it are analysed.
+    """
+    loud = trim_silence(samples)
+    assert len(loud) > rate // 2, "less than half a second of audio"
+    start = rate // 10
+    steady = loud[start : start + round(seconds * rate)]
+    assert rms(steady) > 0.05
+    assert abs(dominant_frequency(steady, rate) - frequency) <= 15
+
+
 def read_pcm(path: Path) -> tuple[list[int], int]:
     """Return the samples of a 16-bit WAV file (first channel) and its rate."""
     with wave.open(str(path), "rb") as wav:

@@ -24,9 +24,8 @@ from custom_components.sip_endpoint.protocol.payloads import (
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from custom_components.sip_endpoint.protocol.wire import ErrorCode
 from tests.sipbed.audio import (
-    dominant_frequency,
+    assert_tone,
     read_pcm,
-    rms,
     trim_silence,
     write_tone,
 )
@@ -84,15 +83,6 @@ def _ended(worker: WorkerClient, call_id: str) -> CallEnded:
     return CallEnded.from_wire(event.data)
 
 
-def _assert_tone(samples: list[int], rate: int, frequency: float) -> None:
-    loud = trim_silence(samples)
-    assert len(loud) > rate // 2, "less than half a second of audio"
-    # Skip the first 100 ms (jitter buffer start) and analyse a steady stretch.
-    steady = loud[rate // 10 : rate // 10 + rate]
-    assert rms(steady) > 0.05
-    assert dominant_frequency(steady, rate) == pytest.approx(frequency, abs=15)
-
-
 def test_page_call_with_audio_both_ways(
     registered: WorkerClient, caller: Baresip, tmp_path: Path
 ) -> None:
@@ -124,11 +114,11 @@ def test_page_call_with_audio_both_ways(
     done = RecordingDone.from_wire(worker.wait_event(EventName.RECORDING_DONE).data)
     assert done.path == str(recording)
     assert done.duration > 1.0
-    _assert_tone(*read_pcm(recording), CALLER_TONE_HZ)
+    assert_tone(*read_pcm(recording), CALLER_TONE_HZ)
     caller.wait_closed()
     heard = caller.recording
     assert heard is not None
-    _assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
+    assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
     assert WorkerStatus.from_wire(worker.request(Method.STATUS)).calls == 0
 
 
@@ -207,7 +197,7 @@ def test_make_call_is_heard(
     caller.wait_closed()
     heard = caller.recording
     assert heard is not None
-    _assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
+    assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
 
 
 def test_make_call_rejected(registered: WorkerClient, caller: Baresip) -> None:
@@ -329,7 +319,7 @@ def test_stream_delivers_the_callers_audio(
     pcm = b"".join(base64.b64decode(frame.data["pcm"]) for frame in frames)
     samples = list(struct.unpack(f"<{len(pcm) // 2}h", pcm))
     assert len(samples) == pytest.approx(2 * rate, rel=0.05)
-    _assert_tone(samples, rate, CALLER_TONE_HZ)
+    assert_tone(samples, rate, CALLER_TONE_HZ)
     worker.drain(0.3)
     worker.events.clear()
     worker.drain(0.3)
@@ -454,7 +444,7 @@ def test_a_confirmation_tone_plays_once_and_reports_its_end(
     loud = trim_silence(samples)
     # Played once: about one second of tone, not looped for the whole call.
     assert 0.7 * rate < len(loud) < 1.4 * rate
-    _assert_tone(samples, rate, PLAY_TONE_HZ)
+    assert_tone(samples, rate, PLAY_TONE_HZ)
 
 
 def test_simultaneous_calls_up_to_the_limit(
@@ -519,7 +509,7 @@ def test_simultaneous_calls_up_to_the_limit(
         phone.wait_closed()
         heard = phone.recording
         assert heard is not None
-        _assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
+        assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
 
 
 def test_hanging_up_stops_the_file_playing(
@@ -552,7 +542,7 @@ def test_hanging_up_stops_the_file_playing(
     loud = trim_silence(samples)
     # Heard until the hangup, far short of the 10 s file.
     assert 1.0 * rate < len(loud) < 3.0 * rate
-    _assert_tone(samples, rate, PLAY_TONE_HZ)
+    assert_tone(samples, rate, PLAY_TONE_HZ)
 
 
 def test_make_call_unanswered_times_out(

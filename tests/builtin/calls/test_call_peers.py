@@ -13,15 +13,14 @@ from custom_components.sip_endpoint.protocol.payloads import (
     CallStarted,
     EndCause,
     EventName,
+    IncomingCall,
     Method,
     RecordingDone,
 )
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from tests.sipbed.audio import (
-    dominant_frequency,
+    assert_tone,
     read_pcm,
-    rms,
-    trim_silence,
     write_tone,
 )
 from tests.sipbed.kamailio import AuthOptions
@@ -45,12 +44,14 @@ PLAY_TONE_HZ = 440.0
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 
 
-def _assert_tone(samples: list[int], rate: int, frequency: float) -> None:
-    loud = trim_silence(samples)
-    assert len(loud) > rate // 2, "less than half a second of audio"
-    steady = loud[rate // 10 : rate // 10 + rate]
-    assert rms(steady) > 0.05
-    assert abs(dominant_frequency(steady, rate) - frequency) < 15
+def _answered_from(caller: Baresip, worker: WorkerClient) -> IncomingCall:
+    """Let ``caller`` dial the extension; answer; return the confirmed call."""
+    caller.dial(EXT)
+    call = incoming(worker)
+    worker.request(Method.ANSWER, {"call_id": call.call_id})
+    caller.wait_established()
+    confirmed(worker, call.call_id)
+    return call
 
 
 def _phone(factory: BaresipFactory, registrar: Kamailio, user: str = "9001") -> Baresip:
@@ -88,7 +89,7 @@ def test_make_call_answers_the_proxys_407(
     callee.wait_closed()
     heard = callee.recording
     assert heard is not None
-    _assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
+    assert_tone(*read_pcm(heard), PLAY_TONE_HZ)
 
 
 def test_calls_over_tcp(
@@ -107,11 +108,7 @@ def test_calls_over_tcp(
     worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
     caller = _phone(baresip_factory, kamailio)
     # The caller hangs up a recorded page.
-    caller.dial(EXT)
-    call = incoming(worker)
-    worker.request(Method.ANSWER, {"call_id": call.call_id})
-    caller.wait_established()
-    confirmed(worker, call.call_id)
+    call = _answered_from(caller, worker)
     recording = tmp_path / "tcp.wav"
     worker.request(Method.RECORD, {"call_id": call.call_id, "path": str(recording)})
     worker.drain(1.5)
@@ -120,14 +117,10 @@ def test_calls_over_tcp(
     assert (end.cause, end.answered) == (EndCause.BYE, True)
     done = RecordingDone.from_wire(worker.wait_event(EventName.RECORDING_DONE).data)
     assert done.duration > 1.0
-    _assert_tone(*read_pcm(recording), CALLER_TONE_HZ)
+    assert_tone(*read_pcm(recording), CALLER_TONE_HZ)
     caller.wait_closed()
     # We hang up: our BYE reaches the caller.
-    caller.dial(EXT)
-    call = incoming(worker)
-    worker.request(Method.ANSWER, {"call_id": call.call_id})
-    caller.wait_established()
-    confirmed(worker, call.call_id)
+    call = _answered_from(caller, worker)
     worker.request(Method.HANGUP, {"call_id": call.call_id})
     assert ended(worker, call.call_id).cause == EndCause.LOCAL
     caller.wait_closed()
@@ -152,11 +145,7 @@ def test_hold_and_resume_from_a_real_phone(
     """
     worker = registered
     caller = _phone(baresip_factory, kamailio)
-    caller.dial(EXT)
-    call = incoming(worker)
-    worker.request(Method.ANSWER, {"call_id": call.call_id})
-    caller.wait_established()
-    confirmed(worker, call.call_id)
+    call = _answered_from(caller, worker)
     caller.hold()
     assert _answers_once_there_are(caller, worker, 2) == ["sendrecv", "recvonly"]
     caller.resume()
