@@ -235,18 +235,25 @@ class SilentServer(asyncio.DatagramProtocol):
         self.requests.append(data.split(b" ", 1)[0].decode(errors="replace"))
 
 
+async def _udp_server[P: asyncio.DatagramProtocol](
+    protocol: Callable[[], P],
+) -> AsyncIterator[tuple[int, P]]:
+    """Serve ``protocol`` on a free UDP port on loopback; yield the port and it."""
+    loop = asyncio.get_running_loop()
+    transport, server = await loop.create_datagram_endpoint(
+        protocol, local_addr=("127.0.0.1", 0)
+    )
+    yield transport.get_extra_info("sockname")[1], server
+    transport.close()
+
+
 @pytest.fixture
 async def sip_500_server(
     socket_enabled: None,
 ) -> AsyncIterator[tuple[int, Sip500Responder]]:
     """Run a UDP SIP server on loopback that answers 500 to everything."""
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(
-        Sip500Responder, local_addr=("127.0.0.1", 0)
-    )
-    port = transport.get_extra_info("sockname")[1]
-    yield port, protocol
-    transport.close()
+    async for served in _udp_server(Sip500Responder):
+        yield served
 
 
 @pytest.fixture
@@ -254,13 +261,8 @@ async def silent_server(
     socket_enabled: None,
 ) -> AsyncIterator[tuple[int, SilentServer]]:
     """Bind a UDP port on loopback that swallows every request."""
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(
-        SilentServer, local_addr=("127.0.0.1", 0)
-    )
-    port = transport.get_extra_info("sockname")[1]
-    yield port, protocol
-    transport.close()
+    async for served in _udp_server(SilentServer):
+        yield served
 
 
 async def test_server_form_asks_only_for_the_server(hass: HomeAssistant) -> None:
