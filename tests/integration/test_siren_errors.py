@@ -1,13 +1,12 @@
-"""The siren's errors are translated: an alert whose media cannot be found."""
+"""The siren alerts even when the extension's own media cannot be found."""
 
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
-import pytest
+from yarl import URL
 
+from custom_components.sip_endpoint.calls.audio_views import file_path
 from custom_components.sip_endpoint.const import (
     CONF_ALERT_MEDIA,
     CONF_MEDIA_PLAYERS,
-    DOMAIN,
     ExtensionRole,
 )
 
@@ -21,7 +20,11 @@ SIREN = "siren.emergency_alert_2003_alert"
 async def test_turn_on_with_configured_media_that_cannot_be_found(
     hass: HomeAssistant, create_entry: RoleEntryFactory
 ) -> None:
-    """The extension's own alert media resolves to nothing: media_not_found, siren off."""
+    """The extension's own alert media resolves to nothing: the built-in alert plays.
+
+    (It was media_not_found with the siren off; an alert must never stay silent.
+    test_alert_media_fallback.py covers the warning and the repair issue.)
+    """
     players = await async_setup_players(hass, "Horn")
     await create_entry(
         [
@@ -35,13 +38,10 @@ async def test_turn_on_with_configured_media_that_cannot_be_found(
             )
         ]
     )
-    with pytest.raises(HomeAssistantError) as raised:
-        await hass.services.async_call(
-            "siren", "turn_on", {"entity_id": SIREN}, blocking=True
-        )
-    assert raised.value.translation_domain == DOMAIN
-    assert raised.value.translation_key == "media_not_found"
-    assert str(raised.value).startswith("The media could not be found: ")
-    assert state_of(hass, SIREN).state == "off"
+    await hass.services.async_call(
+        "siren", "turn_on", {"entity_id": SIREN}, blocking=True
+    )
+    assert state_of(hass, SIREN).state == "on"
     player = next(iter(players.values()))
-    assert player.played() == []
+    (url,) = player.played()
+    assert URL(url).path == file_path("alert.wav")
