@@ -122,16 +122,21 @@ def test_strict_route_puts_the_target_last() -> None:
     assert str(dialog.next_hop()) == "sip:10.0.0.5"
 
 
-def test_uac_dialog_takes_the_answer() -> None:
-    """Our INVITE's dialog takes the To tag, Contact and reversed Record-Route."""
-    dialog = Dialog.as_uac(
+def _our_dialog(route_set: tuple[str, ...] = ()) -> Dialog:
+    """Return the dialog of our INVITE from 2030 to 9001@pbx (Call-ID c@h, tag me)."""
+    return Dialog.as_uac(
         call_id="c@h",
         local_tag="me",
         local_uri="<sip:2030@pbx>",
         remote_uri="<sip:9001@pbx>",
         target=parse_uri("sip:9001@pbx"),
-        route_set=["<sip:proxy;lr>"],
+        route_set=route_set,
     )
+
+
+def test_uac_dialog_takes_the_answer() -> None:
+    """Our INVITE's dialog takes the To tag, Contact and reversed Record-Route."""
+    dialog = _our_dialog(("<sip:proxy;lr>",))
     early = dialog.established
     invite = dialog.request("INVITE", contact="<sip:2030@10.0.0.1:5070>")
     assert str(invite.uri) == "sip:9001@pbx"
@@ -164,13 +169,7 @@ Content-Length: 0
 
 def test_an_answer_without_contact_keeps_the_request_uri() -> None:
     """A 2xx lacking Contact still makes the dialog; requests go to the R-URI."""
-    dialog = Dialog.as_uac(
-        call_id="c@h",
-        local_tag="me",
-        local_uri="<sip:2030@pbx>",
-        remote_uri="<sip:9001@pbx>",
-        target=parse_uri("sip:9001@pbx"),
-    )
+    dialog = _our_dialog()
     dialog.confirm_uac(
         _response(
             "SIP/2.0 200 OK\n"
