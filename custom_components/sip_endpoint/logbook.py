@@ -63,7 +63,9 @@ _FAILURES: Final[Mapping[str, str]] = {
 def _caller(data: Mapping[str, Any]) -> str:
     """Return the caller's name, else their SIP address without its brackets."""
     name = str(data.get("caller_name") or "")
-    address = str(data.get("caller") or "").strip().removeprefix("<").split(">")[0]
+    caller = str(data.get("caller") or "").strip()  # a name-addr: "Name" <sip:...>
+    start, end = caller.find("<"), caller.rfind(">")
+    address = caller[start + 1 : end] if 0 <= start < end else caller
     if name and address:
         return f"{name} ({address})"
     return name or address or "an unknown caller"

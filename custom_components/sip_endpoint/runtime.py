@@ -65,6 +65,8 @@ from .settings import (
 )
 
 UNREACHABLE_REPAIR_DELAY = 600  # seconds without a reply before a repair issue appears
+# The longest caller address or name an event carries (a From header may hold 60 kB).
+MAX_CALLER_LENGTH = 256
 
 
 @dataclass(slots=True)
@@ -388,8 +390,9 @@ class SipEndpointRuntime:
             CallEventType.INCOMING,
             {
                 "call_id": call.call_id,
-                "caller": call.remote_uri,
-                "caller_name": call.display_name,
+                # From the caller's From header: whatever a caller sends, kept short.
+                "caller": call.remote_uri[:MAX_CALLER_LENGTH],
+                "caller_name": call.display_name[:MAX_CALLER_LENGTH],
             },
         )
         self._notify(call.account_id)

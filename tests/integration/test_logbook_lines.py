@@ -92,3 +92,22 @@ async def test_call_lines_name_the_device_and_say_why(
     assert messages[1] == "answered a call"
     assert messages[2] == "ended a call: the other side hung up"
     assert messages[4] == "missed a call: the caller hung up before it was answered"
+
+
+def test_caller_with_a_display_name(hass: HomeAssistant) -> None:
+    """A name-addr caller shows as the name and the address inside its brackets."""
+    describe = _describers(hass)[EVENT_CALL]
+    line = describe(
+        Event(
+            EVENT_CALL,
+            {
+                "extension": "2001",
+                "type": "incoming",
+                "caller": '"Front door" <sip:9001@pbx.example;transport=udp>',
+                "caller_name": "Front door",
+            },
+        )
+    )
+    assert line["message"] == (
+        "received a call from Front door (sip:9001@pbx.example;transport=udp)"
+    )
