@@ -21,7 +21,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.sip_endpoint.calls.audio_views import file_path
-from custom_components.sip_endpoint.calls.players import media_label
+from custom_components.sip_endpoint.calls.players import media_label, redact_media
 from custom_components.sip_endpoint.calls.sounds import Sound
 from custom_components.sip_endpoint.const import (
     CONF_ALERT_MEDIA,
@@ -263,3 +263,9 @@ async def test_play_alert_with_missing_media_still_fails(
 def test_media_label_drops_credentials_and_queries(media: str, label: str) -> None:
     """Warnings and issues name the media without user, password or query."""
     assert media_label(media) == label
+
+
+def test_errors_are_redacted_too() -> None:
+    """An error that quotes the media (Home Assistant 2026 does) loses its query."""
+    text = "Unknown media source media-source://nope/a.mp3?token=s3cret: nope"
+    assert redact_media(text) == "Unknown media source media-source://nope/a.mp3: nope"

@@ -1,6 +1,7 @@
 """Media players: what an extension plays on them, and the URLs they fetch."""
 
 from collections.abc import Awaitable, Callable, Sequence
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 from homeassistant.components import media_source
@@ -58,6 +59,15 @@ def media_label(media: str) -> str:
     )
 
 
+# A URL in a sentence: it ends before spaces, quotes, brackets and closing punctuation.
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"()<>]*[^\s'\"()<>:,.;]")
+
+
+def redact_media(text: str) -> str:
+    """Return a text (an error's) with each URL in it shortened to its `media_label`."""
+    return _URL_IN_TEXT.sub(lambda match: media_label(match.group()), text)
+
+
 async def async_configured_media_url(
     hass: HomeAssistant,
     *,
@@ -78,7 +88,7 @@ async def async_configured_media_url(
     try:
         url = await resolve()
     except (HomeAssistantError, ValueError) as err:
-        error = str(err) or type(err).__name__
+        error = redact_media(str(err)) or type(err).__name__
         LOGGER.warning(
             "Extension %s cannot play its %s %s (%s); it plays the built-in sound",
             extension,
