@@ -66,7 +66,7 @@ async def test_call_lines_name_the_device_and_say_why(
     caller.dial("2001")
     await hass.async_add_executor_job(caller.wait_established)
     caller.hangup()
-    await _until(lambda: events[-1:] and events[-1].data["type"] == "ended", "ended")
+    await _until(lambda: bool(events) and events[-1].data["type"] == "ended", "ended")
     caller.dial("2002")
     await _until(lambda: events[-1].data["type"] == "incoming", "the ring")
     caller.hangup()
