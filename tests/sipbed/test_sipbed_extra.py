@@ -20,10 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import (
-    CallEnded,
     EndCause,
-    EventName,
-    IncomingCall,
     Method,
 )
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
@@ -40,6 +37,7 @@ from custom_components.sip_endpoint.worker.builtin.sip.transport import (
     TlsVerificationError,
     client_tls_context,
 )
+from tests.worker.calling import call_ended, incoming_call, register_extension
 from tests.worker.client import WorkerClient, account_params, start_params
 
 from .kamailio import AuthOptions, KamailioFactory
@@ -575,26 +573,14 @@ def test_sipp_calls_a_worker(
 ) -> None:
     client = _launch_worker(engine, request, tmp_path)
     try:
-        client.request(
-            Method.ADD_ACCOUNT,
-            account_params(WORKER_EXTENSION, kamailio.host, kamailio.port),
-        )
-        client.wait_registration(
-            f"ext-{WORKER_EXTENSION}", RegistrationStatus.SUCCESSFUL
-        )
+        register_extension(client, kamailio, WORKER_EXTENSION)
         call = sipp_factory(kamailio).start_call(WORKER_EXTENSION, hold=1.0)
-        incoming = IncomingCall.from_wire(
-            client.wait_event(EventName.INCOMING_CALL).data
-        )
+        incoming = incoming_call(client)
         assert "9004@" in incoming.remote_uri
         client.request(Method.ANSWER, {"call_id": incoming.call_id})
         result = call.wait()
         assert result.completed, result.errors
-        ended = CallEnded.from_wire(
-            client.wait_event(
-                EventName.CALL_ENDED, lambda data: data["call_id"] == incoming.call_id
-            ).data
-        )
+        ended = call_ended(client, incoming.call_id)
         assert ended.cause == EndCause.BYE
         assert ended.answered
     finally:

@@ -7,18 +7,21 @@ from typing import TYPE_CHECKING
 import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import (
-    CallEnded,
     EndCause,
     EventName,
-    IncomingCall,
     Method,
     RecordingDone,
 )
-from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from custom_components.sip_endpoint.protocol.wire import ErrorCode
 from tests.sipbed.audio import write_tone
 
-from .client import account_params
+from .calling import (
+    call_ended,
+    confirmed,
+    incoming_call,
+    register_extension,
+    registered_phone,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,10 +39,7 @@ EXT_ID = f"ext-{EXT}"
 @pytest.fixture
 def registered(worker: WorkerClient, kamailio: Kamailio) -> Iterator[WorkerClient]:
     """Return a worker with extension 2050 registered."""
-    worker.request(
-        Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
-    )
-    worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
+    register_extension(worker, kamailio, EXT)
     yield worker
     worker.close()
 
@@ -47,9 +47,7 @@ def registered(worker: WorkerClient, kamailio: Kamailio) -> Iterator[WorkerClien
 @pytest.fixture
 def caller(baresip_factory: BaresipFactory, kamailio: Kamailio) -> Baresip:
     """Return a registered baresip (9001)."""
-    phone = baresip_factory(user="9001", password="pw-9001", registrar=kamailio)
-    phone.wait_registered()
-    return phone
+    return registered_phone(baresip_factory, kamailio)
 
 
 def _refused(worker: WorkerClient, method: Method, **params: object) -> str:
@@ -63,7 +61,7 @@ def test_media_requests_before_and_during_a_call(
     worker = registered
     tone = write_tone(tmp_path / "tone.wav", 440.0, 1.0)
     caller.dial(EXT)
-    call = IncomingCall.from_wire(worker.wait_event(EventName.INCOMING_CALL).data)
+    call = incoming_call(worker)
     call_id = call.call_id
     # Not answered yet: no audio to play into, record or stream.
     assert _refused(worker, Method.PLAY, call_id=call_id, path=str(tone)) == (
@@ -80,10 +78,7 @@ def test_media_requests_before_and_during_a_call(
     worker.request(Method.STREAM, {"call_id": call_id, "enable": False})
     worker.request(Method.ANSWER, {"call_id": call_id})
     caller.wait_established()
-    worker.wait_event(
-        EventName.CALL_STATE,
-        lambda d: d["call_id"] == call_id and d["phase"] == "confirmed",
-    )
+    confirmed(worker, call_id)
     missing_folder = tmp_path / "nowhere" / "call.wav"
     assert _refused(
         worker, Method.RECORD, call_id=call_id, path=str(missing_folder)
@@ -106,9 +101,7 @@ def test_media_requests_before_and_during_a_call(
     worker.request(Method.PLAY, {"call_id": call_id, "path": str(tone)})
     assert not (tmp_path / "again.wav").exists()
     worker.request(Method.HANGUP, {"call_id": call_id})
-    ended = CallEnded.from_wire(
-        worker.wait_event(EventName.CALL_ENDED, lambda d: d["call_id"] == call_id).data
-    )
+    ended = call_ended(worker, call_id)
     assert ended.cause == EndCause.LOCAL
     assert not [
         e

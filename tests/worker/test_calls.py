@@ -6,16 +6,14 @@ import base64
 import socket
 import struct
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import (
-    CallEnded,
     CallStarted,
     EndCause,
     EventName,
-    IncomingCall,
     Method,
     RecordingDone,
     Refused,
@@ -31,11 +29,19 @@ from tests.sipbed.audio import (
 )
 from tests.sipbed.netutil import free_port
 
+from .calling import (
+    answered_call,
+    call_ended,
+    confirmed,
+    incoming_call,
+    register_extension,
+    registered_phone,
+)
 from .client import account_params, start_params
 from .rawcall import RawCaller
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
     from tests.sipbed.baresip import Baresip, BaresipFactory
@@ -52,10 +58,7 @@ PLAY_TONE_HZ = 440.0
 @pytest.fixture
 def registered(worker: WorkerClient, kamailio: Kamailio) -> Iterator[WorkerClient]:
     """Return a worker with extension 2030 registered."""
-    worker.request(
-        Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
-    )
-    worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
+    register_extension(worker, kamailio, EXT)
     yield worker
     # End it while Kamailio still answers the unregistration (a faster teardown).
     worker.close()
@@ -64,23 +67,7 @@ def registered(worker: WorkerClient, kamailio: Kamailio) -> Iterator[WorkerClien
 @pytest.fixture
 def caller(baresip_factory: BaresipFactory, kamailio: Kamailio) -> Baresip:
     """Return a registered baresip (9001) that sends a 1 kHz tone in its calls."""
-    phone = baresip_factory(user="9001", password="pw-9001", registrar=kamailio)
-    phone.wait_registered()
-    return phone
-
-
-def _incoming(worker: WorkerClient) -> IncomingCall:
-    return IncomingCall.from_wire(worker.wait_event(EventName.INCOMING_CALL).data)
-
-
-def _confirmed(call_id: str) -> Callable[[dict[str, Any]], bool]:
-    """Return a predicate: the `call_state` event of this call's answer."""
-    return lambda data: data["call_id"] == call_id and data["phase"] == "confirmed"
-
-
-def _ended(worker: WorkerClient, call_id: str) -> CallEnded:
-    event = worker.wait_event(EventName.CALL_ENDED, lambda d: d["call_id"] == call_id)
-    return CallEnded.from_wire(event.data)
+    return registered_phone(baresip_factory, kamailio)
 
 
 def test_page_call_with_audio_both_ways(
@@ -90,16 +77,13 @@ def test_page_call_with_audio_both_ways(
     worker = registered
     tone = write_tone(tmp_path / "play.wav", PLAY_TONE_HZ, 1.5)
     caller.dial(EXT)
-    call = _incoming(worker)
+    call = incoming_call(worker)
     assert call.account_id == EXT_ID
     assert call.source == "127.0.0.1"
     assert "9001@" in call.remote_uri
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     caller.wait_established()
-    worker.wait_event(
-        EventName.CALL_STATE,
-        lambda d: d["call_id"] == call.call_id and d["phase"] == "confirmed",
-    )
+    confirmed(worker, call.call_id)
     recording = tmp_path / "page.wav"
     worker.request(Method.RECORD, {"call_id": call.call_id, "path": str(recording)})
     worker.request(Method.PLAY, {"call_id": call.call_id, "path": str(tone)})
@@ -107,7 +91,7 @@ def test_page_call_with_audio_both_ways(
     status = WorkerStatus.from_wire(worker.request(Method.STATUS))
     assert status.calls == 1
     caller.hangup()
-    ended = _ended(worker, call.call_id)
+    ended = call_ended(worker, call.call_id)
     assert ended.cause == EndCause.BYE
     assert ended.answered
     assert ended.duration > 1.0
@@ -126,7 +110,7 @@ def test_ring_then_caller_cancels(registered: WorkerClient, caller: Baresip) -> 
     """180 Ringing reaches the caller; when it gives up the cause is cancel."""
     worker = registered
     caller.dial(EXT)
-    call = _incoming(worker)
+    call = incoming_call(worker)
     worker.request(Method.RING, {"call_id": call.call_id})
     caller.wait_ringing()
     worker.wait_event(
@@ -134,7 +118,7 @@ def test_ring_then_caller_cancels(registered: WorkerClient, caller: Baresip) -> 
         lambda d: d["call_id"] == call.call_id and d["phase"] == "ringing",
     )
     caller.hangup()
-    ended = _ended(worker, call.call_id)
+    ended = call_ended(worker, call.call_id)
     assert ended.cause == EndCause.CANCEL
     assert not ended.answered
     assert ended.code == 487
@@ -144,10 +128,10 @@ def test_reject_with_a_code(registered: WorkerClient, caller: Baresip) -> None:
     """`hangup` before answering sends the given final code."""
     worker = registered
     caller.dial(EXT)
-    call = _incoming(worker)
+    call = incoming_call(worker)
     worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 486})
     assert caller.wait_closed().startswith("486")
-    ended = _ended(worker, call.call_id)
+    ended = call_ended(worker, call.call_id)
     assert ended.cause == EndCause.REJECTED
     assert ended.code == 486
 
@@ -156,7 +140,7 @@ def test_dtmf_digits(registered: WorkerClient, caller: Baresip) -> None:
     """RFC 4733 digits from the caller are reported once each, in order."""
     worker = registered
     caller.dial(EXT)
-    call = _incoming(worker)
+    call = incoming_call(worker)
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     caller.wait_established()
     caller.send_dtmf("1#9*")
@@ -170,7 +154,7 @@ def test_dtmf_digits(registered: WorkerClient, caller: Baresip) -> None:
     worker.drain(0.5)
     assert not worker.events_named(EventName.DTMF)
     worker.request(Method.HANGUP, {"call_id": call.call_id})
-    assert _ended(worker, call.call_id).cause == EndCause.LOCAL
+    assert call_ended(worker, call.call_id).cause == EndCause.LOCAL
 
 
 def test_make_call_is_heard(
@@ -191,7 +175,7 @@ def test_make_call_is_heard(
         EventName.CALL_STATE,
         lambda d: d["call_id"] == started.call_id and d["phase"] == "confirmed",
     )
-    ended = _ended(worker, started.call_id)
+    ended = call_ended(worker, started.call_id)
     assert ended.cause == EndCause.LOCAL
     assert ended.answered
     caller.wait_closed()
@@ -208,7 +192,7 @@ def test_make_call_rejected(registered: WorkerClient, caller: Baresip) -> None:
     )
     caller.wait_incoming()
     caller.hangup()
-    ended = _ended(worker, started.call_id)
+    ended = call_ended(worker, started.call_id)
     assert ended.cause == EndCause.REJECTED
     assert ended.code >= 400
     assert not ended.answered
@@ -219,14 +203,19 @@ def test_invite_from_a_source_not_allowed_is_refused(
 ) -> None:
     """A direct INVITE from 127.0.0.2 is answered 403 and reported; no call appears."""
     worker = registered
-    intruder = baresip_factory(
-        user="9003", password=None, registrar=None, bind_host="127.0.0.2"
-    )
+    intruder = _unregistered_phone(baresip_factory, "9003")
     intruder.dial(f"sip:{EXT}@127.0.0.1:{worker.sip_port}")
     assert intruder.wait_closed().startswith("403")
     refused = Refused.from_wire(worker.wait_event(EventName.REFUSED).data)
     assert refused == Refused(source="127.0.0.2", method="INVITE")
     assert not worker.events_named(EventName.INCOMING_CALL)
+
+
+def _unregistered_phone(baresip_factory: BaresipFactory, user: str) -> Baresip:
+    """Return a baresip on 127.0.0.2 registered nowhere (it dials addresses)."""
+    return baresip_factory(
+        user=user, password=None, registrar=None, bind_host="127.0.0.2"
+    )
 
 
 def _registered_with_sources(
@@ -248,10 +237,7 @@ def _registered_with_sources(
         ),
     )
     worker.sip_port = result["sip_port"]
-    worker.request(
-        Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
-    )
-    worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
+    register_extension(worker, kamailio, EXT)
     return worker
 
 
@@ -269,11 +255,9 @@ def test_invite_from_a_source_allowed_at_start_is_announced(
         restrict=True,
         sources=[" 127.0.0.1", "127.0.0.2 "],  # spaces around an address are ignored
     )
-    intruder = baresip_factory(
-        user="9003", password=None, registrar=None, bind_host="127.0.0.2"
-    )
+    intruder = _unregistered_phone(baresip_factory, "9003")
     intruder.dial(f"sip:{EXT}@127.0.0.1:{worker.sip_port}")
-    call = _incoming(worker)
+    call = incoming_call(worker)
     assert call.source == "127.0.0.2"
     assert not worker.events_named(EventName.REFUSED)
     worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 603})
@@ -291,9 +275,7 @@ def test_invite_for_another_user_is_not_found(
     worker = _registered_with_sources(
         launched_worker, sip_ports, kamailio, restrict=False, sources=[]
     )
-    stranger = baresip_factory(
-        user="9004", password=None, registrar=None, bind_host="127.0.0.2"
-    )
+    stranger = _unregistered_phone(baresip_factory, "9004")
     stranger.dial(f"sip:5555@127.0.0.1:{worker.sip_port}")
     assert stranger.wait_closed().startswith("404")
     assert not worker.events_named(EventName.INCOMING_CALL)
@@ -307,7 +289,7 @@ def test_stream_delivers_the_callers_audio(
     """`stream` sends `audio` events whose PCM carries the caller's tone."""
     worker = registered
     caller.dial(EXT)
-    call = _incoming(worker)
+    call = incoming_call(worker)
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     caller.wait_established()
     worker.request(Method.STREAM, {"call_id": call.call_id, "enable": True})
@@ -325,7 +307,7 @@ def test_stream_delivers_the_callers_audio(
     worker.drain(0.3)
     assert not worker.events_named(EventName.AUDIO)
     caller.hangup()
-    assert _ended(worker, call.call_id).cause == EndCause.BYE
+    assert call_ended(worker, call.call_id).cause == EndCause.BYE
 
 
 def test_garbage_datagrams_do_not_kill_the_worker(
@@ -352,7 +334,7 @@ def test_garbage_datagrams_do_not_kill_the_worker(
     assert worker.process.poll() is None
     # Still works: a real call gets through.
     caller.dial(EXT)
-    call = _incoming(worker)
+    call = incoming_call(worker)
     worker.request(Method.HANGUP, {"call_id": call.call_id, "code": 486})
     assert caller.wait_closed().startswith("486")
 
@@ -374,7 +356,7 @@ def test_cancel_with_reason_200_is_answered_elsewhere(
         "Call-Info: <sip:127.0.0.1>;answer-after=0\r\n"
         "Alert-Info: <http://127.0.0.1/page>;info=alert-autoanswer\r\n"
     )
-    call = _incoming(worker)
+    call = incoming_call(worker)
     assert call.display_name == "Raw Caller"
     assert call.answer_after == 0
     assert call.call_info is not None
@@ -386,7 +368,7 @@ def test_cancel_with_reason_200_is_answered_elsewhere(
     final = raw_caller.wait_response("INVITE")
     assert final.code == 487
     raw_caller.ack(to_tag_from=final)
-    ended = _ended(worker, call.call_id)
+    ended = call_ended(worker, call.call_id)
     assert ended.cause == EndCause.ANSWERED_ELSEWHERE
 
 
@@ -394,7 +376,7 @@ def test_sip_info_dtmf(registered: WorkerClient, raw_caller: RawCaller) -> None:
     """DTMF sent as SIP INFO is reported once per digit with method sip_info."""
     worker = registered
     raw_caller.invite()
-    call = _incoming(worker)
+    call = incoming_call(worker)
     assert call.answer_after is None
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     raw_caller.ack(to_tag_from=raw_caller.wait_response("INVITE"))
@@ -410,7 +392,7 @@ def test_sip_info_dtmf(registered: WorkerClient, raw_caller: RawCaller) -> None:
     assert not worker.events_named(EventName.DTMF)
     raw_caller.bye()
     assert raw_caller.wait_response("BYE").code == 200
-    assert _ended(worker, call.call_id).cause == EndCause.BYE
+    assert call_ended(worker, call.call_id).cause == EndCause.BYE
 
 
 def test_a_confirmation_tone_plays_once_and_reports_its_end(
@@ -423,20 +405,13 @@ def test_a_confirmation_tone_plays_once_and_reports_its_end(
     """
     worker = registered
     tone = write_tone(tmp_path / "tone.wav", PLAY_TONE_HZ, 1.0)
-    caller.dial(EXT)
-    call = _incoming(worker)
-    worker.request(Method.ANSWER, {"call_id": call.call_id})
-    caller.wait_established()
-    worker.wait_event(
-        EventName.CALL_STATE,
-        lambda d: d["call_id"] == call.call_id and d["phase"] == "confirmed",
-    )
+    call = answered_call(worker, caller, EXT)
     worker.request(Method.PLAY, {"call_id": call.call_id, "path": str(tone)})
     worker.wait_event(EventName.PLAYBACK_DONE, lambda d: d["call_id"] == call.call_id)
     worker.drain(0.8)
     assert not worker.events_named(EventName.PLAYBACK_DONE)
     worker.request(Method.HANGUP, {"call_id": call.call_id})
-    assert _ended(worker, call.call_id).cause == EndCause.LOCAL
+    assert call_ended(worker, call.call_id).cause == EndCause.LOCAL
     caller.wait_closed()
     heard = caller.recording
     assert heard is not None
@@ -484,7 +459,7 @@ def test_simultaneous_calls_up_to_the_limit(
         phone.wait_registered()
     for phone in phones[:4]:
         phone.dial(EXT)
-    calls = [_incoming(worker) for _ in range(4)]
+    calls = [incoming_call(worker) for _ in range(4)]
     assert len({call.call_id for call in calls}) == 4
     phones[4].dial(EXT)
     assert phones[4].wait_closed().startswith("486")
@@ -493,7 +468,7 @@ def test_simultaneous_calls_up_to_the_limit(
     for phone in phones[:4]:
         phone.wait_established()
     for call in calls:
-        worker.wait_event(EventName.CALL_STATE, _confirmed(call.call_id))
+        confirmed(worker, call.call_id)
         worker.request(Method.PLAY, {"call_id": call.call_id, "path": str(tone)})
     assert WorkerStatus.from_wire(worker.request(Method.STATUS)).calls == 4
     error = worker.request_error(
@@ -504,7 +479,7 @@ def test_simultaneous_calls_up_to_the_limit(
     for call in calls:
         worker.request(Method.HANGUP, {"call_id": call.call_id})
     for call in calls:
-        assert _ended(worker, call.call_id).answered
+        assert call_ended(worker, call.call_id).answered
     for phone in phones[:4]:
         phone.wait_closed()
         heard = phone.recording
@@ -521,18 +496,11 @@ def test_hanging_up_stops_the_file_playing(
     """
     worker = registered
     tone = write_tone(tmp_path / "long.wav", PLAY_TONE_HZ, 10.0)
-    caller.dial(EXT)
-    call = _incoming(worker)
-    worker.request(Method.ANSWER, {"call_id": call.call_id})
-    caller.wait_established()
-    worker.wait_event(
-        EventName.CALL_STATE,
-        lambda d: d["call_id"] == call.call_id and d["phase"] == "confirmed",
-    )
+    call = answered_call(worker, caller, EXT)
     worker.request(Method.PLAY, {"call_id": call.call_id, "path": str(tone)})
     worker.drain(1.5)
     worker.request(Method.HANGUP, {"call_id": call.call_id})
-    assert _ended(worker, call.call_id).cause == EndCause.LOCAL
+    assert call_ended(worker, call.call_id).cause == EndCause.LOCAL
     caller.wait_closed()
     worker.drain(0.5)
     assert not worker.events_named(EventName.PLAYBACK_DONE)
@@ -560,7 +528,7 @@ def test_make_call_unanswered_times_out(
         lambda d: d["call_id"] == started.call_id and d["phase"] == "calling",
     )
     caller.wait_incoming()
-    ended = _ended(worker, started.call_id)
+    ended = call_ended(worker, started.call_id)
     assert ended.cause == EndCause.LOCAL
     assert not ended.answered
     caller.wait_closed()
@@ -579,7 +547,7 @@ def test_make_call_to_a_dead_address_fails(registered: WorkerClient) -> None:
             },
         )
     )
-    ended = _ended(worker, started.call_id)
+    ended = call_ended(worker, started.call_id)
     assert ended.cause == EndCause.FAILED
     assert ended.code == 503
     error = worker.request_error(

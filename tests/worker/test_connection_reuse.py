@@ -13,16 +13,15 @@ from typing import TYPE_CHECKING, Final
 import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import (
-    CallEnded,
     EndCause,
     EventName,
-    IncomingCall,
     Method,
     Transport,
 )
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from tests.sipbed.users import password_for
 
+from .calling import answered_call, call_ended, registered_phone
 from .client import account_params, start_params, start_result
 
 if TYPE_CHECKING:
@@ -68,25 +67,12 @@ def test_invite_arrives_over_the_register_connection(
     assert kamailio.wait_for_log(
         f"REGISTER for {EXT} from {kamailio.host}:{result.sip_port} saved"
     ), kamailio.log_tail(200)
-    caller = baresip_factory(user="9001", password="pw-9001", registrar=kamailio)
-    caller.wait_registered()
-    caller.dial(EXT)
-    call = IncomingCall.from_wire(worker.wait_event(EventName.INCOMING_CALL).data)
-    assert call.account_id == EXT_ID
-    worker.request(Method.ANSWER, {"call_id": call.call_id})
-    caller.wait_established()
-    worker.wait_event(
-        EventName.CALL_STATE,
-        lambda d: d["call_id"] == call.call_id and d["phase"] == "confirmed",
-    )
+    caller = registered_phone(baresip_factory, kamailio)
+    call = answered_call(worker, caller, EXT)
     caller.hangup()
-    ended = CallEnded.from_wire(
-        worker.wait_event(
-            EventName.CALL_ENDED, lambda d: d["call_id"] == call.call_id
-        ).data
-    )
-    assert ended.cause == EndCause.BYE
-    assert ended.answered
+    end = call_ended(worker, call.call_id)
+    assert end.cause == EndCause.BYE
+    assert end.answered
     received = [
         event.data["message"]
         for event in worker.events_named(EventName.LOG)

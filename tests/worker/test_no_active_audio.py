@@ -12,18 +12,20 @@ from typing import TYPE_CHECKING
 import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import (
-    CallEnded,
     CallStarted,
     EndCause,
     EventName,
-    IncomingCall,
     Method,
 )
-from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from custom_components.sip_endpoint.protocol.wire import ErrorCode, ErrorInfo
 from tests.sipbed.audio import write_tone
 
-from .client import account_params
+from .calling import (
+    call_ended,
+    incoming_call,
+    register_extension,
+    registered_phone,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,10 +45,7 @@ MAX_TRIES = 250  # play requests 20 ms apart: the audio of an answer is up long 
 @pytest.fixture
 def registered(worker: WorkerClient, kamailio: Kamailio) -> Iterator[WorkerClient]:
     """Return a worker with extension 2051 registered."""
-    worker.request(
-        Method.ADD_ACCOUNT, account_params(EXT, kamailio.host, kamailio.port)
-    )
-    worker.wait_registration(EXT_ID, RegistrationStatus.SUCCESSFUL)
+    register_extension(worker, kamailio, EXT)
     yield worker
     worker.close()
 
@@ -54,9 +53,7 @@ def registered(worker: WorkerClient, kamailio: Kamailio) -> Iterator[WorkerClien
 @pytest.fixture
 def phone(baresip_factory: BaresipFactory, kamailio: Kamailio) -> Baresip:
     """Return a registered baresip (9001)."""
-    peer = baresip_factory(user="9001", password="pw-9001", registrar=kamailio)
-    peer.wait_registered()
-    return peer
+    return registered_phone(baresip_factory, kamailio)
 
 
 def _media_refusals(
@@ -86,11 +83,7 @@ def test_an_outbound_call_still_ringing_has_no_active_audio(
     assert [error.code for error in refusals] == [ErrorCode.NO_ACTIVE_AUDIO] * 3
     assert {error.message for error in refusals} == {NO_AUDIO_MESSAGE}
     worker.request(Method.HANGUP, {"call_id": started.call_id})
-    ended = CallEnded.from_wire(
-        worker.wait_event(
-            EventName.CALL_ENDED, lambda d: d["call_id"] == started.call_id
-        ).data
-    )
+    ended = call_ended(worker, started.call_id)
     assert ended.cause == EndCause.LOCAL
     phone.wait_closed()
     assert [e.code for e in _media_refusals(worker, started.call_id, tmp_path)] == [
@@ -110,7 +103,7 @@ def test_the_only_refusal_before_the_audio_of_an_answer_is_no_active_audio(
     worker = registered
     tone = write_tone(tmp_path / "tone.wav", 440.0, 0.3)
     phone.dial(EXT)
-    call = IncomingCall.from_wire(worker.wait_event(EventName.INCOMING_CALL).data)
+    call = incoming_call(worker)
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     refusals: list[str] = []
     for _ in range(MAX_TRIES):

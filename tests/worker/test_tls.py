@@ -15,10 +15,8 @@ from typing import TYPE_CHECKING, Final
 import pytest
 
 from custom_components.sip_endpoint.protocol.payloads import (
-    CallEnded,
     EndCause,
     EventName,
-    IncomingCall,
     Method,
     RecordingDone,
     Transport,
@@ -29,6 +27,7 @@ from tests.sipbed.audio import assert_tone, read_pcm
 from tests.sipbed.tls import CertificateKind, CertificateSet, make_certificates
 from tests.sipbed.users import password_for
 
+from .calling import answered_call, call_ended, registered_phone
 from .client import account_params, start_params, start_result
 
 if TYPE_CHECKING:
@@ -184,28 +183,15 @@ def test_call_over_tls_is_answered_with_audio(
     _started(worker, sip_ports, tls_ca_file=str(certificates.ca_path))
     worker.request(Method.ADD_ACCOUNT, _tls_account(kamailio))
     worker.wait_registration(EXT_ID, Status.SUCCESSFUL)
-    caller = baresip_factory(user="9001", password="pw-9001", registrar=kamailio)
-    caller.wait_registered()
-    caller.dial(EXT)
-    call = IncomingCall.from_wire(worker.wait_event(EventName.INCOMING_CALL).data)
-    assert call.account_id == EXT_ID
-    worker.request(Method.ANSWER, {"call_id": call.call_id})
-    caller.wait_established()
-    worker.wait_event(
-        EventName.CALL_STATE,
-        lambda d: d["call_id"] == call.call_id and d["phase"] == "confirmed",
-    )
+    caller = registered_phone(baresip_factory, kamailio)
+    call = answered_call(worker, caller, EXT)
     recording = tmp_path / "tls-call.wav"
     worker.request(Method.RECORD, {"call_id": call.call_id, "path": str(recording)})
     worker.drain(1.5)
     caller.hangup()
-    ended = CallEnded.from_wire(
-        worker.wait_event(
-            EventName.CALL_ENDED, lambda d: d["call_id"] == call.call_id
-        ).data
-    )
-    assert ended.cause == EndCause.BYE
-    assert ended.answered
+    end = call_ended(worker, call.call_id)
+    assert end.cause == EndCause.BYE
+    assert end.answered
     done = RecordingDone.from_wire(worker.wait_event(EventName.RECORDING_DONE).data)
     samples, rate = read_pcm(recording)
     assert done.path == str(recording)
