@@ -31,6 +31,7 @@ from .calling import answered_call, call_ended, registered_phone
 from .client import account_params, start_params, start_result
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from tests.sipbed.baresip import BaresipFactory
@@ -67,26 +68,51 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
     return make_certificates(tmp_path_factory.mktemp("certificates"))
 
 
-def _started(worker: WorkerClient, sip_ports: tuple[int, int], **tls: object) -> None:
-    result = start_result(
-        worker.request(
-            Method.START,
-            start_params(port_min=sip_ports[0], port_max=sip_ports[1], **tls),
+type TlsRegistering = Callable[..., tuple[WorkerClient, Kamailio]]
+
+
+@pytest.fixture
+def tls_registering(
+    launched_worker: WorkerClient,
+    sip_ports: tuple[int, int],
+    kamailio_factory: KamailioFactory,
+    certificates: CertificateSet,
+) -> TlsRegistering:
+    """Return a callable starting a TLS Kamailio and a worker registering there.
+
+    The Kamailio serves a ``kind`` of certificate; the worker adds the extension
+    over TLS. The callable returns both.
+
+    The worker starts with ``tls`` (start settings), its ``tls_ca_file`` the test
+    bed's CA unless ``ca`` is False.
+    """
+
+    def _register(
+        kind: CertificateKind = "valid", *, ca: bool = True, **tls: object
+    ) -> tuple[WorkerClient, Kamailio]:
+        kamailio = kamailio_factory(tls_certificate=certificates.server(kind))
+        assert kamailio.tls_port is not None
+        if ca:
+            tls["tls_ca_file"] = str(certificates.ca_path)
+        worker = launched_worker
+        result = start_result(
+            worker.request(
+                Method.START,
+                start_params(port_min=sip_ports[0], port_max=sip_ports[1], **tls),
+            )
         )
-    )
-    worker.sip_port = result.sip_port
+        worker.sip_port = result.sip_port
+        account = account_params(
+            EXT,
+            kamailio.host,
+            kamailio.tls_port,
+            transport=Transport.TLS,
+            password=password_for(EXT),
+        )
+        worker.request(Method.ADD_ACCOUNT, account.to_wire())
+        return worker, kamailio
 
-
-def _tls_account(kamailio: Kamailio, **changes: object) -> dict[str, object]:
-    assert kamailio.tls_port is not None
-    return account_params(
-        EXT,
-        kamailio.host,
-        kamailio.tls_port,
-        transport=Transport.TLS,
-        password=password_for(EXT),
-        **changes,
-    ).to_wire()
+    return _register
 
 
 def _statuses(worker: WorkerClient) -> list[str]:
@@ -98,16 +124,10 @@ def _statuses(worker: WorkerClient) -> list[str]:
 
 
 def test_registers_over_tls_verified_with_the_ca_file(
-    launched_worker: WorkerClient,
-    sip_ports: tuple[int, int],
-    kamailio_factory: KamailioFactory,
-    certificates: CertificateSet,
+    tls_registering: TlsRegistering,
 ) -> None:
     """The test bed's certificate, verified against its CA: registered over TLS."""
-    kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
-    worker = launched_worker
-    _started(worker, sip_ports, tls_ca_file=str(certificates.ca_path))
-    worker.request(Method.ADD_ACCOUNT, _tls_account(kamailio))
+    worker, kamailio = tls_registering()
     state = worker.wait_registration(EXT_ID, Status.SUCCESSFUL)
     assert state.code == 200
     assert state.registrar == f"sip:127.0.0.1:{kamailio.tls_port};transport=tls"
@@ -117,18 +137,12 @@ def test_registers_over_tls_verified_with_the_ca_file(
 
 @pytest.mark.parametrize("kind", ["untrusted", "wrong_host", "expired", "self_signed"])
 def test_bad_certificate_is_refused_with_the_reason(
-    launched_worker: WorkerClient,
-    sip_ports: tuple[int, int],
-    kamailio_factory: KamailioFactory,
-    certificates: CertificateSet,
+    tls_registering: TlsRegistering,
     engine: str,
     kind: CertificateKind,
 ) -> None:
     """Untrusted, wrong host, expired, self-signed: tls_certificate_invalid, why."""
-    kamailio = kamailio_factory(tls_certificate=certificates.server(kind))
-    worker = launched_worker
-    _started(worker, sip_ports, tls_ca_file=str(certificates.ca_path))
-    worker.request(Method.ADD_ACCOUNT, _tls_account(kamailio))
+    worker, _ = tls_registering(kind)
     state = worker.wait_registration(EXT_ID, Status.TLS_CERTIFICATE_INVALID)
     assert state.reason.startswith("certificate verify failed: ")
     assert REFUSAL_TEXTS[engine][kind] in state.reason
@@ -138,50 +152,32 @@ def test_bad_certificate_is_refused_with_the_reason(
 
 
 def test_the_system_store_alone_does_not_trust_the_test_ca(
-    launched_worker: WorkerClient,
-    sip_ports: tuple[int, int],
-    kamailio_factory: KamailioFactory,
-    certificates: CertificateSet,
+    tls_registering: TlsRegistering,
 ) -> None:
     """Without `tls_ca_file` the test bed's valid certificate is refused (not known)."""
-    kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
-    worker = launched_worker
-    _started(worker, sip_ports)
-    worker.request(Method.ADD_ACCOUNT, _tls_account(kamailio))
+    worker, _ = tls_registering(ca=False)
     state = worker.wait_registration(EXT_ID, Status.TLS_CERTIFICATE_INVALID)
     assert state.reason.startswith("certificate verify failed: ")
 
 
 @pytest.mark.parametrize("kind", ["untrusted", "self_signed", "expired"])
 def test_verification_off_accepts_any_certificate_and_warns(
-    launched_worker: WorkerClient,
-    sip_ports: tuple[int, int],
-    kamailio_factory: KamailioFactory,
-    certificates: CertificateSet,
+    tls_registering: TlsRegistering,
     kind: CertificateKind,
 ) -> None:
     """`tls_verify` off: a certificate nobody trusts is accepted; stderr warns."""
-    kamailio = kamailio_factory(tls_certificate=certificates.server(kind))
-    worker = launched_worker
-    _started(worker, sip_ports, tls_verify=False)
-    worker.request(Method.ADD_ACCOUNT, _tls_account(kamailio))
+    worker, _ = tls_registering(kind, ca=False, tls_verify=False)
     worker.wait_registration(EXT_ID, Status.SUCCESSFUL)
     assert "TLS certificate verification is off" in worker.stderr()
 
 
 def test_call_over_tls_is_answered_with_audio(
-    launched_worker: WorkerClient,
-    sip_ports: tuple[int, int],
-    kamailio_factory: KamailioFactory,
+    tls_registering: TlsRegistering,
     baresip_factory: BaresipFactory,
-    certificates: CertificateSet,
     tmp_path: Path,
 ) -> None:
     """A baresip calls through Kamailio; Kamailio reaches the worker over TLS."""
-    kamailio = kamailio_factory(tls_certificate=certificates.server("valid"))
-    worker = launched_worker
-    _started(worker, sip_ports, tls_ca_file=str(certificates.ca_path))
-    worker.request(Method.ADD_ACCOUNT, _tls_account(kamailio))
+    worker, kamailio = tls_registering()
     worker.wait_registration(EXT_ID, Status.SUCCESSFUL)
     caller = registered_phone(baresip_factory, kamailio)
     call = answered_call(worker, caller, EXT)
