@@ -6,9 +6,18 @@ at a time, in order (a request that waits, like `remove_account`, holds the ones
 behind it, as in the pjsua2 engine). `shutdown`, the end of stdin and SIGTERM all stop
 the same way: hang up every call, unregister every account (Expires: 0, about 2 s at
 most), close the sockets, answer `shutdown`, exit 0.
+
+Garbage collection: the objects made at start-up (modules, classes, functions) are
+frozen (`gc.freeze`), so that a full collection looks only at what calls and accounts
+made, in well under a millisecond; one runs every `COLLECT_INTERVAL` seconds. Calls
+free their objects by reference counting, so the automatic collector, driven by
+allocations minus deallocations, hardly ever runs a full collection, and only a full
+one empties CPython's free lists (tuples, floats, dicts...), which otherwise fill over
+the first thousand calls and stay (about 0.3 MiB).
 """
 
 import asyncio
+import gc
 import inspect
 import json
 import logging
@@ -33,6 +42,7 @@ from .stack import BuiltinStack
 _LOGGER = logging.getLogger(__name__)
 
 MANIFEST: Final = Path(__file__).resolve().parents[2] / "manifest.json"
+COLLECT_INTERVAL: Final = 10.0  # seconds between full garbage collections
 
 
 def run_builtin(stdin_fd: int, protocol_out: BinaryIO) -> int:
@@ -41,6 +51,8 @@ def run_builtin(stdin_fd: int, protocol_out: BinaryIO) -> int:
     stderr.setLevel(logging.INFO)  # debug records go to `log` events only
     stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[stderr])
+    gc.collect()
+    gc.freeze()  # start-up objects live as long as the worker: never scan them again
     return asyncio.run(BuiltinWorker(stdin_fd, protocol_out).run())
 
 
@@ -62,6 +74,7 @@ class BuiltinWorker:
         self.writer = ProtocolWriter(protocol_out)
         self.stack = BuiltinStack(self.writer)
         self.handlers = BuiltinHandlers(self.stack)
+        self._collector: asyncio.TimerHandle | None = None
 
     async def run(self) -> int:
         """Serve requests until `shutdown`, the end of stdin or SIGTERM; return 0."""
@@ -90,12 +103,15 @@ class BuiltinWorker:
             loop.call_soon_threadsafe(lines.put_nowait, None)
 
         ProtocolReader(self._stdin_fd, on_line, on_eof).start()
+        self._collector = loop.call_later(COLLECT_INTERVAL, self._collect_garbage)
         # SIGTERM ends the worker like the end of stdin: hang up, unregister, exit 0.
         loop.add_signal_handler(signal.SIGTERM, lines.put_nowait, None)
         shutdown_request: int | None = None
         try:
             shutdown_request = await self._serve(lines)
         finally:
+            if self._collector is not None:
+                self._collector.cancel()
             await self._teardown()
             if shutdown_request is not None:
                 self.writer.respond(shutdown_request)
@@ -120,6 +136,13 @@ class BuiltinWorker:
             self.writer.respond(request.id, result)
         _LOGGER.info("stdin closed: shutting down")
         return None
+
+    def _collect_garbage(self) -> None:
+        """Run a full collection (it empties the free lists too); schedule the next."""
+        gc.collect()
+        self._collector = asyncio.get_running_loop().call_later(
+            COLLECT_INTERVAL, self._collect_garbage
+        )
 
     async def _teardown(self) -> None:
         """Hang up, unregister, close the sockets; never raise."""

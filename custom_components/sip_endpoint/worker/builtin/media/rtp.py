@@ -125,7 +125,7 @@ def _bind(host: str, port_range: tuple[int, int] | None) -> socket.socket:
         start = random.randrange(len(evens))
         candidates = (evens[start:] + evens[:start])[:RANGE_PORT_ATTEMPTS]
     rejected: list[socket.socket] = []
-    last_error: OSError | None = None
+    last_error: str | None = None  # its text: the error itself would hold this frame
     try:
         while candidates:
             port = candidates.pop(0)
@@ -134,7 +134,7 @@ def _bind(host: str, port_range: tuple[int, int] | None) -> socket.socket:
                 sock.bind((host, port))
             except OSError as err:
                 sock.close()
-                last_error = err
+                last_error = str(err)
                 continue
             bound = sock.getsockname()[1]
             if bound % 2 and port == 0:
@@ -359,6 +359,15 @@ class Pacer:
             self._handle.cancel()
             self._handle = None
 
+    def close(self) -> None:
+        """Stop for good and let go of ``tick``.
+
+        ``tick`` is usually a method of the pacer's owner, which holds the pacer: a
+        reference cycle that only the cyclic garbage collector would free, late.
+        """
+        self.stop()
+        self._tick = _no_tick
+
     def _run(self) -> None:
         assert self._loop is not None
         # Deadlines passed, this one included (the epsilon absorbs float error).
@@ -375,3 +384,7 @@ class Pacer:
                 _LOGGER.exception("Media clock tick failed")
             if not self.running:
                 return
+
+
+def _no_tick(_skipped: int) -> None:
+    """Do nothing: the tick of a closed pacer."""

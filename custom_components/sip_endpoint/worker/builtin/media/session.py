@@ -352,7 +352,7 @@ class MediaSession:
     def close(self) -> float | None:
         """Stop everything; return the recording's duration in seconds, if recording."""
         self._closed = True
-        self._pacer.stop()
+        self._pacer.close()
         self._rtp.close()
         self.stop_playing()
         self._stream = None
