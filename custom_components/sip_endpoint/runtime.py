@@ -221,9 +221,11 @@ class SipEndpointRuntime:
 
     async def async_remove_extension(self, account_id: str) -> None:
         """Stop a removed extension's alert, forget its status, unregister it."""
-        if (controller := self.alerts.pop(account_id, None)) is not None:
+        if (controller := self.alerts.get(account_id)) is not None:
             controller.shutdown()
+            # Stopped before it is forgotten: the siren still reads it to show the stop.
             await controller.async_stop(AlertStopReason.UNLOADED)
+            self.alerts.pop(account_id, None)
         if self.extensions.pop(account_id, None) is not None:
             # The server's entities count the extensions.
             async_dispatcher_send(self.hass, signal_server_updated(self.entry_id))

@@ -6,20 +6,34 @@ one warning names the extension and the media, and a repair issue stays until th
 media resolves again. Media an action asks for must still resolve (the action fails).
 """
 
+import asyncio
 import io
 import logging
 import wave
 
+from homeassistant.components.media_source import (
+    MediaSource,
+    MediaSourceItem,
+    PlayMedia,
+)
 from homeassistant.components.siren.const import DOMAIN as SIREN_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockModule,
+    MockPlatform,
+    mock_integration,
+    mock_platform,
+)
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
+from custom_components.sip_endpoint.calls import players as players_module
 from custom_components.sip_endpoint.calls.audio_views import file_path
 from custom_components.sip_endpoint.calls.players import media_label, redact_media
 from custom_components.sip_endpoint.calls.sounds import Sound
@@ -204,7 +218,9 @@ async def test_siren_alerts_with_the_builtin_sound_while_tts_is_unavailable(
 
 
 async def test_issue_goes_when_the_media_is_cleared_or_the_extension_removed(
-    hass: HomeAssistant, create_entry: RoleEntryFactory
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """No configured media is nothing broken; a removed extension has no issue."""
     entry, player = await _alert_entry(
@@ -224,9 +240,63 @@ async def test_issue_goes_when_the_media_is_cleared_or_the_extension_removed(
     await _set_options(hass, entry, **{CONF_ALERT_MEDIA: MISSING_MEDIA})
     await _siren(hass, SERVICE_TURN_ON)
     assert _issue(hass) is not None
+    caplog.clear()
     assert hass.config_entries.async_remove_subentry(entry, "subentry_2003")
     await hass.async_block_till_done()
     assert _issue(hass) is None
+    # Removed while alerting: the alert stops without errors.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+class _HangingSource(MediaSource):
+    """A media source that never answers (a cloud that does not reply)."""
+
+    name = "Hanging"
+
+    def __init__(self) -> None:
+        """Register as domain `hanging`."""
+        super().__init__("hanging")
+
+    async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
+        """Wait forever."""
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def _setup_hanging_source(hass: HomeAssistant) -> None:
+    source = _HangingSource()
+
+    async def async_get_media_source(hass: HomeAssistant) -> MediaSource:
+        return source
+
+    platform = MockPlatform()
+    platform.async_get_media_source = async_get_media_source
+    mock_integration(hass, MockModule("hanging"))
+    mock_platform(hass, "hanging.media_source", platform)
+    assert await async_setup_component(hass, "hanging", {})
+    await hass.async_block_till_done()
+
+
+async def test_media_that_does_not_answer_gives_way_to_the_builtin_alert(
+    hass: HomeAssistant,
+    create_entry: RoleEntryFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A media source that never answers: after the timeout the built-in alert plays."""
+    monkeypatch.setattr(players_module, "MEDIA_RESOLVE_TIMEOUT", 0.2)
+    _entry, player = await _alert_entry(
+        hass, create_entry, **{CONF_ALERT_MEDIA: "media-source://hanging/alarm.mp3"}
+    )
+    await _setup_hanging_source(hass)
+    await _siren(hass, SERVICE_TURN_ON)
+    assert state_of(hass, SIREN).state == "on"
+    (url,) = player.played()
+    _assert_builtin_alert(url)
+    issue = _issue(hass)
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["error"] == "no answer within 0.2 s"
+    await _siren(hass, SERVICE_TURN_OFF)
 
 
 async def test_play_alert_with_missing_media_still_fails(

@@ -1,5 +1,6 @@
 """Media players: what an extension plays on them, and the URLs they fetch."""
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 import re
 from urllib.parse import urlsplit, urlunsplit
@@ -36,6 +37,10 @@ from ..repairs import (
     async_create_media_unavailable_issue,
     async_delete_media_unavailable_issue,
 )
+
+# Seconds an extension's configured media (a media source, a TTS engine) may take to
+# resolve before the built-in sound plays instead: an alert must not wait on a cloud.
+MEDIA_RESOLVE_TIMEOUT = 10
 
 
 def player_url(hass: HomeAssistant, path: str) -> str:
@@ -81,14 +86,18 @@ async def async_configured_media_url(
     """Return the URL of an extension's configured media, or of its built-in sound.
 
     An alert or a ringtone must sound even when its own media cannot be had (a media
-    source or TTS engine removed, a file gone): the built-in sound plays instead, a
-    warning names the extension and the media (`label`), and a repair issue stays
-    until the media resolves again.
+    source or TTS engine removed or too slow, a file gone): the built-in sound plays
+    instead, a warning names the extension and the media (`label`), and a repair
+    issue stays until the media resolves again.
     """
     try:
-        url = await resolve()
-    except (HomeAssistantError, ValueError) as err:
-        error = redact_media(str(err)) or type(err).__name__
+        async with asyncio.timeout(MEDIA_RESOLVE_TIMEOUT):
+            url = await resolve()
+    except (HomeAssistantError, ValueError, TimeoutError) as err:
+        if isinstance(err, TimeoutError):
+            error = f"no answer within {MEDIA_RESOLVE_TIMEOUT} s"
+        else:
+            error = redact_media(str(err)) or type(err).__name__
         LOGGER.warning(
             "Extension %s cannot play its %s %s (%s); it plays the built-in sound",
             extension,
