@@ -34,7 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 
 SUMMARY_INTERVAL: Final = 60.0  # seconds between two summaries of one source
 MAX_SOURCES: Final = 64  # sources tracked at once; more share OTHER_SOURCES
-MAX_KINDS: Final = 8  # kinds (methods) named in one summary; more count as "other"
+MAX_KINDS: Final = 16  # kinds named in one summary (SIP has 14 methods); more: "other"
 OTHER_SOURCES: Final = "other sources"
 OTHER_KIND: Final = "other"
 
