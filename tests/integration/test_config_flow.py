@@ -6,7 +6,7 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import MagicMock, patch
 
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_PASSWORD
@@ -415,6 +415,25 @@ async def test_user_flow_unknown_extension(
     assert placeholders(result)["code"] == "404"
 
 
+async def _submit_unprobed(
+    hass: HomeAssistant, worker_python: Path, transport: str, port: int
+) -> tuple[str, dict[str, Any], MagicMock]:
+    """Submit a server form for 127.0.0.1:``port``; the REGISTER probe is a mock.
+
+    Return the flow id, the result and the mock (to check no REGISTER was tried).
+    """
+    flow_id = await start_user_flow(hass)
+    with patch(
+        "custom_components.sip_endpoint.flow_validation.probe_registration"
+    ) as probe:
+        result = await submit_server(
+            hass,
+            flow_id,
+            server_form(None, worker_python, transport=transport, port=port),
+        )
+    return flow_id, result, probe
+
+
 @pytest.mark.parametrize(
     ("transport", "shown"), [("tcp", "TCP"), ("udp", "UDP"), ("auto", "UDP")]
 )
@@ -427,15 +446,7 @@ async def test_closed_port_is_reported_by_the_server_step(
 ) -> None:
     """A port nothing listens on is named at the port field, before any REGISTER."""
     port = free_tcp_port()
-    flow_id = await start_user_flow(hass)
-    with patch(
-        "custom_components.sip_endpoint.flow_validation.probe_registration"
-    ) as probe:
-        result = await submit_server(
-            hass,
-            flow_id,
-            server_form(None, worker_python, transport=transport, port=port),
-        )
+    _, result, probe = await _submit_unprobed(hass, worker_python, transport, port)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
     assert result["errors"] == {CONF_PORT: "port_refused"}
@@ -459,15 +470,9 @@ async def test_silent_address_is_reported_without_the_register_timeout(
     The advice fits the transport: only Auto is told to choose another one.
     """
     port, server = silent_server
-    flow_id = await start_user_flow(hass)
-    with patch(
-        "custom_components.sip_endpoint.flow_validation.probe_registration"
-    ) as probe:
-        result = await submit_server(
-            hass,
-            flow_id,
-            server_form(None, worker_python, transport=transport, port=port),
-        )
+    flow_id, result, probe = await _submit_unprobed(
+        hass, worker_python, transport, port
+    )
     assert result["errors"] == {CONF_SERVER: error}
     assert placeholders(result)["transport"] == "UDP"
     assert placeholders(result)["target"] == f"127.0.0.1:{port}"
