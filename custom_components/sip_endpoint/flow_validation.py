@@ -54,6 +54,7 @@ from .engine import (
     probe_interpreter,
     probe_registration,
 )
+from .engine.errors import WorkerStartError
 from .protocol.engines import PJSUA2_REQUIREMENT
 from .protocol.payloads import Transport
 from .protocol.status import RegistrationStatus
@@ -470,6 +471,11 @@ async def async_check_registration(
         )
     except WorkerPythonNotFoundError:
         return RegistrationCheck("no_worker_python", placeholders)
+    except WorkerStartError as err:
+        # No local port free, a stale worker after an update without a restart...
+        LOGGER.warning("The registration test could not start a SIP worker: %s", err)
+        placeholders["reason"] = str(err)
+        return RegistrationCheck("worker_start_failed", placeholders)
     except Exception:  # noqa: BLE001
         LOGGER.exception("The registration test failed")
         return RegistrationCheck("unknown", placeholders)
