@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from custom_components.sip_endpoint.protocol.payloads import AccountParams, Method
+from custom_components.sip_endpoint.protocol.payloads import (
+    AccountParams,
+    KeepaliveMethod,
+    Method,
+)
 from custom_components.sip_endpoint.worker.builtin.registration.account import (
     BuiltinAccount,
 )
@@ -59,6 +63,13 @@ def params(ext: str, domain: str, port: int | None, **changes: Any) -> AccountPa
     }
     values.update(changes)
     return AccountParams(**values)
+
+
+# Account settings for an OPTIONS liveness probe every second.
+PROBE_EVERY_SECOND: Final[dict[str, Any]] = {
+    "keepalive": KeepaliveMethod.SIP_OPTIONS,
+    "keepalive_interval": 1,
+}
 
 
 type RegistrarFactory = Callable[[Answer], Awaitable[FakeRegistrar]]

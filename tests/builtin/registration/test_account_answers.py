@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from custom_components.sip_endpoint.protocol.payloads import KeepaliveMethod
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 
+from .conftest import PROBE_EVERY_SECOND
 from .fakeregistrar import ok_with_contact, reply
 
 if TYPE_CHECKING:
@@ -128,8 +128,7 @@ async def test_a_registrar_that_falls_silent_is_noticed_by_the_probe(
         "2075",
         "127.0.0.1",
         registrar.port,
-        keepalive=KeepaliveMethod.SIP_OPTIONS,
-        keepalive_interval=1,
+        **PROBE_EVERY_SECOND,
         retry_interval=600,
     )
     await host.wait_status("ext-2075", Status.SUCCESSFUL)
@@ -155,8 +154,7 @@ async def test_a_query_without_our_binding_registers_again(
         "2076",
         "127.0.0.1",
         registrar.port,
-        keepalive=KeepaliveMethod.SIP_OPTIONS,
-        keepalive_interval=1,
+        **PROBE_EVERY_SECOND,
     )
     await host.wait_status("ext-2076", Status.SUCCESSFUL)
     await host.wait_sent("QUERY", 1)
@@ -182,8 +180,7 @@ async def test_a_registrar_rewriting_contacts_gets_options(
         "2077",
         "127.0.0.1",
         registrar.port,
-        keepalive=KeepaliveMethod.SIP_OPTIONS,
-        keepalive_interval=1,
+        **PROBE_EVERY_SECOND,
     )
     await host.wait_status("ext-2077", Status.SUCCESSFUL)
     await host.wait_sent("OPTIONS", 3)

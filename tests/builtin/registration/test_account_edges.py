@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from custom_components.sip_endpoint.protocol.payloads import KeepaliveMethod, Transport
+from custom_components.sip_endpoint.protocol.payloads import Transport
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from custom_components.sip_endpoint.worker.builtin.registration.account import (
     BuiltinAccount,
@@ -20,7 +20,7 @@ from custom_components.sip_endpoint.worker.builtin.registration.target import (
 )
 from tests.builtin.calls.test_call_edges import refuse_invalid_names
 
-from .conftest import AccountFactory, RegistrarFactory, params
+from .conftest import PROBE_EVERY_SECOND, AccountFactory, RegistrarFactory, params
 from .fakeregistrar import ok_with_contact, reply
 from .loophost import LoopbackHost
 
@@ -114,8 +114,7 @@ async def test_a_probe_answered_408_by_a_proxy_counts_as_no_reply(
         "2001",
         "127.0.0.1",
         registrar.port,
-        keepalive=KeepaliveMethod.SIP_OPTIONS,
-        keepalive_interval=1,
+        **PROBE_EVERY_SECOND,
         retry_interval=300,
     )
     await host.wait_status(account.account_id, RegistrationStatus.SUCCESSFUL)
@@ -177,8 +176,7 @@ async def test_a_probe_that_fails_on_a_bug_does_not_stop_probing(
         "2001",
         "127.0.0.1",
         registrar.port,
-        keepalive=KeepaliveMethod.SIP_OPTIONS,
-        keepalive_interval=1,
+        **PROBE_EVERY_SECOND,
         retry_interval=300,
     )
     await host.wait_status(account.account_id, RegistrationStatus.REJECTED_BY_SERVER)

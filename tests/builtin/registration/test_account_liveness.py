@@ -15,6 +15,7 @@ import pytest
 from custom_components.sip_endpoint.protocol.payloads import KeepaliveMethod, Transport
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 
+from .conftest import PROBE_EVERY_SECOND
 from .test_account_kamailio import reaches
 
 if TYPE_CHECKING:
@@ -131,8 +132,7 @@ async def test_answering_registrar_with_a_wrong_password_is_not_hammered(
         kamailio.host,
         kamailio.port,
         password="wrong",
-        keepalive=KeepaliveMethod.SIP_OPTIONS,
-        keepalive_interval=1,
+        **PROBE_EVERY_SECOND,
         retry_interval=LONG_RETRY,
     )
     await host.wait_status("ext-2043", Status.REJECTED_BY_SERVER)

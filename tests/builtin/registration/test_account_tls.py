@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
-from custom_components.sip_endpoint.protocol.payloads import KeepaliveMethod, Transport
+from custom_components.sip_endpoint.protocol.payloads import Transport
 from custom_components.sip_endpoint.protocol.status import RegistrationStatus
 from tests.sipbed.tls import EXPECTED_VERIFY_MESSAGES, make_certificates
 
+from .conftest import PROBE_EVERY_SECOND
 from .loophost import LoopbackHost
 
 if TYPE_CHECKING:
@@ -79,8 +80,7 @@ async def test_verified_certificate_registers(
         port,
         on=host,
         transport=Transport.TLS,
-        keepalive=KeepaliveMethod.SIP_OPTIONS,
-        keepalive_interval=1,
+        **PROBE_EVERY_SECOND,
     )
     state = await host.wait_status("ext-2050", Status.SUCCESSFUL)
     assert state.code == 200
