@@ -248,6 +248,12 @@ class RawPeer:
             body=sdp(self.rtp_port(0)) if body is None else body,
         )
 
+    def accept_bye(self, timeout: float = 5.0) -> Message:
+        """Wait for the worker's BYE (up to ``timeout`` s), answer it 200; return it."""
+        bye = self.wait("BYE", request=True, timeout=timeout)
+        self.respond(bye, 200)
+        return bye
+
     # --- receiving -----------------------------------------------------------------
 
     def _receive(self, deadline: float) -> Message | None:

@@ -183,8 +183,7 @@ def test_invite_without_sdp_takes_the_answer_from_the_ack(
     confirmed(worker, call.call_id)
     assert peer.rtp_arrives(1)
     worker.request(Method.HANGUP, {"call_id": call.call_id})
-    bye = peer.wait("BYE", request=True)
-    peer.respond(bye, 200)
+    peer.accept_bye()
     assert ended(worker, call.call_id).cause == EndCause.LOCAL
 
 
@@ -229,8 +228,7 @@ def test_a_missing_ack_ends_the_call_failed(
     call = incoming(worker)
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     assert peer.count("INVITE", 200, 4.0) >= 3  # at 0, 0.5, 1.5 and 3.5 s
-    bye = peer.wait("BYE", request=True, timeout=40)
-    peer.respond(bye, 200)
+    peer.accept_bye(timeout=40)
     end = ended(worker, call.call_id)
     assert (end.cause, end.answered) == (EndCause.FAILED, False)
 
@@ -266,8 +264,7 @@ def test_shutdown_hangs_up_every_call(
     worker.request(Method.RING, {"call_id": ringing_call.call_id})
     ringing.wait("INVITE", code=180)
     request_id = worker.send(Method.SHUTDOWN)
-    bye = answered.wait("BYE", request=True)
-    answered.respond(bye, 200)
+    answered.accept_bye()
     refused = ringing.wait("INVITE")
     assert refused.code == 503
     ringing.ack(refused)
@@ -377,8 +374,7 @@ def test_an_unusable_answer_in_the_ack_ends_the_call(
     worker.request(Method.ANSWER, {"call_id": call.call_id})
     ok = peer.wait("INVITE")
     peer.ack(ok, body=sdp(peer.rtp_port(0), formats=G729_ONLY))
-    bye = peer.wait("BYE", request=True)
-    peer.respond(bye, 200)
+    peer.accept_bye()
     end = ended(worker, call.call_id)
     assert (end.cause, end.answered, end.code) == (EndCause.FAILED, False, 488)
 

@@ -244,8 +244,7 @@ def test_an_unusable_answer_is_hung_up(
     g729 = sdp(callee.rtp_port(0), formats=G729_ONLY)
     callee.answer(invite, "odd", g729)
     callee.wait("ACK", request=True)
-    bye = callee.wait("BYE", request=True)
-    callee.respond(bye, 200)
+    callee.accept_bye()
     end = ended(worker, call_id)
     assert (end.cause, end.code, end.answered) == (EndCause.REJECTED, 488, False)
     error = worker.request_error(
