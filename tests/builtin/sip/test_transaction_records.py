@@ -7,6 +7,7 @@ so the end of each record (64*T1 after its final response) is asserted exactly.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import gc
 import weakref
 
@@ -25,6 +26,8 @@ from custom_components.sip_endpoint.worker.builtin.sip.transaction import (
 )
 from custom_components.sip_endpoint.worker.builtin.sip.transport import Target
 
+from ..calls.test_call_memory import _answered_call
+from ..calls.test_call_release import _started
 from .test_transaction import T1, Endpoint, Peer, peer_request, run_virtual, state_of
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -150,3 +153,40 @@ def test_an_accepted_invite_record_absorbs_passes_the_ack_and_finds_the_invite()
         peer.close()
 
     run_virtual(scenario)
+
+
+async def test_an_answered_call_leaves_nothing_for_the_cycle_collector(
+    socket_enabled: None,
+) -> None:
+    """Answered calls (real stack, raw SIP peer) are freed by reference counting alone.
+
+    Garbage that only the cycle collector frees waits for a full collection, which
+    the allocation-driven collector seldom runs: a media session in a cycle with its
+    pacer kept every ended call's RTP socket and jitter buffer that long.
+    """
+    stack, _ = await _started()
+    try:
+        await _answered_call(stack)  # warm-up: first-time imports and caches
+        await asyncio.sleep(0.2)
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(3):
+                await _answered_call(stack)
+            await asyncio.sleep(0.2)  # the sockets' closing callbacks run
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            found = gc.collect()
+            kinds = Counter(type(item).__qualname__ for item in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert not {name for name in kinds if name in _CALL_OBJECTS}, kinds
+        assert found == 0, kinds
+    finally:
+        await stack.close()
+
+
+_CALL_OBJECTS = frozenset(
+    {"MediaSession", "RtpSocket", "Pacer", "JitterBuffer", "InboundCall", "Dialog"}
+)
