@@ -167,6 +167,7 @@ class CallRun:
     times: list[float]  # INVITE -> 200 OK of the measured calls, ms
     memory: list[int]  # worker RSS (KiB): after the warm-up, after the calls, idle
     failure: str | None = None  # the call that failed, and why
+    cpu_ms: float = 0.0  # the worker's CPU time per measured call (whole call), ms
 
 
 async def sequential_calls(
@@ -206,10 +207,12 @@ async def sequential_calls(
     local = transport.get_extra_info("sockname")[1]
     rtp_port = rtp.get_extra_info("sockname")[1]
     run = CallRun([], [rss_kib(pid)])
+    cpu = cpu_seconds(pid)
     try:
         for number in range(warmup + calls):
             if number == warmup:
                 run.memory = [rss_kib(pid)]
+                cpu = cpu_seconds(pid)
             ended = len(collector.ended)
             try:
                 elapsed, dialog = await place_call(uac, target, "2000", local, rtp_port)
@@ -222,6 +225,8 @@ async def sequential_calls(
             await end_call(uac, target, dialog, local)
             await collector.wait(partial(_more_than, collector.ended, ended))
         run.memory.append(rss_kib(pid))
+        if run.times:
+            run.cpu_ms = (cpu_seconds(pid) - cpu) * 1000 / len(run.times)
         if settle:
             await asyncio.sleep(settle)
             run.memory.append(rss_kib(pid))
@@ -385,6 +390,7 @@ async def measure(
         if times
         else "no call answered"
     ) + (f"; {calls.failure}" if calls.failure else "")
+    results["worker CPU per answered call"] = f"{calls.cpu_ms:.2f} ms"
     load = await concurrent_audio(server, options, wav, args.concurrent, args.seconds)
     gaps = load.intervals
     results["concurrent calls with audio both ways, one worker"] = (

@@ -1,7 +1,8 @@
 """The built-in engine's main: one asyncio loop runs SIP, media, timers and requests.
 
-The protocol channel's reader and writer threads (`core/channel.py`) only move lines:
-the reader hands each one to the loop with ``call_soon_threadsafe``. Requests run one
+The protocol channel runs on the loop too (`core/channel.py`: `LoopProtocolReader`,
+`LoopProtocolWriter`): stdin is read and events are written without a thread, so a
+request or an event never waits for another thread to be scheduled. Requests run one
 at a time, in order (a request that waits, like `remove_account`, holds the ones
 behind it, as in the pjsua2 engine). `shutdown`, the end of stdin and SIGTERM all stop
 the same way: hang up every call, unregister every account (Expires: 0, about 2 s at
@@ -31,7 +32,7 @@ from typing import BinaryIO, Final
 from ...protocol import PROTOCOL_VERSION
 from ...protocol.engines import EngineName
 from ...protocol.payloads import EventName, Hello
-from ..core.channel import ProtocolReader, ProtocolWriter
+from ..core.channel import LoopProtocolReader, LoopProtocolWriter, ProtocolReader
 from ..core.dispatch import DEFERRED, answer_error, read_request
 from .handlers import BuiltinHandlers
 from .limits import HANGUP_WAIT, MAX_ACCOUNTS, MAX_CALLS
@@ -71,7 +72,7 @@ class BuiltinWorker:
     def __init__(self, stdin_fd: int, protocol_out: BinaryIO) -> None:
         """Speak the protocol on ``stdin_fd`` and ``protocol_out``."""
         self._stdin_fd = stdin_fd
-        self.writer = ProtocolWriter(protocol_out)
+        self.writer = LoopProtocolWriter(protocol_out)
         self.stack = BuiltinStack(self.writer)
         self.handlers = BuiltinHandlers(self.stack)
         self._collector: asyncio.TimerHandle | None = None
@@ -96,13 +97,20 @@ class BuiltinWorker:
             ),
         )
 
-        def on_line(line: bytes) -> None:
-            loop.call_soon_threadsafe(lines.put_nowait, line)
-
         def on_eof() -> None:
-            loop.call_soon_threadsafe(lines.put_nowait, None)
+            lines.put_nowait(None)
 
-        ProtocolReader(self._stdin_fd, on_line, on_eof).start()
+        try:
+            LoopProtocolReader(self._stdin_fd, lines.put_nowait, on_eof).start()
+        except OSError:  # stdin is not a pipe (a file): a reader thread then
+
+            def on_line_threaded(line: bytes) -> None:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+
+            def on_eof_threaded() -> None:
+                loop.call_soon_threadsafe(lines.put_nowait, None)
+
+            ProtocolReader(self._stdin_fd, on_line_threaded, on_eof_threaded).start()
         self._collector = loop.call_later(COLLECT_INTERVAL, self._collect_garbage)
         # SIGTERM ends the worker like the end of stdin: hang up, unregister, exit 0.
         loop.add_signal_handler(signal.SIGTERM, lines.put_nowait, None)
