@@ -21,7 +21,8 @@ from custom_components.sip_endpoint.worker.core.channel import (
 async def test_writer_buffers_what_a_full_pipe_cannot_take_and_keeps_order() -> None:
     """2000 events (far more than a pipe holds) are queued at once, then all arrive."""
     read_fd, write_fd = os.pipe()
-    writer = LoopProtocolWriter(os.fdopen(write_fd, "wb"))
+    stream = os.fdopen(write_fd, "wb")
+    writer = LoopProtocolWriter(stream)
     writer.start()
     count = 2000
     for number in range(count):
@@ -37,6 +38,7 @@ async def test_writer_buffers_what_a_full_pipe_cannot_take_and_keeps_order() -> 
         except BlockingIOError:
             await asyncio.sleep(0.001)  # the loop writes more once there is room
     writer.close()
+    stream.close()
     os.close(read_fd)
     lines = received.splitlines()
     assert len(lines) == count
