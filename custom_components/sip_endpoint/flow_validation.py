@@ -48,13 +48,13 @@ from .engine import (
     ReachabilityCheck,
     SipEngine,
     WorkerPythonNotFoundError,
+    WorkerStartError,
     auth_id_for,
     check_reachable,
     find_worker_python,
     probe_interpreter,
     probe_registration,
 )
-from .engine.errors import WorkerStartError
 from .protocol.engines import PJSUA2_REQUIREMENT
 from .protocol.payloads import Transport
 from .protocol.status import RegistrationStatus

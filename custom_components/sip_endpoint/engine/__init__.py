@@ -7,7 +7,12 @@ the built-in engine. It imports neither homeassistant nor pjsua2, so
 This module is the engine's surface: the Home Assistant side imports from here only.
 """
 
-from .errors import EngineError, RequestFailedError, WorkerPythonNotFoundError
+from .errors import (
+    EngineError,
+    RequestFailedError,
+    WorkerPythonNotFoundError,
+    WorkerStartError,
+)
 from .interpreter import find_worker_python, probe_interpreter
 from .models import (
     EngineChoice,
@@ -34,6 +39,7 @@ __all__ = [
     "ServerSettings",
     "SipEngine",
     "WorkerPythonNotFoundError",
+    "WorkerStartError",
     "auth_id_for",
     "check_reachable",
     "find_worker_python",
