@@ -251,3 +251,22 @@ def test_refusal_log_sends_events_and_log_lines(
         "300 more requests from 192.0.2.7 refused in the last 60 s (OPTIONS, TCP)",
         "1 more requests from 192.0.2.7 refused in the last 0 s (INVITE)",
     ]
+
+
+def test_invites_for_other_users_are_logged_per_burst(
+    timer: FakeTimer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`not_found`: the first with its URI, then a count; no `refused` event."""
+    events: list[Refused] = []
+    log = RefusalLog(
+        events.append, timer.schedule, interval=INTERVAL, clock=timer.clock
+    )
+    caplog.set_level(logging.INFO)
+    for user in range(500):
+        log.not_found("192.0.2.7", f"sip:{user}@192.0.2.1")
+    timer.advance(INTERVAL)
+    assert events == []
+    assert [r.getMessage() for r in caplog.records] == [
+        "Refused INVITE from 192.0.2.7 for another user: sip:0@192.0.2.1",
+        "499 more INVITEs from 192.0.2.7 for other users refused in the last 60 s",
+    ]

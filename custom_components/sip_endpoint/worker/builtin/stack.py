@@ -412,7 +412,7 @@ class BuiltinStack:
                 _respond(transaction, 481)
             return
         if method == "INVITE":
-            self._route_invite(request, transaction)
+            self._route_invite(request, source, transaction)
             return
         _respond(transaction, 405, headers=[("Allow", ALLOW)])
 
@@ -420,11 +420,11 @@ class BuiltinStack:
         return next((call for call in self.calls.values() if call.owns(request)), None)
 
     def _route_invite(
-        self, request: SipRequest, transaction: ServerTransaction
+        self, request: SipRequest, source: Source, transaction: ServerTransaction
     ) -> None:
         account = self.account_for_user(request.uri.user)
         if account is None:
-            _LOGGER.info("Refused INVITE for another user: %s", request.uri)
+            self.refusals.not_found(source.host, str(request.uri))
             _respond(transaction, 404)
             return
         if len(self.calls) >= self.max_calls:

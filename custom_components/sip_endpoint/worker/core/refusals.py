@@ -196,13 +196,26 @@ class RefusalLog:
             self._first, self._summary, schedule, interval=interval, clock=clock
         )
 
+        self.strays = BurstSummary(
+            _first_stray, _stray_summary, schedule, interval=interval, clock=clock
+        )
+
     def refuse(self, source: str, method: str) -> None:
         """Count one refused request (or connection: method "TCP"/"TLS")."""
         self.bursts.note(source, method)
 
+    def not_found(self, source: str, request_uri: str) -> None:
+        """Count an INVITE from an allowed source for no extension of ours (404).
+
+        Logged per burst too (no event): without a source filter a scanner's
+        INVITEs for guessed users all end here.
+        """
+        self.strays.note(source, request_uri[:80])
+
     def flush(self) -> None:
         """Report what is pending (the worker stops)."""
         self.bursts.flush()
+        self.strays.flush()
 
     def _first(self, source: str, method: str) -> None:
         _LOGGER.info("Refused %s from %s", method, source)
@@ -223,3 +236,16 @@ class RefusalLog:
                 count=summary.count,
             )
         )
+
+
+def _first_stray(source: str, request_uri: str) -> None:
+    _LOGGER.info("Refused INVITE from %s for another user: %s", source, request_uri)
+
+
+def _stray_summary(summary: Summary) -> None:
+    _LOGGER.info(
+        "%d more INVITEs from %s for other users refused in the last %.0f s",
+        summary.count,
+        summary.source,
+        summary.seconds,
+    )

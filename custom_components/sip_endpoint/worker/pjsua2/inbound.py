@@ -60,7 +60,7 @@ def handle_incoming_call(
         _refuse(context, calls, account, prm.callId, 403, hold=hold)
         return
     if uri_user(message.request_uri) != account.params.extension:
-        _LOGGER.info("Refused INVITE for another user: %s", message.request_uri)
+        context.refusals.not_found(source_host(source), message.request_uri or "")
         _refuse(context, calls, account, prm.callId, 404)
         return
     call = WorkerCall(context, account, CallDirection.INBOUND, calls.finish, prm.callId)
