@@ -291,7 +291,7 @@ def report_tracemalloc(args: argparse.Namespace) -> None:
             for frame in stat.traceback
             if frame.filename.startswith(WORKER_CODE)
         ]
-        print(f"  {stat.size / 1024:7.1f} KiB {stat.count:6d} blocks  {frames[0]}")
+        print(f"  {stat.size / 1024:7.1f} KiB {stat.count:6d} blocks  {frames[-1]}")
 
 
 async def profile(args: argparse.Namespace) -> None:
