@@ -8,10 +8,10 @@ answers.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
+import os
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pytest
 
@@ -47,7 +47,7 @@ from .calls.test_call_guards import Call, FakeAccount
 from .calls.test_call_release import WatchedStack, _started
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
 LOOP_LOGGER = "custom_components.sip_endpoint.worker.builtin.loop"
@@ -195,11 +195,21 @@ def test_network_errors_are_answered_as_sip_errors(
     assert loop_module._engine_error(error) == text
 
 
+@pytest.fixture
+def protocol_out() -> Iterator[BinaryIO]:
+    """Return the write end of a pipe, as the worker's protocol output is."""
+    read_fd, write_fd = os.pipe()
+    with open(read_fd, "rb"), open(write_fd, "wb") as stream:
+        yield stream
+
+
 async def test_a_failing_teardown_is_logged_not_raised(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    protocol_out: BinaryIO,
 ) -> None:
     """If closing the stack fails at shutdown, the worker logs it and goes on."""
-    worker = BuiltinWorker(0, io.BytesIO())
+    worker = BuiltinWorker(0, protocol_out)
 
     async def broken_close() -> None:
         raise RuntimeError("close failed")
