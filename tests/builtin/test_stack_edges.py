@@ -257,7 +257,7 @@ class _BrokenAccount:
         """Count the calls."""
         self.lost = 0
 
-    def connection_lost(self) -> None:
+    def connection_lost(self, key: tuple[str, str, int]) -> None:
         """Fail."""
         self.lost += 1
         raise RuntimeError("connection_lost broke")

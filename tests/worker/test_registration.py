@@ -304,7 +304,13 @@ def test_lost_tcp_connection_is_noticed_without_waiting_for_refresh(
 def test_lost_tcp_connection_of_another_peer_changes_nothing(
     worker: WorkerClient, kamailio: Kamailio
 ) -> None:
-    """An unrelated TCP connection closing only causes a quiet re-REGISTER."""
+    """An unrelated TCP connection closing leaves the registration as it is.
+
+    pjsua2 answers any closed connection with a quiet re-REGISTER; the built-in engine
+    re-registers only when the connection to its next hop closes
+    (tests/builtin/registration/test_account_liveness.py). Either way the status never
+    leaves successful and the registrar answers only 200.
+    """
     params = account_params(
         "2025", kamailio.host, kamailio.port, transport=Transport.TCP
     )
@@ -315,9 +321,12 @@ def test_lost_tcp_connection_of_another_peer_changes_nothing(
         tcp.sendall(b"\r\n\r\n")
     worker.drain(1.5)
     states = [e.data["status"] for e in worker.events_named(EventName.REGISTRATION)]
-    assert states == [Status.SUCCESSFUL]  # the quiet re-REGISTER's answer
+    assert set(states) <= {Status.SUCCESSFUL}  # pjsua2: its quiet re-REGISTER's answer
     exchanges = WorkerStatus.from_wire(worker.request(Method.STATUS)).exchanges
-    assert [x.code for x in exchanges] == [200, 200]
+    codes = [x.code for x in exchanges]
+    assert codes[0] == 200
+    assert set(codes) == {200}
+    assert len(codes) == 1 + len(states)  # a re-REGISTER is answered and reported
 
 
 def test_tls_connection_refused_is_no_reply(worker: WorkerClient) -> None:

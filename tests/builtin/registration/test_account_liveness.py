@@ -19,6 +19,7 @@ from .conftest import PROBE_EVERY_SECOND
 from .test_account_kamailio import reaches
 
 if TYPE_CHECKING:
+    from custom_components.sip_endpoint.worker.builtin.sip.transport import Connection
     from tests.sipbed.kamailio import Kamailio
 
     from .conftest import AccountFactory
@@ -171,6 +172,59 @@ async def test_register_in_flight_is_resent_when_its_connection_closes(
     assert received
     assert received[0].startswith(b"REGISTER ")
     assert host.count_sent("REGISTER") == 2
+
+
+async def test_only_the_next_hops_connection_closing_registers_again(
+    host: LoopbackHost,
+    kamailio: Kamailio,
+    add_account: AccountFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection from the registrar's address closing is not the account's link.
+
+    A scanner at that address (or the registrar opening a connection for a call)
+    once made every TCP account register again on each close.
+    """
+    host.set_sources(True, [kamailio.host])  # as a worker does: the registrar may send
+    account = add_account(
+        "2045",
+        kamailio.host,
+        kamailio.port,
+        transport=Transport.TCP,
+        keepalive=KeepaliveMethod.OFF,
+        expiry=3600,
+        retry_interval=LONG_RETRY,
+    )
+    await host.wait_status("ext-2045", Status.SUCCESSFUL)
+    registers = host.count_sent("REGISTER")
+    closed: list[tuple[str, str, int]] = []
+    seen_close = asyncio.Event()
+    on_closed = host._on_connection_closed
+
+    def record(connection: Connection) -> None:
+        closed.append(connection.key)
+        seen_close.set()
+        on_closed(connection)
+
+    assert host.transport is not None
+    monkeypatch.setattr(host.transport, "_on_closed", record)
+    # An allowed source (the registrar's address) connects to us and hangs up.
+    _, writer = await asyncio.open_connection(kamailio.host, host.sip_port)
+    local_port = writer.get_extra_info("sockname")[1]
+    writer.close()
+    await writer.wait_closed()
+    async with asyncio.timeout(GENEROUS):
+        while ("tcp", kamailio.host, local_port) not in closed:
+            seen_close.clear()
+            await seen_close.wait()
+    assert account._quick_probes == []
+    assert host.count_sent("REGISTER") == registers
+    # The connection to the next hop closing is the account's: it registers again.
+    hop = account.destination
+    assert hop is not None
+    account.connection_lost((hop.transport.value, hop.address, hop.port))
+    assert account._quick_probes
+    await host.wait_sent("REGISTER", registers + 1)
 
 
 async def test_quick_restart_is_caught_by_the_binding_check(

@@ -73,8 +73,11 @@ class Account(Protocol):
         connections. Never raises; the account is not used afterwards.
         """
 
-    def connection_lost(self) -> None:
-        """React to the close of a TCP/TLS connection to its next hop (re-register)."""
+    def connection_lost(self, key: tuple[str, str, int]) -> None:
+        """React to the close of a TCP/TLS connection (transport, peer address, port).
+
+        The connection to the account's next hop closing means: register again.
+        """
 
 
 class Call(EngineCall, Protocol):

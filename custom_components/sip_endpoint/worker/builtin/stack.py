@@ -322,7 +322,7 @@ class BuiltinStack:
     def _on_connection_closed(self, connection: Connection) -> None:
         _LOGGER.debug("%r closed", connection)
         for account in list(self.accounts.values()):
-            account.connection_lost()
+            account.connection_lost(connection.key)
 
     # --- accounts and calls -------------------------------------------------------------
 

@@ -241,13 +241,20 @@ class BuiltinAccount:
                 loop.create_task(self._probe(), name=f"liveness {self.account_id}")
             )
 
-    def connection_lost(self) -> None:
-        """Register again at once, quietly, after a TCP/TLS connection closed.
+    def connection_lost(self, key: tuple[str, str, int]) -> None:
+        """Register again at once, quietly, after the connection to the next hop closed.
 
-        The stack does not say whose connection it was. A REGISTER in flight may
-        have gone out on it and would wait for Timer F: it is sent again.
+        ``key`` names the closed TCP/TLS connection: (transport, peer address, peer
+        port). Only the connection to this account's next hop counts; others (a
+        connection the registrar opened for a call, one from a scanner at the
+        registrar's address) are not this account's. Before the next hop is known,
+        any counts. A REGISTER in flight may have gone out on it and would wait for
+        Timer F: it is sent again.
         """
         if self.transport is Transport.UDP or self.removing:
+            return
+        hop = self.destination
+        if hop is not None and key != (hop.transport.value, hop.address, hop.port):
             return
         if self._exchange_task is not None:
             self._exchange_task.cancel()
