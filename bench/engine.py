@@ -7,9 +7,9 @@ Measures, for each engine (pjsua2 and built-in) in one run:
   `incoming_call` event, as the Home Assistant side does), sent by a minimal UDP UAC
   (bench/uac.py) straight to the worker's SIP port from 127.0.0.1 (the registrar's
   address, so the source filter lets it in);
-- up to 20 answered calls at once in one worker with audio both ways (a looped WAV to
-  the caller, the caller's RTP streamed to the engine): the gaps between the worker's
-  RTP packets, and the worker's CPU time;
+- up to 20 answered calls at once in one worker with audio both ways (a WAV longer
+  than the run to the caller, the caller's RTP streamed to the engine): the gaps
+  between the worker's RTP packets, and the worker's CPU time;
 - the worker's resident memory before and after 1000 answered calls.
 
 Run: ``.venv/bin/python bench/engine.py [--engine pjsua2,builtin] [--runs 5]``
@@ -30,19 +30,13 @@ import struct
 import sys
 import tempfile
 import time
-import types
 import wave
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-for _name, _path in (
-    ("custom_components", REPO / "custom_components"),
-    ("custom_components.sip_endpoint", REPO / "custom_components" / "sip_endpoint"),
-):
-    if _name not in sys.modules:
-        _module = types.ModuleType(_name)
-        _module.__path__ = [str(_path)]
-        sys.modules[_name] = _module
+from bench.bootstrap import load_integration_modules  # noqa: E402
+
+load_integration_modules()
 
 from bench.uac import RtpPeer, Uac, end_call, place_call  # noqa: E402
 from custom_components.sip_endpoint.engine.models import (  # noqa: E402

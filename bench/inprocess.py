@@ -39,19 +39,13 @@ import subprocess
 import sys
 import time
 import tracemalloc
-import types
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-for _name, _path in (
-    ("custom_components", REPO / "custom_components"),
-    ("custom_components.sip_endpoint", REPO / "custom_components" / "sip_endpoint"),
-):
-    if _name not in sys.modules:
-        _module = types.ModuleType(_name)
-        _module.__path__ = [str(_path)]
-        sys.modules[_name] = _module
+from bench.bootstrap import load_integration_modules  # noqa: E402
+
+load_integration_modules()
 
 from bench.uac import Uac, end_call, place_call  # noqa: E402
 from custom_components.sip_endpoint.protocol.payloads import (  # noqa: E402
